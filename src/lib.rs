@@ -1,0 +1,17 @@
+//! cellwise: choose, cell by cell, the polynomial that replaces each activation of a
+//! recurrent network so that it can run under CKKS homomorphic encryption.
+//!
+//! The module tree follows the data flow:
+//! [`problem`] (presets) -> [`data`] -> [`model`] -> [`approx`] -> [`schedule`] ->
+//! [`oracle`] -> [`cost`] (backed by the [`ckks`] engine) -> [`search`] -> [`report`].
+
+pub mod approx;
+pub mod ckks;
+pub mod cost;
+pub mod data;
+pub mod model;
+pub mod oracle;
+pub mod problem;
+pub mod report;
+pub mod schedule;
+pub mod search;

@@ -1,0 +1,1 @@
+//! Schedules: which approximation each cell (time step) uses.
