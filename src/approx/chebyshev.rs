@@ -144,7 +144,10 @@ pub fn interpolate(f: impl Fn(f64) -> f64, degree: usize) -> Vec<f64> {
     (0..n)
         .map(|k| {
             let s: f64 = (0..n)
-                .map(|j| values[j] * (std::f64::consts::PI * k as f64 * (j as f64 + 0.5) / n as f64).cos())
+                .map(|j| {
+                    values[j]
+                        * (std::f64::consts::PI * k as f64 * (j as f64 + 0.5) / n as f64).cos()
+                })
                 .sum();
             s * if k == 0 { 1.0 } else { 2.0 } / n as f64
         })

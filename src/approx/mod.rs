@@ -233,8 +233,13 @@ mod tests {
     fn paper_fits_are_reproduced() {
         let expected = [(3, 0.436, 0.224), (7, 0.212, 0.0952), (17, 0.0356, 0.0133)];
         for (degree, max, rms) in expected {
-            let a = Approximation::fit(Activation::Tanh, degree, [-8.0, 8.0], &FitMethod::LeastSquares)
-                .unwrap();
+            let a = Approximation::fit(
+                Activation::Tanh,
+                degree,
+                [-8.0, 8.0],
+                &FitMethod::LeastSquares,
+            )
+            .unwrap();
             assert_eq!(sig3(a.max_error), sig3(max), "degree {degree} max");
             assert_eq!(sig3(a.rms_error), sig3(rms), "degree {degree} rms");
             // tanh is odd: even coefficients vanish.
@@ -244,7 +249,8 @@ mod tests {
 
     #[test]
     fn sigmoid_and_interpolation_are_accurate_on_small_intervals() {
-        let a = Approximation::fit(Activation::Sigmoid, 9, [-4.0, 4.0], &FitMethod::Chebyshev).unwrap();
+        let a =
+            Approximation::fit(Activation::Sigmoid, 9, [-4.0, 4.0], &FitMethod::Chebyshev).unwrap();
         assert!(a.max_error < 1e-3, "{}", a.max_error);
         let p = a.evaluator_f32();
         assert!((p.eval(1.0) - 0.731_058_6).abs() < 1e-3);
@@ -258,7 +264,8 @@ mod tests {
         let counts = vec![50.0, 50.0];
         let method = FitMethod::Weighted { edges, counts };
         let w = Approximation::fit(Activation::Tanh, 3, [-8.0, 8.0], &method).unwrap();
-        let u = Approximation::fit(Activation::Tanh, 3, [-8.0, 8.0], &FitMethod::LeastSquares).unwrap();
+        let u =
+            Approximation::fit(Activation::Tanh, 3, [-8.0, 8.0], &FitMethod::LeastSquares).unwrap();
         let err = |a: &Approximation| {
             (0..=200)
                 .map(|i| -1.0 + 0.01 * i as f64)
@@ -271,8 +278,14 @@ mod tests {
     #[test]
     fn bad_arguments_are_refused() {
         let ls = FitMethod::LeastSquares;
-        assert!(matches!(Approximation::fit(Activation::Tanh, 3, [8.0, -8.0], &ls), Err(ApproxError::BadInterval(..))));
-        assert!(matches!(Approximation::fit(Activation::Tanh, 0, [-8.0, 8.0], &ls), Err(ApproxError::BadDegree(0))));
+        assert!(matches!(
+            Approximation::fit(Activation::Tanh, 3, [8.0, -8.0], &ls),
+            Err(ApproxError::BadInterval(..))
+        ));
+        assert!(matches!(
+            Approximation::fit(Activation::Tanh, 0, [-8.0, 8.0], &ls),
+            Err(ApproxError::BadDegree(0))
+        ));
         assert!(Activation::parse("relu").is_err());
         assert!(FitMethod::parse("spline").is_err());
     }

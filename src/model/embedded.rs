@@ -28,6 +28,9 @@ mod tests {
         w.validate(Some((28, 32, 10))).unwrap();
         assert_eq!(w.parameter_count(), 28 * 32 + 32 * 32 + 32 + 32 * 10 + 10);
         let record: serde_json::Value = serde_json::from_str(EMBEDDED_RECORD).unwrap();
-        assert_eq!(record["fingerprint"].as_str(), Some(w.fingerprint().as_str()));
+        assert_eq!(
+            record["fingerprint"].as_str(),
+            Some(w.fingerprint().as_str())
+        );
     }
 }

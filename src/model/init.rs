@@ -8,7 +8,12 @@ use rand_distr::{Distribution, StandardNormal};
 use super::RnnWeights;
 
 /// Keras-initialised weights for `input` inputs, `hidden` units and `classes` outputs.
-pub fn keras_init<R: rand::Rng>(input: usize, hidden: usize, classes: usize, rng: &mut R) -> RnnWeights {
+pub fn keras_init<R: rand::Rng>(
+    input: usize,
+    hidden: usize,
+    classes: usize,
+    rng: &mut R,
+) -> RnnWeights {
     RnnWeights {
         wx: glorot_uniform(input, hidden, rng),
         wh: orthogonal(hidden, rng),
@@ -21,7 +26,9 @@ pub fn keras_init<R: rand::Rng>(input: usize, hidden: usize, classes: usize, rng
 /// Uniform on [-l, l] with l = sqrt(6 / (fan_in + fan_out)).
 fn glorot_uniform<R: rand::Rng>(fan_in: usize, fan_out: usize, rng: &mut R) -> Array2<f32> {
     let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
-    Array2::from_shape_fn((fan_in, fan_out), |_| rng.random_range(-limit..limit) as f32)
+    Array2::from_shape_fn((fan_in, fan_out), |_| {
+        rng.random_range(-limit..limit) as f32
+    })
 }
 
 /// A random orthogonal matrix: Q of the QR decomposition of a standard normal matrix, with

@@ -5,12 +5,14 @@
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
+mod embedded;
 pub mod forward;
 mod gradient;
 pub mod init;
 pub mod train;
 mod weights;
 
+pub use embedded::EMBEDDED_RECORD;
 pub use gradient::loss_and_gradient;
 pub use weights::{
     ARRAY_NAMES, WeightsError, load_weights, save_weights, to_safetensors,

@@ -116,7 +116,10 @@ impl TrainState {
                 state.problem, state.seed, problem.name
             )));
         }
-        state.weights.validate(None).map_err(|e| err(e.to_string()))?;
+        state
+            .weights
+            .validate(None)
+            .map_err(|e| err(e.to_string()))?;
         Ok(state)
     }
 
@@ -143,12 +146,18 @@ pub fn train(
     while !state.finished {
         let epoch = state.history.len() + 1;
         let start = Instant::now();
-        let (train_loss, train_accuracy) = run_epoch(&mut state, &splits.train, cfg.batch_size, epoch);
+        let (train_loss, train_accuracy) =
+            run_epoch(&mut state, &splits.train, cfg.batch_size, epoch);
         if !train_loss.is_finite() {
-            return Err(TrainError::Diverged { epoch, loss: train_loss });
+            return Err(TrainError::Diverged {
+                epoch,
+                loss: train_loss,
+            });
         }
-        let (val_loss, val_accuracy) =
-            loss_and_accuracy(&logits(&state.weights, splits.val.images.view()), &splits.val.labels);
+        let (val_loss, val_accuracy) = loss_and_accuracy(
+            &logits(&state.weights, splits.val.images.view()),
+            &splits.val.labels,
+        );
         let record = EpochRecord {
             epoch,
             seconds: start.elapsed().as_secs_f64(),
@@ -187,8 +196,11 @@ fn end_of_epoch_callbacks(state: &mut TrainState, problem: &Problem, val_loss: f
         state.plateau_wait = 0;
     } else {
         state.plateau_wait += 1;
-        if state.plateau_wait >= cfg.reduce_lr_patience && state.learning_rate > cfg.min_learning_rate {
-            state.learning_rate = (state.learning_rate * cfg.reduce_lr_factor).max(cfg.min_learning_rate);
+        if state.plateau_wait >= cfg.reduce_lr_patience
+            && state.learning_rate > cfg.min_learning_rate
+        {
+            state.learning_rate =
+                (state.learning_rate * cfg.reduce_lr_factor).max(cfg.min_learning_rate);
             state.plateau_wait = 0;
             eprintln!("  reducing learning rate to {:.0e}", state.learning_rate);
         }
@@ -218,7 +230,11 @@ fn run_epoch(state: &mut TrainState, train: &Split, batch: usize, epoch: usize) 
         correct += right as f64;
         adam_step(state, &grad);
         bar.inc(1);
-        bar.set_message(format!("loss {:.4} acc {:.4}", loss_sum / bar.position() as f64 / batch as f64, correct / bar.position() as f64 / batch as f64));
+        bar.set_message(format!(
+            "loss {:.4} acc {:.4}",
+            loss_sum / bar.position() as f64 / batch as f64,
+            correct / bar.position() as f64 / batch as f64
+        ));
     }
     bar.finish_and_clear();
     (loss_sum / n as f64, correct / n as f64)
@@ -234,7 +250,12 @@ fn adam_step(state: &mut TrainState, grad: &RnnWeights) {
     let ms = state.adam_m.arrays_mut();
     let vs = state.adam_v.arrays_mut();
     for (((p, m), v), g) in params.into_iter().zip(ms).zip(vs).zip(grad.arrays_ref()) {
-        for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g.iter()) {
+        for (((p, m), v), &g) in p
+            .iter_mut()
+            .zip(m.iter_mut())
+            .zip(v.iter_mut())
+            .zip(g.iter())
+        {
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;
             *p -= lr_t * *m / (v.sqrt() + eps);
@@ -247,8 +268,9 @@ fn progress_bar(len: u64, epoch: usize) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(len);
-    let style = indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let style =
+        indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
     bar.set_prefix(epoch.to_string());
     bar

@@ -190,7 +190,11 @@ fn from_safetensors(bytes: &[u8]) -> Result<RnnWeights, String> {
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
                 .collect(),
-            other => return Err(format!("array '{key}' has dtype {other:?}, expected F32 or F64")),
+            other => {
+                return Err(format!(
+                    "array '{key}' has dtype {other:?}, expected F32 or F64"
+                ));
+            }
         };
         let a = ArrayD::from_shape_vec(t.shape().to_vec(), values)
             .map_err(|e| format!("array '{key}': {e}"))?;
@@ -311,11 +315,18 @@ mod tests {
         assert!(e.contains("wh") && e.contains("non-finite"), "{e}");
         let mut w = sample();
         w.b = ndarray::Array1::zeros(5);
-        assert!(w.validate(None).unwrap_err().to_string().contains("b has shape"));
+        assert!(
+            w.validate(None)
+                .unwrap_err()
+                .to_string()
+                .contains("b has shape")
+        );
         let w = sample();
         let e = w.validate(Some((28, 32, 10))).unwrap_err().to_string();
         assert!(e.contains("problem needs"), "{e}");
-        let e = weights_from_safetensors_bytes(b"garbage").unwrap_err().to_string();
+        let e = weights_from_safetensors_bytes(b"garbage")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("safetensors"), "{e}");
     }
 
