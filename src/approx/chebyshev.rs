@@ -32,35 +32,28 @@ pub fn clenshaw_f32(c: &[f32], t: f32) -> f32 {
 /// Power-basis coefficients p (p_k multiplies x^k) of the Chebyshev series `c` on [a, b].
 pub fn to_power_basis(c: &[f64], interval: [f64; 2]) -> Vec<f64> {
     let n = c.len();
-    // Power coefficients in t: T_0 = 1, T_1 = t, T_{k+1} = 2t T_k - T_{k-1}.
+    // Power coefficients in t, accumulated along T_0 = 1, T_1 = t, T_{k+1} = 2t T_k - T_{k-1}.
     let mut in_t = vec![0.0; n];
-    let (mut prev, mut cur) = (vec![0.0; n], vec![0.0; n]);
+    let mut prev = vec![0.0; n];
+    let mut cur = vec![0.0; n];
+    if n > 0 {
+        cur[0] = 1.0;
+    }
     for (k, &ck) in c.iter().enumerate() {
-        let tk = match k {
-            0 => {
-                cur[0] = 1.0;
-                cur.clone()
-            }
-            1 => {
-                prev = cur.clone();
-                cur = vec![0.0; n];
-                cur[1] = 1.0;
-                cur.clone()
-            }
-            _ => {
-                let mut next = vec![0.0; n];
-                for i in 0..n - 1 {
-                    next[i + 1] += 2.0 * cur[i];
+        if k > 0 {
+            let mut next: Vec<f64> = prev.iter().map(|p| -p).collect();
+            if k == 1 {
+                next.iter_mut().for_each(|v| *v = 0.0);
+                next[1] = 1.0;
+            } else {
+                for (dst, src) in next[1..].iter_mut().zip(&cur) {
+                    *dst += 2.0 * src;
                 }
-                for i in 0..n {
-                    next[i] -= prev[i];
-                }
-                prev = std::mem::replace(&mut cur, next);
-                cur.clone()
             }
-        };
-        for i in 0..n {
-            in_t[i] += ck * tk[i];
+            prev = std::mem::replace(&mut cur, next);
+        }
+        for (acc, tk) in in_t.iter_mut().zip(&cur) {
+            *acc += ck * tk;
         }
     }
     // Substitute t = alpha x + beta and expand binomially.
@@ -70,8 +63,8 @@ pub fn to_power_basis(c: &[f64], interval: [f64; 2]) -> Vec<f64> {
     for (k, &pk) in in_t.iter().enumerate() {
         // (alpha x + beta)^k = sum_j C(k, j) alpha^j x^j beta^(k-j)
         let mut binom = 1.0;
-        for j in 0..=k {
-            out[j] += pk * binom * alpha.powi(j as i32) * beta.powi((k - j) as i32);
+        for (j, o) in out.iter_mut().enumerate().take(k + 1) {
+            *o += pk * binom * alpha.powi(j as i32) * beta.powi((k - j) as i32);
             binom = binom * (k - j) as f64 / (j + 1) as f64;
         }
     }

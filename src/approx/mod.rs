@@ -197,7 +197,7 @@ impl PolyF32 {
 /// mean density so that no part of the interval is ignored entirely.
 fn histogram_weights(xs: &[f64], edges: &[f64], counts: &[f64]) -> Result<Vec<f64>, ApproxError> {
     let total: f64 = counts.iter().sum();
-    if edges.len() != counts.len() + 1 || counts.is_empty() || !(total > 0.0) {
+    if edges.len() != counts.len() + 1 || counts.is_empty() || total.is_nan() || total <= 0.0 {
         return Err(ApproxError::EmptyHistogram);
     }
     let density: Vec<f64> = counts
