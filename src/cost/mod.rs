@@ -16,15 +16,22 @@
 //! result.
 
 pub mod circuit;
+pub mod latency;
 pub mod models;
 pub mod placement;
+pub mod profile;
 
 use serde::Serialize;
 
 use crate::problem::Problem;
 use crate::schedule::Schedule;
 
+pub use latency::LatencyModel;
 pub use models::{BootstrapsModel, DepthModel};
+pub use profile::{Profile, ProfileError};
+
+/// The profile `latency` uses when the spec names none.
+pub const DEFAULT_PROFILE: &str = "cellwise";
 
 /// Levels available for computation after a bootstrap (and in a fresh ciphertext) with the
 /// `fgb-like` preset, as HEaaN's FGb parameters.
@@ -67,6 +74,9 @@ pub enum CostError {
         /// Steps of the problem.
         expected: usize,
     },
+    /// The timing profile is unusable.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
     /// A segment needs more levels than a bootstrap provides.
     #[error("{what} needs {needed} levels but only {available} are available after a bootstrap")]
     TooDeep {
@@ -145,7 +155,9 @@ pub struct OpCount {
     pub count: usize,
 }
 
-/// Builds a cost model from a spec `MODEL[:PROFILE]` for a problem: `depth`, `bootstraps`.
+/// Builds a cost model from a spec `MODEL[:PROFILE]` for a problem: `depth`, `bootstraps`,
+/// `latency` (with [`DEFAULT_PROFILE`]) or `latency:PROFILE` (a shipped profile's short
+/// name or a path to a profile JSON).
 pub fn by_name(spec: &str, problem: &Problem) -> Result<Box<dyn CostModel>, CostError> {
     let (model, profile) = match spec.split_once(':') {
         Some((m, p)) => (m, Some(p)),
@@ -163,6 +175,10 @@ pub fn by_name(spec: &str, problem: &Problem) -> Result<Box<dyn CostModel>, Cost
         "bootstraps" => {
             no_profile()?;
             Ok(Box::new(BootstrapsModel::new(problem, FGB_LEVELS)))
+        }
+        "latency" => {
+            let profile = Profile::load(profile.unwrap_or(DEFAULT_PROFILE))?;
+            Ok(Box::new(LatencyModel::new(problem, profile)?))
         }
         _ => Err(CostError::UnknownModel(spec.to_string())),
     }
