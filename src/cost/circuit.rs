@@ -138,14 +138,17 @@ pub fn segments(
             SegmentKind::Linear
         };
         let poly = SegmentKind::Poly(degree);
-        let (needed, what) = match points {
-            BootstrapPoints::MidStep => (poly.depth(), format!("the degree-{degree} polynomial")),
-            BootstrapPoints::StepBoundary => (
-                linear.depth() + poly.depth(),
-                format!("a step with a degree-{degree} polynomial"),
-            ),
+        let needed = match points {
+            BootstrapPoints::MidStep => poly.depth(),
+            BootstrapPoints::StepBoundary => linear.depth() + poly.depth(),
         };
         if needed > top {
+            let what = match points {
+                BootstrapPoints::MidStep => format!("the degree-{degree} polynomial"),
+                BootstrapPoints::StepBoundary => {
+                    format!("a step with a degree-{degree} polynomial")
+                }
+            };
             return Err(CostError::TooDeep {
                 what,
                 needed,
