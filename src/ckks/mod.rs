@@ -1,1 +1,4 @@
 //! TODO
+
+pub mod evaluator;
+pub mod sim;
