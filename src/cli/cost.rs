@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 
-use cellwise::cost::{self, CostBreakdown};
+use cellwise::cost::{self, BootstrapPoints, CostBreakdown, CostOptions, PlacementPolicy};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::schedule::{CellApprox, Schedule};
 
@@ -21,9 +21,27 @@ pub struct Args {
     /// Problem preset (name or path to a .toml file).
     #[arg(long, default_value = DEFAULT_PROBLEM)]
     problem: String,
+    /// Levels between bootstraps for depth and bootstraps (default 9, fgb-like); latency
+    /// takes them from its profile.
+    #[arg(long)]
+    levels: Option<usize>,
+    /// Bootstrap placement: optimal (shortest path) or greedy (when the next piece does not fit).
+    #[arg(long, value_enum, default_value_t = Placement::Optimal)]
+    placement: Placement,
+    /// Allow bootstraps only between steps (by default also between a step's linear part
+    /// and its polynomial).
+    #[arg(long)]
+    step_boundary_only: bool,
     /// Print the breakdown as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// `--placement` values.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Placement {
+    Optimal,
+    Greedy,
 }
 
 /// Runs `cellwise cost`.
@@ -35,7 +53,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(p) => format!("{}:{p}", args.model),
         None => args.model.clone(),
     };
-    let model = cost::by_name(&spec, &problem).context("building the cost model")?;
+    let options = CostOptions {
+        levels: args.levels,
+        points: if args.step_boundary_only {
+            BootstrapPoints::StepBoundary
+        } else {
+            BootstrapPoints::MidStep
+        },
+        placement: match args.placement {
+            Placement::Optimal => PlacementPolicy::Optimal,
+            Placement::Greedy => PlacementPolicy::Greedy,
+        },
+    };
+    let model = cost::by_name_with(&spec, &problem, &options).context("building the cost model")?;
     let breakdown = model
         .breakdown(&schedule)
         .with_context(|| format!("pricing schedule '{}'", args.schedule))?;
