@@ -20,6 +20,7 @@ pub mod latency;
 pub mod models;
 pub mod placement;
 pub mod profile;
+pub mod report;
 
 use serde::Serialize;
 
