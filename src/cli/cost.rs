@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 
-use cellwise::cost::{self, CostBreakdown};
+use cellwise::cost::{self, BootstrapPoints, CostBreakdown, CostOptions, PlacementPolicy};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::schedule::{CellApprox, Schedule};
 
@@ -10,8 +10,12 @@ use cellwise::schedule::{CellApprox, Schedule};
 #[derive(clap::Args)]
 pub struct Args {
     /// The schedule: `all-17`, or one degree per cell separated by commas.
-    #[arg(long)]
-    schedule: String,
+    #[arg(long, required_unless_present = "report")]
+    schedule: Option<String>,
+    /// Print the markdown tables of results/cost-model.md instead (all-17, all-7, all-3 and
+    /// the paper's best under every shipped profile, plus --profile if given).
+    #[arg(long, conflicts_with = "schedule")]
+    report: bool,
     /// Cost model: depth, bootstraps or latency.
     #[arg(long, default_value = "depth")]
     model: String,
@@ -21,28 +25,74 @@ pub struct Args {
     /// Problem preset (name or path to a .toml file).
     #[arg(long, default_value = DEFAULT_PROBLEM)]
     problem: String,
+    /// Levels between bootstraps for depth and bootstraps (default 9, fgb-like); latency
+    /// takes them from its profile.
+    #[arg(long)]
+    levels: Option<usize>,
+    /// Bootstrap placement: optimal (shortest path) or greedy (when the next piece does not fit).
+    #[arg(long, value_enum, default_value_t = Placement::Optimal)]
+    placement: Placement,
+    /// Allow bootstraps only between steps (by default also between a step's linear part
+    /// and its polynomial).
+    #[arg(long)]
+    step_boundary_only: bool,
     /// Print the breakdown as JSON.
     #[arg(long)]
     json: bool,
 }
 
+/// `--placement` values.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Placement {
+    Optimal,
+    Greedy,
+}
+
 /// Runs `cellwise cost`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let problem = Problem::load(&args.problem).context("loading the problem")?;
-    let schedule = parse_schedule(&args.schedule, problem.steps())
-        .with_context(|| format!("parsing schedule '{}'", args.schedule))?;
+    if args.report {
+        let mut names: Vec<String> = cost::profile::shipped_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        names.extend(args.profile.clone());
+        let profiles = names
+            .iter()
+            .map(|n| cost::Profile::load(n))
+            .collect::<Result<Vec<_>, _>>()
+            .context("loading the profiles")?;
+        print!("{}", cost::report::markdown(&problem, &profiles)?);
+        return Ok(());
+    }
+    // clap guarantees a schedule without --report.
+    let text = args.schedule.unwrap_or_default();
+    let schedule = parse_schedule(&text, problem.steps())
+        .with_context(|| format!("parsing schedule '{text}'"))?;
     let spec = match &args.profile {
         Some(p) => format!("{}:{p}", args.model),
         None => args.model.clone(),
     };
-    let model = cost::by_name(&spec, &problem).context("building the cost model")?;
+    let options = CostOptions {
+        levels: args.levels,
+        points: if args.step_boundary_only {
+            BootstrapPoints::StepBoundary
+        } else {
+            BootstrapPoints::MidStep
+        },
+        placement: match args.placement {
+            Placement::Optimal => PlacementPolicy::Optimal,
+            Placement::Greedy => PlacementPolicy::Greedy,
+        },
+    };
+    let model = cost::by_name_with(&spec, &problem, &options).context("building the cost model")?;
     let breakdown = model
         .breakdown(&schedule)
-        .with_context(|| format!("pricing schedule '{}'", args.schedule))?;
+        .with_context(|| format!("pricing schedule '{text}'"))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&breakdown)?);
     } else {
-        print!("{}", render(&args.schedule, &problem.name, &breakdown));
+        print!("{}", render(&text, &problem.name, &breakdown));
     }
     Ok(())
 }

@@ -8,10 +8,10 @@
 use crate::problem::Problem;
 use crate::schedule::Schedule;
 
-use super::circuit::{BootstrapPoints, OP_BOOTSTRAP, Segment, SegmentKind, poly_op};
+use super::circuit::{OP_BOOTSTRAP, Segment, SegmentKind, poly_op};
 use super::models::{Circuit, Seconds};
 use super::profile::{Profile, ProfileError};
-use super::{CostBreakdown, CostError, CostModel};
+use super::{CostBreakdown, CostError, CostModel, CostOptions};
 
 /// Seconds of one kind of segment at each level 0..=top (NaN where it cannot start: fewer
 /// levels than it consumes).
@@ -32,11 +32,24 @@ pub struct LatencyModel {
 
 impl LatencyModel {
     /// The model of `problem` priced with `profile`; levels between bootstraps and the top
-    /// level come from the profile's parameters. Refuses a profile that lacks the
-    /// operations of the linear parts, the output layer or the bootstrap.
-    pub fn new(problem: &Problem, profile: Profile) -> Result<Self, ProfileError> {
+    /// level come from the profile's parameters (`options.levels`, if given, must agree).
+    /// Refuses a profile that lacks the operations of the linear parts, the output layer or
+    /// the bootstrap.
+    pub fn new(
+        problem: &Problem,
+        profile: Profile,
+        options: &CostOptions,
+    ) -> Result<Self, ProfileError> {
         let top = profile.params.levels;
-        let circuit = Circuit::new(problem, top, BootstrapPoints::default());
+        if let Some(levels) = options.levels.filter(|&l| l != top) {
+            return Err(ProfileError::Invalid {
+                name: profile.name.clone(),
+                message: format!(
+                    "measured with {top} levels between bootstraps, not the {levels} asked for"
+                ),
+            });
+        }
+        let circuit = Circuit::new(problem, top, options);
         let bootstrap = profile
             .bootstrap_seconds()
             .ok_or_else(|| profile.missing(OP_BOOTSTRAP))?;
@@ -173,7 +186,8 @@ mod tests {
 
     fn model() -> LatencyModel {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
-        LatencyModel::new(&p, Profile::from_json("sample", &sample_json()).unwrap()).unwrap()
+        let profile = Profile::from_json("sample", &sample_json()).unwrap();
+        LatencyModel::new(&p, profile, &CostOptions::default()).unwrap()
     }
 
     #[test]
@@ -207,11 +221,17 @@ mod tests {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
         let json = sample_json().replace("\"bootstrap\"", "\"bootstrapp\"");
         let profile = Profile::from_json("nb", &json).unwrap();
-        let err = LatencyModel::new(&p, profile).err().unwrap().to_string();
+        let err = LatencyModel::new(&p, profile, &CostOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("no timing for operation 'bootstrap'"), "{err}");
         let json = sample_json().replace("\"matvec_32\"", "\"matvec\"");
         let profile = Profile::from_json("nm", &json).unwrap();
-        let err = LatencyModel::new(&p, profile).err().unwrap().to_string();
+        let err = LatencyModel::new(&p, profile, &CostOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("no timing for operation 'matvec_32'"), "{err}");
     }
 }

@@ -20,14 +20,16 @@ pub mod latency;
 pub mod models;
 pub mod placement;
 pub mod profile;
+pub mod report;
 
 use serde::Serialize;
 
 use crate::problem::Problem;
 use crate::schedule::Schedule;
 
+pub use circuit::BootstrapPoints;
 pub use latency::LatencyModel;
-pub use models::{BootstrapsModel, DepthModel};
+pub use models::{BootstrapsModel, DepthModel, PlacementPolicy};
 pub use profile::{Profile, ProfileError};
 
 /// The profile `latency` uses when the spec names none.
@@ -155,10 +157,31 @@ pub struct OpCount {
     pub count: usize,
 }
 
+/// Choices shared by every model; the defaults are what [`by_name`] uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CostOptions {
+    /// Levels available after a bootstrap; `None`: [`FGB_LEVELS`] for `depth` and
+    /// `bootstraps`, the profile's `params.levels` for `latency`.
+    pub levels: Option<usize>,
+    /// Where bootstraps may go (default: also mid-step, before the polynomial).
+    pub points: BootstrapPoints,
+    /// How they are placed (default: optimal).
+    pub placement: PlacementPolicy,
+}
+
+/// [`by_name_with`] with the default [`CostOptions`].
+pub fn by_name(spec: &str, problem: &Problem) -> Result<Box<dyn CostModel>, CostError> {
+    by_name_with(spec, problem, &CostOptions::default())
+}
+
 /// Builds a cost model from a spec `MODEL[:PROFILE]` for a problem: `depth`, `bootstraps`,
 /// `latency` (with [`DEFAULT_PROFILE`]) or `latency:PROFILE` (a shipped profile's short
 /// name or a path to a profile JSON).
-pub fn by_name(spec: &str, problem: &Problem) -> Result<Box<dyn CostModel>, CostError> {
+pub fn by_name_with(
+    spec: &str,
+    problem: &Problem,
+    options: &CostOptions,
+) -> Result<Box<dyn CostModel>, CostError> {
     let (model, profile) = match spec.split_once(':') {
         Some((m, p)) => (m, Some(p)),
         None => (spec, None),
@@ -170,15 +193,15 @@ pub fn by_name(spec: &str, problem: &Problem) -> Result<Box<dyn CostModel>, Cost
     match model {
         "depth" => {
             no_profile()?;
-            Ok(Box::new(DepthModel::new(problem, FGB_LEVELS)))
+            Ok(Box::new(DepthModel::new(problem, options)))
         }
         "bootstraps" => {
             no_profile()?;
-            Ok(Box::new(BootstrapsModel::new(problem, FGB_LEVELS)))
+            Ok(Box::new(BootstrapsModel::new(problem, options)))
         }
         "latency" => {
             let profile = Profile::load(profile.unwrap_or(DEFAULT_PROFILE))?;
-            Ok(Box::new(LatencyModel::new(problem, profile)?))
+            Ok(Box::new(LatencyModel::new(problem, profile, options)?))
         }
         _ => Err(CostError::UnknownModel(spec.to_string())),
     }

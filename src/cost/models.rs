@@ -6,26 +6,39 @@ use crate::schedule::Schedule;
 
 use super::circuit::{self, BootstrapPoints, OP_BOOTSTRAP, Segment, SegmentKind};
 use super::placement::{self, Chain, Placement};
-use super::{CostBreakdown, CostError, CostModel, OpCount, StepCost};
+use super::{CostBreakdown, CostError, CostModel, CostOptions, OpCount, StepCost};
 
-/// What every model needs to know about the circuit: problem, levels, bootstrap points.
+/// How bootstraps are placed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PlacementPolicy {
+    /// Bootstrap only when the next piece does not fit ([`placement::greedy`]).
+    Greedy,
+    /// Cheapest placement ([`placement::optimal`]).
+    #[default]
+    Optimal,
+}
+
+/// What every model needs to know about the circuit: problem, levels, bootstrap points and
+/// placement policy.
 #[derive(Clone, Debug)]
 pub struct Circuit {
     problem: String,
     steps: usize,
     top: usize,
     points: BootstrapPoints,
+    policy: PlacementPolicy,
 }
 
 impl Circuit {
     /// The circuit of `problem` with `top` levels after a bootstrap (and in a fresh
-    /// ciphertext) and bootstraps allowed at `points`.
-    pub fn new(problem: &Problem, top: usize, points: BootstrapPoints) -> Self {
+    /// ciphertext), bootstraps allowed at `options.points` and placed by `options.placement`.
+    pub fn new(problem: &Problem, top: usize, options: &CostOptions) -> Self {
         Self {
             problem: problem.name.clone(),
             steps: problem.steps(),
             top,
-            points,
+            points: options.points,
+            policy: options.placement,
         }
     }
 
@@ -46,7 +59,7 @@ impl Circuit {
         circuit::segments(schedule, self.points, self.top)
     }
 
-    /// Places bootstraps optimally for the segment cost `cost(segment, level)` and one
+    /// Places bootstraps (by the policy) for the segment cost `cost(segment, level)` and one
     /// bootstrap's cost.
     pub fn place(
         &self,
@@ -56,14 +69,18 @@ impl Circuit {
     ) -> Result<Placement, CostError> {
         let depths: Vec<usize> = segments.iter().map(|s| s.depth).collect();
         let allowed: Vec<bool> = segments.iter().map(|s| s.bootstrap_allowed).collect();
-        placement::optimal(&Chain {
+        let chain = Chain {
             top: self.top,
             start: self.top,
             depths: &depths,
             allowed: &allowed,
             bootstrap_cost,
             cost,
-        })
+        };
+        match self.policy {
+            PlacementPolicy::Greedy => placement::greedy(&chain),
+            PlacementPolicy::Optimal => placement::optimal(&chain),
+        }
     }
 
     /// The per-step account of a placement. `seconds`, if given, prices one segment at a
@@ -158,10 +175,12 @@ pub struct DepthModel {
 }
 
 impl DepthModel {
-    /// The model for a problem with `top` levels between bootstraps.
-    pub fn new(problem: &Problem, top: usize) -> Self {
+    /// The model for a problem with `options.levels` (default [`super::FGB_LEVELS`])
+    /// levels between bootstraps.
+    pub fn new(problem: &Problem, options: &CostOptions) -> Self {
+        let top = options.levels.unwrap_or(super::FGB_LEVELS);
         Self {
-            circuit: Circuit::new(problem, top, BootstrapPoints::default()),
+            circuit: Circuit::new(problem, top, options),
         }
     }
 }
@@ -199,10 +218,12 @@ pub struct BootstrapsModel {
 }
 
 impl BootstrapsModel {
-    /// The model for a problem with `top` levels between bootstraps.
-    pub fn new(problem: &Problem, top: usize) -> Self {
+    /// The model for a problem with `options.levels` (default [`super::FGB_LEVELS`])
+    /// levels between bootstraps.
+    pub fn new(problem: &Problem, options: &CostOptions) -> Self {
+        let top = options.levels.unwrap_or(super::FGB_LEVELS);
         Self {
-            circuit: Circuit::new(problem, top, BootstrapPoints::default()),
+            circuit: Circuit::new(problem, top, options),
         }
     }
 }
@@ -247,8 +268,8 @@ mod tests {
     #[test]
     fn depth_and_bootstraps_of_uniform_schedules() {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
-        let depth = DepthModel::new(&p, 9);
-        let boots = BootstrapsModel::new(&p, 9);
+        let depth = DepthModel::new(&p, &CostOptions::default());
+        let boots = BootstrapsModel::new(&p, &CostOptions::default());
         // (degree, levels per step, bootstraps with 9 levels)
         for (d, per_step, expected_boots) in [(17, 6, 27.0), (7, 4, 13.0), (3, 3, 9.0)] {
             let s = Schedule::uniform(28, CellApprox::Degree(d));
@@ -267,7 +288,9 @@ mod tests {
         let mut degrees = vec![17; 28];
         degrees[..4].fill(7);
         let s = schedule(&degrees);
-        let b = BootstrapsModel::new(&p, 9).breakdown(&s).unwrap();
+        let b = BootstrapsModel::new(&p, &CostOptions::default())
+            .breakdown(&s)
+            .unwrap();
         assert_eq!(b.steps.len(), 29);
         assert_eq!(b.bootstraps as f64, b.total);
         let mut level = 9;
@@ -295,7 +318,7 @@ mod tests {
         // Four degree-7 cells first: two bootstraps fewer than all-17.
         assert_eq!(b.bootstraps, 25);
         let wrong = schedule(&[17; 27]);
-        let err = BootstrapsModel::new(&p, 9)
+        let err = BootstrapsModel::new(&p, &CostOptions::default())
             .cost(&wrong)
             .unwrap_err()
             .to_string();
