@@ -1,4 +1,5 @@
 //! TODO
 
 pub mod evaluator;
+pub mod poly;
 pub mod sim;
