@@ -177,6 +177,13 @@ pub trait Evaluator {
         level: usize,
         scale: f64,
     ) -> Result<Self::Plaintext, Self::Error>;
+    /// `a + p` slot-wise; `p` must be at a level >= `a`'s and at `a`'s scale
+    /// ([`scales_match`]), otherwise [`EvalError::ScaleMismatch`]. The scale is kept.
+    fn add_plain(
+        &self,
+        a: &Self::Ciphertext,
+        p: &Self::Plaintext,
+    ) -> Result<Self::Ciphertext, Self::Error>;
     /// `a * p` slot-wise; `p` must be at a level >= `a`'s. The result has scale
     /// `scale(a) * plaintext_scale(p)` at `a`'s level and is not rescaled.
     fn mul_plain(

@@ -1,5 +1,6 @@
 //! TODO
 
 pub mod evaluator;
+pub mod linear;
 pub mod poly;
 pub mod sim;

@@ -28,6 +28,8 @@ pub enum SimOp {
     MulConst,
     /// Encoding of a slot vector.
     Encode,
+    /// Addition of a plaintext.
+    AddPlain,
     /// Multiplication by a plaintext.
     MulPlain,
     /// Ciphertext multiplication with relinearisation.
@@ -46,12 +48,13 @@ pub enum SimOp {
 
 impl SimOp {
     /// Every counted operation, in a fixed order.
-    pub const ALL: [SimOp; 12] = [
+    pub const ALL: [SimOp; 13] = [
         SimOp::Add,
         SimOp::Sub,
         SimOp::AddConst,
         SimOp::MulConst,
         SimOp::Encode,
+        SimOp::AddPlain,
         SimOp::MulPlain,
         SimOp::MulRelin,
         SimOp::Rescale,
@@ -69,6 +72,7 @@ impl SimOp {
             SimOp::AddConst => "add_const",
             SimOp::MulConst => "mul_const",
             SimOp::Encode => "encode",
+            SimOp::AddPlain => "add_plain",
             SimOp::MulPlain => "mul_plain",
             SimOp::MulRelin => "mul_relin",
             SimOp::Rescale => "rescale",
@@ -501,6 +505,28 @@ impl Evaluator for SimEvaluator {
         })
     }
 
+    fn add_plain(&self, a: &SimCiphertext, p: &SimPlaintext) -> Result<SimCiphertext, EvalError> {
+        if p.level < a.level {
+            return Err(EvalError::LevelMismatch {
+                op: "add_plain",
+                left: a.level,
+                right: p.level,
+            });
+        }
+        if !scales_match(a.scale, p.scale) {
+            return Err(EvalError::ScaleMismatch {
+                op: "add_plain",
+                left: a.scale,
+                right: p.scale,
+            });
+        }
+        self.count(SimOp::AddPlain, a.level, 1);
+        Ok(SimCiphertext {
+            values: zip_with(&a.values, &p.values, |x, y| x + y),
+            ..a.clone()
+        })
+    }
+
     fn mul_plain(&self, a: &SimCiphertext, p: &SimPlaintext) -> Result<SimCiphertext, EvalError> {
         if p.level < a.level {
             return Err(EvalError::LevelMismatch {
@@ -784,6 +810,19 @@ mod tests {
         assert_eq!(r[2].values.as_ref().unwrap()[..2], [0.0, 1.0]);
         let p = ev.encode(&[0.5, 0.5, 0.5], 3, s).unwrap();
         let m = ev.rescale(&ev.mul_plain(&a, &p).unwrap()).unwrap();
+        let below = ev.encode(&[1.0], 1, m.scale).unwrap();
+        assert!(matches!(
+            ev.add_plain(&m, &below),
+            Err(EvalError::LevelMismatch { .. })
+        ));
+        let low = ev.encode(&[1.0], 2, s).unwrap();
+        assert!(matches!(
+            ev.add_plain(&m, &low),
+            Err(EvalError::ScaleMismatch { .. })
+        ));
+        let back = ev.encode(&[1.0], 2, m.scale).unwrap();
+        let sum = ev.add_plain(&m, &back).unwrap().values.unwrap()[0];
+        assert!((sum - 1.5).abs() < 1e-8, "{sum}");
         assert_eq!(m.level, 2);
         assert!((m.scale - s * s / ev.rescale_prime(3) as f64).abs() < 1e-6);
         assert_eq!(m.values.as_ref().unwrap()[..3], [0.5, 1.0, 1.5]);
