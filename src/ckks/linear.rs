@@ -248,13 +248,22 @@ impl Linear {
     /// Encodes the diagonals for inputs at `level` with scales `in_scales` (one per input) and
     /// an output of scale `out_scale` at `level - 1`: input m's diagonals are encoded at
     /// out_scale * q_level / in_scales[m], so every product has scale out_scale * q_level.
+    ///
+    /// `affine = (alpha, beta)` folds an affine map into the encoding: the transform computes
+    /// alpha * (sum_m x_m W_m + b) + beta (beta on the `out_dim` outputs only), e.g. the map of
+    /// a polynomial's interval onto [-1, 1]. `(1.0, 0.0)` is the plain transform.
     pub fn encode<E: Evaluator>(
         &self,
         ev: &E,
         level: usize,
         in_scales: &[f64],
         out_scale: f64,
+        affine: (f64, f64),
     ) -> Result<EncodedLinear<'_, E>, E::Error> {
+        let (alpha, beta) = affine;
+        if !alpha.is_finite() || !beta.is_finite() {
+            return Err(EvalError::NotFinite { op: "linear layer" }.into());
+        }
         if in_scales.len() != self.diagonals.len() {
             return Err(EvalError::InvalidInput(format!(
                 "linear layer has {} inputs, got {} scales",
@@ -278,16 +287,22 @@ impl Linear {
             for d in diags {
                 per.push(match d {
                     Some(d) => {
-                        Some(ev.encode(&self.layout.broadcast(d), level, out_scale * q / s)?)
+                        let d: Vec<f64> = d.iter().map(|v| alpha * v).collect();
+                        Some(ev.encode(&self.layout.broadcast(&d), level, out_scale * q / s)?)
                     }
                     None => None,
                 });
             }
             plain.push(per);
         }
-        let bias = match &self.bias {
-            Some(b) => Some(ev.encode(&self.layout.broadcast(b), level - 1, out_scale)?),
-            None => None,
+        let bias: Vec<f64> = match &self.bias {
+            Some(b) => b.iter().map(|v| alpha * v + beta).collect(),
+            None => vec![beta; self.out_dim],
+        };
+        let bias = if bias.iter().any(|&v| v != 0.0) {
+            Some(ev.encode(&self.layout.broadcast(&bias), level - 1, out_scale)?)
+        } else {
+            None
         };
         Ok(EncodedLinear {
             linear: self,
@@ -456,11 +471,11 @@ mod tests {
             let s = ev.default_scale();
             let hc = ev.encrypt(&layout.pack(h.view()).unwrap(), 4, s).unwrap();
             let xc = ev.encrypt(&layout.pack(x.view()).unwrap(), 4, s).unwrap();
-            let enc = lin.encode(&ev, 4, &[s, s], s).unwrap();
+            let enc = lin.encode(&ev, 4, &[s, s], s, (0.5, 0.25)).unwrap();
             let (out, rep) = enc.apply(&ev, &[&hc, &xc]).unwrap();
             assert_eq!((rep.level_in, rep.level_out, out.level), (4, 3, 3));
             assert!((out.scale / s - 1.0).abs() < 1e-12);
-            let want = h.dot(&wh) + x.dot(&wx) + ndarray::Array1::from(b.clone());
+            let want = (h.dot(&wh) + x.dot(&wx) + ndarray::Array1::from(b.clone())) * 0.5 + 0.25;
             let got = layout.unpack(ev.decrypt(&out).unwrap(), 4, 32);
             let err = (&got - &want).iter().fold(0.0f64, |m, e| m.max(e.abs()));
             assert!(err < 1e-9, "n1 = {n1}: max error {err}");
@@ -498,11 +513,11 @@ mod tests {
         let ev = SimEvaluator::new(SimParams::chain(64, 2, 40, 55).unwrap());
         let lin = Linear::new(layout, &[matrix(8, 8, 2).view()], None, None).unwrap();
         assert!(matches!(
-            lin.encode(&ev, 0, &[1.0], 1.0),
+            lin.encode(&ev, 0, &[1.0], 1.0, (1.0, 0.0)),
             Err(EvalError::OutOfLevels { .. })
         ));
         let s = ev.default_scale();
-        let enc = lin.encode(&ev, 2, &[s], s).unwrap();
+        let enc = lin.encode(&ev, 2, &[s], s, (1.0, 0.0)).unwrap();
         let ct = ev.encrypt(&[1.0], 1, s).unwrap();
         assert!(enc.apply(&ev, &[&ct]).is_err());
     }

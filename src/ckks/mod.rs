@@ -2,5 +2,6 @@
 
 pub mod evaluator;
 pub mod linear;
+pub mod plan;
 pub mod poly;
 pub mod sim;

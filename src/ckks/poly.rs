@@ -79,6 +79,37 @@ impl Chebyshev {
         Ok(Chebyshev { coeffs, interval })
     }
 
+    /// The Chebyshev interpolant of `f` at the `degree + 1` Chebyshev nodes of `interval` (a
+    /// near-minimax fit; the project's least-squares fits come from `crate::approx` and have
+    /// the same structure, e.g. odd for tanh on a symmetric interval).
+    pub fn interpolate(
+        f: impl Fn(f64) -> f64,
+        degree: usize,
+        interval: (f64, f64),
+    ) -> Result<Self, EvalError> {
+        let (a, b) = interval;
+        let n = degree + 1;
+        let fx: Vec<f64> = (0..n)
+            .map(|j| {
+                let t = (std::f64::consts::PI * (j as f64 + 0.5) / n as f64).cos();
+                f(0.5 * (b - a) * t + 0.5 * (a + b))
+            })
+            .collect();
+        let coeffs: Vec<f64> = (0..n)
+            .map(|k| {
+                let sum: f64 = fx
+                    .iter()
+                    .enumerate()
+                    .map(|(j, y)| {
+                        y * (std::f64::consts::PI * k as f64 * (j as f64 + 0.5) / n as f64).cos()
+                    })
+                    .sum();
+                sum * if k == 0 { 1.0 } else { 2.0 } / n as f64
+            })
+            .collect();
+        Self::new(&coeffs, interval)
+    }
+
     /// Degree.
     pub fn degree(&self) -> usize {
         self.coeffs.len() - 1
@@ -615,6 +646,20 @@ mod tests {
             };
             assert_eq!(run(InputMap::Folded), folded);
             assert_eq!(run(InputMap::Apply), mapped);
+        }
+    }
+
+    #[test]
+    fn tanh_interpolants_are_odd_and_accurate() {
+        for (d, tol) in [(3, 0.5), (7, 0.25), (17, 0.04)] {
+            let p = Chebyshev::interpolate(f64::tanh, d, (-8.0, 8.0)).unwrap();
+            assert_eq!(p.degree(), d);
+            assert!(p.coeffs().iter().step_by(2).all(|&c| c == 0.0));
+            let err = inputs(1000, -8.0, 8.0)
+                .iter()
+                .map(|&x| (p.eval(x) - x.tanh()).abs())
+                .fold(0.0, f64::max);
+            assert!(err < tol, "degree {d}: {err}");
         }
     }
 

@@ -44,11 +44,14 @@ pub enum SimOp {
     HoistedDecompose,
     /// One rotation inside a hoisted batch (key switch on the shared decomposition).
     HoistedRotate,
+    /// A simulated bootstrap (see [`SimEvaluator::bootstrap`]); counted at the level of its
+    /// input.
+    Bootstrap,
 }
 
 impl SimOp {
     /// Every counted operation, in a fixed order.
-    pub const ALL: [SimOp; 13] = [
+    pub const ALL: [SimOp; 14] = [
         SimOp::Add,
         SimOp::Sub,
         SimOp::AddConst,
@@ -62,6 +65,7 @@ impl SimOp {
         SimOp::Rotate,
         SimOp::HoistedDecompose,
         SimOp::HoistedRotate,
+        SimOp::Bootstrap,
     ];
 
     /// Snake-case name (as serialised).
@@ -80,6 +84,7 @@ impl SimOp {
             SimOp::Rotate => "rotate",
             SimOp::HoistedDecompose => "hoisted_decompose",
             SimOp::HoistedRotate => "hoisted_rotate",
+            SimOp::Bootstrap => "bootstrap",
         }
     }
 }
@@ -284,6 +289,18 @@ impl SimEvaluator {
             scale,
             values,
         })
+    }
+
+    /// A simulated bootstrap: the same values at the top level and the default scale, as a
+    /// CKKS bootstrap that leaves `top_level` levels for computation. Counted as
+    /// [`SimOp::Bootstrap`] at the input's level.
+    pub fn bootstrap(&self, ct: &SimCiphertext) -> SimCiphertext {
+        self.count(SimOp::Bootstrap, ct.level, 1);
+        SimCiphertext {
+            level: self.params.top_level(),
+            scale: self.params.default_scale,
+            values: ct.values.clone(),
+        }
     }
 
     /// The slot values of a ciphertext (`None` in counting-only mode).
