@@ -259,7 +259,7 @@ impl Linear {
         in_scales: &[f64],
         out_scale: f64,
         affine: (f64, f64),
-    ) -> Result<EncodedLinear<'_, E>, E::Error> {
+    ) -> Result<EncodedLinear<E>, E::Error> {
         let (alpha, beta) = affine;
         if !alpha.is_finite() || !beta.is_finite() {
             return Err(EvalError::NotFinite { op: "linear layer" }.into());
@@ -305,7 +305,7 @@ impl Linear {
             None
         };
         Ok(EncodedLinear {
-            linear: self,
+            linear: self.clone(),
             level,
             in_scales: in_scales.to_vec(),
             plain,
@@ -316,15 +316,15 @@ impl Linear {
 
 /// A [`Linear`] with its diagonals encoded for one level and input scales.
 #[derive(Debug)]
-pub struct EncodedLinear<'a, E: Evaluator> {
-    linear: &'a Linear,
+pub struct EncodedLinear<E: Evaluator> {
+    linear: Linear,
     level: usize,
     in_scales: Vec<f64>,
     plain: Vec<Vec<Option<E::Plaintext>>>,
     bias: Option<E::Plaintext>,
 }
 
-impl<E: Evaluator> EncodedLinear<'_, E> {
+impl<E: Evaluator> EncodedLinear<E> {
     /// The level the inputs must be at.
     pub fn level(&self) -> usize {
         self.level
@@ -337,7 +337,7 @@ impl<E: Evaluator> EncodedLinear<'_, E> {
         ev: &E,
         inputs: &[&E::Ciphertext],
     ) -> Result<(E::Ciphertext, LinearReport), E::Error> {
-        let lin = self.linear;
+        let lin = &self.linear;
         if inputs.len() != self.plain.len() {
             return Err(EvalError::InvalidInput(format!(
                 "linear layer has {} inputs, got {}",

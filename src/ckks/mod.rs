@@ -1,5 +1,6 @@
 //! TODO
 
+pub mod circuit_ops;
 pub mod evaluator;
 pub mod linear;
 pub mod plan;

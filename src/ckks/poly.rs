@@ -663,6 +663,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn sparse_polynomials_at_minimum_depth(
+            terms in proptest::collection::vec((proptest::bool::ANY, -2.0f64..2.0), 2..41),
+            split in 0usize..7,
+        ) {
+            let mut c: Vec<f64> = terms.iter().map(|&(keep, v)| if keep { v } else { 0.0 }).collect();
+            let last = c.len() - 1;
+            c[last] = 1.0;
+            let p = Chebyshev::new(&c, (-3.0, 5.0)).unwrap();
+            let ev = sim();
+            let xs = inputs(64, -3.0, 5.0);
+            let ct = ev.encrypt(&xs, 9, ev.default_scale()).unwrap();
+            let opts = PolyOptions { log_split: (split > 0).then_some(split), ..Default::default() };
+            let (out, rep) = evaluate(&ev, &ct, &p, &opts).unwrap();
+            proptest::prop_assert_eq!(rep.levels, poly_depth(last) + 1);
+            for (x, y) in xs.iter().zip(ev.decrypt(&out).unwrap()) {
+                proptest::prop_assert!((p.eval(*x) - y).abs() < 1e-7);
+            }
+        }
+    }
+
     #[test]
     fn bad_inputs_are_refused() {
         assert!(Chebyshev::new(&[1.0, 2.0], (1.0, 1.0)).is_err());
