@@ -2,51 +2,34 @@
 //! points where a bootstrap may be placed, each with the levels it consumes and the
 //! operations it runs.
 //!
-//! One RNN step t computes h_t = p_t(x_t Wx + h_{t-1} Wh + b) on a packed ciphertext:
-//! - **linear part** (1 level): the recurrent 32x32 diagonal matvec on h_{t-1} (plaintext
-//!   diagonals, one rescale), the input projection x_t Wx on the client's encrypted row,
-//!   and the bias add. The client encrypts x_t at the hidden state's level, so both
-//!   products run at the same level and the projection adds no depth of its own. The
-//!   1/8 scaling of the fit interval [-8, 8] onto [-1, 1] is folded into Wx, Wh and b.
-//!   Step 0 has h_0 = 0, so only the projection runs.
-//! - **polynomial** (ceil(log2(d + 1)) levels for degree d, the minimum depth of a
-//!   Chebyshev baby-step giant-step evaluation): 2, 3, 5 levels for degrees 3, 7, 17.
+//! Nothing here is a formula: the levels and operations come from the circuit plan
+//! ([`crate::ckks::plan`]), i.e. from running the same RNN circuit code the engine runs over
+//! the simulated evaluator. [`PlanTable`] runs every segment kind (step 0's linear part, a
+//! later step's linear part, the polynomial of each candidate degree, the output layer) at
+//! every level where it fits, once, so that pricing a schedule is a table look-up.
 //!
-//! After the last step, the output layer Dense(10) is one more matvec (1 level).
+//! What the plan does per step (see [`crate::ckks::plan`] for the details): the linear part
+//! (1 level: recurrent 32x32 BSGS matvec, input projection on the client's row encrypted at
+//! the hidden state's level, bias, with the fit interval's map onto [-1, 1] folded into the
+//! weights), then the cell's Chebyshev BSGS polynomial (ceil(log2(d + 1)) levels: 2, 3, 5 for
+//! degrees 3, 7, 17). After the last step the output layer Dense(10) takes 1 level.
 //!
 //! Bootstraps may go before any step's linear part and before the output layer, and, with
-//! [`BootstrapPoints::MidStep`], also between a step's linear part and its polynomial
-//! (the pre-activation is an ordinary ciphertext there, scaled into [-1, 1] by the folded
-//! 1/8, which is the range CKKS bootstrapping expects).
+//! [`BootstrapPoints::MidStep`] (the default), also between a step's linear part and its
+//! polynomial: every segment of the plan ends at the default scale, so segments chain in any
+//! order, and the pre-activation there is already mapped into [-1, 1], the range CKKS
+//! bootstrapping expects.
 
+use crate::ckks::plan::{self, PlanConfig};
+use crate::ckks::poly::Chebyshev;
+use crate::ckks::sim::SimParams;
+use crate::problem::Problem;
 use crate::schedule::{CellApprox, Schedule};
 
 use super::{CostError, OpCount};
 
-/// Levels the linear part of a step consumes on the hidden state's chain.
-pub const LINEAR_DEPTH: usize = 1;
-
-/// Levels the output layer Dense(10) consumes.
-pub const OUTPUT_DEPTH: usize = 1;
-
-/// Profile operation: 32x32 diagonal matvec with baby-step giant-step, including its rescale.
-pub const OP_MATVEC: &str = "matvec_32";
-/// Profile operation: ciphertext addition.
-pub const OP_ADD: &str = "add";
 /// Profile operation: bootstrapping.
 pub const OP_BOOTSTRAP: &str = "bootstrap";
-
-/// Profile operation name of the degree-`degree` polynomial, e.g. `poly_deg17`.
-pub fn poly_op(degree: usize) -> String {
-    format!("poly_deg{degree}")
-}
-
-/// Levels a Chebyshev baby-step giant-step evaluation of a degree-`degree` polynomial
-/// consumes: ceil(log2(degree + 1)), the minimum for any evaluation of that degree.
-pub fn poly_depth(degree: usize) -> usize {
-    // Number of bits of `degree` = ceil(log2(degree + 1)).
-    (usize::BITS - degree.leading_zeros()) as usize
-}
 
 /// Where bootstraps may be placed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -63,11 +46,11 @@ pub enum BootstrapPoints {
 pub enum SegmentKind {
     /// The linear part of step 0 (input projection and bias only: h_0 = 0).
     FirstLinear,
-    /// The linear part of a later step (recurrent matvec, input projection, two adds).
+    /// The linear part of a later step (recurrent matvec, input projection, bias).
     Linear,
     /// The cell's polynomial of this degree.
     Poly(usize),
-    /// The output layer Dense(10).
+    /// The output layer.
     Output,
 }
 
@@ -84,124 +67,318 @@ pub struct Segment {
     pub bootstrap_allowed: bool,
 }
 
-impl SegmentKind {
-    /// Levels this segment consumes.
-    pub fn depth(self) -> usize {
-        match self {
-            SegmentKind::FirstLinear | SegmentKind::Linear => LINEAR_DEPTH,
-            SegmentKind::Poly(d) => poly_depth(d),
-            SegmentKind::Output => OUTPUT_DEPTH,
-        }
-    }
-
-    /// The operations this segment runs when it starts at `level`, by profile name.
-    pub fn ops(self, level: usize) -> Vec<OpCount> {
-        let op = |op: &str, level: usize, count: usize| OpCount {
-            op: op.to_string(),
-            level,
-            count,
-        };
-        let below = level.saturating_sub(1);
-        match self {
-            SegmentKind::FirstLinear => vec![op(OP_MATVEC, level, 1), op(OP_ADD, below, 1)],
-            SegmentKind::Linear => vec![op(OP_MATVEC, level, 2), op(OP_ADD, below, 2)],
-            SegmentKind::Poly(d) => vec![op(&poly_op(d), level, 1)],
-            SegmentKind::Output => vec![op(OP_MATVEC, level, 1), op(OP_ADD, below, 1)],
-        }
-    }
+/// One segment kind as planned: its depth and, per start level, its operations (`None`
+/// below its depth).
+#[derive(Clone, Debug, PartialEq)]
+struct Planned {
+    depth: usize,
+    by_level: Vec<Option<PlannedAt>>,
 }
 
-/// The segments of a schedule's encrypted inference, in order: for each step its linear
-/// part and its polynomial, then the output layer. Refuses exact cells and any segment (or,
-/// with [`BootstrapPoints::StepBoundary`], any step) deeper than `top` levels.
-pub fn segments(
-    schedule: &Schedule,
-    points: BootstrapPoints,
+/// One segment kind started at one level.
+#[derive(Clone, Debug, PartialEq)]
+struct PlannedAt {
+    /// Profile operations, at the levels they start at.
+    ops: Vec<OpCount>,
+    /// Primitive operations (as the simulator counts them).
+    primitives: Vec<OpCount>,
+}
+
+/// Every segment kind of a problem's circuit, planned at every level over the simulator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanTable {
+    problem: String,
+    steps: usize,
     top: usize,
-) -> Result<Vec<Segment>, CostError> {
-    let mut out = Vec::with_capacity(2 * schedule.len() + 1);
-    for (step, cell) in schedule.cells().iter().enumerate() {
-        let degree = match *cell {
-            CellApprox::Exact => return Err(CostError::ExactCell { cell: step }),
-            CellApprox::Degree(0) => {
-                return Err(CostError::Degree {
-                    cell: step,
-                    degree: 0,
-                    reason: "a constant cannot replace the activation".into(),
+    first_linear: Planned,
+    linear: Planned,
+    output: Planned,
+    /// (degree, plan) for each candidate degree of the problem.
+    poly: Vec<(usize, Planned)>,
+    /// Candidate degrees too deep for `top` levels, with their depth.
+    too_deep: Vec<(usize, usize)>,
+}
+
+/// The cell polynomial the plan evaluates for `degree`: the Chebyshev interpolant of the
+/// problem's function on its interval, which has the structure of the problem's fits (odd
+/// for tanh, odd plus a constant for sigmoid), hence the same operations.
+fn cell(problem: &Problem, degree: usize) -> Result<Chebyshev, CostError> {
+    let [lo, hi] = problem.approximation.interval;
+    let f = match problem.approximation.function.as_str() {
+        "sigmoid" => |x: f64| 1.0 / (1.0 + (-x).exp()),
+        _ => f64::tanh,
+    };
+    Chebyshev::interpolate(f, degree, (lo, hi)).map_err(|e| CostError::Plan(e.to_string()))
+}
+
+fn profile_ops(ops: Vec<plan::ProfileOp>) -> Vec<OpCount> {
+    ops.into_iter()
+        .map(|o| OpCount {
+            op: o.op,
+            level: o.level,
+            count: o.count,
+        })
+        .collect()
+}
+
+impl PlanTable {
+    /// Plans the circuit of `problem` with `top` levels (fresh ciphertexts and bootstraps
+    /// give `top` levels) on the `fgb-like` shape (N = 2^16, 42-bit scale): each segment
+    /// kind at each level. A candidate degree deeper than `top` is kept aside and refused
+    /// when a schedule uses it.
+    pub fn new(problem: &Problem, top: usize) -> Result<Self, CostError> {
+        let base = SimParams::fgb_like();
+        let params = if top == base.top_level() {
+            base
+        } else {
+            SimParams::chain(base.slots, top, 42, 58).map_err(|e| CostError::Plan(e.to_string()))?
+        };
+        let dims = [
+            problem.input_width(),
+            problem.model.hidden,
+            problem.model.classes,
+        ];
+        let blocks = dims.iter().max().map_or(1, |m| m.next_power_of_two());
+        let cfg = PlanConfig {
+            params,
+            blocks,
+            input_width: problem.input_width(),
+            hidden: problem.model.hidden,
+            classes: problem.model.classes,
+        };
+        let run = |kind: &plan::SegmentKind| -> Result<Option<Planned>, CostError> {
+            let at_top = match plan::plan_segment(&cfg, kind, top) {
+                Ok(p) => p,
+                Err(crate::ckks::evaluator::EvalError::OutOfLevels { .. }) => return Ok(None),
+                Err(e) => return Err(CostError::Plan(e.to_string())),
+            };
+            let depth = at_top.level_in - at_top.level_out;
+            let by_level = (0..=top)
+                .map(|level| {
+                    if level < depth {
+                        return Ok(None);
+                    }
+                    let p = plan::plan_segment(&cfg, kind, level)
+                        .map_err(|e| CostError::Plan(e.to_string()))?;
+                    let primitives = p
+                        .primitives
+                        .iter()
+                        .map(|(op, level, count)| OpCount {
+                            op: op.name().to_string(),
+                            level,
+                            count,
+                        })
+                        .collect();
+                    Ok(Some(PlannedAt {
+                        ops: profile_ops(p.ops),
+                        primitives,
+                    }))
+                })
+                .collect::<Result<Vec<_>, CostError>>()?;
+            Ok(Some(Planned { depth, by_level }))
+        };
+        let fixed = |kind: plan::SegmentKind, what: &str| -> Result<Planned, CostError> {
+            run(&kind)?.ok_or_else(|| CostError::TooDeep {
+                what: what.to_string(),
+                needed: top + 1,
+                available: top,
+            })
+        };
+        let first_linear = fixed(plan::SegmentKind::FirstLinear, "a step's linear part")?;
+        let linear = fixed(plan::SegmentKind::Linear, "a step's linear part")?;
+        let output = fixed(plan::SegmentKind::Output, "the output layer")?;
+        let mut poly = Vec::new();
+        let mut too_deep = Vec::new();
+        for &d in &problem.approximation.degrees {
+            let c = cell(problem, d)?;
+            match run(&plan::SegmentKind::Poly(c.clone()))? {
+                Some(p) => poly.push((d, p)),
+                None => too_deep.push((d, c.depth(crate::ckks::poly::InputMap::Folded))),
+            }
+        }
+        Ok(Self {
+            problem: problem.name.clone(),
+            steps: problem.steps(),
+            top,
+            first_linear,
+            linear,
+            output,
+            poly,
+            too_deep,
+        })
+    }
+
+    /// Levels available after a bootstrap.
+    pub fn top(&self) -> usize {
+        self.top
+    }
+
+    /// Steps of the problem.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// The planned degrees (the problem's candidates that fit in `top` levels).
+    pub fn degrees(&self) -> Vec<usize> {
+        self.poly.iter().map(|(d, _)| *d).collect()
+    }
+
+    fn planned(&self, kind: SegmentKind) -> Option<&Planned> {
+        match kind {
+            SegmentKind::FirstLinear => Some(&self.first_linear),
+            SegmentKind::Linear => Some(&self.linear),
+            SegmentKind::Output => Some(&self.output),
+            SegmentKind::Poly(d) => self.poly.iter().find(|(e, _)| *e == d).map(|(_, p)| p),
+        }
+    }
+
+    /// Levels a segment kind consumes (`None` for a degree that was not planned).
+    pub fn depth(&self, kind: SegmentKind) -> Option<usize> {
+        self.planned(kind).map(|p| p.depth)
+    }
+
+    /// The profile operations of a segment kind started at `level` (`None` if not planned
+    /// or if it does not fit).
+    pub fn ops(&self, kind: SegmentKind, level: usize) -> Option<&[OpCount]> {
+        let at = self.planned(kind)?.by_level.get(level)?.as_ref()?;
+        Some(&at.ops)
+    }
+
+    /// The primitive operations (simulator counts) of a segment kind started at `level`.
+    pub fn primitives(&self, kind: SegmentKind, level: usize) -> Option<&[OpCount]> {
+        let at = self.planned(kind)?.by_level.get(level)?.as_ref()?;
+        Some(&at.primitives)
+    }
+
+    /// The segments of a schedule's encrypted inference, in order: for each step its linear
+    /// part and its polynomial, then the output layer. Refuses a schedule of the wrong
+    /// length, exact cells, degrees that are not candidates of the problem, and any segment
+    /// (or, with [`BootstrapPoints::StepBoundary`], any step) deeper than `top` levels.
+    pub fn segments(
+        &self,
+        schedule: &Schedule,
+        points: BootstrapPoints,
+    ) -> Result<Vec<Segment>, CostError> {
+        if schedule.len() != self.steps {
+            return Err(CostError::Length {
+                problem: self.problem.clone(),
+                got: schedule.len(),
+                expected: self.steps,
+            });
+        }
+        let mut out = Vec::with_capacity(2 * schedule.len() + 1);
+        for (step, c) in schedule.cells().iter().enumerate() {
+            let degree = match *c {
+                CellApprox::Exact => return Err(CostError::ExactCell { cell: step }),
+                CellApprox::Degree(d) => d,
+            };
+            let poly = SegmentKind::Poly(degree);
+            let Some(poly_depth) = self.depth(poly) else {
+                return Err(self.unplanned(step, degree));
+            };
+            let (linear, linear_depth) = if step == 0 {
+                (SegmentKind::FirstLinear, self.first_linear.depth)
+            } else {
+                (SegmentKind::Linear, self.linear.depth)
+            };
+            if points == BootstrapPoints::StepBoundary && linear_depth + poly_depth > self.top {
+                return Err(CostError::TooDeep {
+                    what: format!("a step with a degree-{degree} polynomial"),
+                    needed: linear_depth + poly_depth,
+                    available: self.top,
                 });
             }
-            CellApprox::Degree(d) => d,
-        };
-        let linear = if step == 0 {
-            SegmentKind::FirstLinear
-        } else {
-            SegmentKind::Linear
-        };
-        let poly = SegmentKind::Poly(degree);
-        let needed = match points {
-            BootstrapPoints::MidStep => poly.depth(),
-            BootstrapPoints::StepBoundary => linear.depth() + poly.depth(),
-        };
-        if needed > top {
-            let what = match points {
-                BootstrapPoints::MidStep => format!("the degree-{degree} polynomial"),
-                BootstrapPoints::StepBoundary => {
-                    format!("a step with a degree-{degree} polynomial")
-                }
-            };
-            return Err(CostError::TooDeep {
-                what,
-                needed,
-                available: top,
+            out.push(Segment {
+                step,
+                kind: linear,
+                depth: linear_depth,
+                bootstrap_allowed: true,
+            });
+            out.push(Segment {
+                step,
+                kind: poly,
+                depth: poly_depth,
+                bootstrap_allowed: points == BootstrapPoints::MidStep,
             });
         }
         out.push(Segment {
-            step,
-            kind: linear,
-            depth: linear.depth(),
+            step: schedule.len(),
+            kind: SegmentKind::Output,
+            depth: self.output.depth,
             bootstrap_allowed: true,
         });
-        out.push(Segment {
-            step,
-            kind: poly,
-            depth: poly.depth(),
-            bootstrap_allowed: points == BootstrapPoints::MidStep,
-        });
+        Ok(out)
     }
-    if OUTPUT_DEPTH > top {
-        return Err(CostError::TooDeep {
-            what: "the output layer".into(),
-            needed: OUTPUT_DEPTH,
-            available: top,
-        });
+
+    fn unplanned(&self, cell: usize, degree: usize) -> CostError {
+        if let Some(&(_, needed)) = self.too_deep.iter().find(|(d, _)| *d == degree) {
+            return CostError::TooDeep {
+                what: format!("the degree-{degree} polynomial"),
+                needed,
+                available: self.top,
+            };
+        }
+        let known: Vec<String> = self
+            .poly
+            .iter()
+            .map(|(d, _)| d.to_string())
+            .chain(self.too_deep.iter().map(|(d, _)| d.to_string()))
+            .collect();
+        CostError::Degree {
+            cell,
+            degree,
+            reason: format!(
+                "not a candidate degree of problem '{}' (candidates: {})",
+                self.problem,
+                known.join(", ")
+            ),
+        }
     }
-    out.push(Segment {
-        step: schedule.len(),
-        kind: SegmentKind::Output,
-        depth: OUTPUT_DEPTH,
-        bootstrap_allowed: true,
-    });
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::problem::DEFAULT_PROBLEM;
+
+    fn table(top: usize) -> PlanTable {
+        PlanTable::new(&Problem::load(DEFAULT_PROBLEM).unwrap(), top).unwrap()
+    }
 
     #[test]
-    fn minimum_chebyshev_depths() {
-        let got: Vec<usize> = [1, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32]
+    fn planned_depths_and_ops() {
+        let t = table(9);
+        let depths: Vec<_> = [3, 7, 17]
             .iter()
-            .map(|&d| poly_depth(d))
+            .map(|&d| t.depth(SegmentKind::Poly(d)).unwrap())
             .collect();
-        assert_eq!(got, [1, 2, 2, 3, 3, 4, 4, 5, 5, 5, 6]);
+        assert_eq!(depths, [2, 3, 5]);
+        assert_eq!(t.depth(SegmentKind::Linear), Some(1));
+        assert_eq!(t.depth(SegmentKind::Output), Some(1));
+        let ops = t.ops(SegmentKind::Linear, 4).unwrap();
+        assert!(ops.contains(&OpCount {
+            op: "matvec_32".into(),
+            level: 4,
+            count: 2
+        }));
+        assert_eq!(t.ops(SegmentKind::Poly(17), 4), None);
+        assert!(
+            t.primitives(SegmentKind::Poly(17), 9)
+                .unwrap()
+                .iter()
+                .any(|o| o.op == "mul_relin")
+        );
     }
 
     #[test]
     fn segments_of_a_schedule() {
-        let s = Schedule::new(vec![CellApprox::Degree(17), CellApprox::Degree(3)]);
-        let segs = segments(&s, BootstrapPoints::StepBoundary, 9).unwrap();
-        let kinds: Vec<_> = segs
+        let t = table(9);
+        let mut degrees = vec![CellApprox::Degree(17); 28];
+        degrees[1] = CellApprox::Degree(3);
+        let s = Schedule::new(degrees);
+        let segs = t.segments(&s, BootstrapPoints::StepBoundary).unwrap();
+        assert_eq!(segs.len(), 57);
+        let kinds: Vec<_> = segs[..4]
             .iter()
             .map(|s| (s.kind, s.depth, s.bootstrap_allowed))
             .collect();
@@ -212,21 +389,49 @@ mod tests {
                 (SegmentKind::Poly(17), 5, false),
                 (SegmentKind::Linear, 1, true),
                 (SegmentKind::Poly(3), 2, false),
-                (SegmentKind::Output, 1, true),
             ]
         );
-        assert!(segments(&s, BootstrapPoints::MidStep, 9).unwrap()[1].bootstrap_allowed);
+        assert_eq!(segs[56].kind, SegmentKind::Output);
+        assert!(t.segments(&s, BootstrapPoints::MidStep).unwrap()[1].bootstrap_allowed);
+        let err = t
+            .segments(
+                &Schedule::uniform(28, CellApprox::Degree(5)),
+                BootstrapPoints::MidStep,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("degree 5 is not supported (not a candidate degree of problem 'mnist-rnn32' (candidates: 3, 7, 17))"), "{err}");
+        let err = t
+            .segments(
+                &Schedule::uniform(3, CellApprox::Degree(17)),
+                BootstrapPoints::MidStep,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("3 cells but problem 'mnist-rnn32' has 28"),
+            "{err}"
+        );
     }
 
     #[test]
-    fn too_deep_and_bad_cells_are_refused() {
-        let s = Schedule::uniform(3, CellApprox::Degree(17));
-        let err = segments(&s, BootstrapPoints::StepBoundary, 5)
+    fn too_deep_is_refused() {
+        let t = table(5);
+        let s = Schedule::uniform(28, CellApprox::Degree(17));
+        let err = t
+            .segments(&s, BootstrapPoints::StepBoundary)
             .unwrap_err()
             .to_string();
         assert!(err.contains("needs 6 levels but only 5"), "{err}");
-        assert!(segments(&s, BootstrapPoints::MidStep, 5).is_ok());
-        let z = Schedule::uniform(3, CellApprox::Degree(0));
-        assert!(segments(&z, BootstrapPoints::MidStep, 9).is_err());
+        assert!(t.segments(&s, BootstrapPoints::MidStep).is_ok());
+        let t = table(4);
+        let err = t
+            .segments(&s, BootstrapPoints::MidStep)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the degree-17 polynomial needs 5 levels but only 4"),
+            "{err}"
+        );
     }
 }

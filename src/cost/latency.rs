@@ -8,13 +8,13 @@
 use crate::problem::Problem;
 use crate::schedule::Schedule;
 
-use super::circuit::{OP_BOOTSTRAP, Segment, SegmentKind, poly_op};
+use super::circuit::{OP_BOOTSTRAP, Segment, SegmentKind};
 use super::models::{Circuit, Seconds};
 use super::profile::{Profile, ProfileError};
 use super::{CostBreakdown, CostError, CostModel, CostOptions};
 
 /// Seconds of one kind of segment at each level 0..=top (NaN where it cannot start: fewer
-/// levels than it consumes).
+/// levels than it consumes; the placement never starts it there).
 type LevelTable = Vec<f64>;
 
 /// The `latency` model.
@@ -33,13 +33,13 @@ pub struct LatencyModel {
 impl LatencyModel {
     /// The model of `problem` priced with `profile`; levels between bootstraps and the top
     /// level come from the profile's parameters (`options.levels`, if given, must agree).
-    /// Refuses a profile that lacks the operations of the linear parts, the output layer or
-    /// the bootstrap.
+    /// Refuses a profile that lacks an operation of the circuit (the linear parts, the
+    /// polynomial of a candidate degree, the output layer) or the bootstrap.
     pub fn new(
         problem: &Problem,
         profile: Profile,
         options: &CostOptions,
-    ) -> Result<Self, ProfileError> {
+    ) -> Result<Self, CostError> {
         let top = profile.params.levels;
         if let Some(levels) = options.levels.filter(|&l| l != top) {
             return Err(ProfileError::Invalid {
@@ -47,19 +47,21 @@ impl LatencyModel {
                 message: format!(
                     "measured with {top} levels between bootstraps, not the {levels} asked for"
                 ),
-            });
+            }
+            .into());
         }
-        let circuit = Circuit::new(problem, top, options);
+        let circuit = Circuit::new(problem, top, options)?;
         let bootstrap = profile
             .bootstrap_seconds()
             .ok_or_else(|| profile.missing(OP_BOOTSTRAP))?;
+        let plan = circuit.table();
         let table = |kind: SegmentKind| -> Result<LevelTable, ProfileError> {
             (0..=top)
                 .map(|level| {
-                    if level < kind.depth() {
+                    let Some(ops) = plan.ops(kind, level) else {
                         return Ok(f64::NAN);
-                    }
-                    kind.ops(level).iter().try_fold(0.0, |acc, o| {
+                    };
+                    ops.iter().try_fold(0.0, |acc, o| {
                         let s = profile
                             .seconds(&o.op, o.level)
                             .ok_or_else(|| profile.missing(&o.op))?;
@@ -71,12 +73,7 @@ impl LatencyModel {
         let first_linear = table(SegmentKind::FirstLinear)?;
         let linear = table(SegmentKind::Linear)?;
         let output = table(SegmentKind::Output)?;
-        let degrees: Vec<usize> = profile
-            .op_names()
-            .iter()
-            .filter_map(|n| n.strip_prefix("poly_deg")?.parse().ok())
-            .filter(|&d: &usize| d > 0)
-            .collect();
+        let degrees = plan.degrees();
         let mut poly = vec![None; degrees.iter().max().map_or(0, |m| m + 1)];
         for d in degrees {
             poly[d] = Some(table(SegmentKind::Poly(d))?);
@@ -98,39 +95,15 @@ impl LatencyModel {
         &self.profile
     }
 
-    /// Refuses polynomial degrees the profile has not measured.
-    fn check_degrees(&self, segments: &[Segment]) -> Result<(), CostError> {
-        for s in segments {
-            if let SegmentKind::Poly(d) = s.kind
-                && self.poly.get(d).is_none_or(Option::is_none)
-            {
-                let measured: Vec<String> = (0..self.poly.len())
-                    .filter(|&m| self.poly[m].is_some())
-                    .map(|m| m.to_string())
-                    .collect();
-                return Err(CostError::Degree {
-                    cell: s.step,
-                    degree: d,
-                    reason: format!(
-                        "profile {} has no {} timing; measured degrees: {}",
-                        self.profile.name,
-                        poly_op(d),
-                        measured.join(", ")
-                    ),
-                });
-            }
-        }
-        Ok(())
-    }
-
     /// Seconds of segment `i` of `segments` starting at `level`.
     fn seconds(&self, segments: &[Segment], i: usize, level: usize) -> f64 {
         let table = match segments[i].kind {
             SegmentKind::FirstLinear => &self.first_linear,
             SegmentKind::Linear => &self.linear,
             SegmentKind::Output => &self.output,
-            // Checked by `check_degrees` before any pricing.
-            SegmentKind::Poly(d) => self.poly[d].as_ref().expect("degree checked"),
+            // Invariant: segments only holds planned degrees, and every planned degree has a
+            // table (built in `new`).
+            SegmentKind::Poly(d) => self.poly[d].as_ref().expect("planned degree"),
         };
         table[level]
     }
@@ -140,7 +113,6 @@ impl LatencyModel {
         schedule: &Schedule,
     ) -> Result<(Vec<Segment>, super::placement::Placement), CostError> {
         let segments = self.circuit.segments(schedule)?;
-        self.check_degrees(&segments)?;
         let placement = self.circuit.place(&segments, self.bootstrap, |i, level| {
             self.seconds(&segments, i, level)
         })?;
@@ -208,30 +180,36 @@ mod tests {
     }
 
     #[test]
-    fn unmeasured_degrees_and_missing_ops_are_refused() {
-        let m = model();
-        let err = m
-            .cost(&Schedule::uniform(28, CellApprox::Degree(5)))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("cell 0: degree 5 is not supported (profile sample has no poly_deg5 timing; measured degrees: 3, 7, 17)"),
-            "{err}"
-        );
+    fn missing_ops_are_refused() {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
-        let json = sample_json().replace("\"bootstrap\"", "\"bootstrapp\"");
-        let profile = Profile::from_json("nb", &json).unwrap();
-        let err = LatencyModel::new(&p, profile, &CostOptions::default())
+        for (from, to) in [
+            ("\"bootstrap\"", "\"bootstrapp\""),
+            ("\"matvec_32\"", "\"matvec\""),
+            ("\"poly_deg7\"", "\"poly_deg8\""),
+        ] {
+            let json = sample_json().replace(from, to);
+            let profile = Profile::from_json("broken", &json).unwrap();
+            let err = LatencyModel::new(&p, profile, &CostOptions::default())
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                err.contains(&format!(
+                    "no timing for operation {}",
+                    from.replace('"', "'")
+                )),
+                "{err}"
+            );
+        }
+        let profile = Profile::from_json("sample", &sample_json()).unwrap();
+        let options = CostOptions {
+            levels: Some(8),
+            ..CostOptions::default()
+        };
+        let err = LatencyModel::new(&p, profile, &options)
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("no timing for operation 'bootstrap'"), "{err}");
-        let json = sample_json().replace("\"matvec_32\"", "\"matvec\"");
-        let profile = Profile::from_json("nm", &json).unwrap();
-        let err = LatencyModel::new(&p, profile, &CostOptions::default())
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("no timing for operation 'matvec_32'"), "{err}");
+        assert!(err.contains("measured with 9 levels"), "{err}");
     }
 }

@@ -76,6 +76,9 @@ pub enum CostError {
         /// Steps of the problem.
         expected: usize,
     },
+    /// Planning the circuit over the simulated evaluator failed.
+    #[error("planning the encrypted circuit: {0}")]
+    Plan(String),
     /// The timing profile is unusable.
     #[error(transparent)]
     Profile(#[from] ProfileError),
@@ -142,6 +145,9 @@ pub struct StepCost {
     pub depth: usize,
     /// Operations the step runs, by profile operation name, with the level each starts at.
     pub ops: Vec<OpCount>,
+    /// The same work in primitive operations (`mul_relin`, `rotate`, `rescale`, ...), as
+    /// the simulated evaluator counted them.
+    pub primitives: Vec<OpCount>,
     /// Predicted seconds of the step including its bootstraps (latency model only).
     pub seconds: Option<f64>,
 }
@@ -193,11 +199,11 @@ pub fn by_name_with(
     match model {
         "depth" => {
             no_profile()?;
-            Ok(Box::new(DepthModel::new(problem, options)))
+            Ok(Box::new(DepthModel::new(problem, options)?))
         }
         "bootstraps" => {
             no_profile()?;
-            Ok(Box::new(BootstrapsModel::new(problem, options)))
+            Ok(Box::new(BootstrapsModel::new(problem, options)?))
         }
         "latency" => {
             let profile = Profile::load(profile.unwrap_or(DEFAULT_PROFILE))?;

@@ -4,7 +4,7 @@
 use crate::problem::Problem;
 use crate::schedule::Schedule;
 
-use super::circuit::{self, BootstrapPoints, OP_BOOTSTRAP, Segment, SegmentKind};
+use super::circuit::{BootstrapPoints, OP_BOOTSTRAP, PlanTable, Segment, SegmentKind};
 use super::placement::{self, Chain, Placement};
 use super::{CostBreakdown, CostError, CostModel, CostOptions, OpCount, StepCost};
 
@@ -18,45 +18,34 @@ pub enum PlacementPolicy {
     Optimal,
 }
 
-/// What every model needs to know about the circuit: problem, levels, bootstrap points and
+/// What every model needs to know about the circuit: its plan table, bootstrap points and
 /// placement policy.
 #[derive(Clone, Debug)]
 pub struct Circuit {
-    problem: String,
-    steps: usize,
-    top: usize,
+    table: PlanTable,
     points: BootstrapPoints,
     policy: PlacementPolicy,
 }
 
 impl Circuit {
-    /// The circuit of `problem` with `top` levels after a bootstrap (and in a fresh
+    /// The circuit of `problem` planned with `top` levels after a bootstrap (and in a fresh
     /// ciphertext), bootstraps allowed at `options.points` and placed by `options.placement`.
-    pub fn new(problem: &Problem, top: usize, options: &CostOptions) -> Self {
-        Self {
-            problem: problem.name.clone(),
-            steps: problem.steps(),
-            top,
+    pub fn new(problem: &Problem, top: usize, options: &CostOptions) -> Result<Self, CostError> {
+        Ok(Self {
+            table: PlanTable::new(problem, top)?,
             points: options.points,
             policy: options.placement,
-        }
+        })
     }
 
-    /// Levels available after a bootstrap.
-    pub fn top(&self) -> usize {
-        self.top
+    /// The planned segment kinds.
+    pub fn table(&self) -> &PlanTable {
+        &self.table
     }
 
-    /// The schedule's segments; refuses a schedule of the wrong length.
+    /// The schedule's segments (see [`PlanTable::segments`]).
     pub fn segments(&self, schedule: &Schedule) -> Result<Vec<Segment>, CostError> {
-        if schedule.len() != self.steps {
-            return Err(CostError::Length {
-                problem: self.problem.clone(),
-                got: schedule.len(),
-                expected: self.steps,
-            });
-        }
-        circuit::segments(schedule, self.points, self.top)
+        self.table.segments(schedule, self.points)
     }
 
     /// Places bootstraps (by the policy) for the segment cost `cost(segment, level)` and one
@@ -70,8 +59,8 @@ impl Circuit {
         let depths: Vec<usize> = segments.iter().map(|s| s.depth).collect();
         let allowed: Vec<bool> = segments.iter().map(|s| s.bootstrap_allowed).collect();
         let chain = Chain {
-            top: self.top,
-            start: self.top,
+            top: self.table.top(),
+            start: self.table.top(),
             depths: &depths,
             allowed: &allowed,
             bootstrap_cost,
@@ -92,8 +81,8 @@ impl Circuit {
         placement: &Placement,
         seconds: Option<Seconds<'_>>,
     ) -> CostBreakdown {
-        let mut steps: Vec<StepCost> = Vec::with_capacity(self.steps + 1);
-        let mut level = self.top;
+        let mut steps: Vec<StepCost> = Vec::with_capacity(self.table.steps() + 1);
+        let mut level = self.table.top();
         for (i, seg) in segments.iter().enumerate() {
             let starts_step = !matches!(seg.kind, SegmentKind::Poly(_));
             if starts_step {
@@ -106,6 +95,7 @@ impl Circuit {
                     level_out: level,
                     depth: 0,
                     ops: Vec::new(),
+                    primitives: Vec::new(),
                     seconds: seconds.as_ref().map(|_| 0.0),
                 });
             }
@@ -123,8 +113,18 @@ impl Circuit {
                 }
             }
             let at = placement.levels_in[i];
-            for op in seg.kind.ops(at) {
+            // Invariant: the placement starts every segment at a level where it fits, and
+            // every segment kind of the schedule was planned at such levels.
+            let planned = self.table.ops(seg.kind, at).expect("planned segment");
+            for op in planned {
                 add_op(&mut step.ops, &op.op, op.level, op.count);
+            }
+            let primitives = self
+                .table
+                .primitives(seg.kind, at)
+                .expect("planned segment");
+            for op in primitives {
+                add_op(&mut step.primitives, &op.op, op.level, op.count);
             }
             if let (Some(s), Some(price)) = (step.seconds.as_mut(), &seconds) {
                 *s += (price.segment)(i, at);
@@ -140,7 +140,7 @@ impl Circuit {
             model: header.0.to_string(),
             unit: header.1.to_string(),
             total: header.2,
-            levels_per_bootstrap: self.top,
+            levels_per_bootstrap: self.table.top(),
             depth: segments.iter().map(|s| s.depth).sum(),
             bootstraps: placement.bootstraps,
             steps,
@@ -177,11 +177,11 @@ pub struct DepthModel {
 impl DepthModel {
     /// The model for a problem with `options.levels` (default [`super::FGB_LEVELS`])
     /// levels between bootstraps.
-    pub fn new(problem: &Problem, options: &CostOptions) -> Self {
+    pub fn new(problem: &Problem, options: &CostOptions) -> Result<Self, CostError> {
         let top = options.levels.unwrap_or(super::FGB_LEVELS);
-        Self {
-            circuit: Circuit::new(problem, top, options),
-        }
+        Ok(Self {
+            circuit: Circuit::new(problem, top, options)?,
+        })
     }
 }
 
@@ -220,11 +220,11 @@ pub struct BootstrapsModel {
 impl BootstrapsModel {
     /// The model for a problem with `options.levels` (default [`super::FGB_LEVELS`])
     /// levels between bootstraps.
-    pub fn new(problem: &Problem, options: &CostOptions) -> Self {
+    pub fn new(problem: &Problem, options: &CostOptions) -> Result<Self, CostError> {
         let top = options.levels.unwrap_or(super::FGB_LEVELS);
-        Self {
-            circuit: Circuit::new(problem, top, options),
-        }
+        Ok(Self {
+            circuit: Circuit::new(problem, top, options)?,
+        })
     }
 }
 
@@ -268,8 +268,8 @@ mod tests {
     #[test]
     fn depth_and_bootstraps_of_uniform_schedules() {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
-        let depth = DepthModel::new(&p, &CostOptions::default());
-        let boots = BootstrapsModel::new(&p, &CostOptions::default());
+        let depth = DepthModel::new(&p, &CostOptions::default()).unwrap();
+        let boots = BootstrapsModel::new(&p, &CostOptions::default()).unwrap();
         // (degree, levels per step, bootstraps with 9 levels)
         for (d, per_step, expected_boots) in [(17, 6, 27.0), (7, 4, 13.0), (3, 3, 9.0)] {
             let s = Schedule::uniform(28, CellApprox::Degree(d));
@@ -289,6 +289,7 @@ mod tests {
         degrees[..4].fill(7);
         let s = schedule(&degrees);
         let b = BootstrapsModel::new(&p, &CostOptions::default())
+            .unwrap()
             .breakdown(&s)
             .unwrap();
         assert_eq!(b.steps.len(), 29);
@@ -319,6 +320,7 @@ mod tests {
         assert_eq!(b.bootstraps, 25);
         let wrong = schedule(&[17; 27]);
         let err = BootstrapsModel::new(&p, &CostOptions::default())
+            .unwrap()
             .cost(&wrong)
             .unwrap_err()
             .to_string();

@@ -95,15 +95,15 @@ pub fn markdown(problem: &Problem, profiles: &[Profile]) -> Result<String, CostE
         "| schedule | depth (levels) | bootstraps, mid-step allowed | bootstraps, step boundary only |"
     );
     let _ = writeln!(w, "|---|---|---|---|");
-    let depth = DepthModel::new(problem, &CostOptions::default());
-    let boots = BootstrapsModel::new(problem, &CostOptions::default());
+    let depth = DepthModel::new(problem, &CostOptions::default())?;
+    let boots = BootstrapsModel::new(problem, &CostOptions::default())?;
     let boundary = BootstrapsModel::new(
         problem,
         &CostOptions {
             points: BootstrapPoints::StepBoundary,
             ..CostOptions::default()
         },
-    );
+    )?;
     for (label, s) in &schedules {
         let _ = writeln!(
             w,
@@ -187,7 +187,7 @@ mod tests {
     #[test]
     fn cheapest_cells_is_exhaustive() {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
-        let m = BootstrapsModel::new(&p, &CostOptions::default());
+        let m = BootstrapsModel::new(&p, &CostOptions::default()).unwrap();
         let (cells, c) = cheapest_cells(&m, 28, 4).unwrap();
         assert_eq!(cells.len(), 4);
         // With mid-step bootstraps each degree-7 cell fits its polynomial (3 levels) in
@@ -202,7 +202,8 @@ mod tests {
                 points: BootstrapPoints::StepBoundary,
                 ..CostOptions::default()
             },
-        );
+        )
+        .unwrap();
         assert_eq!(
             boundary.cost(&with_cells(28, 17, 7, &[3, 20])).unwrap(),
             27.0
