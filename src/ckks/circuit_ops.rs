@@ -192,6 +192,42 @@ pub fn precision_bits(got: &[f64], want: &[f64]) -> f64 {
     -err.log2()
 }
 
+/// Precision of one circuit operation on one evaluator.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Precision {
+    /// Profile name of the operation.
+    pub op: String,
+    /// Level it started at.
+    pub level: usize,
+    /// Bits of precision (-log2 of the largest absolute error against the plaintext result).
+    pub bits: f64,
+}
+
+/// Runs every [`profile_ops`] operation at each of `levels` (those it fits in) on `ev`, with
+/// the engine's `encrypt(values, level, scale)` and `decrypt`, and scores each result
+/// against its plaintext reference. The evaluator must hold the ops' rotation keys.
+pub fn precision_report<E: Evaluator>(
+    ev: &E,
+    levels: &[usize],
+    encrypt: impl Fn(&[f64], usize, f64) -> Result<E::Ciphertext, E::Error>,
+    decrypt: impl Fn(&E::Ciphertext) -> Result<Vec<f64>, E::Error>,
+) -> Result<Vec<Precision>, E::Error> {
+    let mut out = Vec::new();
+    for op in profile_ops() {
+        for &level in levels.iter().filter(|&&l| l >= op.depth()) {
+            let p = op.prepare(ev, level)?;
+            let ct = encrypt(p.input(), level, ev.default_scale())?;
+            let got = decrypt(&p.run(ev, &ct)?)?;
+            out.push(Precision {
+                op: op.name(),
+                level,
+                bits: precision_bits(&got, &p.expected()),
+            });
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +251,32 @@ mod tests {
             }
             assert!(op.prepare(&ev, op.depth() - 1).is_err());
         }
+    }
+
+    #[test]
+    fn precision_report_covers_every_op_that_fits() {
+        let ev = SimEvaluator::new(SimParams::chain(64, 9, 42, 58).unwrap());
+        let rep = precision_report(
+            &ev,
+            &[9, 4, 1],
+            |v, l, s| ev.encrypt(v, l, s),
+            |c| Ok(ev.decrypt(c).unwrap_or_default().to_vec()),
+        )
+        .unwrap();
+        let got: Vec<(&str, usize)> = rep.iter().map(|p| (p.op.as_str(), p.level)).collect();
+        assert_eq!(
+            got,
+            [
+                ("matvec_32", 9),
+                ("matvec_32", 4),
+                ("matvec_32", 1),
+                ("poly_deg3", 9),
+                ("poly_deg3", 4),
+                ("poly_deg7", 9),
+                ("poly_deg7", 4),
+                ("poly_deg17", 9)
+            ]
+        );
+        assert!(rep.iter().all(|p| p.bits > 30.0), "{rep:?}");
     }
 }
