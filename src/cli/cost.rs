@@ -62,8 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map(|n| cost::Profile::load(n))
             .collect::<Result<Vec<_>, _>>()
             .context("loading the profiles")?;
-        print!("{}", cost::report::markdown(&problem, &profiles)?);
-        return Ok(());
+        return emit(&cost::report::markdown(&problem, &profiles)?);
     }
     // clap guarantees a schedule without --report.
     let text = args.schedule.unwrap_or_default();
@@ -90,11 +89,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .breakdown(&schedule)
         .with_context(|| format!("pricing schedule '{text}'"))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&breakdown)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&breakdown)?))
     } else {
-        print!("{}", render(&text, &problem.name, &breakdown));
+        emit(&render(&text, &problem.name, &breakdown))
     }
-    Ok(())
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
 }
 
 /// Parses `all-D` or a comma-separated list of one degree per cell.

@@ -120,14 +120,26 @@ struct Back {
     booted: bool,
 }
 
-/// The cheapest placement: a shortest path over (segment, level) states. Ties prefer not
-/// bootstrapping.
+/// A DP value: the cost, then the sum of (segments - i) over the bootstraps placed before
+/// segment i. The second key breaks exact ties (count models, where every segment is free)
+/// towards bootstrapping as late as possible: among placements with the fewest bootstraps,
+/// greedy's k-th bootstrap is at least as late as any other's, so it alone minimises the key.
+type Value = (f64, usize);
+
+const UNREACHED: Value = (f64::INFINITY, usize::MAX);
+
+fn better(a: Value, b: Value) -> bool {
+    a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
+}
+
+/// The cheapest placement: a shortest path over (segment, level) states. Exact ties prefer
+/// bootstrapping later.
 pub fn optimal<F: Fn(usize, usize) -> f64>(chain: &Chain<'_, F>) -> Result<Placement, CostError> {
     check(chain)?;
     let n = chain.depths.len();
     let width = chain.top + 1;
-    let mut best = vec![f64::INFINITY; width];
-    let mut next = vec![f64::INFINITY; width];
+    let mut best = vec![UNREACHED; width];
+    let mut next = vec![UNREACHED; width];
     let mut back = vec![
         Back {
             from: 0,
@@ -135,16 +147,22 @@ pub fn optimal<F: Fn(usize, usize) -> f64>(chain: &Chain<'_, F>) -> Result<Place
         };
         n * width
     ];
-    best[chain.start] = 0.0;
+    best[chain.start] = (0.0, 0);
+    let argmin = |values: &[Value]| {
+        values.iter().enumerate().fold(
+            (0, UNREACHED),
+            |acc, (l, &v)| if better(v, acc.1) { (l, v) } else { acc },
+        )
+    };
     for i in 0..n {
         let d = chain.depths[i];
-        next.fill(f64::INFINITY);
+        next.fill(UNREACHED);
         let row = &mut back[i * width..(i + 1) * width];
         for level in d..width {
-            if best[level].is_finite() {
-                let c = best[level] + (chain.cost)(i, level);
-                if c < next[level - d] {
-                    next[level - d] = c;
+            if best[level].0.is_finite() {
+                let v = (best[level].0 + (chain.cost)(i, level), best[level].1);
+                if better(v, next[level - d]) {
+                    next[level - d] = v;
                     row[level - d] = Back {
                         from: level as u8,
                         booted: false,
@@ -153,17 +171,14 @@ pub fn optimal<F: Fn(usize, usize) -> f64>(chain: &Chain<'_, F>) -> Result<Place
             }
         }
         if chain.allowed[i] {
-            let (from, cheapest) =
-                best.iter()
-                    .enumerate()
-                    .fold(
-                        (0, f64::INFINITY),
-                        |acc, (l, &c)| if c < acc.1 { (l, c) } else { acc },
-                    );
-            if cheapest.is_finite() {
-                let c = cheapest + chain.bootstrap_cost + (chain.cost)(i, chain.top);
-                if c < next[chain.top - d] {
-                    next[chain.top - d] = c;
+            let (from, cheapest) = argmin(&best);
+            if cheapest.0.is_finite() {
+                let v = (
+                    cheapest.0 + chain.bootstrap_cost + (chain.cost)(i, chain.top),
+                    cheapest.1 + (n - i),
+                );
+                if better(v, next[chain.top - d]) {
+                    next[chain.top - d] = v;
                     row[chain.top - d] = Back {
                         from: from as u8,
                         booted: true,
@@ -173,11 +188,7 @@ pub fn optimal<F: Fn(usize, usize) -> f64>(chain: &Chain<'_, F>) -> Result<Place
         }
         std::mem::swap(&mut best, &mut next);
     }
-    let (level_out, cost) =
-        best.iter().enumerate().fold(
-            (0, f64::INFINITY),
-            |acc, (l, &c)| if c < acc.1 { (l, c) } else { acc },
-        );
+    let (level_out, (cost, _)) = argmin(&best);
     if !cost.is_finite() {
         return Err(infeasible(0, chain.top));
     }
@@ -298,6 +309,8 @@ mod tests {
                                         bootstrap_cost: 1.0, cost: |_: usize, _: usize| 0.0 };
                     prop_assert_eq!(greedy(&count).unwrap().bootstraps as f64,
                                     optimal(&count).unwrap().cost);
+                    // Ties break towards late bootstraps: exactly greedy's placement.
+                    prop_assert_eq!(greedy(&count).unwrap(), optimal(&count).unwrap());
                 }
             }
         }
