@@ -1,10 +1,182 @@
-//! `cellwise cost`.
+//! `cellwise cost`: price a schedule under a cost model and print its per-step breakdown.
+
+use anyhow::{Context, bail};
+
+use cellwise::cost::{self, BootstrapPoints, CostBreakdown, CostOptions, PlacementPolicy};
+use cellwise::problem::{DEFAULT_PROBLEM, Problem};
+use cellwise::schedule::{CellApprox, Schedule};
 
 /// Arguments of `cellwise cost`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The schedule: `all-17`, or one degree per cell separated by commas.
+    #[arg(long, required_unless_present = "report")]
+    schedule: Option<String>,
+    /// Print the markdown tables of results/cost-model.md instead (all-17, all-7, all-3 and
+    /// the paper's best under every shipped profile, plus --profile if given).
+    #[arg(long, conflicts_with = "schedule")]
+    report: bool,
+    /// Cost model: depth, bootstraps or latency.
+    #[arg(long, default_value = "depth")]
+    model: String,
+    /// Timing profile of the latency model: a shipped name or a path to a profile JSON.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Problem preset (name or path to a .toml file).
+    #[arg(long, default_value = DEFAULT_PROBLEM)]
+    problem: String,
+    /// Levels between bootstraps for depth and bootstraps (default 9, fgb-like); latency
+    /// takes them from its profile.
+    #[arg(long)]
+    levels: Option<usize>,
+    /// Bootstrap placement: optimal (shortest path) or greedy (when the next piece does not fit).
+    #[arg(long, value_enum, default_value_t = Placement::Optimal)]
+    placement: Placement,
+    /// Allow bootstraps only between steps (by default also between a step's linear part
+    /// and its polynomial).
+    #[arg(long)]
+    step_boundary_only: bool,
+    /// Print the breakdown as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--placement` values.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Placement {
+    Optimal,
+    Greedy,
+}
 
 /// Runs `cellwise cost`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`cellwise cost` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let problem = Problem::load(&args.problem).context("loading the problem")?;
+    if args.report {
+        let mut names: Vec<String> = cost::profile::shipped_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        names.extend(args.profile.clone());
+        let profiles = names
+            .iter()
+            .map(|n| cost::Profile::load(n))
+            .collect::<Result<Vec<_>, _>>()
+            .context("loading the profiles")?;
+        return emit(&cost::report::markdown(&problem, &profiles)?);
+    }
+    // clap guarantees a schedule without --report.
+    let text = args.schedule.unwrap_or_default();
+    let schedule = parse_schedule(&text, problem.steps())
+        .with_context(|| format!("parsing schedule '{text}'"))?;
+    let spec = match &args.profile {
+        Some(p) => format!("{}:{p}", args.model),
+        None => args.model.clone(),
+    };
+    let options = CostOptions {
+        levels: args.levels,
+        points: if args.step_boundary_only {
+            BootstrapPoints::StepBoundary
+        } else {
+            BootstrapPoints::MidStep
+        },
+        placement: match args.placement {
+            Placement::Optimal => PlacementPolicy::Optimal,
+            Placement::Greedy => PlacementPolicy::Greedy,
+        },
+    };
+    let model = cost::by_name_with(&spec, &problem, &options).context("building the cost model")?;
+    let breakdown = model
+        .breakdown(&schedule)
+        .with_context(|| format!("pricing schedule '{text}'"))?;
+    if args.json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&breakdown)?))
+    } else {
+        emit(&render(&text, &problem.name, &breakdown))
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}
+
+/// Parses `all-D` or a comma-separated list of one degree per cell.
+fn parse_schedule(text: &str, steps: usize) -> anyhow::Result<Schedule> {
+    let degree = |s: &str| -> anyhow::Result<CellApprox> {
+        let d: usize = s
+            .trim()
+            .parse()
+            .with_context(|| format!("'{}' is not a degree", s.trim()))?;
+        Ok(CellApprox::Degree(d))
+    };
+    if let Some(d) = text.strip_prefix("all-") {
+        return Ok(Schedule::uniform(steps, degree(d)?));
+    }
+    let cells = text
+        .split(',')
+        .map(degree)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if cells.len() != steps {
+        bail!(
+            "{} degrees given, the problem has {steps} steps",
+            cells.len()
+        );
+    }
+    Ok(Schedule::new(cells))
+}
+
+/// The breakdown as a text table.
+fn render(schedule: &str, problem: &str, b: &CostBreakdown) -> String {
+    let mut out = format!(
+        "schedule {schedule} | problem {problem} | model {} | {} levels per bootstrap\n",
+        b.model, b.levels_per_bootstrap
+    );
+    out.push_str("step  degree  level in  bootstrap  level out  depth  seconds  operations\n");
+    for s in &b.steps {
+        let degree = s.degree.map_or("dense".to_string(), |d| d.to_string());
+        let boot = match (s.bootstrap_before, s.bootstrap_mid) {
+            (true, true) => "before+mid",
+            (true, false) => "before",
+            (false, true) => "mid",
+            (false, false) => "-",
+        };
+        let seconds = s.seconds.map_or("-".to_string(), |x| format!("{x:.3}"));
+        let ops: Vec<String> = s
+            .ops
+            .iter()
+            .map(|o| format!("{}x {}@{}", o.count, o.op, o.level))
+            .collect();
+        out.push_str(&format!(
+            "{:>4}  {degree:>6}  {:>8}  {boot:>9}  {:>9}  {:>5}  {seconds:>7}  {}\n",
+            s.step,
+            s.level_in,
+            s.level_out,
+            s.depth,
+            ops.join(", ")
+        ));
+    }
+    out.push_str(&format!(
+        "total: {} {} | depth {} levels | {} bootstraps\n",
+        b.total, b.unit, b.depth, b.bootstraps
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_parse() {
+        let s = parse_schedule("all-17", 4).unwrap();
+        assert_eq!(s, Schedule::uniform(4, CellApprox::Degree(17)));
+        let s = parse_schedule("7, 17,3,17", 4).unwrap();
+        assert_eq!(s.cells()[2], CellApprox::Degree(3));
+        assert!(parse_schedule("all-x", 4).is_err());
+        assert!(parse_schedule("7,17", 4).is_err());
+    }
 }

@@ -1,1 +1,246 @@
-//! TODO
+//! Cost models: what a schedule costs under CKKS.
+//!
+//! A schedule's price is not its degree sum. Each RNN step consumes levels (its linear part,
+//! then the cell's polynomial), bootstraps must be placed where the levels run out, and every
+//! operation costs what it costs *at the level it runs at*. All strategies price schedules
+//! through one trait, [`CostModel`], picked by name with [`by_name`]:
+//!
+//! | spec | unit | what it counts |
+//! |---|---|---|
+//! | `depth` | levels | total multiplicative depth of the encrypted inference |
+//! | `bootstraps` | bootstraps | minimum number of bootstraps (AutoFHE's cost) |
+//! | `latency[:PROFILE]` | s | predicted seconds from a measured timing profile, with the bootstraps placed optimally |
+//!
+//! The pieces: [`circuit`] turns a schedule into segments (levels consumed, operations),
+//! [`placement`] places bootstraps (greedy and optimal), the models in [`models`] price the
+//! result.
+
+pub mod circuit;
+pub mod latency;
+pub mod models;
+pub mod placement;
+pub mod profile;
+pub mod report;
+
+use serde::Serialize;
+
+use crate::problem::Problem;
+use crate::schedule::Schedule;
+
+pub use circuit::BootstrapPoints;
+pub use latency::LatencyModel;
+pub use models::{BootstrapsModel, DepthModel, PlacementPolicy};
+pub use profile::{Profile, ProfileError};
+
+/// The profile `latency` uses when the spec names none.
+pub const DEFAULT_PROFILE: &str = "cellwise";
+
+/// Levels available for computation after a bootstrap (and in a fresh ciphertext) with the
+/// `fgb-like` preset, as HEaaN's FGb parameters.
+pub const FGB_LEVELS: usize = 9;
+
+/// Errors raised while pricing a schedule or building a cost model.
+#[derive(Debug, thiserror::Error)]
+pub enum CostError {
+    /// The spec given to [`by_name`] names no model.
+    #[error("unknown cost model '{0}' (known: depth, bootstraps, latency[:PROFILE])")]
+    UnknownModel(String),
+    /// A model that takes no profile was given one.
+    #[error("cost model '{0}' takes no profile (only latency does: latency:PROFILE)")]
+    UnexpectedProfile(String),
+    /// A cell has no CKKS cost (it is the exact activation).
+    #[error(
+        "cell {cell} uses the exact activation, which cannot run under CKKS: give it a polynomial degree"
+    )]
+    ExactCell {
+        /// Index of the offending cell.
+        cell: usize,
+    },
+    /// A degree that cannot be evaluated.
+    #[error("cell {cell}: degree {degree} is not supported ({reason})")]
+    Degree {
+        /// Index of the offending cell.
+        cell: usize,
+        /// The degree asked for.
+        degree: usize,
+        /// Why it cannot be priced.
+        reason: String,
+    },
+    /// The schedule does not have one cell per step of the problem.
+    #[error("schedule has {got} cells but problem '{problem}' has {expected} steps")]
+    Length {
+        /// Problem name.
+        problem: String,
+        /// Cells in the schedule.
+        got: usize,
+        /// Steps of the problem.
+        expected: usize,
+    },
+    /// Planning the circuit over the simulated evaluator failed.
+    #[error("planning the encrypted circuit: {0}")]
+    Plan(String),
+    /// The timing profile is unusable.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// A segment needs more levels than a bootstrap provides.
+    #[error("{what} needs {needed} levels but only {available} are available after a bootstrap")]
+    TooDeep {
+        /// Which part of the circuit.
+        what: String,
+        /// Levels it consumes.
+        needed: usize,
+        /// Levels a bootstrap provides.
+        available: usize,
+    },
+}
+
+/// Prices schedules. Implementations precompute what they can so that one call is cheap
+/// (a few microseconds): search strategies call it for every schedule they meet.
+pub trait CostModel: Send + Sync {
+    /// Short name, e.g. `depth` or `latency:cellwise`.
+    fn name(&self) -> &str;
+    /// Unit of [`CostModel::cost`], e.g. `levels`, `bootstraps`, `s`.
+    fn unit(&self) -> &str;
+    /// The cost of a schedule (lower is better).
+    fn cost(&self, schedule: &Schedule) -> Result<f64, CostError>;
+    /// The cost with its per-step account.
+    fn breakdown(&self, schedule: &Schedule) -> Result<CostBreakdown, CostError>;
+}
+
+/// A schedule's cost, step by step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CostBreakdown {
+    /// Name of the model that priced it.
+    pub model: String,
+    /// Unit of `total`.
+    pub unit: String,
+    /// The cost, as [`CostModel::cost`] returns it.
+    pub total: f64,
+    /// Levels available after a bootstrap.
+    pub levels_per_bootstrap: usize,
+    /// Total multiplicative depth (levels consumed, all segments).
+    pub depth: usize,
+    /// Number of bootstraps in the chosen placement.
+    pub bootstraps: usize,
+    /// One entry per RNN step, then one for the output layer (`degree` = None).
+    pub steps: Vec<StepCost>,
+}
+
+/// One step of the encrypted inference (or the final Dense layer).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepCost {
+    /// Step index (the output layer has index = number of steps).
+    pub step: usize,
+    /// The cell's polynomial degree (None for the output layer).
+    pub degree: Option<usize>,
+    /// Level of the hidden state entering the step.
+    pub level_in: usize,
+    /// True if a bootstrap runs before the step's linear part.
+    pub bootstrap_before: bool,
+    /// True if a bootstrap runs between the linear part and the polynomial.
+    pub bootstrap_mid: bool,
+    /// Level of the hidden state leaving the step.
+    pub level_out: usize,
+    /// Levels the step consumes (linear part + polynomial).
+    pub depth: usize,
+    /// Operations the step runs, by profile operation name, with the level each starts at.
+    pub ops: Vec<OpCount>,
+    /// The same work in primitive operations (`mul_relin`, `rotate`, `rescale`, ...), as
+    /// the simulated evaluator counted them.
+    pub primitives: Vec<OpCount>,
+    /// Predicted seconds of the step including its bootstraps (latency model only).
+    pub seconds: Option<f64>,
+}
+
+/// How many times one operation runs at one level.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OpCount {
+    /// Profile operation name (`matvec_32`, `poly_deg17`, `bootstrap`, ...).
+    pub op: String,
+    /// Level the operation starts at.
+    pub level: usize,
+    /// Number of times.
+    pub count: usize,
+}
+
+/// Choices shared by every model; the defaults are what [`by_name`] uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CostOptions {
+    /// Levels available after a bootstrap; `None`: [`FGB_LEVELS`] for `depth` and
+    /// `bootstraps`, the profile's `params.levels` for `latency`.
+    pub levels: Option<usize>,
+    /// Where bootstraps may go (default: also mid-step, before the polynomial).
+    pub points: BootstrapPoints,
+    /// How they are placed (default: optimal).
+    pub placement: PlacementPolicy,
+}
+
+/// [`by_name_with`] with the default [`CostOptions`].
+pub fn by_name(spec: &str, problem: &Problem) -> Result<Box<dyn CostModel>, CostError> {
+    by_name_with(spec, problem, &CostOptions::default())
+}
+
+/// Builds a cost model from a spec `MODEL[:PROFILE]` for a problem: `depth`, `bootstraps`,
+/// `latency` (with [`DEFAULT_PROFILE`]) or `latency:PROFILE` (a shipped profile's short
+/// name or a path to a profile JSON).
+pub fn by_name_with(
+    spec: &str,
+    problem: &Problem,
+    options: &CostOptions,
+) -> Result<Box<dyn CostModel>, CostError> {
+    let (model, profile) = match spec.split_once(':') {
+        Some((m, p)) => (m, Some(p)),
+        None => (spec, None),
+    };
+    let no_profile = || match profile {
+        Some(_) => Err(CostError::UnexpectedProfile(model.to_string())),
+        None => Ok(()),
+    };
+    match model {
+        "depth" => {
+            no_profile()?;
+            Ok(Box::new(DepthModel::new(problem, options)?))
+        }
+        "bootstraps" => {
+            no_profile()?;
+            Ok(Box::new(BootstrapsModel::new(problem, options)?))
+        }
+        "latency" => {
+            let profile = Profile::load(profile.unwrap_or(DEFAULT_PROFILE))?;
+            Ok(Box::new(LatencyModel::new(problem, profile, options)?))
+        }
+        _ => Err(CostError::UnknownModel(spec.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::DEFAULT_PROBLEM;
+    use crate::schedule::CellApprox;
+
+    #[test]
+    fn models_by_name() {
+        let p = Problem::load(DEFAULT_PROBLEM).unwrap();
+        let all17 = Schedule::uniform(28, CellApprox::Degree(17));
+        for (spec, unit) in [("depth", "levels"), ("bootstraps", "bootstraps")] {
+            let m = by_name(spec, &p).unwrap();
+            assert_eq!((m.name(), m.unit()), (spec, unit));
+            assert!(m.cost(&all17).unwrap() > 0.0);
+        }
+        let err = by_name("nope", &p).err().unwrap().to_string();
+        assert!(err.contains("unknown cost model 'nope'"), "{err}");
+        let err = by_name("depth:cellwise", &p).err().unwrap().to_string();
+        assert!(err.contains("takes no profile"), "{err}");
+    }
+
+    #[test]
+    fn exact_cells_are_refused() {
+        let p = Problem::load(DEFAULT_PROBLEM).unwrap();
+        let mut cells = vec![CellApprox::Degree(17); 28];
+        cells[5] = CellApprox::Exact;
+        let m = by_name("depth", &p).unwrap();
+        let err = m.cost(&Schedule::new(cells)).unwrap_err().to_string();
+        assert!(err.contains("cell 5 uses the exact activation"), "{err}");
+    }
+}

@@ -1,0 +1,282 @@
+//! The circuit-level operations of the timing profile (`matvec_32`, `poly_deg3`, `poly_deg7`,
+//! `poly_deg17`), packaged so the profiler, the benches and the precision tests time and
+//! check exactly the code the plan ([`super::plan`]) counts.
+//!
+//! Use: for each [`CircuitOp`] of [`profile_ops`], generate its [`CircuitOp::rotation_steps`]
+//! keys; for each level from [`CircuitOp::depth`] to the top, [`CircuitOp::prepare`] it
+//! (untimed: weights encoded, inputs chosen), encrypt [`PreparedOp::input`] at that level and
+//! the evaluator's default scale, then time [`PreparedOp::run`]. [`PreparedOp::expected`] is
+//! the plaintext result and [`precision_bits`] scores a decryption against it.
+
+use ndarray::Array2;
+
+use super::evaluator::{EvalError, Evaluator};
+use super::linear::{EncodedLinear, Layout, Linear};
+use super::poly::{Chebyshev, InputMap, PolyOptions, evaluate};
+
+/// Interval of the profile's tanh fits.
+pub const TANH_INTERVAL: (f64, f64) = (-8.0, 8.0);
+
+/// A circuit-level operation of the timing profile.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CircuitOp {
+    /// `blocks x blocks` BSGS diagonal matvec on the unit-major layout, including its rescale
+    /// (the recurrent product of one step).
+    Matvec {
+        /// Unit blocks (32 for the reference RNN).
+        blocks: usize,
+    },
+    /// A tanh fit of this degree on [`TANH_INTERVAL`], evaluated on the mapped input as the
+    /// RNN does (the map folded into the preceding matvec).
+    Poly {
+        /// Degree.
+        degree: usize,
+    },
+}
+
+/// The profile's circuit operations: `matvec_32`, `poly_deg3`, `poly_deg7`, `poly_deg17`.
+pub fn profile_ops() -> Vec<CircuitOp> {
+    let mut ops = vec![CircuitOp::Matvec { blocks: 32 }];
+    ops.extend([3, 7, 17].map(|degree| CircuitOp::Poly { degree }));
+    ops
+}
+
+/// Deterministic weights in [-0.5, 0.5) (a fixed linear congruential sequence).
+fn weights(n: usize, seed: u64) -> Array2<f64> {
+    let mut s = seed;
+    Array2::from_shape_fn((n, n), |_| {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    })
+}
+
+impl CircuitOp {
+    /// Profile name (`matvec_32`, `poly_deg17`, ...).
+    pub fn name(&self) -> String {
+        match self {
+            CircuitOp::Matvec { blocks } => format!("matvec_{blocks}"),
+            CircuitOp::Poly { degree } => format!("poly_deg{degree}"),
+        }
+    }
+
+    /// Levels it consumes (the lowest level it can start at).
+    pub fn depth(&self) -> usize {
+        match self {
+            CircuitOp::Matvec { .. } => Linear::DEPTH,
+            CircuitOp::Poly { degree } => super::poly::poly_depth(*degree),
+        }
+    }
+
+    fn linear(&self, slots: usize) -> Result<Option<Linear>, EvalError> {
+        match self {
+            CircuitOp::Matvec { blocks } => {
+                let layout = Layout::new(slots, *blocks)?;
+                Ok(Some(Linear::new(
+                    layout,
+                    &[weights(*blocks, 1).view()],
+                    None,
+                    None,
+                )?))
+            }
+            CircuitOp::Poly { .. } => Ok(None),
+        }
+    }
+
+    /// Rotation steps whose keys it needs with `slots` slots.
+    pub fn rotation_steps(&self, slots: usize) -> Result<Vec<isize>, EvalError> {
+        Ok(self
+            .linear(slots)?
+            .map(|l| l.rotation_steps())
+            .unwrap_or_default())
+    }
+
+    /// Prepares a run at `level` (encodes the weights for inputs at the default scale).
+    pub fn prepare<E: Evaluator>(&self, ev: &E, level: usize) -> Result<PreparedOp<E>, E::Error> {
+        let slots = ev.slots();
+        if level < self.depth() {
+            return Err(EvalError::OutOfLevels {
+                op: "circuit operation",
+                level,
+                needed: self.depth(),
+            }
+            .into());
+        }
+        let kind = match self {
+            CircuitOp::Matvec { blocks } => {
+                // Invariant: `linear` returns Some for a matvec.
+                let lin = self.linear(slots)?.expect("matvec has a linear layer");
+                let s = ev.default_scale();
+                let enc = lin.encode(ev, level, &[s], s, (1.0, 0.0))?;
+                let w = weights(*blocks, 1);
+                Prepared::Matvec { enc, w }
+            }
+            CircuitOp::Poly { degree } => {
+                let poly = Chebyshev::interpolate(f64::tanh, *degree, TANH_INTERVAL)?;
+                Prepared::Poly(poly)
+            }
+        };
+        let input = (0..slots)
+            .map(|i| ((i as f64 * 0.618_033_988_7).fract() * 2.0 - 1.0) * 0.99)
+            .collect();
+        Ok(PreparedOp { kind, input, slots })
+    }
+}
+
+enum Prepared<E: Evaluator> {
+    Matvec {
+        enc: EncodedLinear<E>,
+        w: Array2<f64>,
+    },
+    Poly(Chebyshev),
+}
+
+/// A [`CircuitOp`] ready to run at one level.
+pub struct PreparedOp<E: Evaluator> {
+    kind: Prepared<E>,
+    input: Vec<f64>,
+    slots: usize,
+}
+
+impl<E: Evaluator> PreparedOp<E> {
+    /// The slot values to encrypt as input (in [-1, 1]).
+    pub fn input(&self) -> &[f64] {
+        &self.input
+    }
+
+    /// Runs the operation on a ciphertext of [`PreparedOp::input`] at the prepared level and
+    /// the default scale.
+    pub fn run(&self, ev: &E, ct: &E::Ciphertext) -> Result<E::Ciphertext, E::Error> {
+        match &self.kind {
+            Prepared::Matvec { enc, .. } => Ok(enc.apply(ev, &[ct])?.0),
+            Prepared::Poly(p) => {
+                let opts = PolyOptions {
+                    input: InputMap::Folded,
+                    target_scale: Some(ev.default_scale()),
+                    log_split: None,
+                };
+                Ok(evaluate(ev, ct, p, &opts)?.0)
+            }
+        }
+    }
+
+    /// The plaintext result of [`PreparedOp::run`] on the input.
+    pub fn expected(&self) -> Vec<f64> {
+        match &self.kind {
+            Prepared::Matvec { w, .. } => {
+                let blocks = w.nrows();
+                let layout = Layout {
+                    blocks,
+                    batch: self.slots / blocks,
+                };
+                let x = layout.unpack(&self.input, layout.batch, blocks);
+                let y = x.dot(w);
+                // Invariant: y has the layout's shape.
+                layout
+                    .pack(y.view())
+                    .expect("matvec output fits the layout")
+            }
+            Prepared::Poly(p) => self.input.iter().map(|&t| p.eval_mapped(t)).collect(),
+        }
+    }
+}
+
+/// -log2 of the largest absolute error between `got` and `want` (compared over `want`'s
+/// length); infinite when they are equal.
+pub fn precision_bits(got: &[f64], want: &[f64]) -> f64 {
+    let err = got
+        .iter()
+        .zip(want)
+        .fold(0.0f64, |m, (g, w)| m.max((g - w).abs()));
+    -err.log2()
+}
+
+/// Precision of one circuit operation on one evaluator.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Precision {
+    /// Profile name of the operation.
+    pub op: String,
+    /// Level it started at.
+    pub level: usize,
+    /// Bits of precision (-log2 of the largest absolute error against the plaintext result).
+    pub bits: f64,
+}
+
+/// Runs every [`profile_ops`] operation at each of `levels` (those it fits in) on `ev`, with
+/// the engine's `encrypt(values, level, scale)` and `decrypt`, and scores each result
+/// against its plaintext reference. The evaluator must hold the ops' rotation keys.
+pub fn precision_report<E: Evaluator>(
+    ev: &E,
+    levels: &[usize],
+    encrypt: impl Fn(&[f64], usize, f64) -> Result<E::Ciphertext, E::Error>,
+    decrypt: impl Fn(&E::Ciphertext) -> Result<Vec<f64>, E::Error>,
+) -> Result<Vec<Precision>, E::Error> {
+    let mut out = Vec::new();
+    for op in profile_ops() {
+        for &level in levels.iter().filter(|&&l| l >= op.depth()) {
+            let p = op.prepare(ev, level)?;
+            let ct = encrypt(p.input(), level, ev.default_scale())?;
+            let got = decrypt(&p.run(ev, &ct)?)?;
+            out.push(Precision {
+                op: op.name(),
+                level,
+                bits: precision_bits(&got, &p.expected()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ckks::sim::{SimEvaluator, SimParams};
+
+    #[test]
+    fn profile_ops_run_and_match_their_reference_on_the_simulator() {
+        let ev = SimEvaluator::new(SimParams::chain(256, 9, 42, 58).unwrap());
+        let names: Vec<String> = profile_ops().iter().map(|o| o.name()).collect();
+        assert_eq!(names, ["matvec_32", "poly_deg3", "poly_deg7", "poly_deg17"]);
+        for op in profile_ops() {
+            let ev = SimEvaluator::new(ev.params().clone())
+                .with_rotation_keys(op.rotation_steps(256).unwrap());
+            for level in op.depth()..=9 {
+                let p = op.prepare(&ev, level).unwrap();
+                let ct = ev.encrypt(p.input(), level, ev.default_scale()).unwrap();
+                let out = p.run(&ev, &ct).unwrap();
+                assert_eq!(out.level, level - op.depth());
+                let bits = precision_bits(ev.decrypt(&out).unwrap(), &p.expected());
+                assert!(bits > 30.0, "{} at level {level}: {bits} bits", op.name());
+            }
+            assert!(op.prepare(&ev, op.depth() - 1).is_err());
+        }
+    }
+
+    #[test]
+    fn precision_report_covers_every_op_that_fits() {
+        let ev = SimEvaluator::new(SimParams::chain(64, 9, 42, 58).unwrap());
+        let rep = precision_report(
+            &ev,
+            &[9, 4, 1],
+            |v, l, s| ev.encrypt(v, l, s),
+            |c| Ok(ev.decrypt(c).unwrap_or_default().to_vec()),
+        )
+        .unwrap();
+        let got: Vec<(&str, usize)> = rep.iter().map(|p| (p.op.as_str(), p.level)).collect();
+        assert_eq!(
+            got,
+            [
+                ("matvec_32", 9),
+                ("matvec_32", 4),
+                ("matvec_32", 1),
+                ("poly_deg3", 9),
+                ("poly_deg3", 4),
+                ("poly_deg7", 9),
+                ("poly_deg7", 4),
+                ("poly_deg17", 9)
+            ]
+        );
+        assert!(rep.iter().all(|p| p.bits > 30.0), "{rep:?}");
+    }
+}

@@ -1,0 +1,215 @@
+//! `latency`: predicted seconds of the encrypted inference from a timing profile, with the
+//! bootstraps placed to minimise that latency.
+//!
+//! Every segment's seconds at every level are precomputed when the model is built (the
+//! sum of its operations' profile times, see [`SegmentKind::ops`]), so pricing a schedule is
+//! a table look-up inside a (segment, level) shortest path of about 57 x 10 states.
+
+use crate::problem::Problem;
+use crate::schedule::Schedule;
+
+use super::circuit::{OP_BOOTSTRAP, Segment, SegmentKind};
+use super::models::{Circuit, Seconds};
+use super::profile::{Profile, ProfileError};
+use super::{CostBreakdown, CostError, CostModel, CostOptions};
+
+/// Seconds of one kind of segment at each level 0..=top (NaN where it cannot start: fewer
+/// levels than it consumes; the placement never starts it there).
+type LevelTable = Vec<f64>;
+
+/// The `latency` model.
+pub struct LatencyModel {
+    name: String,
+    circuit: Circuit,
+    profile: Profile,
+    first_linear: LevelTable,
+    linear: LevelTable,
+    output: LevelTable,
+    /// Indexed by degree; None where the profile has no polynomial of that degree.
+    poly: Vec<Option<LevelTable>>,
+    bootstrap: f64,
+}
+
+impl LatencyModel {
+    /// The model of `problem` priced with `profile`; levels between bootstraps and the top
+    /// level come from the profile's parameters (`options.levels`, if given, must agree).
+    /// Refuses a profile that lacks an operation of the circuit (the linear parts, the
+    /// polynomial of a candidate degree, the output layer) or the bootstrap.
+    pub fn new(
+        problem: &Problem,
+        profile: Profile,
+        options: &CostOptions,
+    ) -> Result<Self, CostError> {
+        let top = profile.params.levels;
+        if let Some(levels) = options.levels.filter(|&l| l != top) {
+            return Err(ProfileError::Invalid {
+                name: profile.name.clone(),
+                message: format!(
+                    "measured with {top} levels between bootstraps, not the {levels} asked for"
+                ),
+            }
+            .into());
+        }
+        let circuit = Circuit::new(problem, top, options)?;
+        let bootstrap = profile
+            .bootstrap_seconds()
+            .ok_or_else(|| profile.missing(OP_BOOTSTRAP))?;
+        let plan = circuit.table();
+        let table = |kind: SegmentKind| -> Result<LevelTable, ProfileError> {
+            (0..=top)
+                .map(|level| {
+                    let Some(ops) = plan.ops(kind, level) else {
+                        return Ok(f64::NAN);
+                    };
+                    ops.iter().try_fold(0.0, |acc, o| {
+                        let s = profile
+                            .seconds(&o.op, o.level)
+                            .ok_or_else(|| profile.missing(&o.op))?;
+                        Ok(acc + s * o.count as f64)
+                    })
+                })
+                .collect()
+        };
+        let first_linear = table(SegmentKind::FirstLinear)?;
+        let linear = table(SegmentKind::Linear)?;
+        let output = table(SegmentKind::Output)?;
+        let degrees = plan.degrees();
+        let mut poly = vec![None; degrees.iter().max().map_or(0, |m| m + 1)];
+        for d in degrees {
+            poly[d] = Some(table(SegmentKind::Poly(d))?);
+        }
+        Ok(Self {
+            name: format!("latency:{}", profile.name),
+            circuit,
+            profile,
+            first_linear,
+            linear,
+            output,
+            poly,
+            bootstrap,
+        })
+    }
+
+    /// The profile the model prices with.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// Seconds of segment `i` of `segments` starting at `level`.
+    fn seconds(&self, segments: &[Segment], i: usize, level: usize) -> f64 {
+        let table = match segments[i].kind {
+            SegmentKind::FirstLinear => &self.first_linear,
+            SegmentKind::Linear => &self.linear,
+            SegmentKind::Output => &self.output,
+            // Invariant: segments only holds planned degrees, and every planned degree has a
+            // table (built in `new`).
+            SegmentKind::Poly(d) => self.poly[d].as_ref().expect("planned degree"),
+        };
+        table[level]
+    }
+
+    fn priced(
+        &self,
+        schedule: &Schedule,
+    ) -> Result<(Vec<Segment>, super::placement::Placement), CostError> {
+        let segments = self.circuit.segments(schedule)?;
+        let placement = self.circuit.place(&segments, self.bootstrap, |i, level| {
+            self.seconds(&segments, i, level)
+        })?;
+        Ok((segments, placement))
+    }
+}
+
+impl CostModel for LatencyModel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn unit(&self) -> &str {
+        "s"
+    }
+
+    fn cost(&self, schedule: &Schedule) -> Result<f64, CostError> {
+        Ok(self.priced(schedule)?.1.cost)
+    }
+
+    fn breakdown(&self, schedule: &Schedule) -> Result<CostBreakdown, CostError> {
+        let (segments, placement) = self.priced(schedule)?;
+        let price = |i: usize, level: usize| self.seconds(&segments, i, level);
+        let seconds = Seconds {
+            segment: &price,
+            bootstrap: self.bootstrap,
+        };
+        Ok(self.circuit.breakdown(
+            (self.name(), self.unit(), placement.cost),
+            &segments,
+            &placement,
+            Some(seconds),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::profile::tests::sample_json;
+    use crate::problem::DEFAULT_PROBLEM;
+    use crate::schedule::CellApprox;
+
+    fn model() -> LatencyModel {
+        let p = Problem::load(DEFAULT_PROBLEM).unwrap();
+        let profile = Profile::from_json("sample", &sample_json()).unwrap();
+        LatencyModel::new(&p, profile, &CostOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn breakdown_adds_up_and_matches_cost() {
+        let m = model();
+        let s = Schedule::uniform(28, CellApprox::Degree(17));
+        let b = m.breakdown(&s).unwrap();
+        assert_eq!(b.total, m.cost(&s).unwrap());
+        let sum: f64 = b.steps.iter().map(|s| s.seconds.unwrap()).sum();
+        assert!((sum - b.total).abs() < 1e-9, "{sum} vs {}", b.total);
+        assert_eq!(b.bootstraps, 27);
+        assert_eq!(m.name(), "latency:sample");
+        // Bootstraps dominate (20 s each) and lowering cells saves bootstraps.
+        let all7 = m
+            .cost(&Schedule::uniform(28, CellApprox::Degree(7)))
+            .unwrap();
+        assert!(all7 < b.total);
+    }
+
+    #[test]
+    fn missing_ops_are_refused() {
+        let p = Problem::load(DEFAULT_PROBLEM).unwrap();
+        for (from, to) in [
+            ("\"bootstrap\"", "\"bootstrapp\""),
+            ("\"matvec_32\"", "\"matvec\""),
+            ("\"poly_deg7\"", "\"poly_deg8\""),
+        ] {
+            let json = sample_json().replace(from, to);
+            let profile = Profile::from_json("broken", &json).unwrap();
+            let err = LatencyModel::new(&p, profile, &CostOptions::default())
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                err.contains(&format!(
+                    "no timing for operation {}",
+                    from.replace('"', "'")
+                )),
+                "{err}"
+            );
+        }
+        let profile = Profile::from_json("sample", &sample_json()).unwrap();
+        let options = CostOptions {
+            levels: Some(8),
+            ..CostOptions::default()
+        };
+        let err = LatencyModel::new(&p, profile, &options)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("measured with 9 levels"), "{err}");
+    }
+}

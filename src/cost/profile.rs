@@ -1,0 +1,418 @@
+//! CKKS timing profiles (`cellwise-ckks-profile/1` JSON, documented in profiles/README.md):
+//! the measured time of each operation at each level, with where each figure came from.
+//!
+//! A profile is validated when it is read: unknown format or units, a negative or non-finite
+//! time, an entry twice, or a level above the preset's levels are refused with one line
+//! naming the problem. Operations the cost model needs but the profile lacks are refused when
+//! a model is built from it ([`Profile::missing`]).
+//!
+//! Times at levels that were not measured are derived from the measured ones: linear
+//! interpolation between the two nearest measured levels, and outside the measured range
+//! proportional scaling by the number of RNS limbs (level + 1) from the nearest measured
+//! level, since every CKKS primitive is a loop over the ciphertext's limbs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// The only profile format this version reads.
+pub const FORMAT: &str = "cellwise-ckks-profile/1";
+
+/// Profiles shipped in `profiles/`, embedded so that the binary works from any directory:
+/// (short name, file name, JSON).
+const SHIPPED: &[(&str, &str, &str)] = &[];
+
+/// Errors raised while reading or validating a profile.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// Neither a shipped profile name nor a readable file.
+    #[error("unknown profile '{0}' (shipped: {1}; or give a path to a .json file)")]
+    Unknown(String, String),
+    /// The file could not be read.
+    #[error("reading profile {path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The JSON is malformed or lacks a field.
+    #[error("profile {name}: {message}")]
+    Parse {
+        /// Profile name or path.
+        name: String,
+        /// What serde said.
+        message: String,
+    },
+    /// The JSON parses but its content is wrong.
+    #[error("profile {name}: {message}")]
+    Invalid {
+        /// Profile name or path.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An operation the cost model needs is missing.
+    #[error("profile {name} has no timing for operation '{op}' (it has: {have})")]
+    MissingOp {
+        /// Profile name or path.
+        name: String,
+        /// The missing operation.
+        op: String,
+        /// The operations it has.
+        have: String,
+    },
+}
+
+/// CKKS parameters the profile was measured with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProfileParams {
+    /// Parameter preset, e.g. `fgb-like`.
+    pub preset: String,
+    /// Ring degree N.
+    pub ring_degree: usize,
+    /// log2 of the scale.
+    #[serde(default)]
+    pub log_scale: Option<f64>,
+    /// Levels available for computation (the top level).
+    pub levels: usize,
+    /// log2 of the full modulus QP.
+    #[serde(default)]
+    pub log_qp: Option<f64>,
+    /// Key-switching decomposition number.
+    #[serde(default)]
+    pub dnum: Option<usize>,
+    /// Secret distribution.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// One measured (or borrowed) figure.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpTiming {
+    /// Operation name, e.g. `mul_relin_rescale`, `poly_deg17`, `bootstrap`.
+    pub op: String,
+    /// Ciphertext level the operation starts at.
+    pub level: usize,
+    /// Median time, in the profile's units.
+    pub median: f64,
+    /// Number of timed repetitions.
+    #[serde(default)]
+    pub samples: Option<usize>,
+    /// Where the figure came from: `measured`, or e.g. `openfhe-measured` when borrowed.
+    pub source: String,
+}
+
+/// A timing profile of one CKKS engine on one machine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// Must be [`FORMAT`].
+    pub format: String,
+    /// `cellwise` or `openfhe`.
+    pub engine: String,
+    /// Engine version.
+    pub engine_version: String,
+    /// CPU model (from /proc/cpuinfo).
+    pub cpu: String,
+    /// Threads the engine used.
+    pub threads: usize,
+    /// Date of the measurement.
+    pub date: String,
+    /// The command that produced the profile.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// CKKS parameters.
+    pub params: ProfileParams,
+    /// Unit of every `median`: `ms`, `s` or `us`.
+    pub units: String,
+    /// The figures.
+    pub ops: Vec<OpTiming>,
+    /// Peak resident memory of the run, MB.
+    #[serde(default)]
+    pub peak_rss_mb: Option<f64>,
+    /// Name or path it was loaded from (not part of the JSON).
+    #[serde(skip)]
+    pub name: String,
+}
+
+impl Profile {
+    /// Loads a shipped profile by short name (e.g. `cellwise`, `openfhe`) or a JSON file.
+    pub fn load(name_or_path: &str) -> Result<Self, ProfileError> {
+        if let Some((name, _, text)) = SHIPPED.iter().find(|(n, _, _)| *n == name_or_path) {
+            return Self::from_json(name, text);
+        }
+        let path = Path::new(name_or_path);
+        if path.extension().is_some_and(|e| e == "json") || path.exists() {
+            let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            return Self::from_json(&path.display().to_string(), &text);
+        }
+        Err(ProfileError::Unknown(
+            name_or_path.to_string(),
+            shipped_names().join(", "),
+        ))
+    }
+
+    /// Parses and validates a profile; `name` is only used in messages.
+    pub fn from_json(name: &str, text: &str) -> Result<Self, ProfileError> {
+        let mut profile: Profile = serde_json::from_str(text).map_err(|e| ProfileError::Parse {
+            name: name.to_string(),
+            message: e.to_string(),
+        })?;
+        profile.name = name.to_string();
+        profile.validate()?;
+        Ok(profile)
+    }
+
+    fn invalid(&self, message: String) -> ProfileError {
+        ProfileError::Invalid {
+            name: self.name.clone(),
+            message,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ProfileError> {
+        if self.format != FORMAT {
+            return Err(self.invalid(format!(
+                "unknown format '{}' (this version reads '{FORMAT}')",
+                self.format
+            )));
+        }
+        if unit_seconds(&self.units).is_none() {
+            return Err(self.invalid(format!("unknown units '{}' (known: ms, s, us)", self.units)));
+        }
+        if self.threads == 0 {
+            return Err(self.invalid("threads must be >= 1".into()));
+        }
+        if self.params.levels == 0 {
+            return Err(self.invalid("params.levels must be >= 1".into()));
+        }
+        let mut seen = BTreeMap::new();
+        for t in &self.ops {
+            if !(t.median.is_finite() && t.median >= 0.0) {
+                return Err(self.invalid(format!(
+                    "operation '{}' at level {} has time {} (must be finite and >= 0)",
+                    t.op, t.level, t.median
+                )));
+            }
+            if t.op != "bootstrap" && t.level > self.params.levels {
+                return Err(self.invalid(format!(
+                    "operation '{}' at level {} is above the top level {}",
+                    t.op, t.level, self.params.levels
+                )));
+            }
+            if t.source.trim().is_empty() {
+                return Err(self.invalid(format!(
+                    "operation '{}' at level {} has no source",
+                    t.op, t.level
+                )));
+            }
+            if seen.insert((t.op.as_str(), t.level), ()).is_some() {
+                return Err(self.invalid(format!(
+                    "operation '{}' at level {} appears twice",
+                    t.op, t.level
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The distinct operation names, sorted.
+    pub fn op_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.ops.iter().map(|t| t.op.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// The error for an operation the profile lacks, naming those it has.
+    pub fn missing(&self, op: &str) -> ProfileError {
+        ProfileError::MissingOp {
+            name: self.name.clone(),
+            op: op.to_string(),
+            have: self.op_names().join(", "),
+        }
+    }
+
+    /// Seconds of `op` started at `level`: the measured figure, else interpolated linearly
+    /// between the nearest measured levels, else scaled by limbs (level + 1) from the
+    /// nearest measured level. `None` if the profile never measured `op`.
+    pub fn seconds(&self, op: &str, level: usize) -> Option<f64> {
+        // Validated at load time: the units are known.
+        let unit = unit_seconds(&self.units)?;
+        let mut below: Option<&OpTiming> = None;
+        let mut above: Option<&OpTiming> = None;
+        for t in self.ops.iter().filter(|t| t.op == op) {
+            if t.level == level {
+                return Some(t.median * unit);
+            }
+            if t.level < level && below.is_none_or(|b| t.level > b.level) {
+                below = Some(t);
+            }
+            if t.level > level && above.is_none_or(|a| t.level < a.level) {
+                above = Some(t);
+            }
+        }
+        let limbs = |l: usize| (l + 1) as f64;
+        let time = match (below, above) {
+            (Some(b), Some(a)) => {
+                let w = (level - b.level) as f64 / (a.level - b.level) as f64;
+                b.median + w * (a.median - b.median)
+            }
+            (Some(n), None) | (None, Some(n)) => n.median * limbs(level) / limbs(n.level),
+            (None, None) => return None,
+        };
+        Some(time * unit)
+    }
+
+    /// Seconds of one bootstrap: level-independent (the engine drops the ciphertext to its
+    /// lowest level first), so the figure at the lowest measured level.
+    pub fn bootstrap_seconds(&self) -> Option<f64> {
+        let unit = unit_seconds(&self.units)?;
+        self.ops
+            .iter()
+            .filter(|t| t.op == "bootstrap")
+            .min_by_key(|t| t.level)
+            .map(|t| t.median * unit)
+    }
+
+    /// Where the figure for `op` came from (the distinct sources, joined).
+    pub fn source(&self, op: &str) -> String {
+        let mut sources: Vec<&str> = self
+            .ops
+            .iter()
+            .filter(|t| t.op == op)
+            .map(|t| t.source.as_str())
+            .collect();
+        sources.sort_unstable();
+        sources.dedup();
+        sources.join("+")
+    }
+}
+
+/// Seconds per unit.
+fn unit_seconds(units: &str) -> Option<f64> {
+    match units {
+        "ms" => Some(1e-3),
+        "s" => Some(1.0),
+        "us" => Some(1e-6),
+        _ => None,
+    }
+}
+
+/// Short names of the shipped profiles.
+pub fn shipped_names() -> Vec<&'static str> {
+    SHIPPED.iter().map(|(n, _, _)| *n).collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A small valid profile: every operation the latency model needs, times in ms growing
+    /// with the level (bootstrap 20 s).
+    pub(crate) fn sample_json() -> String {
+        let mut ops = Vec::new();
+        for level in 1..=9 {
+            let limbs = (level + 1) as f64;
+            for (op, per_limb) in [
+                ("matvec_32", 50.0),
+                ("add", 0.5),
+                ("mul_relin_rescale", 30.0),
+            ] {
+                ops.push(format!(
+                    r#"{{"op":"{op}","level":{level},"median":{},"samples":5,"source":"measured"}}"#,
+                    per_limb * limbs
+                ));
+            }
+        }
+        for (d, ms) in [(3, 200.0), (7, 400.0), (17, 900.0)] {
+            ops.push(format!(
+                r#"{{"op":"poly_deg{d}","level":9,"median":{ms},"samples":5,"source":"measured"}}"#
+            ));
+        }
+        ops.push(
+            r#"{"op":"bootstrap","level":0,"median":20000,"samples":5,"source":"openfhe-measured"}"#
+                .into(),
+        );
+        format!(
+            r#"{{"format":"cellwise-ckks-profile/1","engine":"cellwise","engine_version":"0.1.0",
+  "cpu":"test cpu","threads":2,"date":"2026-11-24","command":"test",
+  "params":{{"preset":"fgb-like","ring_degree":65536,"log_scale":42,"levels":9,"log_qp":1555,"dnum":3,"secret":"ternary"}},
+  "units":"ms","ops":[{}],"peak_rss_mb":100.0}}"#,
+            ops.join(",")
+        )
+    }
+
+    #[test]
+    fn reads_and_interpolates() {
+        let p = Profile::from_json("t", &sample_json()).unwrap();
+        assert!((p.seconds("matvec_32", 9).unwrap() - 0.5).abs() < 1e-12);
+        // Below the measured range: scaled by limbs from level 1 (2 limbs -> 1 limb).
+        assert!((p.seconds("matvec_32", 0).unwrap() - 0.05).abs() < 1e-12);
+        // Only measured at 9: level 4 has 5 limbs of 10.
+        assert!((p.seconds("poly_deg17", 4).unwrap() - 0.45).abs() < 1e-12);
+        assert_eq!(p.seconds("rotate", 3), None);
+        assert_eq!(p.bootstrap_seconds(), Some(20.0));
+        assert_eq!(p.source("bootstrap"), "openfhe-measured");
+        assert!(p.missing("poly_deg5").to_string().contains(
+            "no timing for operation 'poly_deg5' (it has: add, bootstrap, matvec_32, mul_relin_rescale, poly_deg17"
+        ));
+    }
+
+    #[test]
+    fn interpolates_between_measured_levels() {
+        let json = sample_json().replace(
+            r#"{"op":"poly_deg3","level":9,"median":200,"#,
+            r#"{"op":"poly_deg3","level":3,"median":100,"samples":1,"source":"measured"},{"op":"poly_deg3","level":9,"median":220,"#,
+        );
+        let p = Profile::from_json("t", &json).unwrap();
+        assert!((p.seconds("poly_deg3", 6).unwrap() - 0.160).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bad_profiles_are_refused() {
+        let good = sample_json();
+        let cases = [
+            (
+                good.replace("cellwise-ckks-profile/1", "cellwise-ckks-profile/9"),
+                "unknown format 'cellwise-ckks-profile/9'",
+            ),
+            (
+                good.replace(r#""units":"ms""#, r#""units":"minutes""#),
+                "unknown units 'minutes'",
+            ),
+            (
+                good.replace(r#""median":20000"#, r#""median":-3"#),
+                "has time -3",
+            ),
+            (
+                good.replace(r#""level":9,"median":900"#, r#""level":12,"median":900"#),
+                "above the top level 9",
+            ),
+            (
+                good.replace(r#""units":"ms","#, ""),
+                "missing field `units`",
+            ),
+            (
+                good.replace(r#""source":"openfhe-measured""#, r#""source":"""#),
+                "has no source",
+            ),
+            (
+                good.replace("poly_deg3", "poly_deg7"),
+                "'poly_deg7' at level 9 appears twice",
+            ),
+            ("{ not json".to_string(), "profile bad:"),
+        ];
+        for (json, expected) in cases {
+            let err = Profile::from_json("bad", &json).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err} (expected {expected})");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+        let err = Profile::load("no-such-profile").unwrap_err().to_string();
+        assert!(err.contains("unknown profile 'no-such-profile'"), "{err}");
+    }
+}

@@ -1,0 +1,82 @@
+//! `cellwise cost` end to end: the binary prices schedules and refuses bad input in one line.
+
+use std::process::Command;
+
+fn cellwise(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cellwise"))
+        .args(args)
+        .output()
+        .expect("run cellwise");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn prices_all_17_with_the_default_problem() {
+    let (ok, stdout, stderr) = cellwise(&[
+        "cost",
+        "--schedule",
+        "all-17",
+        "--model",
+        "bootstraps",
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    let b: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(b["bootstraps"], 27);
+    assert_eq!(b["depth"], 28 * 6 + 1);
+    assert_eq!(b["steps"].as_array().unwrap().len(), 29);
+    let (ok, stdout, _) = cellwise(&["cost", "--schedule", "all-7"]);
+    assert!(ok);
+    assert!(stdout.contains("total: 113 levels"), "{stdout}");
+}
+
+#[test]
+fn bad_input_is_one_line_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"format":"something-else/2"}"#).unwrap();
+    let bad = bad.to_str().unwrap();
+    for (args, expected) in [
+        (
+            vec!["cost", "--schedule", "all-seventeen"],
+            "is not a degree",
+        ),
+        (
+            vec!["cost", "--schedule", "all-17", "--model", "speed"],
+            "unknown cost model 'speed'",
+        ),
+        (
+            vec![
+                "cost",
+                "--schedule",
+                "all-17",
+                "--model",
+                "latency",
+                "--profile",
+                bad,
+            ],
+            "bad.json",
+        ),
+        (
+            vec![
+                "cost",
+                "--schedule",
+                "all-17",
+                "--model",
+                "latency",
+                "--profile",
+                "nope",
+            ],
+            "unknown profile 'nope'",
+        ),
+    ] {
+        let (ok, _, stderr) = cellwise(&args);
+        assert!(!ok, "{args:?}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+}
