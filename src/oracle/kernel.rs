@@ -10,6 +10,38 @@ pub enum CellFn<T> {
     Exact,
     /// Chebyshev series: p(x) = sum c_k T_k(x * scale + shift).
     Poly { scale: T, shift: T, coeffs: Vec<T> },
+    /// An odd Chebyshev series (every even coefficient zero, as for tanh on a symmetric
+    /// interval): p(x) = sum a_k T_{2k+1}(t), t = x * scale + shift, evaluated in half the
+    /// operations as t * sum a_k V_k(2t^2 - 1), where V_0 = 1, V_1 = 2u - 1 and
+    /// V_{k+1} = 2u V_k - V_{k-1} (so that T_{2k+1}(t) = t V_k(2t^2 - 1)).
+    OddPoly { scale: T, shift: T, odd: Vec<T> },
+}
+
+impl<T: Real> CellFn<T> {
+    /// The cell function of a Chebyshev series on [lo, hi], using the odd form when every
+    /// even coefficient is negligible (below 1e-12 of the largest).
+    pub fn from_chebyshev(coeffs: &[f64], [lo, hi]: [f64; 2]) -> Self {
+        let scale = T::from_f64(2.0 / (hi - lo));
+        let shift = T::from_f64(-(lo + hi) / (hi - lo));
+        let largest = coeffs.iter().fold(0.0f64, |m, c| m.max(c.abs()));
+        let even_vanish = coeffs.iter().step_by(2).all(|c| c.abs() <= 1e-12 * largest);
+        if even_vanish && shift.to_f64() == 0.0 && coeffs.len() > 1 {
+            let odd = coeffs
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .map(|&c| T::from_f64(c))
+                .collect();
+            Self::OddPoly { scale, shift, odd }
+        } else {
+            let coeffs = coeffs.iter().map(|&c| T::from_f64(c)).collect();
+            Self::Poly {
+                scale,
+                shift,
+                coeffs,
+            }
+        }
+    }
 }
 
 /// Everything about a split that does not depend on the schedule.
@@ -79,6 +111,7 @@ pub fn run_chunk<T: Real>(
                 shift,
                 coeffs,
             } => apply_poly(&mut z, *scale, *shift, coeffs),
+            CellFn::OddPoly { scale, shift, odd } => apply_odd_poly(&mut z, *scale, *shift, odd),
         }
         std::mem::swap(&mut h, &mut z);
         if start < p.dev_images {
@@ -125,6 +158,35 @@ fn argmax<T: Real>(row: &[T]) -> u8 {
     best.map_or(NO_PREDICTION, |(i, _)| i as u8)
 }
 
+/// Evaluates an odd Chebyshev series in place (see [`CellFn::OddPoly`]), vectorised like
+/// [`apply_poly`].
+pub fn apply_odd_poly<T: Real>(z: &mut [T], scale: T, shift: T, odd: &[T]) {
+    const LANES: usize = 64;
+    let a0 = odd.first().copied().unwrap_or(T::ZERO);
+    for block in z.chunks_mut(LANES) {
+        let len = block.len();
+        let mut t = [T::ZERO; LANES];
+        let mut two_u = [T::ZERO; LANES];
+        let mut b1 = [T::ZERO; LANES];
+        let mut b2 = [T::ZERO; LANES];
+        for j in 0..len {
+            t[j] = block[j] * scale + shift;
+            two_u[j] = T::TWO * (T::TWO * t[j] * t[j] - T::ONE);
+        }
+        for &a in odd.iter().skip(1).rev() {
+            for j in 0..LANES {
+                let b0 = two_u[j] * b1[j] - b2[j] + a;
+                b2[j] = b1[j];
+                b1[j] = b0;
+            }
+        }
+        // S = a_0 V_0 + b_1 V_1 - b_2 V_0 with V_1 = 2u - 1.
+        for j in 0..len {
+            block[j] = t[j] * (a0 + b1[j] * (two_u[j] - T::ONE) - b2[j]);
+        }
+    }
+}
+
 /// Evaluates a Chebyshev series in place, in blocks whose inner loop the compiler
 /// vectorises (Clenshaw over the coefficients, lanes over the values).
 pub fn apply_poly<T: Real>(z: &mut [T], scale: T, shift: T, coeffs: &[T]) {
@@ -148,5 +210,52 @@ pub fn apply_poly<T: Real>(z: &mut [T], scale: T, shift: T, coeffs: &[T]) {
         for j in 0..len {
             block[j] = t[j] * b1[j] - b2[j] + c0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::approx::{Activation, Approximation, FitMethod};
+
+    #[test]
+    fn odd_form_equals_the_general_series() {
+        for degree in [3, 7, 17] {
+            let a = Approximation::fit(
+                Activation::Tanh,
+                degree,
+                [-8.0, 8.0],
+                &FitMethod::LeastSquares,
+            )
+            .unwrap();
+            let odd = CellFn::<f64>::from_chebyshev(&a.chebyshev, a.interval);
+            let CellFn::OddPoly { scale, shift, odd } = odd else {
+                panic!("tanh on a symmetric interval must use the odd form");
+            };
+            let xs: Vec<f64> = (0..=400).map(|i| -10.0 + 0.05 * i as f64).collect();
+            let mut fast = xs.clone();
+            apply_odd_poly(&mut fast, scale, shift, &odd);
+            let mut general = xs.clone();
+            apply_poly(&mut general, scale, shift, &a.chebyshev);
+            for ((x, f), g) in xs.iter().zip(&fast).zip(&general) {
+                assert!(
+                    (f - g).abs() <= 1e-9 * g.abs().max(1.0),
+                    "degree {degree} at {x}: {f} vs {g}"
+                );
+                assert!((g - a.eval(*x)).abs() <= 1e-9 * g.abs().max(1.0));
+            }
+        }
+        // Sigmoid is not odd: the general form is kept.
+        let s = Approximation::fit(
+            Activation::Sigmoid,
+            7,
+            [-8.0, 8.0],
+            &FitMethod::LeastSquares,
+        )
+        .unwrap();
+        assert!(matches!(
+            CellFn::<f32>::from_chebyshev(&s.chebyshev, s.interval),
+            CellFn::Poly { .. }
+        ));
     }
 }

@@ -35,7 +35,7 @@ use kernel::{CellFn, Prepared, run_chunk};
 use real::Real;
 
 /// Images per parallel work item (also the granularity of the early exit).
-const CHUNK: usize = 256;
+const CHUNK: usize = 512;
 /// Images on which the mean deviation from the exact model is measured.
 pub const DEVIATION_IMAGES: usize = 1024;
 
@@ -65,6 +65,9 @@ pub struct OracleConfig {
     pub precision: Precision,
     /// Capacity of the prefix cache in MiB (0 disables it).
     pub cache_mb: usize,
+    /// A full evaluation stores the hidden states after every `cache_stride`-th step (a
+    /// schedule differing at cell i resumes from the last stored step <= i).
+    pub cache_stride: usize,
 }
 
 impl Default for OracleConfig {
@@ -72,6 +75,7 @@ impl Default for OracleConfig {
         Self {
             precision: Precision::F32,
             cache_mb: 256,
+            cache_stride: 2,
         }
     }
 }
@@ -164,6 +168,7 @@ struct EngineT<T> {
     prepared: Prepared<T>,
     cells: HashMap<CellApprox, CellFn<T>>,
     cache: Mutex<PrefixCache<T>>,
+    stride: usize,
 }
 
 /// The shared accuracy oracle of one split. `Send + Sync`: share it by reference or `Arc`.
@@ -205,12 +210,14 @@ impl Oracle {
                 split,
                 candidates,
                 cache_bytes,
+                config.cache_stride,
             ))),
             Precision::F64 => Engine::F64(Box::new(EngineT::new(
                 weights,
                 split,
                 candidates,
                 cache_bytes,
+                config.cache_stride,
             ))),
         };
         Ok(Self {
@@ -402,7 +409,13 @@ struct RunOutcome {
 }
 
 impl<T: Real> EngineT<T> {
-    fn new(w: &RnnWeights, split: &Split, candidates: &Candidates, cache_bytes: usize) -> Self {
+    fn new(
+        w: &RnnWeights,
+        split: &Split,
+        candidates: &Candidates,
+        cache_bytes: usize,
+        stride: usize,
+    ) -> Self {
         let (n, steps, width) = split.images.dim();
         let hidden = w.hidden();
         let conv = |v: &[f32]| v.iter().map(|&x| T::from_f64(x as f64)).collect::<Vec<T>>();
@@ -442,21 +455,24 @@ impl<T: Real> EngineT<T> {
         let mut cells = HashMap::new();
         cells.insert(CellApprox::Exact, CellFn::Exact);
         for a in &candidates.approximations {
-            let [lo, hi] = a.interval;
             cells.insert(
                 CellApprox::Degree(a.degree),
-                CellFn::Poly {
-                    scale: T::from_f64(2.0 / (hi - lo)),
-                    shift: T::from_f64(-(lo + hi) / (hi - lo)),
-                    coeffs: a.chebyshev.iter().map(|&c| T::from_f64(c)).collect(),
-                },
+                CellFn::from_chebyshev(&a.chebyshev, a.interval),
             );
         }
         Self {
             prepared,
             cells,
             cache: Mutex::new(PrefixCache::new(cache_bytes)),
+            stride: stride.max(1),
         }
+    }
+
+    fn cache_capacity(&self) -> usize {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .capacity()
     }
 
     fn cache_bytes(&self) -> usize {
@@ -479,8 +495,11 @@ impl<T: Real> EngineT<T> {
         let from = resumed.as_ref().map_or(0, |(len, _)| *len);
         // Store the states after every later step (a child of this schedule that differs at
         // cell i resumes after step i).
-        let store: Vec<usize> = if min_correct.is_none() {
-            (from.max(1)..p.steps).filter(|&t| t > from).collect()
+        let caching = self.cache_capacity() > 0;
+        let store: Vec<usize> = if min_correct.is_none() && caching {
+            (from + 1..p.steps)
+                .filter(|t| t % self.stride == 0)
+                .collect()
         } else {
             Vec::new()
         };
