@@ -21,6 +21,9 @@ pub struct Args {
     /// Output stem: writes STEM.safetensors, STEM.npz and STEM.json (the training record).
     #[arg(long, default_value = "runs/train/model")]
     out: PathBuf,
+    /// Override the preset's epoch limit (e.g. for timing comparisons).
+    #[arg(long)]
+    max_epochs: Option<usize>,
     /// Continue from STEM.checkpoint.json.
     #[arg(long)]
     resume: bool,
@@ -31,7 +34,11 @@ pub struct Args {
 
 /// Runs `cellwise train`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let problem = Problem::load(&args.problem)?;
+    let mut problem = Problem::load(&args.problem)?;
+    if let Some(n) = args.max_epochs {
+        anyhow::ensure!(n > 0, "--max-epochs must be at least 1");
+        problem.training.max_epochs = n;
+    }
     let seed = args.seed.unwrap_or(problem.training.seed);
     let dir = args.data_dir.unwrap_or_else(data::default_data_dir);
     data::ensure_mnist(&dir).with_context(|| format!("data directory {}", dir.display()))?;

@@ -6,10 +6,42 @@ use ndarray::{Array1, Array2, ArrayView3, Axis, s};
 use super::RnnWeights;
 use super::forward::{argmax_rows, forward_trace};
 
+/// Batches at least this large are split into two fixed halves computed in parallel.
+const SPLIT_AT: usize = 64;
+
 /// Mean cross-entropy of a batch, the number of its images classified correctly, and the
 /// gradient of the loss with respect to every weight (in the shapes of the weights).
+///
+/// A large batch is split into two fixed halves whose sums are added in a fixed order, so
+/// the result does not depend on the number of threads.
 pub fn loss_and_gradient(w: &RnnWeights, x: ArrayView3<f32>, y: &[u8]) -> (f64, usize, RnnWeights) {
-    let (n, steps, _) = x.dim();
+    let n = y.len();
+    if n < SPLIT_AT {
+        return half_loss_and_gradient(w, x, y, n);
+    }
+    let mid = n / 2;
+    let ((l1, c1, g1), (l2, c2, g2)) = rayon::join(
+        || half_loss_and_gradient(w, x.slice(s![..mid, .., ..]), &y[..mid], n),
+        || half_loss_and_gradient(w, x.slice(s![mid.., .., ..]), &y[mid..], n),
+    );
+    let grad = RnnWeights {
+        wx: g1.wx + g2.wx,
+        wh: g1.wh + g2.wh,
+        b: g1.b + g2.b,
+        wd: g1.wd + g2.wd,
+        bd: g1.bd + g2.bd,
+    };
+    (l1 + l2, c1 + c2, grad)
+}
+
+/// The share of images `x` in the loss and gradient of a batch of `n` images.
+fn half_loss_and_gradient(
+    w: &RnnWeights,
+    x: ArrayView3<f32>,
+    y: &[u8],
+    n: usize,
+) -> (f64, usize, RnnWeights) {
+    let steps = x.dim().1;
     let trace = forward_trace(w, x);
     let correct = argmax_rows(&trace.logits)
         .iter()
@@ -88,6 +120,25 @@ mod tests {
             }
         }
         assert_eq!(checked, 5 * 6 + 36 + 6 + 18 + 3);
+    }
+
+    /// The two-halves split gives the gradient of the whole batch.
+    #[test]
+    fn split_batches_give_the_whole_gradient() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let w = keras_init(5, 6, 3, &mut rng);
+        let x = Array3::from_shape_fn((70, 3, 5), |_| rng.random_range(0.0f32..1.0));
+        let y: Vec<u8> = (0..70).map(|i| (i % 3) as u8).collect();
+        let (l, c, g) = loss_and_gradient(&w, x.view(), &y);
+        let (l0, c0, g0) = half_loss_and_gradient(&w, x.view(), &y, 70);
+        assert!((l - l0).abs() < 1e-6 && c == c0);
+        for (a, b) in
+            g.wh.iter()
+                .zip(g0.wh.iter())
+                .chain(g.wx.iter().zip(g0.wx.iter()))
+        {
+            assert!((a - b).abs() < 1e-6);
+        }
     }
 
     fn pick<'a>(w: &'a mut RnnWeights, name: &str) -> ndarray::ArrayViewMut1<'a, f32> {
