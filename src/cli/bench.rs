@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use cellwise::data;
 use cellwise::model::RnnWeights;
-use cellwise::oracle::{Candidates, Oracle, OracleConfig, matmul_acc};
+use cellwise::oracle::{Candidates, Oracle, OracleConfig, matmul};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::schedule::{CellApprox, Schedule};
 use rayon::prelude::*;
@@ -86,21 +86,31 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
     let gemm_s = time(args.repeats * 4, || {
         dst.par_chunks_mut(rows * n)
             .zip(lhs.par_chunks(rows * k))
-            .for_each(|(d, l)| matmul_acc(d, l, &rhs, l.len() / k, k, n));
+            .for_each(|(d, l)| matmul(d, l, &rhs, (l.len() / k, k, n), false));
     });
     let gemm_gflops = 2.0 * (m * k * n) as f64 / gemm_s / 1e9;
 
-    // Full evaluation of all-17 on the test split, cold (no memo, no prefix cache).
-    let test = Oracle::new(
+    // Full evaluation of all-17 on the test split, cold (no memo), without and with storing
+    // the prefix states that later schedules can resume from.
+    let no_store = OracleConfig {
+        cache_mb: 0,
+        ..OracleConfig::default()
+    };
+    let test = Oracle::new(&weights, &splits.test, &candidates, &no_store)?;
+    let all17 = Schedule::uniform(problem.steps(), CellApprox::Degree(17));
+    let full_s = time(args.repeats, || {
+        test.clear_caches();
+        test.evaluate(&all17).map(|e| e.correct)
+    });
+    let storing = Oracle::new(
         &weights,
         &splits.test,
         &candidates,
         &OracleConfig::default(),
     )?;
-    let all17 = Schedule::uniform(problem.steps(), CellApprox::Degree(17));
-    let full_s = time(args.repeats, || {
-        test.clear_caches();
-        test.evaluate(&all17).map(|e| e.correct)
+    let store_s = time(args.repeats, || {
+        storing.clear_caches();
+        storing.evaluate(&all17).map(|e| e.correct)
     });
     let h = problem.model.hidden;
     let flops = 2.0 * (splits.test.len() * problem.steps() * h * h) as f64;
@@ -161,6 +171,7 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
         "full_eval_test_ms": full_s * 1e3,
         "full_eval_gflops": full_gflops,
         "full_eval_fraction_of_gemm_peak": full_gflops / gemm_gflops,
+        "full_eval_storing_prefixes_test_ms": store_s * 1e3,
         "dfs_children": children.len(),
         "dfs_children_accepted": accepted,
         "dfs_parent_plus_children_ms": dfs_s * 1e3,
@@ -180,6 +191,7 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
         full_s * 1e3,
         100.0 * full_gflops / gemm_gflops
     );
+    println!("  the same, storing prefix states {:8.2} ms", store_s * 1e3);
     println!(
         "  DFS child decisions (val 5k)   {decisions_per_s:8.0} /s  ({} children, {accepted} accepted)",
         children.len()

@@ -2,12 +2,19 @@
 
 use super::real::Real;
 
-/// `dst[m x n] += lhs[m x k] * rhs[k x n]`, all row-major and contiguous, on the calling
-/// thread (the oracle parallelises over image chunks, never inside a product).
-pub fn matmul_acc<T: Real>(dst: &mut [T], lhs: &[T], rhs: &[T], m: usize, k: usize, n: usize) {
+/// `dst[m x n] = lhs[m x k] * rhs[k x n]` (or `+=` with `accumulate`), all row-major and
+/// contiguous, on the calling thread (the oracle parallelises over image chunks, never
+/// inside a product).
+pub fn matmul<T: Real>(
+    dst: &mut [T],
+    lhs: &[T],
+    rhs: &[T],
+    (m, k, n): (usize, usize, usize),
+    accumulate: bool,
+) {
     assert!(
         dst.len() == m * n && lhs.len() == m * k && rhs.len() == k * n,
-        "matmul_acc: slice lengths do not match {m}x{k} * {k}x{n}"
+        "matmul: slice lengths do not match {m}x{k} * {k}x{n}"
     );
     if m == 0 || n == 0 {
         return;
@@ -23,14 +30,14 @@ pub fn matmul_acc<T: Real>(dst: &mut [T], lhs: &[T], rhs: &[T], m: usize, k: usi
             dst.as_mut_ptr(),
             1,
             n as isize,
-            true,
+            accumulate,
             lhs.as_ptr(),
             1,
             k as isize,
             rhs.as_ptr(),
             1,
             n as isize,
-            T::ONE,
+            T::ONE, // alpha: dst := alpha * dst + beta * lhs * rhs (dst read only when accumulating)
             T::ONE,
             false,
             false,
@@ -58,7 +65,12 @@ mod tests {
                 }
             }
         }
-        matmul_acc(&mut dst, &lhs, &rhs, m, k, n);
+        matmul(&mut dst, &lhs, &rhs, (m, k, n), true);
+        let mut fresh = vec![7.0; m * n];
+        matmul(&mut fresh, &lhs, &rhs, (m, k, n), false);
+        for (i, (a, b)) in fresh.iter().zip(&want).enumerate() {
+            assert!((a - (b - i as f64)).abs() < 1e-12);
+        }
         for (a, b) in dst.iter().zip(&want) {
             assert!((a - b).abs() < 1e-12);
         }

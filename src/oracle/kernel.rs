@@ -1,6 +1,6 @@
 //! The oracle's inner loop: one chunk of images through the remaining steps of a schedule.
 
-use super::gemm::matmul_acc;
+use super::gemm::matmul;
 use super::real::Real;
 
 /// The activation of one cell, ready to run.
@@ -81,7 +81,40 @@ pub const NO_PREDICTION: u8 = u8::MAX;
 /// Runs images `start..end` from step `from` (with hidden state `h0`, or zeros when `from`
 /// is 0) to the end. `snapshot_after` lists step counts t (from < t < steps) after which the
 /// hidden state is copied out.
+///
+/// Uses AVX2 code when the CPU has it (same arithmetic, wider vectors: results are identical).
 pub fn run_chunk<T: Real>(
+    p: &Prepared<T>,
+    cells: &[CellFn<T>],
+    from: usize,
+    h0: Option<&[T]>,
+    range: (usize, usize),
+    snapshot_after: &[usize],
+) -> ChunkResult<T> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { run_chunk_avx2(p, cells, from, h0, range, snapshot_after) };
+    }
+    run_chunk_body(p, cells, from, h0, range, snapshot_after)
+}
+
+/// [`run_chunk_body`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn run_chunk_avx2<T: Real>(
+    p: &Prepared<T>,
+    cells: &[CellFn<T>],
+    from: usize,
+    h0: Option<&[T]>,
+    range: (usize, usize),
+    snapshot_after: &[usize],
+) -> ChunkResult<T> {
+    run_chunk_body(p, cells, from, h0, range, snapshot_after)
+}
+
+#[inline(always)]
+fn run_chunk_body<T: Real>(
     p: &Prepared<T>,
     cells: &[CellFn<T>],
     from: usize,
@@ -101,9 +134,9 @@ pub fn run_chunk<T: Real>(
     let [lo, hi] = p.interval;
     for t in from..p.steps {
         let base = (t * p.n + start) * hd;
-        z.copy_from_slice(&p.xproj[base..base + m * hd]);
-        matmul_acc(&mut z, &h, &p.wh, m, hd, hd);
-        ood[t] = z.iter().filter(|&&v| !(v >= lo && v <= hi)).count() as u64;
+        // z = h Wh, then z += x_t Wx + b (precomputed), counting what leaves the interval.
+        matmul(&mut z, &h, &p.wh, (m, hd, hd), false);
+        ood[t] = add_and_count_outside(&mut z, &p.xproj[base..base + m * hd], lo, hi);
         match &cells[t] {
             CellFn::Exact => z.iter_mut().for_each(|v| *v = v.tanh()),
             CellFn::Poly {
@@ -131,7 +164,7 @@ pub fn run_chunk<T: Real>(
     for _ in 0..m {
         logits.extend_from_slice(&p.bd);
     }
-    matmul_acc(&mut logits, &h, &p.wd, m, hd, p.classes);
+    matmul(&mut logits, &h, &p.wd, (m, hd, p.classes), true);
     let predictions: Vec<u8> = logits.chunks_exact(p.classes).map(argmax).collect();
     let correct = predictions
         .iter()
@@ -158,10 +191,29 @@ fn argmax<T: Real>(row: &[T]) -> u8 {
     best.map_or(NO_PREDICTION, |(i, _)| i as u8)
 }
 
+/// `z += x`; returns how many of the sums fall outside [lo, hi] (NaN counts as outside).
+#[inline(always)]
+fn add_and_count_outside<T: Real>(z: &mut [T], x: &[T], lo: T, hi: T) -> u64 {
+    let mut outside = 0u64;
+    for (zs, xs) in z.chunks_mut(LANES).zip(x.chunks(LANES)) {
+        let mut count = 0u32;
+        for (v, &xv) in zs.iter_mut().zip(xs) {
+            *v += xv;
+            count += u32::from(!(*v >= lo && *v <= hi));
+        }
+        outside += u64::from(count);
+    }
+    outside
+}
+
+/// Values per block of the vectorised loops: four AVX2 registers of f32, i.e. four
+/// independent Clenshaw chains to hide the latency of each step.
+const LANES: usize = 32;
+
 /// Evaluates an odd Chebyshev series in place (see [`CellFn::OddPoly`]), vectorised like
 /// [`apply_poly`].
+#[inline(always)]
 pub fn apply_odd_poly<T: Real>(z: &mut [T], scale: T, shift: T, odd: &[T]) {
-    const LANES: usize = 64;
     let a0 = odd.first().copied().unwrap_or(T::ZERO);
     for block in z.chunks_mut(LANES) {
         let len = block.len();
@@ -175,7 +227,7 @@ pub fn apply_odd_poly<T: Real>(z: &mut [T], scale: T, shift: T, odd: &[T]) {
         }
         for &a in odd.iter().skip(1).rev() {
             for j in 0..LANES {
-                let b0 = two_u[j] * b1[j] - b2[j] + a;
+                let b0 = two_u[j] * b1[j] - (b2[j] - a);
                 b2[j] = b1[j];
                 b1[j] = b0;
             }
@@ -189,8 +241,8 @@ pub fn apply_odd_poly<T: Real>(z: &mut [T], scale: T, shift: T, odd: &[T]) {
 
 /// Evaluates a Chebyshev series in place, in blocks whose inner loop the compiler
 /// vectorises (Clenshaw over the coefficients, lanes over the values).
+#[inline(always)]
 pub fn apply_poly<T: Real>(z: &mut [T], scale: T, shift: T, coeffs: &[T]) {
-    const LANES: usize = 64;
     let c0 = coeffs.first().copied().unwrap_or(T::ZERO);
     for block in z.chunks_mut(LANES) {
         let len = block.len();
@@ -202,7 +254,7 @@ pub fn apply_poly<T: Real>(z: &mut [T], scale: T, shift: T, coeffs: &[T]) {
         }
         for &c in coeffs.iter().skip(1).rev() {
             for j in 0..LANES {
-                let b0 = T::TWO * t[j] * b1[j] - b2[j] + c;
+                let b0 = T::TWO * t[j] * b1[j] - (b2[j] - c);
                 b2[j] = b1[j];
                 b1[j] = b0;
             }

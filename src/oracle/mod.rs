@@ -27,7 +27,7 @@ mod gemm;
 mod kernel;
 mod real;
 
-pub use gemm::matmul_acc;
+pub use gemm::matmul;
 pub use kernel::NO_PREDICTION;
 
 use cache::{PrefixCache, PrefixState};
@@ -435,7 +435,7 @@ impl<T: Real> EngineT<T> {
                 for row in out.chunks_exact_mut(hidden) {
                     row.copy_from_slice(&b);
                 }
-                matmul_acc(out, &x, &wx, n, width, hidden);
+                matmul(out, &x, &wx, (n, width, hidden), true);
             });
         let mut prepared = Prepared {
             n,
@@ -601,7 +601,7 @@ fn exact_states<T: Real>(p: &Prepared<T>) -> Vec<T> {
     for t in 0..p.steps {
         let base = t * p.n * hd;
         let mut z = p.xproj[base..base + m * hd].to_vec();
-        matmul_acc(&mut z, &h, &p.wh, m, hd, hd);
+        matmul(&mut z, &h, &p.wh, (m, hd, hd), true);
         z.iter_mut().for_each(|v| *v = v.tanh());
         out.extend_from_slice(&z);
         h = z;
