@@ -29,9 +29,16 @@ fn prices_all_17_with_the_default_problem() {
     assert_eq!(b["bootstraps"], 27);
     assert_eq!(b["depth"], 28 * 6 + 1);
     assert_eq!(b["steps"].as_array().unwrap().len(), 29);
-    let (ok, stdout, _) = cellwise(&["cost", "--schedule", "all-7"]);
+    let (ok, stdout, _) = cellwise(&["cost", "--schedule", "all-7", "--model", "depth"]);
     assert!(ok);
     assert!(stdout.contains("total: 113 levels"), "{stdout}");
+    // The default model is latency with the first shipped profile.
+    let (ok, stdout, stderr) = cellwise(&["cost", "--schedule", "all-17"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("model latency:openfhe"), "{stdout}");
+    assert!(stdout.contains("27 bootstraps"), "{stdout}");
+    let (ok, _, stderr) = cellwise(&["cost", "--schedule", "all-3", "--profile", "openfhe"]);
+    assert!(ok, "{stderr}");
 }
 
 #[test]

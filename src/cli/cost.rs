@@ -16,10 +16,11 @@ pub struct Args {
     /// the paper's best under every shipped profile, plus --profile if given).
     #[arg(long, conflicts_with = "schedule")]
     report: bool,
-    /// Cost model: depth, bootstraps or latency.
-    #[arg(long, default_value = "depth")]
+    /// Cost model: latency (seconds, from a timing profile), depth (levels) or bootstraps.
+    #[arg(long, default_value = "latency")]
     model: String,
-    /// Timing profile of the latency model: a shipped name or a path to a profile JSON.
+    /// Timing profile of the latency model: a shipped name (openfhe) or a path to a
+    /// profile JSON; default: the first shipped profile.
     #[arg(long)]
     profile: Option<String>,
     /// Problem preset (name or path to a .toml file).
