@@ -9,6 +9,7 @@ pub mod approx;
 pub mod ckks;
 pub mod cost;
 pub mod data;
+pub mod fsutil;
 pub mod model;
 pub mod oracle;
 pub mod problem;

@@ -330,6 +330,17 @@ impl<E: Evaluator> EncodedLinear<E> {
         self.level
     }
 
+    /// Plaintexts this encoding made, as (level, count): the non-zero diagonals at the input
+    /// level and the bias (if any) one level below.
+    pub fn encodings(&self) -> Vec<(usize, usize)> {
+        let diagonals = self.plain.iter().flatten().filter(|p| p.is_some()).count();
+        let mut out = vec![(self.level, diagonals)];
+        if self.bias.is_some() {
+            out.push((self.level - 1, 1));
+        }
+        out
+    }
+
     /// Applies the transform to `inputs` (one per weight matrix, at this level and the encoded
     /// scales): one level, output scale as encoded.
     pub fn apply(

@@ -1,6 +1,7 @@
 //! TODO
 
 pub mod circuit_ops;
+pub mod conformance;
 pub mod evaluator;
 pub mod linear;
 pub mod plan;

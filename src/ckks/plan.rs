@@ -22,7 +22,8 @@
 //! - [`plan_segment`]`(cfg, kind, level)` -> [`SegmentPlan`]: one segment started at `level`:
 //!   levels in and out, primitive operation counts per level ([`OpCounts`] of [`SimOp`]), and
 //!   the same work in the timing profile's operation names ([`ProfileOp`]: `matvec_32`,
-//!   `add`, `poly_deg17`, ... at the level each starts at). A segment that does not fit in
+//!   `add`, `poly_deg17`, ... at the level each starts at), and separately the weight
+//!   encodings (`encode`, precomputable per level). A segment that does not fit in
 //!   `level` levels is refused ([`EvalError::OutOfLevels`]). Cheap enough to tabulate for every
 //!   (kind, level).
 //! - [`plan_schedule`]`(cfg, cells, placement)` -> [`SchedulePlan`]: a whole inference (one
@@ -91,13 +92,23 @@ pub struct ProfileOp {
 }
 
 fn push_op(ops: &mut Vec<ProfileOp>, op: String, level: usize) {
+    push_ops(ops, op, level, 1);
+}
+
+fn push_ops(ops: &mut Vec<ProfileOp>, op: String, level: usize, count: usize) {
+    if count == 0 {
+        return;
+    }
     match ops.iter_mut().find(|o| o.op == op && o.level == level) {
-        Some(o) => o.count += 1,
-        None => ops.push(ProfileOp {
-            op,
-            level,
-            count: 1,
-        }),
+        Some(o) => o.count += count,
+        None => ops.push(ProfileOp { op, level, count }),
+    }
+}
+
+/// Records the plaintext encodings of a linear layer as `encode` operations.
+fn push_encodings<E: Evaluator>(ops: &mut Vec<ProfileOp>, enc: &super::linear::EncodedLinear<E>) {
+    for (level, count) in enc.encodings() {
+        push_ops(ops, "encode".into(), level, count);
     }
 }
 
@@ -110,6 +121,9 @@ pub struct SegmentReport {
     pub level_out: usize,
     /// The work in profile operations.
     pub ops: Vec<ProfileOp>,
+    /// Plaintext encodings of weights (profile op `encode`), which depend only on the weights
+    /// and the level: a server can precompute them, so they are kept out of `ops`.
+    pub encodings: Vec<ProfileOp>,
 }
 
 /// The encrypted RNN: its linear layers and the circuit of each segment (see module docs).
@@ -199,10 +213,12 @@ impl RnnCircuit {
         let x = ev.drop_level(x, ev.level(x) - level)?;
         let out_scale = ev.default_scale();
         let mut ops = Vec::new();
+        let mut encodings = Vec::new();
         let ex = self
             .wx
             .encode(ev, level, &[ev.scale(&x)], out_scale, (alpha, beta))?;
         let (u, _) = ex.apply(ev, &[&x])?;
+        push_encodings(&mut encodings, &ex);
         push_op(&mut ops, self.matvec_name(), level);
         push_op(&mut ops, "add".into(), level - 1);
         let out = match h {
@@ -212,6 +228,7 @@ impl RnnCircuit {
                     .wh
                     .encode(ev, level, &[ev.scale(h)], out_scale, (alpha, 0.0))?;
                 let (v, _) = eh.apply(ev, &[h])?;
+                push_encodings(&mut encodings, &eh);
                 push_op(&mut ops, self.matvec_name(), level);
                 push_op(&mut ops, "add".into(), level - 1);
                 ev.add(&u, &v)?
@@ -221,6 +238,7 @@ impl RnnCircuit {
             level_in: level,
             level_out: ev.level(&out),
             ops,
+            encodings,
         };
         Ok((out, report))
     }
@@ -247,6 +265,7 @@ impl RnnCircuit {
                 level: rep.level_in,
                 count: 1,
             }],
+            encodings: Vec::new(),
         };
         Ok((h, report))
     }
@@ -263,6 +282,8 @@ impl RnnCircuit {
             .encode(ev, level, &[ev.scale(h)], ev.default_scale(), (1.0, 0.0))?;
         let (out, _) = enc.apply(ev, &[h])?;
         let mut ops = Vec::new();
+        let mut encodings = Vec::new();
+        push_encodings(&mut encodings, &enc);
         push_op(&mut ops, self.matvec_name(), level);
         push_op(&mut ops, "add".into(), level - 1);
         Ok((
@@ -271,6 +292,7 @@ impl RnnCircuit {
                 level_in: level,
                 level_out: level - 1,
                 ops,
+                encodings,
             },
         ))
     }
@@ -341,6 +363,8 @@ pub struct SegmentPlan {
     pub level_out: usize,
     /// The work in profile operations.
     pub ops: Vec<ProfileOp>,
+    /// Weight encodings (profile op `encode`; precomputable, so not in `ops`).
+    pub encodings: Vec<ProfileOp>,
     /// Primitive operations per level (as the simulator counted them).
     #[serde(serialize_with = "ser_counts")]
     pub primitives: OpCounts,
@@ -414,6 +438,7 @@ fn run_segment(
         level_in: rep.level_in,
         level_out: rep.level_out,
         ops: rep.ops,
+        encodings: rep.encodings,
         primitives: ev.take_counts(),
     };
     Ok((ct, plan))
@@ -573,6 +598,22 @@ mod tests {
             .map(|o| (o.op.as_str(), o.level, o.count))
             .collect();
         assert_eq!(names, [("matvec_32", 4, 2), ("add", 3, 2)]);
+        // Every encoding the simulator saw is reported, at its level.
+        let enc: Vec<_> = lin
+            .encodings
+            .iter()
+            .map(|o| (o.op.as_str(), o.level, o.count))
+            .collect();
+        assert_eq!(enc, [("encode", 4, 64), ("encode", 3, 1)]);
+        for (op, level, n) in lin.primitives.iter() {
+            if op == SimOp::Encode {
+                assert!(
+                    lin.encodings
+                        .iter()
+                        .any(|o| o.level == level && o.count == n)
+                );
+            }
+        }
         assert_eq!(lin.primitives.get(SimOp::HoistedRotate, 4), 14);
         assert_eq!(lin.primitives.get(SimOp::Rotate, 4), 6);
         assert_eq!(lin.primitives.get(SimOp::MulPlain, 4), 64);

@@ -1,10 +1,130 @@
-//! `cellwise eval`.
+//! `cellwise eval`: score schedules with the accuracy oracle.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use cellwise::data;
+use cellwise::model::{RnnWeights, load_weights};
+use cellwise::oracle::{Candidates, Oracle, OracleConfig, Precision, preactivation_histogram};
+use cellwise::problem::{DEFAULT_PROBLEM, Problem};
+use cellwise::schedule::Schedule;
 
 /// Arguments of `cellwise eval`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Weights (.npz or .safetensors; default: the embedded model).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Problem preset name or path to a .toml file.
+    #[arg(long, default_value = DEFAULT_PROBLEM)]
+    problem: String,
+    /// Schedule(s) to score, e.g. `all-17`, `17 except 7@0,4,24`, `3,7,17,...`
+    /// (default: all-exact, all-17, all-7, all-3 with the problem's degrees).
+    #[arg(long)]
+    schedule: Vec<String>,
+    /// Split to score on.
+    #[arg(long, default_value = "test", value_parser = ["val", "test"])]
+    split: String,
+    /// Run the forward pass in f64 instead of f32.
+    #[arg(long)]
+    f64: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Data directory (default: $CELLWISE_DATA_DIR, else ./data); fetched if missing.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
 
 /// Runs `cellwise eval`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`cellwise eval` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let problem = Problem::load(&args.problem)?;
+    let steps = problem.steps();
+    let mut texts = args.schedule.clone();
+    if texts.is_empty() {
+        texts.push("all-exact".into());
+        let mut degrees = problem.approximation.degrees.clone();
+        degrees.sort_unstable_by(|a, b| b.cmp(a));
+        texts.extend(degrees.iter().map(|d| format!("all-{d}")));
+    }
+    let schedules = texts
+        .iter()
+        .map(|t| {
+            let s = Schedule::parse(t, steps)?;
+            s.check_degrees(&problem.approximation.degrees)?;
+            Ok(s)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let weights = match &args.weights {
+        Some(path) => load_weights(path)?,
+        None => RnnWeights::embedded_default(),
+    };
+    weights
+        .validate(Some((
+            problem.input_width(),
+            problem.model.hidden,
+            problem.model.classes,
+        )))
+        .context("weights do not fit the problem")?;
+    let dir = args.data_dir.unwrap_or_else(data::default_data_dir);
+    data::ensure_mnist(&dir).with_context(|| format!("data directory {}", dir.display()))?;
+    let splits = data::load_splits(&problem, &dir)?;
+    let split = if args.split == "val" {
+        &splits.val
+    } else {
+        &splits.test
+    };
+    let histogram = (problem.approximation.method == "weighted").then(|| {
+        preactivation_histogram(&weights, &splits.train, problem.approximation.interval, 256)
+    });
+    let candidates = Candidates::from_problem(&problem, histogram)?;
+    let config = OracleConfig {
+        precision: if args.f64 {
+            Precision::F64
+        } else {
+            Precision::F32
+        },
+        ..OracleConfig::default()
+    };
+    let oracle = Oracle::new(&weights, split, &candidates, &config)?;
+    let evals = schedules
+        .iter()
+        .map(|s| oracle.evaluate(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    if args.json {
+        let fingerprint = weights.fingerprint();
+        let rows: Vec<serde_json::Value> = evals
+            .iter()
+            .map(|e| {
+                let mut v = serde_json::to_value(&**e).unwrap_or_default();
+                v["weights"] = fingerprint.clone().into();
+                v["problem"] = problem.name.clone().into();
+                v
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "problem {}  weights {}  split {} ({} images)",
+        problem.name,
+        weights.fingerprint(),
+        split.name,
+        split.len()
+    );
+    println!(
+        "{:<28} {:>9} {:>19} {:>14}",
+        "schedule", "accuracy", "95% interval", "out-of-domain"
+    );
+    for e in &evals {
+        println!(
+            "{:<28} {:>8.2}% {:>8.2}% - {:>6.2}% {:>13.4}%",
+            e.schedule,
+            100.0 * e.accuracy,
+            100.0 * e.interval[0],
+            100.0 * e.interval[1],
+            100.0 * e.out_of_domain_rate
+        );
+    }
+    Ok(())
 }

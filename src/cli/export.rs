@@ -1,10 +1,34 @@
-//! `cellwise export`.
+//! `cellwise export`: write model weights as `.npz` and `.safetensors`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use cellwise::model::{RnnWeights, load_weights, save_weights};
 
 /// Arguments of `cellwise export`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Weights to export (.npz or .safetensors; default: the embedded model).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Output stem: writes STEM.npz and STEM.safetensors.
+    #[arg(long)]
+    out: PathBuf,
+}
 
 /// Runs `cellwise export`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`cellwise export` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let weights = match &args.weights {
+        Some(path) => load_weights(path)?,
+        None => RnnWeights::embedded_default(),
+    };
+    save_weights(&weights, &args.out)
+        .with_context(|| format!("exporting to {}", args.out.display()))?;
+    println!(
+        "wrote {} and {} (fingerprint {})",
+        args.out.with_extension("npz").display(),
+        args.out.with_extension("safetensors").display(),
+        weights.fingerprint()
+    );
+    Ok(())
 }

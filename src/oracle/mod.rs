@@ -1,1 +1,639 @@
-//! TODO
+//! The accuracy oracle: one shared, thread-safe scorer of schedules on a data split.
+//!
+//! - x_t Wx + b is computed once per split and shared by every evaluation;
+//! - images run in parallel chunks (rayon), each chunk through one GEMM wrapper, never nested;
+//! - hidden states after schedule prefixes are kept in a bounded LRU cache, so a schedule
+//!   that shares a prefix with an earlier one (a DFS child and its parent) starts from there;
+//! - [`Oracle::accepts`] answers "at least `min_correct` right?" and stops as soon as the
+//!   answer is certain; it always equals the full evaluation's answer;
+//! - whole-schedule results are memoised; counters say what was computed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::approx::{Activation, ApproxError, Approximation, FitMethod};
+use crate::data::Split;
+use crate::model::RnnWeights;
+use crate::problem::Problem;
+use crate::schedule::{CellApprox, Schedule, ScheduleError};
+
+mod cache;
+mod gemm;
+mod kernel;
+mod real;
+
+pub use gemm::matmul;
+pub use kernel::NO_PREDICTION;
+
+use cache::{PrefixCache, PrefixState};
+use kernel::{CellFn, Prepared, run_chunk};
+use real::Real;
+
+/// Images per parallel work item (also the granularity of the early exit).
+const CHUNK: usize = 512;
+/// Images on which the mean deviation from the exact model is measured.
+pub const DEVIATION_IMAGES: usize = 1024;
+
+/// Errors raised by the oracle.
+#[derive(Debug, thiserror::Error)]
+pub enum OracleError {
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    #[error(transparent)]
+    Approx(#[from] ApproxError),
+    #[error("weights: {0}")]
+    Weights(String),
+    #[error("split '{0}' has no images")]
+    EmptySplit(String),
+}
+
+/// Arithmetic precision of the forward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+/// Oracle settings.
+#[derive(Clone, Debug)]
+pub struct OracleConfig {
+    pub precision: Precision,
+    /// Capacity of the prefix cache in MiB (0 disables it).
+    pub cache_mb: usize,
+    /// A full evaluation stores the hidden states after every `cache_stride`-th step (a
+    /// schedule differing at cell i resumes from the last stored step <= i).
+    pub cache_stride: usize,
+}
+
+impl Default for OracleConfig {
+    fn default() -> Self {
+        Self {
+            precision: Precision::F32,
+            cache_mb: 256,
+            cache_stride: 2,
+        }
+    }
+}
+
+/// The candidate approximations of a problem: one fitted polynomial per degree.
+#[derive(Clone, Debug)]
+pub struct Candidates {
+    pub interval: [f64; 2],
+    pub approximations: Vec<Approximation>,
+}
+
+impl Candidates {
+    /// Fits the problem's candidate degrees by its method (`weighted` fits need the
+    /// histogram of measured pre-activations: see [`preactivation_histogram`]).
+    pub fn from_problem(
+        problem: &Problem,
+        histogram: Option<(Vec<f64>, Vec<f64>)>,
+    ) -> Result<Self, OracleError> {
+        let a = &problem.approximation;
+        let function = Activation::parse(&a.function)?;
+        let method = match (a.method.as_str(), histogram) {
+            ("weighted", Some((edges, counts))) => FitMethod::Weighted { edges, counts },
+            ("weighted", None) => return Err(ApproxError::EmptyHistogram.into()),
+            (name, _) => FitMethod::parse(name)?,
+        };
+        let approximations = a
+            .degrees
+            .iter()
+            .map(|&d| Approximation::fit(function, d, a.interval, &method))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            interval: a.interval,
+            approximations,
+        })
+    }
+
+    /// The candidate degrees.
+    pub fn degrees(&self) -> Vec<usize> {
+        self.approximations.iter().map(|a| a.degree).collect()
+    }
+}
+
+/// The score of one schedule on one split.
+#[derive(Clone, Debug, Serialize)]
+pub struct Evaluation {
+    pub schedule: String,
+    pub split: String,
+    pub correct: usize,
+    pub total: usize,
+    pub accuracy: f64,
+    /// 95 % Wilson score interval of the accuracy.
+    pub interval: [f64; 2],
+    /// Pre-activations outside the fit interval, all steps.
+    pub out_of_domain: u64,
+    /// `out_of_domain` / (images x steps x hidden).
+    pub out_of_domain_rate: f64,
+    pub out_of_domain_per_step: Vec<u64>,
+    /// Mean |h_t - h_t(exact)| per step over the first [`DEVIATION_IMAGES`] images.
+    pub mean_abs_deviation_per_step: Vec<f64>,
+    /// Predicted class per image ([`NO_PREDICTION`] where no logit is finite).
+    #[serde(skip)]
+    pub predictions: Vec<u8>,
+}
+
+/// What the oracle has done so far.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OracleStats {
+    /// Schedules run (fully or until an early exit).
+    pub runs: u64,
+    /// Answers taken from the memo of whole schedules.
+    pub memo_hits: u64,
+    /// Runs that started from a cached prefix.
+    pub prefix_hits: u64,
+    /// Runs stopped early by `accepts`.
+    pub early_exits: u64,
+    /// Image-steps computed (one image through one cell).
+    pub image_steps: u64,
+    /// Seconds spent in runs.
+    pub seconds: f64,
+    /// Bytes held by the prefix cache.
+    pub cache_bytes: usize,
+}
+
+enum Engine {
+    F32(Box<EngineT<f32>>),
+    F64(Box<EngineT<f64>>),
+}
+
+struct EngineT<T> {
+    prepared: Prepared<T>,
+    cells: HashMap<CellApprox, CellFn<T>>,
+    cache: Mutex<PrefixCache<T>>,
+    stride: usize,
+}
+
+/// The shared accuracy oracle of one split. `Send + Sync`: share it by reference or `Arc`.
+pub struct Oracle {
+    engine: Engine,
+    split: String,
+    degrees: Vec<usize>,
+    memo: Mutex<HashMap<Schedule, Arc<Evaluation>>>,
+    runs: AtomicU64,
+    memo_hits: AtomicU64,
+    prefix_hits: AtomicU64,
+    early_exits: AtomicU64,
+    image_steps: AtomicU64,
+    nanos: AtomicU64,
+}
+
+impl Oracle {
+    /// Prepares the oracle of `split` for `weights` and the candidate approximations.
+    pub fn new(
+        weights: &RnnWeights,
+        split: &Split,
+        candidates: &Candidates,
+        config: &OracleConfig,
+    ) -> Result<Self, OracleError> {
+        weights
+            .validate(Some((
+                split.images.dim().2,
+                weights.hidden(),
+                weights.classes(),
+            )))
+            .map_err(|e| OracleError::Weights(e.to_string()))?;
+        if split.is_empty() {
+            return Err(OracleError::EmptySplit(split.name.clone()));
+        }
+        let cache_bytes = config.cache_mb << 20;
+        let engine = match config.precision {
+            Precision::F32 => Engine::F32(Box::new(EngineT::new(
+                weights,
+                split,
+                candidates,
+                cache_bytes,
+                config.cache_stride,
+            ))),
+            Precision::F64 => Engine::F64(Box::new(EngineT::new(
+                weights,
+                split,
+                candidates,
+                cache_bytes,
+                config.cache_stride,
+            ))),
+        };
+        Ok(Self {
+            engine,
+            split: split.name.clone(),
+            degrees: candidates.degrees(),
+            memo: Mutex::new(HashMap::new()),
+            runs: AtomicU64::new(0),
+            memo_hits: AtomicU64::new(0),
+            prefix_hits: AtomicU64::new(0),
+            early_exits: AtomicU64::new(0),
+            image_steps: AtomicU64::new(0),
+            nanos: AtomicU64::new(0),
+        })
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        match &self.engine {
+            Engine::F32(e) => e.prepared.n,
+            Engine::F64(e) => e.prepared.n,
+        }
+    }
+
+    /// True for an oracle without images (never: `new` refuses empty splits).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of cells a schedule must have.
+    pub fn steps(&self) -> usize {
+        match &self.engine {
+            Engine::F32(e) => e.prepared.steps,
+            Engine::F64(e) => e.prepared.steps,
+        }
+    }
+
+    /// The candidate degrees.
+    pub fn degrees(&self) -> &[usize] {
+        &self.degrees
+    }
+
+    /// Name of the split.
+    pub fn split(&self) -> &str {
+        &self.split
+    }
+
+    fn check(&self, schedule: &Schedule) -> Result<(), OracleError> {
+        if schedule.len() != self.steps() {
+            return Err(ScheduleError::WrongLength {
+                found: schedule.len(),
+                expected: self.steps(),
+            }
+            .into());
+        }
+        schedule.check_degrees(&self.degrees)?;
+        Ok(())
+    }
+
+    /// Scores a schedule (memoised).
+    pub fn evaluate(&self, schedule: &Schedule) -> Result<Arc<Evaluation>, OracleError> {
+        self.check(schedule)?;
+        if let Some(e) = self.lock_memo().get(schedule) {
+            self.memo_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Arc::clone(e));
+        }
+        let outcome = self.run(schedule, None);
+        let eval = Arc::new(self.finish(schedule, outcome));
+        self.lock_memo().insert(schedule.clone(), Arc::clone(&eval));
+        Ok(eval)
+    }
+
+    /// True if the schedule classifies at least `min_correct` images right. Stops as soon as
+    /// the answer is certain; always equal to `evaluate(schedule).correct >= min_correct`.
+    pub fn accepts(&self, schedule: &Schedule, min_correct: usize) -> Result<bool, OracleError> {
+        self.check(schedule)?;
+        if let Some(e) = self.lock_memo().get(schedule) {
+            self.memo_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(e.correct >= min_correct);
+        }
+        let outcome = self.run(schedule, Some(min_correct));
+        if let Some(answer) = outcome.early {
+            self.early_exits.fetch_add(1, Ordering::Relaxed);
+            return Ok(answer);
+        }
+        let eval = Arc::new(self.finish(schedule, outcome));
+        self.lock_memo().insert(schedule.clone(), Arc::clone(&eval));
+        Ok(eval.correct >= min_correct)
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> OracleStats {
+        OracleStats {
+            runs: self.runs.load(Ordering::Relaxed),
+            memo_hits: self.memo_hits.load(Ordering::Relaxed),
+            prefix_hits: self.prefix_hits.load(Ordering::Relaxed),
+            early_exits: self.early_exits.load(Ordering::Relaxed),
+            image_steps: self.image_steps.load(Ordering::Relaxed),
+            seconds: self.nanos.load(Ordering::Relaxed) as f64 * 1e-9,
+            cache_bytes: match &self.engine {
+                Engine::F32(e) => e.cache_bytes(),
+                Engine::F64(e) => e.cache_bytes(),
+            },
+        }
+    }
+
+    /// Forgets memoised results and cached prefixes (for benchmarks of cold evaluations).
+    pub fn clear_caches(&self) {
+        self.lock_memo().clear();
+        match &self.engine {
+            Engine::F32(e) => e.clear_cache(),
+            Engine::F64(e) => e.clear_cache(),
+        }
+    }
+
+    fn lock_memo(&self) -> std::sync::MutexGuard<'_, HashMap<Schedule, Arc<Evaluation>>> {
+        // A poisoned memo only means another thread panicked mid-insert; the map is intact.
+        self.memo.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn run(&self, schedule: &Schedule, min_correct: Option<usize>) -> RunOutcome {
+        let start = Instant::now();
+        let outcome = match &self.engine {
+            Engine::F32(e) => e.run(schedule.cells(), min_correct),
+            Engine::F64(e) => e.run(schedule.cells(), min_correct),
+        };
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        if outcome.resumed_from > 0 {
+            self.prefix_hits.fetch_add(1, Ordering::Relaxed);
+        }
+        self.image_steps
+            .fetch_add(outcome.image_steps, Ordering::Relaxed);
+        self.nanos
+            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        outcome
+    }
+
+    fn finish(&self, schedule: &Schedule, o: RunOutcome) -> Evaluation {
+        let total = o.predictions.len();
+        let (steps, hidden) = match &self.engine {
+            Engine::F32(e) => (e.prepared.steps, e.prepared.hidden),
+            Engine::F64(e) => (e.prepared.steps, e.prepared.hidden),
+        };
+        let dev_images = total.min(DEVIATION_IMAGES);
+        let out_of_domain: u64 = o.ood.iter().sum();
+        Evaluation {
+            schedule: schedule.to_string(),
+            split: self.split.clone(),
+            correct: o.correct,
+            total,
+            accuracy: o.correct as f64 / total as f64,
+            interval: wilson(o.correct, total),
+            out_of_domain,
+            out_of_domain_rate: out_of_domain as f64 / (total * steps * hidden) as f64,
+            out_of_domain_per_step: o.ood,
+            mean_abs_deviation_per_step: o
+                .dev
+                .iter()
+                .map(|s| s / (dev_images * hidden) as f64)
+                .collect(),
+            predictions: o.predictions,
+        }
+    }
+}
+
+/// The 95 % Wilson score interval of k successes in n trials.
+pub fn wilson(k: usize, n: usize) -> [f64; 2] {
+    if n == 0 {
+        return [0.0, 1.0];
+    }
+    let (z, n_f) = (1.959_963_985, n as f64);
+    let p = k as f64 / n_f;
+    let denom = 1.0 + z * z / n_f;
+    let centre = (p + z * z / (2.0 * n_f)) / denom;
+    let half = z * (p * (1.0 - p) / n_f + z * z / (4.0 * n_f * n_f)).sqrt() / denom;
+    [(centre - half).max(0.0), (centre + half).min(1.0)]
+}
+
+/// The result of one run (complete unless `early` is set).
+struct RunOutcome {
+    correct: usize,
+    predictions: Vec<u8>,
+    ood: Vec<u64>,
+    dev: Vec<f64>,
+    resumed_from: usize,
+    image_steps: u64,
+    /// The answer of an `accepts` run that stopped early.
+    early: Option<bool>,
+}
+
+impl<T: Real> EngineT<T> {
+    fn new(
+        w: &RnnWeights,
+        split: &Split,
+        candidates: &Candidates,
+        cache_bytes: usize,
+        stride: usize,
+    ) -> Self {
+        let (n, steps, width) = split.images.dim();
+        let hidden = w.hidden();
+        let conv = |v: &[f32]| v.iter().map(|&x| T::from_f64(x as f64)).collect::<Vec<T>>();
+        let wx = conv(&w.wx.iter().copied().collect::<Vec<_>>());
+        let wh = conv(&w.wh.iter().copied().collect::<Vec<_>>());
+        let b = conv(w.b.as_slice().unwrap_or(&w.b.to_vec()));
+        // x_t Wx + b for all steps, laid out [step][image][hidden].
+        let mut xproj = vec![T::ZERO; steps * n * hidden];
+        xproj
+            .par_chunks_mut(n * hidden)
+            .enumerate()
+            .for_each(|(t, out)| {
+                let x: Vec<T> = (0..n)
+                    .flat_map(|i| (0..width).map(move |c| (i, c)))
+                    .map(|(i, c)| T::from_f64(split.images[[i, t, c]] as f64))
+                    .collect();
+                for row in out.chunks_exact_mut(hidden) {
+                    row.copy_from_slice(&b);
+                }
+                matmul(out, &x, &wx, (n, width, hidden), true);
+            });
+        let mut prepared = Prepared {
+            n,
+            steps,
+            hidden,
+            classes: w.classes(),
+            xproj,
+            wh,
+            wd: conv(&w.wd.iter().copied().collect::<Vec<_>>()),
+            bd: conv(w.bd.as_slice().unwrap_or(&w.bd.to_vec())),
+            labels: split.labels.clone(),
+            interval: candidates.interval.map(T::from_f64),
+            exact_states: Vec::new(),
+            dev_images: n.min(DEVIATION_IMAGES),
+        };
+        prepared.exact_states = exact_states(&prepared);
+        let mut cells = HashMap::new();
+        cells.insert(CellApprox::Exact, CellFn::Exact);
+        for a in &candidates.approximations {
+            cells.insert(
+                CellApprox::Degree(a.degree),
+                CellFn::from_chebyshev(&a.chebyshev, a.interval),
+            );
+        }
+        Self {
+            prepared,
+            cells,
+            cache: Mutex::new(PrefixCache::new(cache_bytes)),
+            stride: stride.max(1),
+        }
+    }
+
+    fn cache_capacity(&self) -> usize {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .capacity()
+    }
+
+    fn cache_bytes(&self) -> usize {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).bytes()
+    }
+
+    fn clear_cache(&self) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        *cache = PrefixCache::new(cache.capacity());
+    }
+
+    fn run(&self, cells: &[CellApprox], min_correct: Option<usize>) -> RunOutcome {
+        let p = &self.prepared;
+        let fns: Vec<CellFn<T>> = cells.iter().map(|c| self.cells[c].clone()).collect();
+        let resumed = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .longest_prefix(cells);
+        let from = resumed.as_ref().map_or(0, |(len, _)| *len);
+        // Store the states after every later step (a child of this schedule that differs at
+        // cell i resumes after step i).
+        let caching = self.cache_capacity() > 0;
+        let store: Vec<usize> = if min_correct.is_none() && caching {
+            (from + 1..p.steps)
+                .filter(|t| t % self.stride == 0)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let chunks: Vec<(usize, usize)> = (0..p.n)
+            .step_by(CHUNK)
+            .map(|s| (s, (s + CHUNK).min(p.n)))
+            .collect();
+        let decided = AtomicBool::new(false);
+        let correct_so_far = AtomicUsize::new(0);
+        let done_images = AtomicUsize::new(0);
+        let results: Vec<Option<kernel::ChunkResult<T>>> = chunks
+            .par_iter()
+            .map(|&(s, e)| {
+                if decided.load(Ordering::Relaxed) {
+                    return None;
+                }
+                let h0 = resumed
+                    .as_ref()
+                    .map(|(_, st)| &st.h[s * p.hidden..e * p.hidden]);
+                let r = run_chunk(p, &fns, from, h0, (s, e), &store);
+                if let Some(k) = min_correct {
+                    let c = correct_so_far.fetch_add(r.correct, Ordering::SeqCst) + r.correct;
+                    let d = done_images.fetch_add(e - s, Ordering::SeqCst) + (e - s);
+                    if c >= k || c + (p.n - d) < k {
+                        decided.store(true, Ordering::SeqCst);
+                    }
+                }
+                Some(r)
+            })
+            .collect();
+        let computed: usize = results
+            .iter()
+            .zip(&chunks)
+            .filter(|(r, _)| r.is_some())
+            .map(|(_, (s, e))| e - s)
+            .sum();
+        let image_steps = (computed * (p.steps - from)) as u64;
+        if computed < p.n {
+            // Some chunks were skipped: the answer was certain.
+            let c: usize = results.iter().flatten().map(|r| r.correct).sum();
+            let k = min_correct.unwrap_or(0);
+            return RunOutcome {
+                correct: c,
+                predictions: Vec::new(),
+                ood: Vec::new(),
+                dev: Vec::new(),
+                resumed_from: from,
+                image_steps,
+                early: Some(c >= k),
+            };
+        }
+        let results: Vec<kernel::ChunkResult<T>> = results.into_iter().flatten().collect();
+        let mut ood = vec![0u64; p.steps];
+        let mut dev = vec![0.0f64; p.steps];
+        if let Some((len, st)) = &resumed {
+            ood[..*len].copy_from_slice(&st.ood);
+            dev[..*len].copy_from_slice(&st.dev);
+        }
+        for r in &results {
+            for t in from..p.steps {
+                ood[t] += r.ood[t];
+                dev[t] += r.dev[t];
+            }
+        }
+        if !store.is_empty() {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            for (i, &t) in store.iter().enumerate() {
+                let h: Vec<T> = results
+                    .iter()
+                    .flat_map(|r| r.snapshots[i].iter().copied())
+                    .collect();
+                cache.insert(
+                    cells[..t].to_vec(),
+                    PrefixState {
+                        h,
+                        ood: ood[..t].to_vec(),
+                        dev: dev[..t].to_vec(),
+                    },
+                );
+            }
+        }
+        RunOutcome {
+            correct: results.iter().map(|r| r.correct).sum(),
+            predictions: results.into_iter().flat_map(|r| r.predictions).collect(),
+            ood,
+            dev,
+            resumed_from: from,
+            image_steps,
+            early: None,
+        }
+    }
+}
+
+/// Exact-tanh hidden states of the first `dev_images` images at every step.
+fn exact_states<T: Real>(p: &Prepared<T>) -> Vec<T> {
+    let (m, hd) = (p.dev_images, p.hidden);
+    let mut out = Vec::with_capacity(p.steps * m * hd);
+    let mut h = vec![T::ZERO; m * hd];
+    for t in 0..p.steps {
+        let base = t * p.n * hd;
+        let mut z = p.xproj[base..base + m * hd].to_vec();
+        matmul(&mut z, &h, &p.wh, (m, hd, hd), true);
+        z.iter_mut().for_each(|v| *v = v.tanh());
+        out.extend_from_slice(&z);
+        h = z;
+    }
+    out
+}
+
+/// Histogram of the exact model's pre-activations over a split on `bins` equal bins of
+/// `interval` (values outside are not counted), for range-aware weighted fits.
+pub fn preactivation_histogram(
+    w: &RnnWeights,
+    split: &Split,
+    interval: [f64; 2],
+    bins: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let [lo, hi] = interval;
+    let edges: Vec<f64> = (0..=bins)
+        .map(|i| lo + (hi - lo) * i as f64 / bins as f64)
+        .collect();
+    let mut counts = vec![0.0; bins];
+    let (n, steps, _) = split.images.dim();
+    let mut h = ndarray::Array2::<f32>::zeros((n, w.hidden()));
+    for t in 0..steps {
+        let mut z = split.images.index_axis(ndarray::Axis(1), t).dot(&w.wx) + h.dot(&w.wh);
+        z += &w.b;
+        for &v in z.iter() {
+            let v = v as f64;
+            if v >= lo && v < hi {
+                counts[(((v - lo) / (hi - lo)) * bins as f64) as usize] += 1.0;
+            }
+        }
+        h = z.mapv(f32::tanh);
+    }
+    (edges, counts)
+}

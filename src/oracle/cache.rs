@@ -1,0 +1,119 @@
+//! A bounded LRU cache of hidden states after a schedule prefix, so that schedules sharing
+//! a prefix (a DFS child and its parent) do not recompute it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::schedule::CellApprox;
+
+/// The state of every image after a prefix of cells.
+pub struct PrefixState<T> {
+    /// Hidden states, [images][hidden].
+    pub h: Vec<T>,
+    /// Out-of-domain counts of the prefix's steps.
+    pub ood: Vec<u64>,
+    /// Deviation sums of the prefix's steps.
+    pub dev: Vec<f64>,
+}
+
+/// LRU over prefixes, bounded in bytes.
+pub struct PrefixCache<T> {
+    entries: HashMap<Vec<CellApprox>, (Arc<PrefixState<T>>, u64)>,
+    tick: u64,
+    bytes: usize,
+    capacity: usize,
+}
+
+impl<T> PrefixCache<T> {
+    /// An empty cache holding at most `capacity` bytes of states.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            tick: 0,
+            bytes: 0,
+            capacity,
+        }
+    }
+
+    fn entry_bytes(state: &PrefixState<T>) -> usize {
+        state.h.len() * std::mem::size_of::<T>() + state.ood.len() * 16
+    }
+
+    /// The longest cached proper prefix of `cells` (length >= 1), marking it recently used.
+    pub fn longest_prefix(&mut self, cells: &[CellApprox]) -> Option<(usize, Arc<PrefixState<T>>)> {
+        self.tick += 1;
+        for len in (1..cells.len()).rev() {
+            if let Some((state, used)) = self.entries.get_mut(&cells[..len]) {
+                *used = self.tick;
+                return Some((len, Arc::clone(state)));
+            }
+        }
+        None
+    }
+
+    /// Stores the state after `prefix`, evicting least recently used entries to stay within
+    /// the capacity. A state larger than the whole capacity is not stored.
+    pub fn insert(&mut self, prefix: Vec<CellApprox>, state: PrefixState<T>) {
+        let size = Self::entry_bytes(&state);
+        if size > self.capacity || self.entries.contains_key(&prefix) {
+            return;
+        }
+        while self.bytes + size > self.capacity {
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some((old, _)) = self.entries.remove(&oldest) {
+                self.bytes -= Self::entry_bytes(&old);
+            }
+        }
+        self.tick += 1;
+        self.bytes += size;
+        self.entries.insert(prefix, (Arc::new(state), self.tick));
+    }
+
+    /// Capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CellApprox::Degree;
+
+    fn state(n: usize) -> PrefixState<f32> {
+        PrefixState {
+            h: vec![0.0; n],
+            ood: vec![],
+            dev: vec![],
+        }
+    }
+
+    #[test]
+    fn longest_prefix_and_eviction() {
+        let mut c = PrefixCache::new(4 * 100);
+        let s = [Degree(17), Degree(7), Degree(3), Degree(17)];
+        c.insert(s[..1].to_vec(), state(50));
+        c.insert(s[..2].to_vec(), state(50));
+        assert_eq!(c.longest_prefix(&s).map(|(l, _)| l), Some(2));
+        c.longest_prefix(&s[..2]); // touches the length-1 entry
+        c.insert(s[..3].to_vec(), state(50)); // evicts the least recently used: length 2
+        assert_eq!(c.longest_prefix(&s).map(|(l, _)| l), Some(3));
+        assert!(c.bytes() <= 400);
+        assert_eq!(
+            c.longest_prefix(&[Degree(3), Degree(3)]).map(|(l, _)| l),
+            None
+        );
+    }
+}

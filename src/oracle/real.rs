@@ -1,0 +1,55 @@
+//! The floating-point types the oracle runs in (f32 by default, f64 on request).
+
+/// f32 or f64.
+pub trait Real:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + Default
+    + 'static
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::AddAssign
+{
+    const ZERO: Self;
+    const ONE: Self;
+    const TWO: Self;
+    /// Converts from f64 (rounding for f32).
+    fn from_f64(v: f64) -> Self;
+    /// Converts to f64.
+    fn to_f64(self) -> f64;
+    /// tanh.
+    fn tanh(self) -> Self;
+    /// True unless NaN or infinite.
+    fn is_finite(self) -> bool;
+}
+
+macro_rules! real {
+    ($t:ty) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const TWO: Self = 2.0;
+            #[inline]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline]
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            #[inline]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+        }
+    };
+}
+real!(f32);
+real!(f64);

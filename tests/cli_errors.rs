@@ -1,0 +1,132 @@
+//! Bad input ends in one line on stderr and a non-zero exit, never a panic.
+
+use std::path::Path;
+use std::process::Command;
+
+use cellwise::model::{RnnWeights, save_weights, to_safetensors};
+
+fn cellwise(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cellwise"))
+        .args(args)
+        .env_remove("CELLWISE_DATA_DIR")
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Asserts a one-line error that mentions `needle`.
+fn fails_with(args: &[&str], needle: &str) {
+    let (ok, stderr) = cellwise(args);
+    assert!(!ok, "{args:?} succeeded");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains(needle),
+        "{args:?}: {stderr}"
+    );
+}
+
+fn write_mnist_like(dir: &Path, corrupt: impl Fn(&mut Vec<u8>)) {
+    for f in cellwise::data::MNIST_FILES {
+        let mut bytes = std::fs::read(cellwise::data::fixture_dir().join(f.name)).unwrap();
+        corrupt(&mut bytes);
+        std::fs::write(dir.join(f.name), bytes).unwrap();
+    }
+}
+
+#[test]
+fn corrupt_and_truncated_data_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    write_mnist_like(dir.path(), |b| b[0] = 0x42);
+    fails_with(
+        &["eval", "--data-dir", d, "--schedule", "all-17"],
+        "SHA-256",
+    );
+    write_mnist_like(dir.path(), |b| b.truncate(b.len() / 2));
+    fails_with(&["train", "--data-dir", d], "does not match the expected");
+}
+
+#[test]
+fn bad_weight_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = RnnWeights::embedded_default();
+    w.wh[[3, 4]] = f32::NAN;
+    save_weights(&w, &dir.path().join("nan")).unwrap();
+    let nan = dir.path().join("nan.npz");
+    fails_with(&["eval", "--weights", nan.to_str().unwrap()], "non-finite");
+
+    let mut w = RnnWeights::embedded_default();
+    w.b = ndarray::Array1::zeros(31);
+    std::fs::write(
+        dir.path().join("shape.safetensors"),
+        to_safetensors(&w).unwrap(),
+    )
+    .unwrap();
+    let shape = dir.path().join("shape.safetensors");
+    fails_with(
+        &["eval", "--weights", shape.to_str().unwrap()],
+        "b has shape [31]",
+    );
+
+    let small = cellwise::model::init::keras_init(
+        28,
+        8,
+        10,
+        &mut <rand::rngs::ChaCha20Rng as rand::SeedableRng>::seed_from_u64(1),
+    );
+    save_weights(&small, &dir.path().join("small")).unwrap();
+    let small = dir.path().join("small.npz");
+    fails_with(
+        &["eval", "--weights", small.to_str().unwrap()],
+        "problem needs 28x32x10",
+    );
+
+    let garbage = dir.path().join("garbage.npz");
+    std::fs::write(&garbage, b"not a zip").unwrap();
+    fails_with(&["eval", "--weights", garbage.to_str().unwrap()], "npz");
+    let missing = dir.path().join("missing.safetensors");
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &[0u8; 4]).unwrap();
+    std::fs::write(
+        &missing,
+        safetensors::serialize([("wx", view)], None).unwrap(),
+    )
+    .unwrap();
+    fails_with(
+        &["eval", "--weights", missing.to_str().unwrap()],
+        "'wh' is missing",
+    );
+    fails_with(
+        &["export", "--weights", "weights.txt", "--out", "x"],
+        "unknown weight file type",
+    );
+}
+
+#[test]
+fn bad_schedules_problems_and_fits() {
+    fails_with(
+        &["eval", "--schedule", "17,17,x"],
+        "bad token 'x' at position 6",
+    );
+    fails_with(
+        &["eval", "--schedule", "17,17,17"],
+        "3 cells, the problem has 28",
+    );
+    fails_with(
+        &["eval", "--schedule", "all-5"],
+        "unknown degree 5 at cell 0",
+    );
+    fails_with(&["eval", "--schedule", "17 except 7@3,40"], "out of range");
+    fails_with(
+        &["eval", "--problem", "nope"],
+        "unknown problem preset 'nope'",
+    );
+    fails_with(&["approx", "--interval=8,-8"], "bad interval [8, -8]");
+    fails_with(&["approx", "--interval=-8"], "expected LO,HI");
+    fails_with(&["approx", "--fn", "relu"], "unknown function 'relu'");
+    fails_with(&["approx", "--degrees", "0"], "bad degree 0");
+}

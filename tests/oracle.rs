@@ -1,0 +1,201 @@
+//! The oracle against independent references, its early exit and its caches.
+
+use cellwise::approx::Approximation;
+use cellwise::data::{Split, load_fixture_splits};
+use cellwise::model::{RnnWeights, forward};
+use cellwise::oracle::{Candidates, NO_PREDICTION, Oracle, OracleConfig, Precision};
+use cellwise::problem::{DEFAULT_PROBLEM, Problem};
+use cellwise::schedule::{CellApprox, Schedule};
+use ndarray::{Array2, Axis, s};
+use rand::rngs::ChaCha20Rng;
+use rand::{RngExt, SeedableRng};
+
+fn setup() -> (Problem, Split, RnnWeights, Candidates) {
+    let problem = Problem::load(DEFAULT_PROBLEM).unwrap();
+    let splits = load_fixture_splits(&problem).unwrap();
+    let candidates = Candidates::from_problem(&problem, None).unwrap();
+    (
+        problem,
+        splits.test,
+        RnnWeights::embedded_default(),
+        candidates,
+    )
+}
+
+fn random_schedule(rng: &mut ChaCha20Rng, steps: usize, exact: bool) -> Schedule {
+    let options = [17, 17, 17, 7, 3];
+    Schedule::new(
+        (0..steps)
+            .map(|_| {
+                if exact && rng.random_range(0..4) == 0 {
+                    CellApprox::Exact
+                } else {
+                    CellApprox::Degree(options[rng.random_range(0..options.len())])
+                }
+            })
+            .collect(),
+    )
+}
+
+/// A plain ndarray forward pass (`dot`) in f64 with the polynomials evaluated by Clenshaw.
+fn naive_predictions(
+    w: &RnnWeights,
+    split: &Split,
+    schedule: &Schedule,
+    c: &Candidates,
+) -> Vec<u8> {
+    let f = |a: &ndarray::Array2<f32>| a.mapv(|v| v as f64);
+    let (wx, wh, wd) = (f(&w.wx), f(&w.wh), f(&w.wd));
+    let (b, bd) = (w.b.mapv(|v| v as f64), w.bd.mapv(|v| v as f64));
+    let x = split.images.mapv(|v| v as f64);
+    let mut h = Array2::<f64>::zeros((split.len(), w.hidden()));
+    for (t, cell) in schedule.cells().iter().enumerate() {
+        let z = x.slice(s![.., t, ..]).dot(&wx) + h.dot(&wh) + &b;
+        h = match cell {
+            CellApprox::Exact => z.mapv(f64::tanh),
+            CellApprox::Degree(d) => {
+                let a: &Approximation = c.approximations.iter().find(|a| a.degree == *d).unwrap();
+                z.mapv(|v| a.eval(v))
+            }
+        };
+    }
+    let logits = h.dot(&wd) + &bd;
+    logits
+        .axis_iter(Axis(0))
+        .map(|row| {
+            let mut best: Option<(usize, f64)> = None;
+            for (i, &v) in row.iter().enumerate() {
+                if v.is_finite() && best.is_none_or(|(_, b)| v > b) {
+                    best = Some((i, v));
+                }
+            }
+            best.map_or(NO_PREDICTION, |(i, _)| i as u8)
+        })
+        .collect()
+}
+
+#[test]
+fn f32_f64_and_naive_reference_agree() {
+    let (problem, split, w, c) = setup();
+    let o32 = Oracle::new(&w, &split, &c, &OracleConfig::default()).unwrap();
+    let cfg64 = OracleConfig {
+        precision: Precision::F64,
+        ..OracleConfig::default()
+    };
+    let o64 = Oracle::new(&w, &split, &c, &cfg64).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let (mut agree, mut total) = (0usize, 0usize);
+    for _ in 0..12 {
+        let s = random_schedule(&mut rng, problem.steps(), true);
+        let p32 = &o32.evaluate(&s).unwrap().predictions;
+        let p64 = &o64.evaluate(&s).unwrap().predictions;
+        let naive = naive_predictions(&w, &split, &s, &c);
+        for i in 0..split.len() {
+            total += 1;
+            agree += usize::from(p32[i] == naive[i] && p64[i] == naive[i]);
+        }
+    }
+    assert!(agree as f64 >= 0.999 * total as f64, "{agree} of {total}");
+}
+
+#[test]
+fn exact_schedule_matches_the_numpy_reference() {
+    let (problem, split, w, c) = setup();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/reference-predictions.json"),
+    )
+    .unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let expected: Vec<u8> = reference["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u8)
+        .collect();
+    let o = Oracle::new(&w, &split, &c, &OracleConfig::default()).unwrap();
+    let e = o
+        .evaluate(&Schedule::uniform(problem.steps(), CellApprox::Exact))
+        .unwrap();
+    assert_eq!(e.predictions, expected);
+    let plain: Vec<u8> = forward::argmax_rows(&forward::logits(&w, split.images.view()))
+        .iter()
+        .map(|&p| p as u8)
+        .collect();
+    assert_eq!(plain, expected);
+}
+
+#[test]
+fn accepts_equals_the_full_answer_and_caches_change_nothing() {
+    let (problem, split, w, c) = setup();
+    let cached = Oracle::new(&w, &split, &c, &OracleConfig::default()).unwrap();
+    let fresh_cfg = OracleConfig {
+        cache_mb: 0,
+        ..OracleConfig::default()
+    };
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let parent = Schedule::uniform(problem.steps(), CellApprox::Degree(17));
+    cached.evaluate(&parent).unwrap();
+    for round in 0..40 {
+        // Children of the parent share its prefixes; random ones mostly do not.
+        let s = if round % 2 == 0 {
+            let i = rng.random_range(0..problem.steps());
+            parent.with_cell(i, CellApprox::Degree([3, 7][rng.random_range(0..2)]))
+        } else {
+            random_schedule(&mut rng, problem.steps(), false)
+        };
+        let fresh = Oracle::new(&w, &split, &c, &fresh_cfg).unwrap();
+        let full = fresh.evaluate(&s).unwrap();
+        let k = rng.random_range(0..=split.len());
+        let early = Oracle::new(&w, &split, &c, &fresh_cfg).unwrap();
+        assert_eq!(
+            early.accepts(&s, k).unwrap(),
+            full.correct >= k,
+            "{s} threshold {k}"
+        );
+        assert_eq!(cached.accepts(&s, k).unwrap(), full.correct >= k);
+        let again = cached.evaluate(&s).unwrap();
+        assert_eq!(again.predictions, full.predictions);
+        assert_eq!(again.out_of_domain_per_step, full.out_of_domain_per_step);
+    }
+    let stats = cached.stats();
+    assert!(stats.prefix_hits > 0, "{stats:?}");
+}
+
+#[test]
+fn exploding_polynomials_count_as_wrong_without_panicking() {
+    let (problem, split, mut w, c) = setup();
+    w.wx.mapv_inplace(|v| v * 1e4);
+    let o = Oracle::new(&w, &split, &c, &OracleConfig::default()).unwrap();
+    let e = o
+        .evaluate(&Schedule::uniform(problem.steps(), CellApprox::Degree(17)))
+        .unwrap();
+    let none = e
+        .predictions
+        .iter()
+        .filter(|&&p| p == NO_PREDICTION)
+        .count();
+    assert!(none > 0);
+    assert!(e.correct <= split.len() - none);
+    assert!(e.out_of_domain > 0);
+}
+
+#[test]
+fn bad_schedules_are_refused() {
+    let (_, split, w, c) = setup();
+    let o = Oracle::new(&w, &split, &c, &OracleConfig::default()).unwrap();
+    let short = Schedule::uniform(3, CellApprox::Degree(17));
+    assert!(
+        o.evaluate(&short)
+            .unwrap_err()
+            .to_string()
+            .contains("3 cells")
+    );
+    let unknown = Schedule::uniform(28, CellApprox::Degree(5));
+    assert!(
+        o.accepts(&unknown, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown degree 5")
+    );
+}
