@@ -50,7 +50,7 @@ fn bad_input_is_one_line_and_fails() {
     for (args, expected) in [
         (
             vec!["cost", "--schedule", "all-seventeen"],
-            "is not a degree",
+            "bad token 'seventeen'",
         ),
         (
             vec!["cost", "--schedule", "all-17", "--model", "speed"],
