@@ -42,6 +42,35 @@ fn prices_all_17_with_the_default_problem() {
 }
 
 #[test]
+fn report_and_options() {
+    let (ok, stdout, stderr) = cellwise(&["cost", "--report"]);
+    assert!(ok, "{stderr}");
+    for needle in [
+        "| all-17 | 169 | 27 | 27 |",
+        "| all-3 | 85 | 9 | 9 |",
+        "Profile `openfhe`",
+    ] {
+        assert!(stdout.contains(needle), "{needle} missing:\n{stdout}");
+    }
+    // More levels between bootstraps: all-17 fits two steps per bootstrap.
+    let (ok, stdout, _) = cellwise(&[
+        "cost",
+        "--schedule",
+        "all-17",
+        "--model",
+        "bootstraps",
+        "--levels",
+        "12",
+    ]);
+    assert!(ok);
+    assert!(stdout.contains("total: 14 bootstraps"), "{stdout}");
+    // Latency takes its levels from the profile and refuses others.
+    let (ok, _, stderr) = cellwise(&["cost", "--schedule", "all-17", "--levels", "12"]);
+    assert!(!ok);
+    assert!(stderr.contains("measured with 9 levels"), "{stderr}");
+}
+
+#[test]
 fn bad_input_is_one_line_and_fails() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.json");
