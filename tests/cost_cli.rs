@@ -29,9 +29,45 @@ fn prices_all_17_with_the_default_problem() {
     assert_eq!(b["bootstraps"], 27);
     assert_eq!(b["depth"], 28 * 6 + 1);
     assert_eq!(b["steps"].as_array().unwrap().len(), 29);
-    let (ok, stdout, _) = cellwise(&["cost", "--schedule", "all-7"]);
+    let (ok, stdout, _) = cellwise(&["cost", "--schedule", "all-7", "--model", "depth"]);
     assert!(ok);
     assert!(stdout.contains("total: 113 levels"), "{stdout}");
+    // The default model is latency with the first shipped profile.
+    let (ok, stdout, stderr) = cellwise(&["cost", "--schedule", "all-17"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("model latency:openfhe"), "{stdout}");
+    assert!(stdout.contains("27 bootstraps"), "{stdout}");
+    let (ok, _, stderr) = cellwise(&["cost", "--schedule", "all-3", "--profile", "openfhe"]);
+    assert!(ok, "{stderr}");
+}
+
+#[test]
+fn report_and_options() {
+    let (ok, stdout, stderr) = cellwise(&["cost", "--report"]);
+    assert!(ok, "{stderr}");
+    for needle in [
+        "| all-17 | 169 | 27 | 27 |",
+        "| all-3 | 85 | 9 | 9 |",
+        "Profile `openfhe`",
+    ] {
+        assert!(stdout.contains(needle), "{needle} missing:\n{stdout}");
+    }
+    // More levels between bootstraps: all-17 fits two steps per bootstrap.
+    let (ok, stdout, _) = cellwise(&[
+        "cost",
+        "--schedule",
+        "all-17",
+        "--model",
+        "bootstraps",
+        "--levels",
+        "12",
+    ]);
+    assert!(ok);
+    assert!(stdout.contains("total: 14 bootstraps"), "{stdout}");
+    // Latency takes its levels from the profile and refuses others.
+    let (ok, _, stderr) = cellwise(&["cost", "--schedule", "all-17", "--levels", "12"]);
+    assert!(!ok);
+    assert!(stderr.contains("measured with 9 levels"), "{stderr}");
 }
 
 #[test]
@@ -43,7 +79,7 @@ fn bad_input_is_one_line_and_fails() {
     for (args, expected) in [
         (
             vec!["cost", "--schedule", "all-seventeen"],
-            "is not a degree",
+            "bad token 'seventeen'",
         ),
         (
             vec!["cost", "--schedule", "all-17", "--model", "speed"],

@@ -1,25 +1,27 @@
 //! `cellwise cost`: price a schedule under a cost model and print its per-step breakdown.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use cellwise::cost::{self, BootstrapPoints, CostBreakdown, CostOptions, PlacementPolicy};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
-use cellwise::schedule::{CellApprox, Schedule};
+use cellwise::schedule::Schedule;
 
 /// Arguments of `cellwise cost`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The schedule: `all-17`, or one degree per cell separated by commas.
+    /// The schedule: `all-17`, `17 except 7@0,4,24`, or one entry per cell separated by
+    /// commas.
     #[arg(long, required_unless_present = "report")]
     schedule: Option<String>,
     /// Print the markdown tables of results/cost-model.md instead (all-17, all-7, all-3 and
     /// the paper's best under every shipped profile, plus --profile if given).
     #[arg(long, conflicts_with = "schedule")]
     report: bool,
-    /// Cost model: depth, bootstraps or latency.
-    #[arg(long, default_value = "depth")]
+    /// Cost model: latency (seconds, from a timing profile), depth (levels) or bootstraps.
+    #[arg(long, default_value = "latency")]
     model: String,
-    /// Timing profile of the latency model: a shipped name or a path to a profile JSON.
+    /// Timing profile of the latency model: a shipped name (openfhe) or a path to a
+    /// profile JSON; default: the first shipped profile.
     #[arg(long)]
     profile: Option<String>,
     /// Problem preset (name or path to a .toml file).
@@ -66,7 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     // clap guarantees a schedule without --report.
     let text = args.schedule.unwrap_or_default();
-    let schedule = parse_schedule(&text, problem.steps())
+    let schedule = Schedule::parse(&text, problem.steps())
         .with_context(|| format!("parsing schedule '{text}'"))?;
     let spec = match &args.profile {
         Some(p) => format!("{}:{p}", args.model),
@@ -104,31 +106,6 @@ fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Parses `all-D` or a comma-separated list of one degree per cell.
-fn parse_schedule(text: &str, steps: usize) -> anyhow::Result<Schedule> {
-    let degree = |s: &str| -> anyhow::Result<CellApprox> {
-        let d: usize = s
-            .trim()
-            .parse()
-            .with_context(|| format!("'{}' is not a degree", s.trim()))?;
-        Ok(CellApprox::Degree(d))
-    };
-    if let Some(d) = text.strip_prefix("all-") {
-        return Ok(Schedule::uniform(steps, degree(d)?));
-    }
-    let cells = text
-        .split(',')
-        .map(degree)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    if cells.len() != steps {
-        bail!(
-            "{} degrees given, the problem has {steps} steps",
-            cells.len()
-        );
-    }
-    Ok(Schedule::new(cells))
-}
-
 /// The breakdown as a text table.
 fn render(schedule: &str, problem: &str, b: &CostBreakdown) -> String {
     let mut out = format!(
@@ -164,19 +141,4 @@ fn render(schedule: &str, problem: &str, b: &CostBreakdown) -> String {
         b.total, b.unit, b.depth, b.bootstraps
     ));
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schedules_parse() {
-        let s = parse_schedule("all-17", 4).unwrap();
-        assert_eq!(s, Schedule::uniform(4, CellApprox::Degree(17)));
-        let s = parse_schedule("7, 17,3,17", 4).unwrap();
-        assert_eq!(s.cells()[2], CellApprox::Degree(3));
-        assert!(parse_schedule("all-x", 4).is_err());
-        assert!(parse_schedule("7,17", 4).is_err());
-    }
 }

@@ -20,6 +20,7 @@
 //! order, and the pre-activation there is already mapped into [-1, 1], the range CKKS
 //! bootstrapping expects.
 
+use crate::approx::{Activation, Approximation, FitMethod};
 use crate::ckks::plan::{self, PlanConfig};
 use crate::ckks::poly::Chebyshev;
 use crate::ckks::sim::SimParams;
@@ -99,16 +100,19 @@ pub struct PlanTable {
     too_deep: Vec<(usize, usize)>,
 }
 
-/// The cell polynomial the plan evaluates for `degree`: the Chebyshev interpolant of the
-/// problem's function on its interval, which has the structure of the problem's fits (odd
-/// for tanh, odd plus a constant for sigmoid), hence the same operations.
+/// The cell polynomial the plan evaluates for `degree`: the problem's own fit
+/// ([`crate::approx::Approximation`], least squares or Chebyshev interpolation as the problem
+/// says; a histogram-weighted fit needs data, so its unweighted least-squares counterpart,
+/// which has the same structure and hence the same operations, stands in for it).
 fn cell(problem: &Problem, degree: usize) -> Result<Chebyshev, CostError> {
-    let [lo, hi] = problem.approximation.interval;
-    let f = match problem.approximation.function.as_str() {
-        "sigmoid" => |x: f64| 1.0 / (1.0 + (-x).exp()),
-        _ => f64::tanh,
-    };
-    Chebyshev::interpolate(f, degree, (lo, hi)).map_err(|e| CostError::Plan(e.to_string()))
+    let a = &problem.approximation;
+    let plan_err = |e: String| CostError::Plan(format!("degree-{degree} cell: {e}"));
+    let function = Activation::parse(&a.function).map_err(|e| plan_err(e.to_string()))?;
+    let method = FitMethod::parse(&a.method).unwrap_or(FitMethod::LeastSquares);
+    let fit = Approximation::fit(function, degree, a.interval, &method)
+        .map_err(|e| plan_err(e.to_string()))?;
+    let [lo, hi] = a.interval;
+    Chebyshev::new(&fit.chebyshev, (lo, hi)).map_err(|e| plan_err(e.to_string()))
 }
 
 fn profile_ops(ops: Vec<plan::ProfileOp>) -> Vec<OpCount> {

@@ -32,9 +32,6 @@ pub use latency::LatencyModel;
 pub use models::{BootstrapsModel, DepthModel, PlacementPolicy};
 pub use profile::{Profile, ProfileError};
 
-/// The profile `latency` uses when the spec names none.
-pub const DEFAULT_PROFILE: &str = "cellwise";
-
 /// Levels available for computation after a bootstrap (and in a fresh ciphertext) with the
 /// `fgb-like` preset, as HEaaN's FGb parameters.
 pub const FGB_LEVELS: usize = 9;
@@ -181,7 +178,7 @@ pub fn by_name(spec: &str, problem: &Problem) -> Result<Box<dyn CostModel>, Cost
 }
 
 /// Builds a cost model from a spec `MODEL[:PROFILE]` for a problem: `depth`, `bootstraps`,
-/// `latency` (with [`DEFAULT_PROFILE`]) or `latency:PROFILE` (a shipped profile's short
+/// `latency` (with [`profile::default_profile`]) or `latency:PROFILE` (a shipped profile's short
 /// name or a path to a profile JSON).
 pub fn by_name_with(
     spec: &str,
@@ -206,7 +203,7 @@ pub fn by_name_with(
             Ok(Box::new(BootstrapsModel::new(problem, options)?))
         }
         "latency" => {
-            let profile = Profile::load(profile.unwrap_or(DEFAULT_PROFILE))?;
+            let profile = Profile::load(profile.unwrap_or(profile::default_profile()))?;
             Ok(Box::new(LatencyModel::new(problem, profile, options)?))
         }
         _ => Err(CostError::UnknownModel(spec.to_string())),
@@ -223,9 +220,14 @@ mod tests {
     fn models_by_name() {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
         let all17 = Schedule::uniform(28, CellApprox::Degree(17));
-        for (spec, unit) in [("depth", "levels"), ("bootstraps", "bootstraps")] {
+        for (spec, name, unit) in [
+            ("depth", "depth", "levels"),
+            ("bootstraps", "bootstraps", "bootstraps"),
+            ("latency", "latency:openfhe", "s"),
+            ("latency:openfhe", "latency:openfhe", "s"),
+        ] {
             let m = by_name(spec, &p).unwrap();
-            assert_eq!((m.name(), m.unit()), (spec, unit));
+            assert_eq!((m.name(), m.unit()), (name, unit));
             assert!(m.cost(&all17).unwrap() > 0.0);
         }
         let err = by_name("nope", &p).err().unwrap().to_string();

@@ -20,8 +20,13 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT: &str = "cellwise-ckks-profile/1";
 
 /// Profiles shipped in `profiles/`, embedded so that the binary works from any directory:
-/// (short name, file name, JSON).
-const SHIPPED: &[(&str, &str, &str)] = &[];
+/// (short name, file name, JSON). The first is the default of the `latency` model (the
+/// project engine's once it is shipped).
+const SHIPPED: &[(&str, &str, &str)] = &[(
+    "openfhe",
+    "openfhe-fgb-like.json",
+    include_str!("../../profiles/openfhe-fgb-like.json"),
+)];
 
 /// Errors raised while reading or validating a profile.
 #[derive(Debug, thiserror::Error)]
@@ -308,6 +313,11 @@ pub fn shipped_names() -> Vec<&'static str> {
     SHIPPED.iter().map(|(n, _, _)| *n).collect()
 }
 
+/// The profile `latency` uses when the spec names none: the first shipped one.
+pub fn default_profile() -> &'static str {
+    SHIPPED.first().map_or("", |(n, _, _)| *n)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -414,5 +424,25 @@ pub(crate) mod tests {
         }
         let err = Profile::load("no-such-profile").unwrap_err().to_string();
         assert!(err.contains("unknown profile 'no-such-profile'"), "{err}");
+    }
+
+    #[test]
+    fn shipped_profiles_load_and_are_complete() {
+        assert!(!default_profile().is_empty());
+        for name in shipped_names() {
+            let p = Profile::load(name).unwrap();
+            assert_eq!(p.params.levels, 9, "{name}");
+            for op in [
+                "add",
+                "matvec_32",
+                "poly_deg3",
+                "poly_deg7",
+                "poly_deg17",
+                "bootstrap",
+            ] {
+                assert!(p.seconds(op, 9).is_some(), "{name} lacks {op}");
+            }
+            assert!(p.bootstrap_seconds().unwrap() > 1.0, "{name}");
+        }
     }
 }
