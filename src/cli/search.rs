@@ -2,10 +2,9 @@
 
 use std::path::PathBuf;
 
+use super::common::{splits_for, weights_for};
 use anyhow::Context;
 use cellwise::cost;
-use cellwise::data;
-use cellwise::model::{RnnWeights, load_weights};
 use cellwise::oracle::{Candidates, Oracle, OracleConfig};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::report::{finalists, write_run};
@@ -54,24 +53,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let problem = Problem::load(&args.problem)?;
     let config = StrategyConfig::load(&args.strategy)?;
     let cost_model = cost::by_name(&args.cost, &problem)?;
-    let weights = match &args.weights {
-        Some(path) => load_weights(path)?,
-        None => RnnWeights::embedded_default(),
-    };
-    weights
-        .validate(Some((
-            problem.input_width(),
-            problem.model.hidden,
-            problem.model.classes,
-        )))
-        .context("weights do not fit the problem")?;
+    let weights = weights_for(&problem, args.weights.as_deref())?;
     let constraints = Constraints {
         min_accuracy: args.min_accuracy,
         max_cost: args.max_cost,
     };
-    let dir = args.data_dir.unwrap_or_else(data::default_data_dir);
-    data::ensure_mnist(&dir).with_context(|| format!("data directory {}", dir.display()))?;
-    let splits = data::load_splits(&problem, &dir)?;
+    let splits = splits_for(&problem, args.data_dir)?;
     let candidates = Candidates::from_problem(&problem, None)?;
     let val = Oracle::new(&weights, &splits.val, &candidates, &OracleConfig::default())?;
     let ctx = SearchContext::new(
