@@ -1,4 +1,8 @@
-//! TODO
+//! CKKS: circuits written against the [`evaluator::Evaluator`] trait — Chebyshev
+//! polynomials ([`poly`]), packed linear layers ([`linear`]), the RNN step plan ([`plan`]) —
+//! and the simulated evaluator ([`sim`]) that runs them over (level, scale, values) and counts
+//! operations per level, which the cost model uses. The RNS engine core implements the same
+//! trait.
 
 pub mod circuit_ops;
 pub mod conformance;

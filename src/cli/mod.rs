@@ -6,14 +6,11 @@ use clap::{Parser, Subcommand};
 
 mod approx;
 mod bench;
-mod ckks;
 mod common;
-mod compare;
 mod cost;
 mod eval;
 mod export;
 mod fetch;
-mod infer;
 mod search;
 mod train;
 
@@ -39,16 +36,10 @@ enum Command {
     Export(export::Args),
     /// Run a built-in benchmark.
     Bench(bench::Args),
-    /// CKKS engine tools (profile, ...).
-    Ckks(ckks::Args),
     /// Price a schedule under a cost model.
     Cost(cost::Args),
     /// Run one search strategy.
     Search(search::Args),
-    /// Compare several search strategies on equal budgets.
-    Compare(compare::Args),
-    /// Run (encrypted) inference with a schedule.
-    Infer(infer::Args),
 }
 
 /// Parses the command line, runs the subcommand and turns any error into one line on
@@ -62,11 +53,8 @@ pub fn main() -> ExitCode {
         Command::Approx(a) => approx::run(a),
         Command::Export(a) => export::run(a),
         Command::Bench(a) => bench::run(a),
-        Command::Ckks(a) => ckks::run(a),
         Command::Cost(a) => cost::run(a),
         Command::Search(a) => search::run(a),
-        Command::Compare(a) => compare::run(a),
-        Command::Infer(a) => infer::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
