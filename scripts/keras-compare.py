@@ -14,18 +14,10 @@ the trained weights as NPZ in cellwise's layout (scorable with `cellwise eval --
 import argparse
 import json
 import os
-import struct
+import sys
 import time
 
 
-def read_idx(path):
-    import numpy as np
-
-    with open(path, "rb") as f:
-        data = f.read()
-    rank = data[3]
-    dims = struct.unpack(">" + "I" * rank, data[4 : 4 + 4 * rank])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
 
 
 def main():
@@ -39,6 +31,9 @@ def main():
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(args.threads)
     import numpy as np
     import tensorflow as tf
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from mnist_idx import read_idx
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)

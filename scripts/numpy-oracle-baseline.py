@@ -5,20 +5,17 @@ straightforward way to score a schedule). Prints schedules per second (median of
 
     python3 scripts/numpy-oracle-baseline.py DATA_DIR
 """
-import struct
 import sys
 import time
+
+import os
 
 import numpy as np
 from numpy.polynomial import chebyshev as C
 
 
-def read_idx(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    rank = data[3]
-    dims = struct.unpack(">" + "I" * rank, data[4 : 4 + 4 * rank])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mnist_idx import read_idx  # noqa: E402
 
 
 def main():

@@ -9,18 +9,15 @@ JSON. The Rust test `reference_predictions` checks cellwise against the committe
         > tests/fixtures/reference-predictions.json
 """
 import json
-import struct
 import sys
+
+import os
 
 import numpy as np
 
 
-def read_idx(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    rank = data[3]
-    dims = struct.unpack(">" + "I" * rank, data[4 : 4 + 4 * rank])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mnist_idx import read_idx  # noqa: E402
 
 
 def main():

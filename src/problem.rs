@@ -15,6 +15,7 @@ const EMBEDDED: &[(&str, &str)] = &[
         "mnist-rnn32-paper",
         include_str!("../problems/mnist-rnn32-paper.toml"),
     ),
+    ("mnist-6x6", include_str!("../problems/mnist-6x6.toml")),
 ];
 
 /// Errors raised while loading or validating a problem preset.

@@ -2,9 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use cellwise::data;
-use cellwise::model::{RnnWeights, load_weights};
+use super::common::{splits_for, weights_for};
 use cellwise::oracle::{Candidates, Oracle, OracleConfig, Precision, preactivation_histogram};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::schedule::Schedule;
@@ -55,20 +53,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(s)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let weights = match &args.weights {
-        Some(path) => load_weights(path)?,
-        None => RnnWeights::embedded_default(),
-    };
-    weights
-        .validate(Some((
-            problem.input_width(),
-            problem.model.hidden,
-            problem.model.classes,
-        )))
-        .context("weights do not fit the problem")?;
-    let dir = args.data_dir.unwrap_or_else(data::default_data_dir);
-    data::ensure_mnist(&dir).with_context(|| format!("data directory {}", dir.display()))?;
-    let splits = data::load_splits(&problem, &dir)?;
+    let weights = weights_for(&problem, args.weights.as_deref())?;
+    let splits = splits_for(&problem, args.data_dir)?;
     let split = if args.split == "val" {
         &splits.val
     } else {

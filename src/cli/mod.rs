@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod approx;
 mod bench;
 mod ckks;
+mod common;
 mod compare;
 mod cost;
 mod eval;

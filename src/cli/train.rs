@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::common::splits_for;
 use anyhow::Context;
-use cellwise::data;
 use cellwise::model::save_weights;
 use cellwise::model::train::{TrainState, float_accuracy, max_abs_preactivation, train};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
@@ -40,9 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         problem.training.max_epochs = n;
     }
     let seed = args.seed.unwrap_or(problem.training.seed);
-    let dir = args.data_dir.unwrap_or_else(data::default_data_dir);
-    data::ensure_mnist(&dir).with_context(|| format!("data directory {}", dir.display()))?;
-    let splits = data::load_splits(&problem, &dir)?;
+    let splits = splits_for(&problem, args.data_dir)?;
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;

@@ -495,8 +495,9 @@ impl<T: Real> EngineT<T> {
         let from = resumed.as_ref().map_or(0, |(len, _)| *len);
         // Store the states after every later step (a child of this schedule that differs at
         // cell i resumes after step i).
-        let caching = self.cache_capacity() > 0;
-        let store: Vec<usize> = if min_correct.is_none() && caching {
+        // A threshold run stores them too: it usually runs to the end (an accepted child is
+        // the next parent of a DFS), and a run that exits early simply drops them.
+        let store: Vec<usize> = if self.cache_capacity() > 0 {
             (from + 1..p.steps)
                 .filter(|t| t % self.stride == 0)
                 .collect()

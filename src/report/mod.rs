@@ -1,1 +1,135 @@
-//! TODO
+//! Run outputs: a run directory with `run.json`, `schedules.csv` and `pareto.csv`, each
+//! written atomically.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::fsutil::write_atomic;
+use crate::oracle::Oracle;
+use crate::search::SearchOutcome;
+
+/// Errors raised while writing outputs.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Format(String),
+}
+
+/// A finalist (Pareto point) scored on the test split.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finalist {
+    pub schedule: String,
+    pub cost: f64,
+    pub val_accuracy: f64,
+    pub test_accuracy: f64,
+    pub test_interval: [f64; 2],
+}
+
+/// Scores the outcome's Pareto points on the test oracle.
+pub fn finalists(
+    outcome: &SearchOutcome,
+    test: &Oracle,
+) -> Result<Vec<Finalist>, crate::oracle::OracleError> {
+    outcome
+        .pareto
+        .iter()
+        .map(|&i| {
+            let r = &outcome.records[i];
+            let e = test.evaluate(&r.schedule)?;
+            Ok(Finalist {
+                schedule: r.schedule.to_string(),
+                cost: r.cost,
+                val_accuracy: r.accuracy.unwrap_or(f64::NAN),
+                test_accuracy: e.accuracy,
+                test_interval: e.interval,
+            })
+        })
+        .collect()
+}
+
+/// Writes `run.json` (the given metadata plus statistics and finalists), `schedules.csv`
+/// (every judgement) and `pareto.csv` (the finalists) into `dir`.
+pub fn write_run(
+    dir: &Path,
+    meta: serde_json::Value,
+    outcome: &SearchOutcome,
+    finalists: &[Finalist],
+) -> Result<(), ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let write = |name: &str, bytes: Vec<u8>| {
+        let path = dir.join(name);
+        write_atomic(&path, &bytes).map_err(|source| ReportError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let mut run = meta;
+    run["strategy"] = outcome.strategy.clone().into();
+    run["judgements"] = outcome.judgements.into();
+    run["budget_exhausted"] = outcome.budget_exhausted.into();
+    run["seconds"] = outcome.seconds.into();
+    run["details"] = outcome.details.clone();
+    run["finalists"] =
+        serde_json::to_value(finalists).map_err(|e| ReportError::Format(e.to_string()))?;
+    write(
+        "run.json",
+        serde_json::to_vec_pretty(&run).map_err(|e| ReportError::Format(e.to_string()))?,
+    )?;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let fmt = |e: csv::Error| ReportError::Format(e.to_string());
+    csv.write_record([
+        "index", "schedule", "accuracy", "correct", "accepted", "cost",
+    ])
+    .map_err(fmt)?;
+    for r in &outcome.records {
+        csv.write_record([
+            r.index.to_string(),
+            r.schedule.to_string(),
+            r.accuracy.map_or(String::new(), |a| format!("{a:.6}")),
+            r.correct.map_or(String::new(), |c| c.to_string()),
+            r.accepted.map_or(String::new(), |a| a.to_string()),
+            format!("{}", r.cost),
+        ])
+        .map_err(fmt)?;
+    }
+    write(
+        "schedules.csv",
+        csv.into_inner()
+            .map_err(|e| ReportError::Format(e.to_string()))?,
+    )?;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record([
+        "schedule",
+        "cost",
+        "val_accuracy",
+        "test_accuracy",
+        "test_low",
+        "test_high",
+    ])
+    .map_err(fmt)?;
+    for f in finalists {
+        csv.write_record([
+            f.schedule.clone(),
+            format!("{}", f.cost),
+            format!("{:.6}", f.val_accuracy),
+            format!("{:.6}", f.test_accuracy),
+            format!("{:.6}", f.test_interval[0]),
+            format!("{:.6}", f.test_interval[1]),
+        ])
+        .map_err(fmt)?;
+    }
+    write(
+        "pareto.csv",
+        csv.into_inner()
+            .map_err(|e| ReportError::Format(e.to_string()))?,
+    )
+}

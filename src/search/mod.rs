@@ -1,1 +1,347 @@
-//! TODO
+//! Search strategies over schedules, all behind one trait and one context.
+//!
+//! A strategy is thin: it proposes schedules and asks the [`SearchContext`] to judge them.
+//! The context owns everything shared — the validation oracle, the cost model, the
+//! constraints, the evaluation budget and the record of every evaluation — so budgets and
+//! bookkeeping live once, here, not in each strategy (the shape of argmin's executor).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cost::{CostError, CostModel};
+use crate::oracle::{Evaluation, Oracle, OracleError};
+use crate::problem::Problem;
+use crate::schedule::{CellApprox, Schedule};
+
+pub mod dfs;
+pub mod exhaustive;
+pub mod greedy;
+pub mod random;
+
+/// Errors raised by a search.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error(transparent)]
+    Oracle(#[from] OracleError),
+    #[error(transparent)]
+    Cost(#[from] CostError),
+    #[error("strategy preset {name}: {message}")]
+    Config { name: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Limits that every strategy respects.
+#[derive(Clone, Debug, Serialize)]
+pub struct Constraints {
+    /// Schedules below this validation accuracy are not acceptable answers.
+    pub min_accuracy: f64,
+    /// Schedules above this cost are not acceptable answers.
+    pub max_cost: f64,
+}
+
+/// One judged schedule.
+#[derive(Clone, Debug, Serialize)]
+pub struct Record {
+    /// Order of the judgement (0-based).
+    pub index: usize,
+    pub schedule: Schedule,
+    /// Validation accuracy; `None` when an early-exit decision did not need it.
+    pub accuracy: Option<f64>,
+    pub correct: Option<usize>,
+    /// The answer of a threshold decision (`None` for plain evaluations).
+    pub accepted: Option<bool>,
+    pub cost: f64,
+}
+
+/// The shared state of a search.
+pub struct SearchContext<'a> {
+    pub problem: &'a Problem,
+    pub oracle: &'a Oracle,
+    pub cost: &'a dyn CostModel,
+    pub constraints: Constraints,
+    /// Maximum judgements (evaluations plus decisions).
+    pub budget: usize,
+    pub seed: u64,
+    records: Vec<Record>,
+    start: Instant,
+}
+
+/// What a strategy found, with the statistics of the search.
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchOutcome {
+    pub strategy: String,
+    pub records: Vec<Record>,
+    /// Indices (into `records`) of the non-dominated evaluated schedules: no other evaluated
+    /// schedule is at least as accurate and at most as costly, and better in one.
+    pub pareto: Vec<usize>,
+    /// Strategy-specific statistics (e.g. the DFS's kept schedules).
+    pub details: serde_json::Value,
+    pub judgements: usize,
+    pub budget_exhausted: bool,
+    pub seconds: f64,
+}
+
+/// A search strategy.
+pub trait ScheduleSearch {
+    /// Short name.
+    fn name(&self) -> &str;
+    /// Runs the search; every judgement goes through `ctx`.
+    fn search(&mut self, ctx: &mut SearchContext) -> Result<serde_json::Value, SearchError>;
+}
+
+impl<'a> SearchContext<'a> {
+    /// A context over the validation oracle and a cost model.
+    pub fn new(
+        problem: &'a Problem,
+        oracle: &'a Oracle,
+        cost: &'a dyn CostModel,
+        constraints: Constraints,
+        budget: usize,
+        seed: u64,
+    ) -> Result<Self, SearchError> {
+        if budget == 0 {
+            return Err(SearchError::Invalid(
+                "the evaluation budget must be at least 1".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&constraints.min_accuracy) {
+            return Err(SearchError::Invalid(format!(
+                "minimum accuracy {} must be within [0, 1]",
+                constraints.min_accuracy
+            )));
+        }
+        if constraints.max_cost.is_nan() || constraints.max_cost <= 0.0 {
+            return Err(SearchError::Invalid(format!(
+                "maximum cost {} must be positive",
+                constraints.max_cost
+            )));
+        }
+        Ok(Self {
+            problem,
+            oracle,
+            cost,
+            constraints,
+            budget,
+            seed,
+            records: Vec::new(),
+            start: Instant::now(),
+        })
+    }
+
+    /// Judgements left in the budget.
+    pub fn remaining(&self) -> usize {
+        self.budget - self.records.len()
+    }
+
+    /// The candidate degrees, highest first.
+    pub fn degrees_desc(&self) -> Vec<usize> {
+        let mut d = self.oracle.degrees().to_vec();
+        d.sort_unstable_by(|a, b| b.cmp(a));
+        d
+    }
+
+    /// Every cell at the highest candidate degree.
+    pub fn top_schedule(&self) -> Schedule {
+        let top = self.degrees_desc()[0];
+        Schedule::uniform(self.problem.steps(), CellApprox::Degree(top))
+    }
+
+    /// Evaluates a schedule fully; `None` once the budget is spent.
+    pub fn evaluate(
+        &mut self,
+        schedule: &Schedule,
+    ) -> Result<Option<Arc<Evaluation>>, SearchError> {
+        if self.remaining() == 0 {
+            return Ok(None);
+        }
+        let e = self.oracle.evaluate(schedule)?;
+        let cost = self.cost.cost(schedule)?;
+        self.records.push(Record {
+            index: self.records.len(),
+            schedule: schedule.clone(),
+            accuracy: Some(e.accuracy),
+            correct: Some(e.correct),
+            accepted: None,
+            cost,
+        });
+        Ok(Some(e))
+    }
+
+    /// Decides "at least `min_correct` right?" with the oracle's early exit; `None` once the
+    /// budget is spent.
+    pub fn accepts(
+        &mut self,
+        schedule: &Schedule,
+        min_correct: usize,
+    ) -> Result<Option<bool>, SearchError> {
+        if self.remaining() == 0 {
+            return Ok(None);
+        }
+        let answer = self.oracle.accepts(schedule, min_correct)?;
+        let cost = self.cost.cost(schedule)?;
+        self.records.push(Record {
+            index: self.records.len(),
+            schedule: schedule.clone(),
+            accuracy: None,
+            correct: None,
+            accepted: Some(answer),
+            cost,
+        });
+        Ok(Some(answer))
+    }
+
+    /// Runs a strategy to completion or until the budget is spent.
+    pub fn run(mut self, strategy: &mut dyn ScheduleSearch) -> Result<SearchOutcome, SearchError> {
+        let details = strategy.search(&mut self)?;
+        let pareto = pareto_front(&self.records, &self.constraints);
+        Ok(SearchOutcome {
+            strategy: strategy.name().to_string(),
+            judgements: self.records.len(),
+            budget_exhausted: self.remaining() == 0,
+            seconds: self.start.elapsed().as_secs_f64(),
+            pareto,
+            details,
+            records: self.records,
+        })
+    }
+}
+
+/// Indices of the records (with a known accuracy, within the constraints) that no other such
+/// record dominates; sorted by cost, one per (accuracy, cost) pair.
+pub fn pareto_front(records: &[Record], constraints: &Constraints) -> Vec<usize> {
+    let mut points: Vec<(usize, f64, f64)> = records
+        .iter()
+        .filter_map(|r| r.accuracy.map(|a| (r.index, a, r.cost)))
+        .filter(|&(_, a, c)| a >= constraints.min_accuracy && c <= constraints.max_cost)
+        .collect();
+    // Cheapest first; among equal costs the most accurate first; then keep a point only if it
+    // is strictly more accurate than everything cheaper.
+    points.sort_by(|x, y| {
+        x.2.total_cmp(&y.2)
+            .then(y.1.total_cmp(&x.1))
+            .then(x.0.cmp(&y.0))
+    });
+    let mut front = Vec::new();
+    let mut best = f64::NEG_INFINITY;
+    for (i, a, _) in points {
+        if a > best {
+            front.push(i);
+            best = a;
+        }
+    }
+    front
+}
+
+/// A strategy preset (`strategies/*.toml`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(tag = "strategy", rename_all = "kebab-case")]
+pub enum StrategyConfig {
+    Dfs(dfs::DfsConfig),
+    Greedy(greedy::GreedyConfig),
+    Random(random::RandomConfig),
+    Exhaustive(exhaustive::ExhaustiveConfig),
+}
+
+/// Presets shipped in `strategies/`, embedded.
+const EMBEDDED: &[(&str, &str)] = &[
+    ("dfs", include_str!("../../strategies/dfs.toml")),
+    ("greedy", include_str!("../../strategies/greedy.toml")),
+    ("random", include_str!("../../strategies/random.toml")),
+    (
+        "exhaustive",
+        include_str!("../../strategies/exhaustive.toml"),
+    ),
+];
+
+impl StrategyConfig {
+    /// Loads a preset by name (embedded) or from a TOML file.
+    pub fn load(name_or_path: &str) -> Result<Self, SearchError> {
+        let (name, text) = match EMBEDDED.iter().find(|(n, _)| *n == name_or_path) {
+            Some((n, t)) => (n.to_string(), t.to_string()),
+            None if name_or_path.ends_with(".toml") => {
+                let text =
+                    std::fs::read_to_string(name_or_path).map_err(|e| SearchError::Config {
+                        name: name_or_path.to_string(),
+                        message: e.to_string(),
+                    })?;
+                (name_or_path.to_string(), text)
+            }
+            None => {
+                let known: Vec<&str> = EMBEDDED.iter().map(|(n, _)| *n).collect();
+                return Err(SearchError::Invalid(format!(
+                    "unknown strategy '{name_or_path}' (known: {}; or a path to a .toml preset)",
+                    known.join(", ")
+                )));
+            }
+        };
+        toml::from_str(&text).map_err(|e| SearchError::Config {
+            name,
+            message: e.message().to_string(),
+        })
+    }
+
+    /// The strategy this preset configures.
+    pub fn build(&self) -> Box<dyn ScheduleSearch> {
+        match self {
+            Self::Dfs(c) => Box::new(dfs::Dfs::new(c.clone())),
+            Self::Greedy(c) => Box::new(greedy::Greedy::new(c.clone())),
+            Self::Random(c) => Box::new(random::RandomSearch::new(c.clone())),
+            Self::Exhaustive(c) => Box::new(exhaustive::Exhaustive::new(c.clone())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(index: usize, accuracy: Option<f64>, cost: f64) -> Record {
+        Record {
+            index,
+            schedule: Schedule::new(vec![]),
+            accuracy,
+            correct: None,
+            accepted: None,
+            cost,
+        }
+    }
+
+    #[test]
+    fn pareto_front_keeps_only_non_dominated_points() {
+        let records = vec![
+            rec(0, Some(0.9), 10.0),
+            rec(1, Some(0.8), 8.0),
+            rec(2, Some(0.85), 9.0),
+            rec(3, Some(0.7), 9.0),  // dominated by 1
+            rec(4, Some(0.9), 12.0), // dominated by 0
+            rec(5, None, 1.0),       // no accuracy
+            rec(6, Some(0.5), 20.0),
+        ];
+        let c = Constraints {
+            min_accuracy: 0.0,
+            max_cost: f64::INFINITY,
+        };
+        assert_eq!(pareto_front(&records, &c), vec![1, 2, 0]);
+        let tight = Constraints {
+            min_accuracy: 0.82,
+            max_cost: 9.5,
+        };
+        assert_eq!(pareto_front(&records, &tight), vec![2]);
+    }
+
+    #[test]
+    fn presets_load_and_unknown_ones_are_refused() {
+        for (name, _) in EMBEDDED {
+            StrategyConfig::load(name).unwrap();
+        }
+        assert!(
+            StrategyConfig::load("simplex")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown strategy")
+        );
+    }
+}

@@ -1,0 +1,32 @@
+//! What several subcommands do the same way: pick the weights and load the data.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use cellwise::data::{self, Splits};
+use cellwise::model::{RnnWeights, load_weights};
+use cellwise::problem::Problem;
+
+/// The weights of `path` (or the embedded default), checked against the problem's shape.
+pub fn weights_for(problem: &Problem, path: Option<&Path>) -> anyhow::Result<RnnWeights> {
+    let weights = match path {
+        Some(path) => load_weights(path)?,
+        None => RnnWeights::embedded_default(),
+    };
+    weights
+        .validate(Some((
+            problem.input_width(),
+            problem.model.hidden,
+            problem.model.classes,
+        )))
+        .context("weights do not fit the problem")?;
+    Ok(weights)
+}
+
+/// The problem's splits from `data_dir` (default: $CELLWISE_DATA_DIR, else ./data),
+/// fetching MNIST first if it is missing.
+pub fn splits_for(problem: &Problem, data_dir: Option<PathBuf>) -> anyhow::Result<Splits> {
+    let dir = data_dir.unwrap_or_else(data::default_data_dir);
+    data::ensure_mnist(&dir).with_context(|| format!("data directory {}", dir.display()))?;
+    Ok(data::load_splits(problem, &dir)?)
+}

@@ -1,0 +1,140 @@
+//! The paper's depth-first search.
+//!
+//! Start from every cell at the highest degree. A child replaces one more highest-degree
+//! cell by each lower candidate degree (cells in order, higher degrees first); it is kept,
+//! and expanded in turn, if its validation accuracy is within `tolerance_points` of its
+//! parent's (the paper's rule; `anchor = "root"` measures from the all-highest schedule
+//! instead) and at least `floor`. A schedule reached again by another path is not judged
+//! twice.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{ScheduleSearch, SearchContext, SearchError};
+use crate::schedule::{CellApprox, Schedule};
+
+/// What a child's accuracy is compared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Anchor {
+    /// The parent's accuracy (the paper's rule).
+    Parent,
+    /// The all-highest-degree schedule's accuracy.
+    Root,
+}
+
+/// Settings of the DFS (`strategies/dfs.toml`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DfsConfig {
+    /// Allowed accuracy drop in percentage points.
+    pub tolerance_points: f64,
+    pub anchor: Anchor,
+    /// Absolute minimum validation accuracy of a kept schedule, in [0, 1].
+    pub floor: f64,
+}
+
+/// The paper's DFS.
+pub struct Dfs {
+    config: DfsConfig,
+    visited: HashSet<Schedule>,
+    kept: Vec<Schedule>,
+}
+
+impl Dfs {
+    /// A DFS with these settings.
+    pub fn new(config: DfsConfig) -> Self {
+        Self {
+            config,
+            visited: HashSet::new(),
+            kept: Vec::new(),
+        }
+    }
+
+    /// Expands `node` (fully evaluated, `correct` right); false once the budget is spent.
+    fn expand(
+        &mut self,
+        ctx: &mut SearchContext,
+        node: &Schedule,
+        correct: usize,
+        root_correct: usize,
+        top: usize,
+        lower: &[usize],
+    ) -> Result<bool, SearchError> {
+        let n = ctx.oracle.len() as f64;
+        let drop = (self.config.tolerance_points / 100.0 * n).floor() as usize;
+        let reference = match self.config.anchor {
+            Anchor::Parent => correct,
+            Anchor::Root => root_correct,
+        };
+        let floor = (self.config.floor * n).ceil() as usize;
+        let threshold = reference.saturating_sub(drop).max(floor);
+        for cell in 0..node.len() {
+            if node.cells()[cell] != CellApprox::Degree(top) {
+                continue;
+            }
+            for &d in lower {
+                let child = node.with_cell(cell, CellApprox::Degree(d));
+                if !self.visited.insert(child.clone()) {
+                    continue;
+                }
+                let Some(accepted) = ctx.accepts(&child, threshold)? else {
+                    return Ok(false);
+                };
+                if !accepted {
+                    continue;
+                }
+                let Some(e) = ctx.evaluate(&child)? else {
+                    return Ok(false);
+                };
+                self.kept.push(child.clone());
+                if !self.expand(ctx, &child, e.correct, root_correct, top, lower)? {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl ScheduleSearch for Dfs {
+    fn name(&self) -> &str {
+        "dfs"
+    }
+
+    fn search(&mut self, ctx: &mut SearchContext) -> Result<serde_json::Value, SearchError> {
+        if !(0.0..=100.0).contains(&self.config.tolerance_points)
+            || !(0.0..=1.0).contains(&self.config.floor)
+        {
+            return Err(SearchError::Invalid(
+                "dfs: tolerance_points must be in [0, 100] and floor in [0, 1]".into(),
+            ));
+        }
+        let degrees = ctx.degrees_desc();
+        let (top, lower) = (degrees[0], degrees[1..].to_vec());
+        let root = ctx.top_schedule();
+        self.visited.insert(root.clone());
+        let root_correct = match ctx.evaluate(&root)? {
+            Some(e) => e.correct,
+            None => return Ok(json!({})),
+        };
+        self.kept.push(root.clone());
+        let completed = self.expand(ctx, &root, root_correct, root_correct, top, &lower)?;
+        let lowest = *degrees.last().unwrap_or(&top);
+        let replacements = |s: &Schedule| {
+            s.cells()
+                .iter()
+                .filter(|c| **c != CellApprox::Degree(top))
+                .count()
+        };
+        Ok(json!({
+            "completed": completed,
+            "kept": self.kept.len(),
+            "kept_with_lowest_degree": self.kept.iter().filter(|s| s.cells().contains(&CellApprox::Degree(lowest))).count(),
+            "max_replacements": self.kept.iter().map(replacements).max().unwrap_or(0),
+            "kept_schedules": self.kept.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        }))
+    }
+}

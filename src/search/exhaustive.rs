@@ -1,0 +1,70 @@
+//! Exhaustive enumeration, the ground truth on small problems.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{ScheduleSearch, SearchContext, SearchError};
+use crate::schedule::{CellApprox, Schedule};
+
+/// Largest number of schedules enumerated.
+pub const MAX_SCHEDULES: f64 = 1e6;
+
+/// Settings of the exhaustive search (`strategies/exhaustive.toml`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExhaustiveConfig {}
+
+/// Every schedule, in lexicographic order of degree indices.
+pub struct Exhaustive;
+
+impl Exhaustive {
+    /// An exhaustive search.
+    pub fn new(_config: ExhaustiveConfig) -> Self {
+        Self
+    }
+}
+
+impl ScheduleSearch for Exhaustive {
+    fn name(&self) -> &str {
+        "exhaustive"
+    }
+
+    fn search(&mut self, ctx: &mut SearchContext) -> Result<serde_json::Value, SearchError> {
+        let degrees = ctx.degrees_desc();
+        let steps = ctx.problem.steps();
+        let space = (degrees.len() as f64).powi(steps as i32);
+        if space > MAX_SCHEDULES {
+            return Err(SearchError::Invalid(format!(
+                "exhaustive: {} candidates over {steps} cells make {space:.3e} schedules, more than the limit of {MAX_SCHEDULES:.0e}",
+                degrees.len()
+            )));
+        }
+        let mut digits = vec![0usize; steps];
+        let mut count = 0usize;
+        loop {
+            let s = Schedule::new(
+                digits
+                    .iter()
+                    .map(|&i| CellApprox::Degree(degrees[i]))
+                    .collect(),
+            );
+            if ctx.evaluate(&s)?.is_none() {
+                return Ok(json!({ "completed": false, "enumerated": count }));
+            }
+            count += 1;
+            // Next index vector (odometer, last cell fastest).
+            let mut i = steps;
+            loop {
+                if i == 0 {
+                    return Ok(json!({ "completed": true, "enumerated": count }));
+                }
+                i -= 1;
+                digits[i] += 1;
+                if digits[i] < degrees.len() {
+                    break;
+                }
+                digits[i] = 0;
+            }
+        }
+    }
+}

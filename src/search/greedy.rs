@@ -1,0 +1,85 @@
+//! Greedy descent: from every cell at the highest degree, repeatedly take the single-cell
+//! lowering (one cell to the next lower candidate degree) that loses the least validation
+//! accuracy per unit of cost saved, while the result stays at or above the minimum accuracy.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{ScheduleSearch, SearchContext, SearchError};
+use crate::schedule::{CellApprox, Schedule};
+
+/// Settings of the greedy search (`strategies/greedy.toml`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GreedyConfig {}
+
+/// Greedy descent.
+pub struct Greedy {
+    path: Vec<Schedule>,
+}
+
+impl Greedy {
+    /// A greedy search.
+    pub fn new(_config: GreedyConfig) -> Self {
+        Self { path: Vec::new() }
+    }
+}
+
+impl ScheduleSearch for Greedy {
+    fn name(&self) -> &str {
+        "greedy"
+    }
+
+    fn search(&mut self, ctx: &mut SearchContext) -> Result<serde_json::Value, SearchError> {
+        let degrees = ctx.degrees_desc();
+        let mut current = ctx.top_schedule();
+        let Some(e) = ctx.evaluate(&current)? else {
+            return Ok(json!({}));
+        };
+        let (mut acc, mut cost) = (e.accuracy, ctx.cost.cost(&current)?);
+        self.path.push(current.clone());
+        loop {
+            let mut best: Option<(f64, Schedule, f64, f64)> = None;
+            for cell in 0..current.len() {
+                let CellApprox::Degree(d) = current.cells()[cell] else {
+                    continue;
+                };
+                let Some(&next) = degrees.iter().find(|&&x| x < d) else {
+                    continue;
+                };
+                let child = current.with_cell(cell, CellApprox::Degree(next));
+                let Some(e) = ctx.evaluate(&child)? else {
+                    return Ok(self.summary(false));
+                };
+                let child_cost = ctx.cost.cost(&child)?;
+                if e.accuracy < ctx.constraints.min_accuracy {
+                    continue;
+                }
+                // Accuracy lost per unit of cost saved (a move that saves nothing ranks last).
+                let saved = cost - child_cost;
+                let score = if saved > 0.0 {
+                    (acc - e.accuracy) / saved
+                } else {
+                    f64::INFINITY
+                };
+                if best.as_ref().is_none_or(|b| score < b.0) {
+                    best = Some((score, child, e.accuracy, child_cost));
+                }
+            }
+            let Some((_, next, a, c)) = best else {
+                return Ok(self.summary(true));
+            };
+            (current, acc, cost) = (next, a, c);
+            self.path.push(current.clone());
+        }
+    }
+}
+
+impl Greedy {
+    fn summary(&self, completed: bool) -> serde_json::Value {
+        json!({
+            "completed": completed,
+            "path": self.path.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        })
+    }
+}

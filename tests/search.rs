@@ -1,0 +1,201 @@
+//! Search strategies against independent definitions, on the committed fixture.
+
+use std::collections::HashSet;
+
+use cellwise::cost;
+use cellwise::data::{Split, load_fixture_splits};
+use cellwise::model::{RnnWeights, load_weights};
+use cellwise::oracle::{Candidates, Oracle, OracleConfig};
+use cellwise::problem::{DEFAULT_PROBLEM, Problem};
+use cellwise::schedule::{CellApprox, Schedule};
+use cellwise::search::dfs::{Anchor, DfsConfig};
+use cellwise::search::{Constraints, SearchContext, StrategyConfig, pareto_front};
+
+/// The small real problem (6 steps, 729 schedules) with its committed model, on the fixture.
+fn small() -> (Problem, Split, Oracle, RnnWeights) {
+    let problem = Problem::load("mnist-6x6").unwrap();
+    let val = load_fixture_splits(&problem).unwrap().val;
+    let c = Candidates::from_problem(&problem, None).unwrap();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mnist-6x6.safetensors");
+    let w = load_weights(&path).unwrap();
+    let oracle = Oracle::new(&w, &val, &c, &OracleConfig::default()).unwrap();
+    (problem, val, oracle, w)
+}
+
+fn setup() -> (Problem, Split, Oracle) {
+    let problem = Problem::load(DEFAULT_PROBLEM).unwrap();
+    let val = load_fixture_splits(&problem).unwrap().val;
+    let c = Candidates::from_problem(&problem, None).unwrap();
+    let oracle = Oracle::new(
+        &RnnWeights::embedded_default(),
+        &val,
+        &c,
+        &OracleConfig::default(),
+    )
+    .unwrap();
+    (problem, val, oracle)
+}
+
+fn open() -> Constraints {
+    Constraints {
+        min_accuracy: 0.0,
+        max_cost: f64::INFINITY,
+    }
+}
+
+/// The DFS definition, written plainly with full evaluations (no early exit, no budget).
+fn brute_force_dfs(o: &Oracle, drop: usize) -> HashSet<Schedule> {
+    fn expand(
+        o: &Oracle,
+        node: &Schedule,
+        correct: usize,
+        drop: usize,
+        seen: &mut HashSet<Schedule>,
+        kept: &mut HashSet<Schedule>,
+    ) {
+        for cell in 0..node.len() {
+            if node.cells()[cell] != CellApprox::Degree(17) {
+                continue;
+            }
+            for d in [7, 3] {
+                let child = node.with_cell(cell, CellApprox::Degree(d));
+                if !seen.insert(child.clone()) {
+                    continue;
+                }
+                let c = o.evaluate(&child).unwrap().correct;
+                if c + drop >= correct {
+                    kept.insert(child.clone());
+                    expand(o, &child, c, drop, seen, kept);
+                }
+            }
+        }
+    }
+    let root = Schedule::uniform(o.steps(), CellApprox::Degree(17));
+    let correct = o.evaluate(&root).unwrap().correct;
+    let (mut seen, mut kept) = (HashSet::from([root.clone()]), HashSet::from([root.clone()]));
+    expand(o, &root, correct, drop, &mut seen, &mut kept);
+    kept
+}
+
+#[test]
+fn dfs_keeps_exactly_what_its_definition_keeps() {
+    let (problem, val, oracle, w) = small();
+    let depth = cost::by_name("depth", &problem).unwrap();
+    // A wide tolerance (10 points) so that the tree is deep on 100 validation images.
+    let preset = StrategyConfig::Dfs(DfsConfig {
+        tolerance_points: 10.0,
+        anchor: Anchor::Parent,
+        floor: 0.0,
+    });
+    let ctx = SearchContext::new(&problem, &oracle, depth.as_ref(), open(), 1_000_000, 1).unwrap();
+    let outcome = ctx.run(preset.build().as_mut()).unwrap();
+    assert_eq!(outcome.details["completed"], true);
+    let kept: HashSet<Schedule> = outcome.details["kept_schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| Schedule::parse(s.as_str().unwrap(), problem.steps()).unwrap())
+        .collect();
+    let fresh = Oracle::new(
+        &w,
+        &val,
+        &Candidates::from_problem(&problem, None).unwrap(),
+        &OracleConfig::default(),
+    )
+    .unwrap();
+    let drop = (0.10 * val.len() as f64).floor() as usize;
+    assert_eq!(kept, brute_force_dfs(&fresh, drop));
+    assert!(kept.len() > 1);
+}
+
+#[test]
+fn exhaustive_enumerates_the_small_problem_and_bounds_the_dfs() {
+    let (problem, _, oracle, _) = small();
+    let depth = cost::by_name("depth", &problem).unwrap();
+    let ctx = SearchContext::new(&problem, &oracle, depth.as_ref(), open(), 10_000, 1).unwrap();
+    let all = ctx
+        .run(StrategyConfig::load("exhaustive").unwrap().build().as_mut())
+        .unwrap();
+    assert_eq!(all.details["enumerated"], 729);
+    let distinct: HashSet<_> = all.records.iter().map(|r| r.schedule.clone()).collect();
+    assert_eq!(distinct.len(), 729);
+    // No evaluated schedule beats the true front found by exhaustive search.
+    let front: Vec<_> = all.pareto.iter().map(|&i| &all.records[i]).collect();
+    let ctx = SearchContext::new(&problem, &oracle, depth.as_ref(), open(), 10_000, 1).unwrap();
+    let dfs = ctx
+        .run(StrategyConfig::load("dfs").unwrap().build().as_mut())
+        .unwrap();
+    for r in dfs.records.iter().filter(|r| r.accuracy.is_some()) {
+        for p in &front {
+            let dominates = r.accuracy > p.accuracy && r.cost <= p.cost;
+            assert!(!dominates, "{} beats the exhaustive front", r.schedule);
+        }
+    }
+}
+
+#[test]
+fn pareto_points_are_non_dominated_and_runs_are_reproducible() {
+    let (problem, _, oracle) = setup();
+    let depth = cost::by_name("depth", &problem).unwrap();
+    let run = |seed| {
+        let ctx = SearchContext::new(&problem, &oracle, depth.as_ref(), open(), 60, seed).unwrap();
+        ctx.run(StrategyConfig::load("random").unwrap().build().as_mut())
+            .unwrap()
+    };
+    let a = run(3);
+    let b = run(3);
+    let texts = |o: &cellwise::search::SearchOutcome| {
+        o.records
+            .iter()
+            .map(|r| r.schedule.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(texts(&a), texts(&b));
+    assert_ne!(texts(&a), texts(&run(4)));
+    assert_eq!(a.judgements, 60);
+    for &i in &a.pareto {
+        let p = &a.records[i];
+        for r in &a.records {
+            let better = r.accuracy >= p.accuracy
+                && r.cost <= p.cost
+                && (r.accuracy > p.accuracy || r.cost < p.cost);
+            assert!(!better, "{} dominates {}", r.schedule, p.schedule);
+        }
+    }
+    assert_eq!(pareto_front(&a.records, &open()), a.pareto);
+}
+
+#[test]
+fn greedy_walks_down_and_bad_configurations_are_refused() {
+    let (problem, _, oracle) = setup();
+    let depth = cost::by_name("depth", &problem).unwrap();
+    let limits = Constraints {
+        min_accuracy: 0.9,
+        max_cost: f64::INFINITY,
+    };
+    let ctx = SearchContext::new(&problem, &oracle, depth.as_ref(), limits, 400, 1).unwrap();
+    let outcome = ctx
+        .run(StrategyConfig::load("greedy").unwrap().build().as_mut())
+        .unwrap();
+    let path = outcome.details["path"].as_array().unwrap();
+    assert!(path.len() > 1);
+    assert!(
+        outcome
+            .records
+            .iter()
+            .filter_map(|r| r.cost.into())
+            .all(|c: f64| c > 0.0)
+    );
+    assert!(SearchContext::new(&problem, &oracle, depth.as_ref(), open(), 0, 1).is_err());
+    let bad = Constraints {
+        min_accuracy: 1.5,
+        max_cost: 1.0,
+    };
+    assert!(SearchContext::new(&problem, &oracle, depth.as_ref(), bad, 10, 1).is_err());
+    let ctx = SearchContext::new(&problem, &oracle, depth.as_ref(), open(), 10, 1).unwrap();
+    let err = ctx
+        .run(StrategyConfig::load("exhaustive").unwrap().build().as_mut())
+        .unwrap_err();
+    assert!(err.to_string().contains("more than the limit"), "{err}");
+}
