@@ -199,3 +199,29 @@ fn greedy_walks_down_and_bad_configurations_are_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("more than the limit"), "{err}");
 }
+
+#[test]
+fn annealing_is_seeded_and_respects_the_budget() {
+    let (problem, _, oracle) = setup();
+    let depth = cost::by_name("depth", &problem).unwrap();
+    let limits = Constraints {
+        min_accuracy: 0.8,
+        max_cost: f64::INFINITY,
+    };
+    let run = |seed| {
+        let ctx = SearchContext::new(&problem, &oracle, depth.as_ref(), limits.clone(), 80, seed)
+            .unwrap();
+        ctx.run(StrategyConfig::load("anneal").unwrap().build().as_mut())
+            .unwrap()
+    };
+    let (a, b) = (run(5), run(5));
+    assert_eq!(a.judgements, 80);
+    assert_eq!(a.details, b.details);
+    let texts = |o: &cellwise::search::SearchOutcome| {
+        o.records
+            .iter()
+            .map(|r| r.schedule.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(texts(&a), texts(&b));
+}

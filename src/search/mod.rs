@@ -15,6 +15,7 @@ use crate::oracle::{Evaluation, Oracle, OracleError};
 use crate::problem::Problem;
 use crate::schedule::{CellApprox, Schedule};
 
+pub mod anneal;
 pub mod dfs;
 pub mod exhaustive;
 pub mod greedy;
@@ -243,6 +244,7 @@ pub enum StrategyConfig {
     Greedy(greedy::GreedyConfig),
     Random(random::RandomConfig),
     Exhaustive(exhaustive::ExhaustiveConfig),
+    Anneal(anneal::AnnealConfig),
 }
 
 /// Presets shipped in `strategies/`, embedded.
@@ -250,6 +252,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("dfs", include_str!("../../strategies/dfs.toml")),
     ("greedy", include_str!("../../strategies/greedy.toml")),
     ("random", include_str!("../../strategies/random.toml")),
+    ("anneal", include_str!("../../strategies/anneal.toml")),
     (
         "exhaustive",
         include_str!("../../strategies/exhaustive.toml"),
@@ -290,6 +293,7 @@ impl StrategyConfig {
             Self::Greedy(c) => Box::new(greedy::Greedy::new(c.clone())),
             Self::Random(c) => Box::new(random::RandomSearch::new(c.clone())),
             Self::Exhaustive(c) => Box::new(exhaustive::Exhaustive::new(c.clone())),
+            Self::Anneal(c) => Box::new(anneal::Anneal::new(c.clone())),
         }
     }
 }

@@ -1,0 +1,99 @@
+//! Simulated annealing over schedules: a move changes one random cell to another candidate
+//! degree; the energy is the cost plus a penalty per accuracy point below the minimum; worse
+//! moves are taken with probability exp(-delta / temperature), the temperature falling
+//! geometrically over the budget.
+
+use rand::rngs::ChaCha20Rng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{ScheduleSearch, SearchContext, SearchError};
+use crate::schedule::{CellApprox, Schedule};
+
+/// Settings of the annealing (`strategies/anneal.toml`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnnealConfig {
+    /// Starting temperature, in energy units (the cost model's unit).
+    pub initial_temperature: f64,
+    /// Final temperature, reached when the budget is spent.
+    pub final_temperature: f64,
+    /// Energy added per accuracy point below the minimum accuracy.
+    pub penalty_per_point: f64,
+}
+
+/// Simulated annealing.
+pub struct Anneal {
+    config: AnnealConfig,
+}
+
+impl Anneal {
+    /// An annealing search with these settings.
+    pub fn new(config: AnnealConfig) -> Self {
+        Self { config }
+    }
+
+    fn energy(&self, ctx: &SearchContext, cost: f64, accuracy: f64) -> f64 {
+        let shortfall = (ctx.constraints.min_accuracy - accuracy).max(0.0) * 100.0;
+        cost + self.config.penalty_per_point * shortfall
+    }
+}
+
+impl ScheduleSearch for Anneal {
+    fn name(&self) -> &str {
+        "anneal"
+    }
+
+    fn search(&mut self, ctx: &mut SearchContext) -> Result<serde_json::Value, SearchError> {
+        let c = &self.config;
+        if !(c.initial_temperature > 0.0
+            && c.final_temperature > 0.0
+            && c.final_temperature <= c.initial_temperature)
+            || c.penalty_per_point.is_nan()
+            || c.penalty_per_point < 0.0
+        {
+            return Err(SearchError::Invalid(
+                "anneal: temperatures must satisfy 0 < final <= initial and the penalty must be >= 0".into(),
+            ));
+        }
+        let mut rng = ChaCha20Rng::seed_from_u64(ctx.seed);
+        let degrees = ctx.degrees_desc();
+        let total = ctx.remaining().max(1) as f64;
+        let mut current = ctx.top_schedule();
+        let Some(e) = ctx.evaluate(&current)? else {
+            return Ok(json!({}));
+        };
+        let mut energy = self.energy(ctx, ctx.cost.cost(&current)?, e.accuracy);
+        let (mut best, mut best_energy, mut accepted) = (current.clone(), energy, 0usize);
+        while ctx.remaining() > 0 && degrees.len() > 1 {
+            let step = 1.0 - ctx.remaining() as f64 / total;
+            let temperature =
+                c.initial_temperature * (c.final_temperature / c.initial_temperature).powf(step);
+            let cell = rng.random_range(0..current.len());
+            let CellApprox::Degree(d) = current.cells()[cell] else {
+                continue;
+            };
+            let others: Vec<usize> = degrees.iter().copied().filter(|&x| x != d).collect();
+            let next: Schedule = current.with_cell(
+                cell,
+                CellApprox::Degree(others[rng.random_range(0..others.len())]),
+            );
+            let Some(e) = ctx.evaluate(&next)? else {
+                break;
+            };
+            let candidate = self.energy(ctx, ctx.cost.cost(&next)?, e.accuracy);
+            let delta = candidate - energy;
+            if delta <= 0.0 || rng.random::<f64>() < (-delta / temperature).exp() {
+                (current, energy) = (next, candidate);
+                accepted += 1;
+                if energy < best_energy {
+                    (best, best_energy) = (current.clone(), energy);
+                }
+            }
+        }
+        Ok(
+            json!({ "best": best.to_string(), "best_energy": best_energy, "accepted_moves": accepted }),
+        )
+    }
+}
