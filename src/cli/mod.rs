@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod approx;
 mod bench;
 mod common;
+mod compare;
 mod cost;
 mod eval;
 mod export;
@@ -40,6 +41,8 @@ enum Command {
     Cost(cost::Args),
     /// Run one search strategy.
     Search(search::Args),
+    /// Compare search strategies on equal budgets and several seeds.
+    Compare(compare::Args),
 }
 
 /// Parses the command line, runs the subcommand and turns any error into one line on
@@ -55,6 +58,7 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Cost(a) => cost::run(a),
         Command::Search(a) => search::run(a),
+        Command::Compare(a) => compare::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -236,6 +236,25 @@ pub fn pareto_front(records: &[Record], constraints: &Constraints) -> Vec<usize>
     front
 }
 
+/// Hypervolume of a front (maximise accuracy, minimise cost) against the reference point
+/// (accuracy 0, cost `reference_cost`), normalised by `reference_cost`: the area of the
+/// (cost, accuracy) region the front dominates, in accuracy units. `front` holds indices into
+/// `records`, as [`pareto_front`] returns them (cost ascending, accuracy ascending).
+pub fn hypervolume(records: &[Record], front: &[usize], reference_cost: f64) -> f64 {
+    let mut area = 0.0;
+    let mut below = 0.0;
+    for &i in front {
+        let (Some(a), c) = (records[i].accuracy, records[i].cost) else {
+            continue;
+        };
+        if c < reference_cost && a > below {
+            area += (reference_cost - c) * (a - below);
+            below = a;
+        }
+    }
+    area / reference_cost
+}
+
 /// A strategy preset (`strategies/*.toml`).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(tag = "strategy", rename_all = "kebab-case")]
@@ -334,6 +353,19 @@ mod tests {
             max_cost: 9.5,
         };
         assert_eq!(pareto_front(&records, &tight), vec![2]);
+    }
+
+    #[test]
+    fn hypervolume_of_a_staircase() {
+        let records = vec![
+            rec(0, Some(0.5), 2.0),
+            rec(1, Some(0.8), 6.0),
+            rec(2, Some(0.9), 12.0),
+        ];
+        // Reference cost 10: (10-2)*0.5 + (10-6)*0.3 = 5.2, and the third point lies beyond it.
+        let hv = hypervolume(&records, &[0, 1, 2], 10.0);
+        assert!((hv - 0.52).abs() < 1e-12, "{hv}");
+        assert_eq!(hypervolume(&records, &[], 10.0), 0.0);
     }
 
     #[test]
