@@ -133,10 +133,22 @@ fn bad_schedules_problems_and_fits() {
 
 #[test]
 fn bad_search_configurations() {
-    fails_with(&["search", "--strategy", "simplex"], "unknown strategy 'simplex'");
+    fails_with(
+        &["search", "--strategy", "simplex"],
+        "unknown strategy 'simplex'",
+    );
     fails_with(&["search", "--cost", "speed"], "unknown cost model 'speed'");
-    fails_with(&["search", "--threads", "0"], "--threads must be at least 1");
+    fails_with(
+        &["search", "--threads", "0"],
+        "--threads must be at least 1",
+    );
     fails_with(&["compare", "--seeds", "0"], "--seeds must be at least 1");
-    fails_with(&["compare", "--strategies", "dfs,nope"], "unknown strategy 'nope'");
-    fails_with(&["compare", "--cost-fraction", "2"], "--cost-fraction must be in (0, 1]");
+    fails_with(
+        &["compare", "--strategies", "dfs,nope"],
+        "unknown strategy 'nope'",
+    );
+    fails_with(
+        &["compare", "--cost-fraction", "2"],
+        "--cost-fraction must be in (0, 1]",
+    );
 }
