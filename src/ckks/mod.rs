@@ -8,6 +8,7 @@ pub mod circuit_ops;
 pub mod conformance;
 pub mod evaluator;
 pub mod linear;
+pub mod math;
 pub mod plan;
 pub mod poly;
 pub mod sim;
