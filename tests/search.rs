@@ -225,3 +225,30 @@ fn annealing_is_seeded_and_respects_the_budget() {
     };
     assert_eq!(texts(&a), texts(&b));
 }
+
+#[test]
+fn same_seed_same_records_on_one_and_two_threads() {
+    let (problem, _, oracle, _) = small();
+    let depth = cost::by_name("depth", &problem).unwrap();
+    let run = |threads: usize, strategy: &str| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            oracle.clear_caches();
+            let ctx =
+                SearchContext::new(&problem, &oracle, depth.as_ref(), open(), 300, 9).unwrap();
+            let o = ctx
+                .run(StrategyConfig::load(strategy).unwrap().build().as_mut())
+                .unwrap();
+            o.records
+                .iter()
+                .map(|r| format!("{} {:?} {:?} {}", r.schedule, r.correct, r.accepted, r.cost))
+                .collect::<Vec<_>>()
+        })
+    };
+    for strategy in ["dfs", "anneal", "random", "greedy"] {
+        assert_eq!(run(1, strategy), run(2, strategy), "{strategy}");
+    }
+}

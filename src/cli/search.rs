@@ -40,6 +40,9 @@ pub struct Args {
     /// Run directory for run.json, schedules.csv and pareto.csv.
     #[arg(long, default_value = "runs/search")]
     out: PathBuf,
+    /// Worker threads (default: all cores); results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Print the run summary as JSON.
     #[arg(long)]
     json: bool,
@@ -50,6 +53,13 @@ pub struct Args {
 
 /// Runs `cellwise search`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(n) = args.threads {
+        anyhow::ensure!(n > 0, "--threads must be at least 1");
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("setting up the thread pool")?;
+    }
     let problem = Problem::load(&args.problem)?;
     let config = StrategyConfig::load(&args.strategy)?;
     let cost_model = cost::by_name(&args.cost, &problem)?;
