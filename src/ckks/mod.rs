@@ -11,4 +11,5 @@ pub mod linear;
 pub mod math;
 pub mod plan;
 pub mod poly;
+pub mod scheme;
 pub mod sim;
