@@ -11,5 +11,6 @@ pub mod linear;
 pub mod math;
 pub mod plan;
 pub mod poly;
+pub mod ring;
 pub mod scheme;
 pub mod sim;
