@@ -1,0 +1,278 @@
+//! RNS polynomials in `Z_Q[X]/(X^N + 1)`: one limb per prime, in coefficient or NTT form,
+//! with limb-parallel (rayon, coarse) transforms, arithmetic and Galois automorphisms.
+
+use rayon::prelude::*;
+
+use crate::ckks::math::modular::Modulus;
+use crate::ckks::math::ntt::{NttError, NttTable};
+
+/// Precomputed per-prime data for a ring of degree N over a list of primes.
+#[derive(Debug, Clone)]
+pub struct RingContext {
+    n: usize,
+    moduli: Vec<Modulus>,
+    tables: Vec<NttTable>,
+}
+
+impl RingContext {
+    /// Builds NTT tables for every prime (each must be NTT-friendly for N).
+    pub fn new(n: usize, primes: &[u64]) -> Result<Self, NttError> {
+        let tables = primes
+            .iter()
+            .map(|&q| NttTable::new(n, q))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            n,
+            moduli: primes.iter().map(|&q| Modulus::new(q)).collect(),
+            tables,
+        })
+    }
+
+    /// Ring degree.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The moduli, in chain order.
+    pub fn moduli(&self) -> &[Modulus] {
+        &self.moduli
+    }
+
+    /// A zero polynomial over the first `limbs` primes.
+    pub fn zero(&self, limbs: usize, ntt: bool) -> RnsPoly {
+        RnsPoly {
+            limbs: vec![vec![0; self.n]; limbs],
+            ntt,
+        }
+    }
+
+    /// The polynomial with signed integer coefficients `c`, reduced over the first `limbs`
+    /// primes (coefficient form).
+    pub fn from_signed(&self, c: &[i64], limbs: usize) -> RnsPoly {
+        RnsPoly {
+            limbs: self.moduli[..limbs]
+                .iter()
+                .map(|m| c.iter().map(|&x| m.from_i64(x)).collect())
+                .collect(),
+            ntt: false,
+        }
+    }
+
+    /// Converts to NTT form in place (no-op if already there).
+    pub fn to_ntt(&self, a: &mut RnsPoly) {
+        if !a.ntt {
+            a.limbs
+                .par_iter_mut()
+                .zip(&self.tables)
+                .for_each(|(l, t)| t.forward(l));
+            a.ntt = true;
+        }
+    }
+
+    /// Converts to coefficient form in place (no-op if already there).
+    pub fn to_coeff(&self, a: &mut RnsPoly) {
+        if a.ntt {
+            a.limbs
+                .par_iter_mut()
+                .zip(&self.tables)
+                .for_each(|(l, t)| t.inverse(l));
+            a.ntt = false;
+        }
+    }
+
+    /// `a += b` (same form, `b` has at least as many limbs as `a`).
+    pub fn add_assign(&self, a: &mut RnsPoly, b: &RnsPoly) {
+        debug_assert_eq!(a.ntt, b.ntt);
+        a.limbs
+            .par_iter_mut()
+            .zip(&b.limbs)
+            .zip(&self.moduli)
+            .for_each(|((x, y), m)| x.iter_mut().zip(y).for_each(|(u, &v)| *u = m.add(*u, v)));
+    }
+
+    /// `a -= b` (same form).
+    pub fn sub_assign(&self, a: &mut RnsPoly, b: &RnsPoly) {
+        debug_assert_eq!(a.ntt, b.ntt);
+        a.limbs
+            .par_iter_mut()
+            .zip(&b.limbs)
+            .zip(&self.moduli)
+            .for_each(|((x, y), m)| x.iter_mut().zip(y).for_each(|(u, &v)| *u = m.sub(*u, v)));
+    }
+
+    /// `a = -a`.
+    pub fn neg_assign(&self, a: &mut RnsPoly) {
+        a.limbs
+            .par_iter_mut()
+            .zip(&self.moduli)
+            .for_each(|(x, m)| x.iter_mut().for_each(|u| *u = m.neg(*u)));
+    }
+
+    /// `a *= b` pointwise (both in NTT form).
+    pub fn mul_assign(&self, a: &mut RnsPoly, b: &RnsPoly) {
+        debug_assert!(a.ntt && b.ntt);
+        a.limbs
+            .par_iter_mut()
+            .zip(&b.limbs)
+            .zip(&self.moduli)
+            .for_each(|((x, y), m)| x.iter_mut().zip(y).for_each(|(u, &v)| *u = m.mul(*u, v)));
+    }
+
+    /// `acc += a * b` pointwise (all in NTT form).
+    pub fn mul_add_assign(&self, acc: &mut RnsPoly, a: &RnsPoly, b: &RnsPoly) {
+        debug_assert!(acc.ntt && a.ntt && b.ntt);
+        acc.limbs
+            .par_iter_mut()
+            .zip(a.limbs.par_iter().zip(&b.limbs))
+            .zip(&self.moduli)
+            .for_each(|((z, (x, y)), m)| {
+                for ((u, &v), &w) in z.iter_mut().zip(x).zip(y) {
+                    *u = m.add(*u, m.mul(v, w));
+                }
+            });
+    }
+
+    /// `a *= c` for a per-limb scalar given as an integer (any form).
+    pub fn mul_scalar_assign(&self, a: &mut RnsPoly, c: u64) {
+        a.limbs.par_iter_mut().zip(&self.moduli).for_each(|(x, m)| {
+            let w = m.shoup(c);
+            x.iter_mut().for_each(|u| *u = m.mul_shoup(*u, w));
+        });
+    }
+
+    /// The Galois automorphism `X -> X^g` (g odd) of a polynomial in coefficient form.
+    pub fn automorphism(&self, a: &RnsPoly, g: usize) -> RnsPoly {
+        debug_assert!(!a.ntt && g % 2 == 1);
+        let n = self.n;
+        let mask = 2 * n - 1;
+        let limbs = a
+            .limbs
+            .par_iter()
+            .zip(&self.moduli)
+            .map(|(x, m)| {
+                let mut out = vec![0u64; n];
+                for (i, &c) in x.iter().enumerate() {
+                    let j = (i * g) & mask;
+                    if j < n {
+                        out[j] = c;
+                    } else {
+                        out[j - n] = m.neg(c);
+                    }
+                }
+                out
+            })
+            .collect();
+        RnsPoly { limbs, ntt: false }
+    }
+}
+
+/// A polynomial in RNS form: `limbs[i]` holds it modulo the i-th prime of its context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RnsPoly {
+    /// Residues per prime, each of length N.
+    pub limbs: Vec<Vec<u64>>,
+    /// True if the limbs hold NTT evaluations, false for coefficients.
+    pub ntt: bool,
+}
+
+impl RnsPoly {
+    /// Number of limbs.
+    pub fn limb_count(&self) -> usize {
+        self.limbs.len()
+    }
+
+    /// Drops the limbs beyond the first `limbs`.
+    pub fn truncate(&mut self, limbs: usize) {
+        self.limbs.truncate(limbs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ckks::math::primes::ntt_primes;
+    use rand::RngExt;
+    use rand::SeedableRng;
+    use rand::rngs::ChaCha20Rng;
+
+    fn negacyclic(a: &[i64], b: &[i64]) -> Vec<i128> {
+        let n = a.len();
+        let mut out = vec![0i128; n];
+        for (i, &x) in a.iter().enumerate() {
+            for (j, &y) in b.iter().enumerate() {
+                let p = x as i128 * y as i128;
+                if i + j < n {
+                    out[i + j] += p;
+                } else {
+                    out[i + j - n] -= p;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn rns_product_matches_integer_negacyclic_product() {
+        let n = 64;
+        let primes = ntt_primes(45, n, 3, &[]).unwrap();
+        let ctx = RingContext::new(n, &primes).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let a: Vec<i64> = (0..n).map(|_| rng.random_range(-1000..1000)).collect();
+        let b: Vec<i64> = (0..n).map(|_| rng.random_range(-1000..1000)).collect();
+        let want = negacyclic(&a, &b);
+        let (mut pa, mut pb) = (ctx.from_signed(&a, 3), ctx.from_signed(&b, 3));
+        let orig = pa.clone();
+        ctx.to_ntt(&mut pa);
+        ctx.to_ntt(&mut pb);
+        let mut acc = ctx.zero(3, true);
+        ctx.mul_add_assign(&mut acc, &pa, &pb);
+        ctx.mul_assign(&mut pa, &pb);
+        assert_eq!(acc, pa);
+        ctx.to_coeff(&mut pa);
+        for (limb, m) in pa.limbs.iter().zip(ctx.moduli()) {
+            for (&got, &w) in limb.iter().zip(&want) {
+                assert_eq!(m.centered(got) as i128, w);
+            }
+        }
+        let mut s = orig.clone();
+        ctx.add_assign(&mut s, &orig);
+        ctx.sub_assign(&mut s, &orig);
+        assert_eq!(s, orig);
+        ctx.neg_assign(&mut s);
+        ctx.neg_assign(&mut s);
+        assert_eq!(s, orig);
+        ctx.mul_scalar_assign(&mut s, 3);
+        let three: Vec<i64> = a.iter().map(|x| 3 * x).collect();
+        assert_eq!(s, ctx.from_signed(&three, 3));
+    }
+
+    #[test]
+    fn automorphisms_compose_and_commute_with_products() {
+        let n = 32;
+        let primes = ntt_primes(40, n, 2, &[]).unwrap();
+        let ctx = RingContext::new(n, &primes).unwrap();
+        let a: Vec<i64> = (0..n as i64).map(|i| i * 3 - 40).collect();
+        let b: Vec<i64> = (0..n as i64).map(|i| 7 - i).collect();
+        let (pa, pb) = (ctx.from_signed(&a, 2), ctx.from_signed(&b, 2));
+        // sigma_5 after sigma_5^{-1}: 5 * inv = 1 mod 2N.
+        let inv = (1..2 * n)
+            .step_by(2)
+            .find(|g| g * 5 % (2 * n) == 1)
+            .unwrap();
+        assert_eq!(ctx.automorphism(&ctx.automorphism(&pa, 5), inv), pa);
+        // sigma(a * b) = sigma(a) * sigma(b).
+        let prod = |x: &RnsPoly, y: &RnsPoly| {
+            let (mut x, mut y) = (x.clone(), y.clone());
+            ctx.to_ntt(&mut x);
+            ctx.to_ntt(&mut y);
+            ctx.mul_assign(&mut x, &y);
+            ctx.to_coeff(&mut x);
+            x
+        };
+        let g = 2 * n - 1;
+        assert_eq!(
+            ctx.automorphism(&prod(&pa, &pb), g),
+            prod(&ctx.automorphism(&pa, g), &ctx.automorphism(&pb, g))
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! The CKKS scheme layer: validated parameters and presets ([`params`]).
+
+pub mod params;
