@@ -38,6 +38,11 @@ impl RingContext {
         &self.moduli
     }
 
+    /// The NTT plan of the `i`-th prime.
+    pub fn table(&self, i: usize) -> &NttTable {
+        &self.tables[i]
+    }
+
     /// A zero polynomial over the first `limbs` primes.
     pub fn zero(&self, limbs: usize, ntt: bool) -> RnsPoly {
         RnsPoly {

@@ -1,3 +1,17 @@
-//! The CKKS scheme layer: validated parameters and presets ([`params`]).
+//! The RNS-CKKS scheme: validated parameters and presets ([`params`]), the shared
+//! [`context::Context`], the canonical-embedding [`encoder`], [`keys`], client-side
+//! [`encryption`] (encode, encrypt, decrypt), hybrid [`keyswitch`]ing, and the server-side
+//! [`engine::Engine`] that implements [`crate::ckks::evaluator::Evaluator`].
 
+pub mod ciphertext;
+pub mod context;
+pub mod encoder;
+pub mod encryption;
+pub mod engine;
+pub mod error;
+pub mod keys;
+pub mod keyswitch;
 pub mod params;
+
+#[cfg(test)]
+mod tests;

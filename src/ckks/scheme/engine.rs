@@ -1,0 +1,475 @@
+//! The server-side evaluator: every [`Evaluator`] operation on real RNS-CKKS ciphertexts.
+//!
+//! An [`Engine`] is built from a [`Context`] and [`EvaluationKeys`] only; it never sees a
+//! secret key. Operands from another context are refused with
+//! [`CkksError::ContextMismatch`]; levels, scales and rotation keys are checked as the
+//! simulator checks them ([`crate::ckks::sim`]), so a circuit that plans on the simulator runs
+//! here unchanged.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::ckks::evaluator::{EvalError, Evaluator, normalize_step, scales_match};
+use crate::ckks::ring::RnsPoly;
+use crate::ckks::scheme::ciphertext::{Ciphertext, Plaintext};
+use crate::ckks::scheme::context::Context;
+use crate::ckks::scheme::encryption::encode;
+use crate::ckks::scheme::error::CkksError;
+use crate::ckks::scheme::keys::{EvaluationKeys, SwitchingKey};
+use crate::ckks::scheme::keyswitch::{decompose, key_switch, switch_automorphism};
+
+/// Evaluates on ciphertexts with evaluation keys.
+pub struct Engine {
+    ctx: Arc<Context>,
+    keys: EvaluationKeys,
+}
+
+impl Engine {
+    /// An engine over `ctx` holding `keys`.
+    pub fn new(ctx: &Arc<Context>, keys: EvaluationKeys) -> Result<Self, CkksError> {
+        for k in keys.relin.iter().chain(keys.galois.values()) {
+            ctx.check_id("evaluation key", k.context_id)?;
+        }
+        Ok(Self {
+            ctx: ctx.clone(),
+            keys,
+        })
+    }
+
+    /// The context.
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    /// Complex conjugation of the slots (the identity on real slot vectors, kept for
+    /// completeness of the operation set); needs the conjugation key.
+    pub fn conjugate(&self, a: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        self.check(a)?;
+        let g = self.ctx.conjugation_element();
+        let key = self
+            .keys
+            .galois
+            .get(&g)
+            .ok_or(CkksError::MissingConjugationKey)?;
+        Ok(self.apply_galois(a, g, key))
+    }
+
+    fn check(&self, a: &Ciphertext) -> Result<(), CkksError> {
+        self.ctx.check_id("ciphertext", a.context_id)
+    }
+
+    fn check_pair(
+        &self,
+        op: &'static str,
+        a: &Ciphertext,
+        b: &Ciphertext,
+    ) -> Result<(), CkksError> {
+        self.check(a)?;
+        self.check(b)?;
+        if a.level != b.level {
+            return Err(EvalError::LevelMismatch {
+                op,
+                left: a.level,
+                right: b.level,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    fn log_modulus(&self, level: usize) -> f64 {
+        self.ctx.params().q()[..=level]
+            .iter()
+            .map(|&q| (q as f64).log2())
+            .sum()
+    }
+
+    /// Refuses non-finite or non-positive scales and scales that outgrow `Q_level` (as the
+    /// simulator does).
+    fn check_scale(&self, op: &'static str, scale: f64, level: usize) -> Result<(), CkksError> {
+        let bad = |reason| EvalError::BadScale {
+            op,
+            scale,
+            level,
+            reason,
+        };
+        if !scale.is_finite() || scale <= 0.0 {
+            return Err(bad("not a finite positive number").into());
+        }
+        if scale.log2() >= self.log_modulus(level) - 1.0 {
+            return Err(bad("it outgrows the ciphertext modulus at this level").into());
+        }
+        Ok(())
+    }
+
+    /// The Galois element and key of a left rotation by `step`; `None` for the identity.
+    fn rotation_key(&self, step: isize) -> Result<Option<(usize, &SwitchingKey)>, CkksError> {
+        let slots = self.slots();
+        let k = normalize_step(step, slots);
+        if k == 0 {
+            return Ok(None);
+        }
+        let g = self.ctx.galois_element(k);
+        let key = self
+            .keys
+            .galois
+            .get(&g)
+            .ok_or(EvalError::MissingRotationKey { step: k, slots })?;
+        Ok(Some((g, key)))
+    }
+
+    fn apply_galois(&self, a: &Ciphertext, g: usize, key: &SwitchingKey) -> Ciphertext {
+        let c1 = self.ctx.automorphism_ntt(&a.c1, g);
+        let (k0, k1) = key_switch(&self.ctx, &c1, key);
+        let mut c0 = self.ctx.automorphism_ntt(&a.c0, g);
+        self.ctx.ring().add_assign(&mut c0, &k0);
+        Ciphertext {
+            c0,
+            c1: k1,
+            ..a.clone()
+        }
+    }
+
+    /// Adds the integer `k` to every slot-coefficient evaluation of `c0` (a constant
+    /// polynomial is `k` at every NTT point).
+    fn add_integer(&self, a: &mut RnsPoly, k: i128) {
+        let ring = self.ctx.ring();
+        a.limbs
+            .par_iter_mut()
+            .zip(ring.moduli())
+            .for_each(|(x, m)| {
+                let c = k.rem_euclid(m.value as i128) as u64;
+                x.iter_mut().for_each(|u| *u = m.add(*u, c));
+            });
+    }
+
+    fn mul_integer(&self, a: &mut RnsPoly, k: i128) {
+        let ring = self.ctx.ring();
+        a.limbs
+            .par_iter_mut()
+            .zip(ring.moduli())
+            .for_each(|(x, m)| {
+                let w = m.shoup(k.rem_euclid(m.value as i128) as u64);
+                x.iter_mut().for_each(|u| *u = m.mul_shoup(*u, w));
+            });
+    }
+
+    /// Rescales one polynomial by its last prime `q_l`: `(a - [a]_{q_l}) / q_l`, with the
+    /// centred remainder (rounding division).
+    fn rescale_poly(&self, a: &RnsPoly) -> RnsPoly {
+        let ring = self.ctx.ring();
+        let l = a.limb_count() - 1;
+        let ql = *self.ctx.modulus(l);
+        let mut last = a.limbs[l].clone();
+        ring.table(l).inverse(&mut last);
+        let inv = self.ctx.rescale_inv(l);
+        let limbs = a.limbs[..l]
+            .par_iter()
+            .enumerate()
+            .map(|(i, x)| {
+                let m = self.ctx.modulus(i);
+                let mut r: Vec<u64> = last
+                    .iter()
+                    .map(|&v| {
+                        let c = ql.centered(v);
+                        m.from_i64(c)
+                    })
+                    .collect();
+                ring.table(i).forward(&mut r);
+                x.iter()
+                    .zip(&r)
+                    .map(|(&u, &v)| m.mul_shoup(m.sub(u, v), inv[i]))
+                    .collect()
+            })
+            .collect();
+        RnsPoly { limbs, ntt: true }
+    }
+}
+
+/// Integer `round(c * scale)` for constants, refused when not finite or beyond 2^126.
+fn integer_of(op: &'static str, c: f64, scale: f64) -> Result<i128, CkksError> {
+    let x = (c * scale).round();
+    if !x.is_finite() || !c.is_finite() {
+        return Err(EvalError::NotFinite { op }.into());
+    }
+    if x.abs() >= 2f64.powi(126) {
+        return Err(EvalError::BadScale {
+            op,
+            scale,
+            level: 0,
+            reason: "the encoded constant exceeds 2^126",
+        }
+        .into());
+    }
+    Ok(x as i128)
+}
+
+impl Evaluator for Engine {
+    type Ciphertext = Ciphertext;
+    type Plaintext = Plaintext;
+    type Error = CkksError;
+
+    fn slots(&self) -> usize {
+        self.ctx.params().slots()
+    }
+
+    fn top_level(&self) -> usize {
+        self.ctx.params().top_level()
+    }
+
+    fn default_scale(&self) -> f64 {
+        self.ctx.params().default_scale()
+    }
+
+    fn rescale_prime(&self, level: usize) -> u64 {
+        self.ctx.params().q()[level]
+    }
+
+    fn level(&self, ct: &Ciphertext) -> usize {
+        ct.level
+    }
+
+    fn scale(&self, ct: &Ciphertext) -> f64 {
+        ct.scale
+    }
+
+    fn plaintext_level(&self, pt: &Plaintext) -> usize {
+        pt.level
+    }
+
+    fn plaintext_scale(&self, pt: &Plaintext) -> f64 {
+        pt.scale
+    }
+
+    fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        self.check_pair("add", a, b)?;
+        if !scales_match(a.scale, b.scale) {
+            return Err(EvalError::ScaleMismatch {
+                op: "add",
+                left: a.scale,
+                right: b.scale,
+            }
+            .into());
+        }
+        let ring = self.ctx.ring();
+        let mut out = a.clone();
+        ring.add_assign(&mut out.c0, &b.c0);
+        ring.add_assign(&mut out.c1, &b.c1);
+        Ok(out)
+    }
+
+    fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        self.check_pair("sub", a, b)?;
+        if !scales_match(a.scale, b.scale) {
+            return Err(EvalError::ScaleMismatch {
+                op: "sub",
+                left: a.scale,
+                right: b.scale,
+            }
+            .into());
+        }
+        let ring = self.ctx.ring();
+        let mut out = a.clone();
+        ring.sub_assign(&mut out.c0, &b.c0);
+        ring.sub_assign(&mut out.c1, &b.c1);
+        Ok(out)
+    }
+
+    fn add_const(&self, a: &Ciphertext, c: f64) -> Result<Ciphertext, CkksError> {
+        self.check(a)?;
+        let k = integer_of("add_const", c, a.scale)?;
+        let mut out = a.clone();
+        self.add_integer(&mut out.c0, k);
+        Ok(out)
+    }
+
+    fn mul_const(&self, a: &Ciphertext, c: f64, scale: f64) -> Result<Ciphertext, CkksError> {
+        self.check(a)?;
+        if !c.is_finite() {
+            return Err(EvalError::NotFinite { op: "mul_const" }.into());
+        }
+        self.check_scale("mul_const", scale, a.level)?;
+        let out_scale = a.scale * scale;
+        self.check_scale("mul_const", out_scale, a.level)?;
+        let k = integer_of("mul_const", c, scale)?;
+        let mut out = a.clone();
+        self.mul_integer(&mut out.c0, k);
+        self.mul_integer(&mut out.c1, k);
+        out.scale = out_scale;
+        Ok(out)
+    }
+
+    fn encode(&self, values: &[f64], level: usize, scale: f64) -> Result<Plaintext, CkksError> {
+        if level > self.ctx.params().max_level() {
+            return Err(CkksError::LevelTooHigh {
+                level,
+                max: self.ctx.params().max_level(),
+            });
+        }
+        self.check_scale("encode", scale, level)?;
+        encode(&self.ctx, "encode", values, level, scale)
+    }
+
+    fn add_plain(&self, a: &Ciphertext, p: &Plaintext) -> Result<Ciphertext, CkksError> {
+        self.check(a)?;
+        self.ctx.check_id("plaintext", p.context_id)?;
+        if p.level < a.level {
+            return Err(EvalError::OutOfLevels {
+                op: "add_plain",
+                level: p.level,
+                needed: a.level,
+            }
+            .into());
+        }
+        if !scales_match(a.scale, p.scale) {
+            return Err(EvalError::ScaleMismatch {
+                op: "add_plain",
+                left: a.scale,
+                right: p.scale,
+            }
+            .into());
+        }
+        let mut out = a.clone();
+        self.ctx.ring().add_assign(&mut out.c0, &p.poly);
+        Ok(out)
+    }
+
+    fn mul_plain(&self, a: &Ciphertext, p: &Plaintext) -> Result<Ciphertext, CkksError> {
+        self.check(a)?;
+        self.ctx.check_id("plaintext", p.context_id)?;
+        if p.level < a.level {
+            return Err(EvalError::OutOfLevels {
+                op: "mul_plain",
+                level: p.level,
+                needed: a.level,
+            }
+            .into());
+        }
+        let scale = a.scale * p.scale;
+        self.check_scale("mul_plain", scale, a.level)?;
+        let ring = self.ctx.ring();
+        let mut out = a.clone();
+        ring.mul_assign(&mut out.c0, &p.poly);
+        ring.mul_assign(&mut out.c1, &p.poly);
+        out.scale = scale;
+        Ok(out)
+    }
+
+    fn mul_relin(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        self.check_pair("mul_relin", a, b)?;
+        let scale = a.scale * b.scale;
+        self.check_scale("mul_relin", scale, a.level)?;
+        let key = self
+            .keys
+            .relin
+            .as_deref()
+            .ok_or(CkksError::MissingRelinKey)?;
+        let ring = self.ctx.ring();
+        let mut d0 = a.c0.clone();
+        ring.mul_assign(&mut d0, &b.c0);
+        let mut d1 = a.c0.clone();
+        ring.mul_assign(&mut d1, &b.c1);
+        ring.mul_add_assign(&mut d1, &a.c1, &b.c0);
+        let mut d2 = a.c1.clone();
+        ring.mul_assign(&mut d2, &b.c1);
+        let (k0, k1) = key_switch(&self.ctx, &d2, key);
+        ring.add_assign(&mut d0, &k0);
+        ring.add_assign(&mut d1, &k1);
+        Ok(Ciphertext {
+            c0: d0,
+            c1: d1,
+            level: a.level,
+            scale,
+            context_id: a.context_id,
+        })
+    }
+
+    fn rescale(&self, a: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        self.check(a)?;
+        if a.level == 0 {
+            return Err(EvalError::OutOfLevels {
+                op: "rescale",
+                level: 0,
+                needed: 1,
+            }
+            .into());
+        }
+        let scale = a.scale / self.rescale_prime(a.level) as f64;
+        if scale < 1.0 {
+            return Err(EvalError::BadScale {
+                op: "rescale",
+                scale,
+                level: a.level - 1,
+                reason: "the scale would drop below 1",
+            }
+            .into());
+        }
+        let (c0, c1) = rayon::join(|| self.rescale_poly(&a.c0), || self.rescale_poly(&a.c1));
+        Ok(Ciphertext {
+            c0,
+            c1,
+            level: a.level - 1,
+            scale,
+            context_id: a.context_id,
+        })
+    }
+
+    fn drop_level(&self, a: &Ciphertext, levels: usize) -> Result<Ciphertext, CkksError> {
+        self.check(a)?;
+        if levels > a.level {
+            return Err(EvalError::OutOfLevels {
+                op: "drop_level",
+                level: a.level,
+                needed: levels,
+            }
+            .into());
+        }
+        if levels == 0 {
+            return Ok(a.clone());
+        }
+        self.check_scale("drop_level", a.scale, a.level - levels)?;
+        Ok(a.truncated(a.level - levels))
+    }
+
+    fn rotate(&self, a: &Ciphertext, step: isize) -> Result<Ciphertext, CkksError> {
+        self.check(a)?;
+        Ok(match self.rotation_key(step)? {
+            Some((g, key)) => self.apply_galois(a, g, key),
+            None => a.clone(),
+        })
+    }
+
+    fn rotate_hoisted(
+        &self,
+        a: &Ciphertext,
+        steps: &[isize],
+    ) -> Result<Vec<Ciphertext>, CkksError> {
+        self.check(a)?;
+        let keys = steps
+            .iter()
+            .map(|&s| self.rotation_key(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        if keys.iter().all(Option::is_none) {
+            return Ok(vec![a.clone(); steps.len()]);
+        }
+        let dec = decompose(&self.ctx, &a.c1);
+        let ring = self.ctx.ring();
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let Some((g, key)) = *key else {
+                    return a.clone();
+                };
+                let (k0, k1) = switch_automorphism(&self.ctx, &dec, g, key);
+                let mut c0 = self.ctx.automorphism_ntt(&a.c0, g);
+                ring.add_assign(&mut c0, &k0);
+                Ciphertext {
+                    c0,
+                    c1: k1,
+                    ..a.clone()
+                }
+            })
+            .collect())
+    }
+}

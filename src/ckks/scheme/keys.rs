@@ -1,0 +1,276 @@
+//! Keys: the secret key (ternary or sparse ternary), the public key, and switching keys
+//! (relinearisation, rotations, conjugation) for hybrid key switching with `dnum` digits.
+//!
+//! [`KeyGenerator`] is seeded for tests and reproducible runs, or draws its seed from the OS.
+//! The [`EvaluationKeys`] a server needs hold no secret material: the type that evaluates
+//! ([`super::engine::Engine`]) can only be built from them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand::rngs::ChaCha20Rng;
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Distribution, Normal};
+use rayon::prelude::*;
+
+use crate::ckks::ring::RnsPoly;
+use crate::ckks::scheme::context::Context;
+use crate::ckks::scheme::params::SecretDist;
+
+/// Standard deviation of the error distribution (HE standard).
+pub const SIGMA: f64 = 3.2;
+/// Errors are cut at this many standard deviations.
+const ERROR_BOUND: f64 = 6.0;
+
+/// The secret key `s`, in NTT form over every Q and P prime. Never serialised, never part
+/// of [`EvaluationKeys`].
+#[derive(Debug, Clone)]
+pub struct SecretKey {
+    pub(crate) s: RnsPoly,
+    pub(crate) context_id: u64,
+}
+
+/// The public key `(b, a) = (-a s + e, a)` over every Q prime (NTT form).
+#[derive(Debug, Clone)]
+pub struct PublicKey {
+    pub(crate) b: RnsPoly,
+    pub(crate) a: RnsPoly,
+    pub(crate) context_id: u64,
+}
+
+/// A key switching `s'` to `s`: per digit `j`, `(b_j, a_j)` with `b_j = -a_j s + e_j + g_j`,
+/// where the gadget term `g_j` is `P s'` over the primes of digit `j` and zero over every
+/// other prime (the RNS form of `P (Q/Q_j) [(Q/Q_j)^{-1}]_{Q_j} s'`). NTT form over every Q
+/// and P prime.
+#[derive(Debug, Clone)]
+pub struct SwitchingKey {
+    pub(crate) digits: Vec<[RnsPoly; 2]>,
+    pub(crate) context_id: u64,
+}
+
+/// What an evaluating server holds: relinearisation and Galois keys, no secret.
+#[derive(Debug, Clone, Default)]
+pub struct EvaluationKeys {
+    pub(crate) relin: Option<Arc<SwitchingKey>>,
+    /// Keys by Galois element.
+    pub(crate) galois: BTreeMap<usize, Arc<SwitchingKey>>,
+}
+
+impl EvaluationKeys {
+    /// True if a relinearisation key is present.
+    pub fn has_relin(&self) -> bool {
+        self.relin.is_some()
+    }
+
+    /// The Galois elements keys are held for.
+    pub fn galois_elements(&self) -> impl Iterator<Item = usize> + '_ {
+        self.galois.keys().copied()
+    }
+}
+
+/// Generates keys from a seeded ChaCha20 stream.
+pub struct KeyGenerator {
+    ctx: Arc<Context>,
+    rng: ChaCha20Rng,
+}
+
+impl KeyGenerator {
+    /// A generator seeded with `seed`: the same seed gives the same keys. `None` seeds from
+    /// the operating system.
+    pub fn new(ctx: &Arc<Context>, seed: Option<u64>) -> Self {
+        let rng = match seed {
+            Some(s) => ChaCha20Rng::seed_from_u64(s),
+            None => rand::make_rng(),
+        };
+        Self {
+            ctx: ctx.clone(),
+            rng,
+        }
+    }
+
+    /// A fresh secret key of the parameters' distribution.
+    pub fn secret_key(&mut self) -> SecretKey {
+        let n = self.ctx.n();
+        let coeffs = match self.ctx.params().literal().secret {
+            SecretDist::Ternary => sample_ternary(&mut self.rng, n),
+            SecretDist::SparseTernary { h } => sample_sparse_ternary(&mut self.rng, n, h),
+        };
+        SecretKey {
+            s: self.to_ntt_all(&coeffs),
+            context_id: self.ctx.id(),
+        }
+    }
+
+    /// The public key of `sk` over every Q prime.
+    pub fn public_key(&mut self, sk: &SecretKey) -> PublicKey {
+        let nq = self.ctx.q_count();
+        let a = self.uniform(nq);
+        let e = sample_error(&mut self.rng, self.ctx.n());
+        let mut b = self.to_ntt_all(&e);
+        b.truncate(nq);
+        let ring = self.ctx.ring();
+        let mut s = sk.s.clone();
+        s.truncate(nq);
+        ring.mul_assign(&mut s, &a);
+        ring.sub_assign(&mut b, &s);
+        PublicKey {
+            b,
+            a,
+            context_id: self.ctx.id(),
+        }
+    }
+
+    /// The relinearisation key (switches `s^2` to `s`).
+    pub fn relin_key(&mut self, sk: &SecretKey) -> SwitchingKey {
+        let mut s2 = sk.s.clone();
+        self.ctx.ring().mul_assign(&mut s2, &sk.s);
+        self.switching_key(&s2, sk)
+    }
+
+    /// The key of the automorphism `X -> X^g` (switches `s(X^g)` to `s`).
+    pub fn galois_key(&mut self, sk: &SecretKey, g: usize) -> SwitchingKey {
+        let sg = self.ctx.automorphism_ntt(&sk.s, g);
+        self.switching_key(&sg, sk)
+    }
+
+    /// Evaluation keys: relinearisation, rotations by `steps` (left rotations, reduced mod
+    /// the slot count; 0 needs no key) and, if asked, conjugation.
+    pub fn evaluation_keys(
+        &mut self,
+        sk: &SecretKey,
+        steps: &[isize],
+        conjugation: bool,
+    ) -> EvaluationKeys {
+        let slots = self.ctx.params().slots();
+        let mut elements: Vec<usize> = steps
+            .iter()
+            .map(|&s| s.rem_euclid(slots as isize) as usize)
+            .filter(|&s| s != 0)
+            .map(|s| self.ctx.galois_element(s))
+            .collect();
+        if conjugation {
+            elements.push(self.ctx.conjugation_element());
+        }
+        elements.sort_unstable();
+        elements.dedup();
+        let relin = Some(Arc::new(self.relin_key(sk)));
+        let galois = elements
+            .into_iter()
+            .map(|g| (g, Arc::new(self.galois_key(sk, g))))
+            .collect();
+        EvaluationKeys { relin, galois }
+    }
+
+    /// A key switching `s_from` (NTT form over all primes) to `sk`.
+    fn switching_key(&mut self, s_from: &RnsPoly, sk: &SecretKey) -> SwitchingKey {
+        let ctx = self.ctx.clone();
+        let nq = ctx.q_count();
+        let total = nq + ctx.p_count();
+        let alpha = ctx.params().alpha();
+        let digits = (0..ctx.params().dnum())
+            .map(|j| {
+                let a = self.uniform(total);
+                let e = sample_error(&mut self.rng, ctx.n());
+                let mut b = self.to_ntt_all(&e);
+                let ring = ctx.ring();
+                // b = e - a s
+                b.limbs
+                    .par_iter_mut()
+                    .zip(a.limbs.par_iter().zip(&sk.s.limbs))
+                    .enumerate()
+                    .for_each(|(i, (bl, (al, sl)))| {
+                        let m = ring.moduli()[i];
+                        for ((x, &y), &z) in bl.iter_mut().zip(al).zip(sl) {
+                            *x = m.sub(*x, m.mul(y, z));
+                        }
+                    });
+                // + P s_from over the primes of digit j.
+                for i in j * alpha..((j + 1) * alpha).min(nq) {
+                    let m = ring.moduli()[i];
+                    let p = m.shoup(ctx.p_mod_q(i));
+                    for (x, &y) in b.limbs[i].iter_mut().zip(&s_from.limbs[i]) {
+                        *x = m.add(*x, m.mul_shoup(y, p));
+                    }
+                }
+                [b, a]
+            })
+            .collect();
+        SwitchingKey {
+            digits,
+            context_id: ctx.id(),
+        }
+    }
+
+    /// A uniform polynomial over the first `limbs` primes (drawn directly in NTT form).
+    fn uniform(&mut self, limbs: usize) -> RnsPoly {
+        let n = self.ctx.n();
+        let moduli = &self.ctx.ring().moduli()[..limbs];
+        RnsPoly {
+            limbs: moduli
+                .iter()
+                .map(|m| (0..n).map(|_| self.rng.random_range(0..m.value)).collect())
+                .collect(),
+            ntt: true,
+        }
+    }
+
+    /// Small signed coefficients reduced over every prime, in NTT form.
+    fn to_ntt_all(&self, coeffs: &[i64]) -> RnsPoly {
+        let ring = self.ctx.ring();
+        let mut p = ring.from_signed(coeffs, ring.moduli().len());
+        ring.to_ntt(&mut p);
+        p
+    }
+}
+
+/// Uniform ternary coefficients.
+pub(crate) fn sample_ternary(rng: &mut ChaCha20Rng, n: usize) -> Vec<i64> {
+    (0..n).map(|_| rng.random_range(-1i64..=1)).collect()
+}
+
+/// Ternary coefficients with exactly `h` non-zeros at uniformly random positions.
+fn sample_sparse_ternary(rng: &mut ChaCha20Rng, n: usize, h: usize) -> Vec<i64> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    let mut out = vec![0i64; n];
+    for k in 0..h {
+        let j = rng.random_range(k..n);
+        idx.swap(k, j);
+        out[idx[k]] = if rng.random::<bool>() { 1 } else { -1 };
+    }
+    out
+}
+
+/// Rounded Gaussian coefficients of standard deviation [`SIGMA`], cut at 6 sigma.
+pub(crate) fn sample_error(rng: &mut ChaCha20Rng, n: usize) -> Vec<i64> {
+    // Invariant: SIGMA is a positive constant.
+    let normal = Normal::new(0.0, SIGMA).expect("valid sigma");
+    (0..n)
+        .map(|_| {
+            loop {
+                let x: f64 = normal.sample(rng);
+                if x.abs() <= ERROR_BOUND * SIGMA {
+                    break x.round() as i64;
+                }
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samplers_have_the_right_support() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let t = sample_ternary(&mut rng, 4096);
+        assert!(t.iter().all(|x| (-1..=1).contains(x)));
+        assert!(t.iter().filter(|&&x| x == 0).count() > 1000);
+        let s = sample_sparse_ternary(&mut rng, 4096, 64);
+        assert_eq!(s.iter().filter(|&&x| x != 0).count(), 64);
+        let e = sample_error(&mut rng, 4096);
+        let var = e.iter().map(|&x| (x * x) as f64).sum::<f64>() / 4096.0;
+        assert!((var.sqrt() - SIGMA).abs() < 0.3, "{var}");
+        assert!(e.iter().all(|x| x.abs() <= 20));
+    }
+}

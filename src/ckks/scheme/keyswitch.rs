@@ -1,0 +1,235 @@
+//! Hybrid key switching (Han-Ki): decompose a polynomial into `dnum` digits of `alpha` Q
+//! limbs, extend each digit to Q_l * P by fast basis conversion (ModUp), take the inner
+//! product with a [`SwitchingKey`], and divide by P (ModDown).
+//!
+//! [`Decomposed`] is the ModUp result in NTT form. Rotations share it (hoisting): an
+//! automorphism permutes its NTT evaluations, so one decomposition serves every step.
+
+use rayon::prelude::*;
+
+use crate::ckks::math::modular::{Modulus, ShoupConst};
+use crate::ckks::ring::RnsPoly;
+use crate::ckks::scheme::context::Context;
+use crate::ckks::scheme::keys::SwitchingKey;
+
+/// Fast (approximate) conversion of residues from a source basis `B` to target primes:
+/// `y_t = sum_i [x_i (B/b_i)^{-1}]_{b_i} (B/b_i) mod t`, exact up to a small multiple of B.
+struct BasisConversion {
+    /// `(B/b_i)^{-1} mod b_i`, per source.
+    hat_inv: Vec<ShoupConst>,
+    /// `(B/b_i) mod t`, per target then source.
+    hat_mod: Vec<Vec<u64>>,
+}
+
+impl BasisConversion {
+    fn new(ctx: &Context, sources: &[usize], targets: &[usize]) -> Self {
+        let hat_inv = sources
+            .iter()
+            .map(|&i| {
+                let m = ctx.modulus(i);
+                let hat = sources
+                    .iter()
+                    .filter(|&&k| k != i)
+                    .fold(1u64, |acc, &k| m.mul(acc, ctx.modulus(k).value % m.value));
+                // Invariant: distinct primes.
+                m.shoup(m.inv(hat).expect("distinct primes"))
+            })
+            .collect();
+        let hat_mod = targets
+            .iter()
+            .map(|&t| {
+                let m = ctx.modulus(t);
+                sources
+                    .iter()
+                    .map(|&i| {
+                        sources
+                            .iter()
+                            .filter(|&&k| k != i)
+                            .fold(1u64, |acc, &k| m.mul(acc, ctx.modulus(k).value % m.value))
+                    })
+                    .collect()
+            })
+            .collect();
+        Self { hat_inv, hat_mod }
+    }
+
+    /// Converts source limbs (coefficient form, in source order) to the targets' moduli.
+    fn convert(
+        &self,
+        src: &[&[u64]],
+        src_moduli: &[Modulus],
+        target_moduli: &[Modulus],
+    ) -> Vec<Vec<u64>> {
+        let ys: Vec<Vec<u64>> = src
+            .par_iter()
+            .zip(&self.hat_inv)
+            .zip(src_moduli)
+            .map(|((x, &w), m)| x.iter().map(|&v| m.mul_shoup(v, w)).collect())
+            .collect();
+        let n = src.first().map_or(0, |x| x.len());
+        self.hat_mod
+            .par_iter()
+            .zip(target_moduli)
+            .map(|(h, m)| {
+                let mut out = vec![0u64; n];
+                for chunk in ys.chunks(8).zip(h.chunks(8)) {
+                    let (yc, hc) = chunk;
+                    for (k, o) in out.iter_mut().enumerate() {
+                        // At most 8 products below 2^124 plus a reduced value: fits in u128.
+                        let mut acc = *o as u128;
+                        for (y, &hv) in yc.iter().zip(hc) {
+                            acc += y[k] as u128 * hv as u128;
+                        }
+                        *o = m.reduce_u128(acc);
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+}
+
+/// A polynomial at `level` decomposed into digits, each extended to Q_level * P (NTT form;
+/// limbs ordered as [`Context::qp_indices`]).
+pub struct Decomposed {
+    level: usize,
+    digits: Vec<Vec<Vec<u64>>>,
+}
+
+impl Decomposed {
+    /// The same decomposition of `σ_g(d)`: every digit's evaluations permuted.
+    fn automorphism(&self, ctx: &Context, g: usize) -> Decomposed {
+        let perm = ctx.galois_perm(g);
+        let digits = self
+            .digits
+            .par_iter()
+            .map(|digit| {
+                digit
+                    .iter()
+                    .map(|x| perm.iter().map(|&j| x[j as usize]).collect())
+                    .collect()
+            })
+            .collect();
+        Decomposed {
+            level: self.level,
+            digits,
+        }
+    }
+}
+
+/// ModUp: decomposes `d` (NTT form, limbs `q_0..=q_level`).
+pub fn decompose(ctx: &Context, d: &RnsPoly) -> Decomposed {
+    let level = d.limb_count() - 1;
+    let alpha = ctx.params().alpha();
+    let ring = ctx.ring();
+    let mut coeff = d.clone();
+    ring.to_coeff(&mut coeff);
+    let qp = ctx.qp_indices(level);
+    let digits = (0..=level)
+        .step_by(alpha)
+        .map(|start| {
+            let digit: Vec<usize> = (start..(start + alpha).min(level + 1)).collect();
+            let targets: Vec<usize> = qp.iter().copied().filter(|i| !digit.contains(i)).collect();
+            let conv = BasisConversion::new(ctx, &digit, &targets);
+            let src: Vec<&[u64]> = digit.iter().map(|&i| coeff.limbs[i].as_slice()).collect();
+            let src_m: Vec<Modulus> = digit.iter().map(|&i| *ctx.modulus(i)).collect();
+            let tgt_m: Vec<Modulus> = targets.iter().map(|&i| *ctx.modulus(i)).collect();
+            let mut converted = conv.convert(&src, &src_m, &tgt_m);
+            converted
+                .par_iter_mut()
+                .zip(&targets)
+                .for_each(|(x, &t)| ring.table(t).forward(x));
+            let mut conv_iter = converted.into_iter();
+            qp.iter()
+                .map(|&i| {
+                    if digit.contains(&i) {
+                        d.limbs[i].clone()
+                    } else {
+                        // Invariant: one converted limb per target, in qp order.
+                        conv_iter.next().expect("one limb per target")
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Decomposed { level, digits }
+}
+
+/// Inner product of a decomposition with a switching key, then ModDown: returns `(c0, c1)`
+/// over `q_0..=q_level` (NTT form) with `c0 + c1 s ≈ d s'`.
+pub fn switch(ctx: &Context, dec: &Decomposed, key: &SwitchingKey) -> (RnsPoly, RnsPoly) {
+    let qp = ctx.qp_indices(dec.level);
+    let n = ctx.n();
+    let acc: Vec<[Vec<u64>; 2]> = qp
+        .par_iter()
+        .enumerate()
+        .map(|(pos, &i)| {
+            let m = ctx.modulus(i);
+            let mut out = [vec![0u64; n], vec![0u64; n]];
+            for (o, half) in out.iter_mut().zip(0..2) {
+                for k in 0..n {
+                    // At most dnum products below 2^124: dnum <= 8 fits in u128.
+                    let mut s: u128 = 0;
+                    for (digit, key_digit) in dec.digits.iter().zip(&key.digits) {
+                        s += digit[pos][k] as u128 * key_digit[half].limbs[i][k] as u128;
+                    }
+                    o[k] = m.reduce_u128(s);
+                }
+            }
+            out
+        })
+        .collect();
+    let (mut c0, mut c1) = (Vec::with_capacity(qp.len()), Vec::with_capacity(qp.len()));
+    for [a, b] in acc {
+        c0.push(a);
+        c1.push(b);
+    }
+    (mod_down(ctx, dec.level, c0), mod_down(ctx, dec.level, c1))
+}
+
+/// Divides a polynomial over Q_level * P (NTT form, limbs in [`Context::qp_indices`] order)
+/// by P, rounding, leaving `q_0..=q_level`.
+fn mod_down(ctx: &Context, level: usize, mut limbs: Vec<Vec<u64>>) -> RnsPoly {
+    let ring = ctx.ring();
+    let nq = ctx.q_count();
+    let p_idx: Vec<usize> = (nq..nq + ctx.p_count()).collect();
+    let mut p_part = limbs.split_off(level + 1);
+    p_part
+        .par_iter_mut()
+        .zip(&p_idx)
+        .for_each(|(x, &i)| ring.table(i).inverse(x));
+    let q_idx: Vec<usize> = (0..=level).collect();
+    let conv = BasisConversion::new(ctx, &p_idx, &q_idx);
+    let src: Vec<&[u64]> = p_part.iter().map(|x| x.as_slice()).collect();
+    let src_m: Vec<Modulus> = p_idx.iter().map(|&i| *ctx.modulus(i)).collect();
+    let tgt_m: Vec<Modulus> = q_idx.iter().map(|&i| *ctx.modulus(i)).collect();
+    let converted = conv.convert(&src, &src_m, &tgt_m);
+    limbs
+        .par_iter_mut()
+        .zip(converted)
+        .enumerate()
+        .for_each(|(i, (x, mut c))| {
+            let m = ctx.modulus(i);
+            ring.table(i).forward(&mut c);
+            let p_inv = ctx.p_inv(i);
+            for (u, &v) in x.iter_mut().zip(&c) {
+                *u = m.mul_shoup(m.sub(*u, v), p_inv);
+            }
+        });
+    RnsPoly { limbs, ntt: true }
+}
+
+/// Key switching of one polynomial: `decompose` then `switch`.
+pub fn key_switch(ctx: &Context, d: &RnsPoly, key: &SwitchingKey) -> (RnsPoly, RnsPoly) {
+    switch(ctx, &decompose(ctx, d), key)
+}
+
+/// Key switching of `σ_g(d)` from a decomposition of `d` (hoisted rotation).
+pub fn switch_automorphism(
+    ctx: &Context,
+    dec: &Decomposed,
+    g: usize,
+    key: &SwitchingKey,
+) -> (RnsPoly, RnsPoly) {
+    switch(ctx, &dec.automorphism(ctx, g), key)
+}

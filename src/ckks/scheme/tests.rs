@@ -1,0 +1,180 @@
+//! Tests of the engine against the simulator and the plaintext references.
+
+use std::sync::Arc;
+
+use super::ciphertext::Ciphertext;
+use super::context::Context;
+use super::encryption::{Decryptor, Encryptor};
+use super::engine::Engine;
+use super::error::CkksError;
+use super::keys::{KeyGenerator, SecretKey};
+use super::params::ParametersLiteral;
+use crate::ckks::circuit_ops::{precision_report, profile_ops};
+use crate::ckks::conformance;
+use crate::ckks::evaluator::Evaluator;
+
+struct Setup {
+    ctx: Arc<Context>,
+    sk: SecretKey,
+    engine: Engine,
+    enc: Encryptor,
+    dec: Decryptor,
+}
+
+fn setup(preset: &str, steps: &[isize], seed: u64) -> Setup {
+    let params = ParametersLiteral::preset(preset).unwrap().build().unwrap();
+    let ctx = Context::new(&params).unwrap();
+    let mut kg = KeyGenerator::new(&ctx, Some(seed));
+    let sk = kg.secret_key();
+    let pk = kg.public_key(&sk);
+    let keys = kg.evaluation_keys(&sk, steps, true);
+    Setup {
+        engine: Engine::new(&ctx, keys).unwrap(),
+        enc: Encryptor::public(&ctx, &pk, Some(seed + 1)).unwrap(),
+        dec: Decryptor::new(&ctx, &sk).unwrap(),
+        ctx,
+        sk,
+    }
+}
+
+#[test]
+fn galois_permutations_match_coefficient_automorphisms_on_every_prime() {
+    let params = ParametersLiteral::preset("test-small")
+        .unwrap()
+        .build()
+        .unwrap();
+    let ctx = Context::new(&params).unwrap();
+    let ring = ctx.ring();
+    let limbs = ring.moduli().len();
+    let coeffs: Vec<i64> = (0..ctx.n() as i64)
+        .map(|i| (i * 7919) % 1001 - 500)
+        .collect();
+    let a = ring.from_signed(&coeffs, limbs);
+    for g in [5, ctx.galois_element(3), ctx.conjugation_element()] {
+        let mut want = ring.automorphism(&a, g);
+        ring.to_ntt(&mut want);
+        let mut an = a.clone();
+        ring.to_ntt(&mut an);
+        assert_eq!(ctx.automorphism_ntt(&an, g), want, "g = {g}");
+    }
+}
+
+#[test]
+fn the_engine_conforms_to_the_simulator() {
+    let s = setup("test-small", &[1, -1, 3], 7);
+    let checks = conformance::check(
+        &s.engine,
+        |v, l, sc| s.enc.encrypt_values(v, l, sc),
+        |ct| s.dec.decrypt_values(ct),
+        20.0,
+    )
+    .unwrap();
+    let worst = checks.iter().map(|c| c.bits).fold(f64::INFINITY, f64::min);
+    assert!(checks.len() > 20 && worst >= 20.0, "{worst}");
+}
+
+#[test]
+fn circuits_keep_their_precision_at_every_level() {
+    let params = ParametersLiteral::preset("test-small")
+        .unwrap()
+        .build()
+        .unwrap();
+    let slots = params.slots();
+    let mut steps = Vec::new();
+    for op in profile_ops() {
+        steps.extend(op.rotation_steps(slots).unwrap());
+    }
+    let s = setup("test-small", &steps, 11);
+    let top = s.engine.top_level();
+    let levels: Vec<usize> = (1..=top).collect();
+    let report = precision_report(
+        &s.engine,
+        &levels,
+        |v, l, sc| s.enc.encrypt_values(v, l, sc),
+        |ct| s.dec.decrypt_values(ct),
+    )
+    .unwrap();
+    assert!(report.iter().any(|p| p.op == "poly_deg17"));
+    for p in &report {
+        assert!(
+            p.bits >= 14.0,
+            "{} at level {}: {:.1} bits",
+            p.op,
+            p.level,
+            p.bits
+        );
+    }
+}
+
+#[test]
+fn secret_key_encryption_conjugation_and_determinism() {
+    let s = setup("test-small", &[1], 3);
+    let values: Vec<f64> = (0..100).map(|i| (i as f64 / 17.0).cos()).collect();
+    let senc = Encryptor::secret(&s.ctx, &s.sk, Some(5)).unwrap();
+    let ct = senc
+        .encrypt_values(&values, 3, s.engine.default_scale())
+        .unwrap();
+    let back = s.dec.decrypt_values(&ct).unwrap();
+    assert!(values.iter().zip(&back).all(|(a, b)| (a - b).abs() < 1e-8));
+    let conj = s.engine.conjugate(&ct).unwrap();
+    let back = s.dec.decrypt_values(&conj).unwrap();
+    assert!(values.iter().zip(&back).all(|(a, b)| (a - b).abs() < 1e-6));
+    // Same seeds, same keys and ciphertexts.
+    let t = setup("test-small", &[1], 3);
+    let a = s.enc.encrypt_values(&values, 2, 2f64.powi(30)).unwrap();
+    let b = t.enc.encrypt_values(&values, 2, 2f64.powi(30)).unwrap();
+    assert_eq!(a.c0, b.c0);
+    assert_eq!(a.c1, b.c1);
+}
+
+#[test]
+fn operands_of_another_context_are_refused() {
+    let s = setup("test-small", &[1], 3);
+    let other = setup("test-medium", &[1], 3);
+    let ct: Ciphertext = other
+        .enc
+        .encrypt_values(&[1.0], 2, other.engine.default_scale())
+        .unwrap();
+    for r in [
+        s.engine.add(&ct, &ct),
+        s.engine.rotate(&ct, 1),
+        s.engine.rescale(&ct),
+    ] {
+        assert!(matches!(r, Err(CkksError::ContextMismatch { .. })), "{r:?}");
+    }
+    assert!(matches!(
+        s.dec.decrypt_values(&ct),
+        Err(CkksError::ContextMismatch { .. })
+    ));
+    let msg = s.engine.add(&ct, &ct).unwrap_err().to_string();
+    assert!(msg.contains("another CKKS context") && !msg.contains('\n'));
+}
+
+#[test]
+fn missing_keys_and_levels_are_clear_errors() {
+    let params = ParametersLiteral::preset("test-small")
+        .unwrap()
+        .build()
+        .unwrap();
+    let ctx = Context::new(&params).unwrap();
+    let mut kg = KeyGenerator::new(&ctx, Some(1));
+    let sk = kg.secret_key();
+    let engine = Engine::new(&ctx, Default::default()).unwrap();
+    let enc = Encryptor::secret(&ctx, &sk, Some(2)).unwrap();
+    let ct = enc
+        .encrypt_values(&[0.5], 1, engine.default_scale())
+        .unwrap();
+    assert!(matches!(
+        engine.mul_relin(&ct, &ct),
+        Err(CkksError::MissingRelinKey)
+    ));
+    assert!(matches!(
+        engine.conjugate(&ct),
+        Err(CkksError::MissingConjugationKey)
+    ));
+    assert!(engine.rotate(&ct, 0).is_ok());
+    assert!(matches!(
+        enc.encrypt_values(&[0.5], 99, 1e9),
+        Err(CkksError::LevelTooHigh { .. })
+    ));
+}
