@@ -16,3 +16,4 @@ pub mod problem;
 pub mod report;
 pub mod schedule;
 pub mod search;
+pub mod sysinfo;

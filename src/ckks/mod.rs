@@ -11,6 +11,7 @@ pub mod linear;
 pub mod math;
 pub mod plan;
 pub mod poly;
+pub mod profile;
 pub mod ring;
 pub mod scheme;
 pub mod sim;

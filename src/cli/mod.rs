@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod approx;
 mod bench;
+mod ckks;
 mod common;
 mod compare;
 mod cost;
@@ -39,6 +40,8 @@ enum Command {
     Bench(bench::Args),
     /// Price a schedule under a cost model.
     Cost(cost::Args),
+    /// The project's CKKS engine: timing profile.
+    Ckks(ckks::Args),
     /// Run one search strategy.
     Search(search::Args),
     /// Compare search strategies on equal budgets and several seeds.
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Export(a) => export::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Cost(a) => cost::run(a),
+        Command::Ckks(a) => ckks::run(a),
         Command::Search(a) => search::run(a),
         Command::Compare(a) => compare::run(a),
     };

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
+use rayon::prelude::*;
 
 use crate::ckks::math::modular::Modulus;
 use crate::ckks::ring::RnsPoly;
@@ -12,6 +13,7 @@ use crate::ckks::scheme::ciphertext::{Ciphertext, Plaintext};
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::error::CkksError;
 use crate::ckks::scheme::keys::{PublicKey, SecretKey, sample_error, sample_ternary};
+use crate::ckks::scheme::keyswitch::mod_down;
 
 /// Encodes `values` at `level` and `scale` (NTT form over `q_0..=level`).
 pub fn encode(
@@ -106,20 +108,36 @@ impl Encryptor {
         };
         let (mut c0, c1) = match &self.key {
             EncryptionKey::Public(pk) => {
-                let v = small(&sample_ternary(&mut rng, n));
-                let mut c0 = small(&sample_error(&mut rng, n));
-                let mut c1 = small(&sample_error(&mut rng, n));
-                let mut vb = v.clone();
-                vb.truncate(limbs);
-                let mut b = pk.b.clone();
-                b.truncate(limbs);
-                ring.mul_assign(&mut b, &vb);
-                ring.add_assign(&mut c0, &b);
-                let mut a = pk.a.clone();
-                a.truncate(limbs);
-                ring.mul_assign(&mut a, &v);
-                ring.add_assign(&mut c1, &a);
-                (c0, c1)
+                // (v b + e0, v a + e1) modulo Q_l P, then divided by P (rounding): the
+                // noise v e + e0 + e1 s shrinks by P and only the rounding is left.
+                let idx = self.ctx.qp_indices(pt.level);
+                let v = sample_ternary(&mut rng, n);
+                let e0 = sample_error(&mut rng, n);
+                let e1 = sample_error(&mut rng, n);
+                let lift = |c: &[i64]| -> Vec<Vec<u64>> {
+                    idx.par_iter()
+                        .map(|&i| {
+                            let m = self.ctx.modulus(i);
+                            let mut x: Vec<u64> = c.iter().map(|&y| m.from_i64(y)).collect();
+                            ring.table(i).forward(&mut x);
+                            x
+                        })
+                        .collect()
+                };
+                let (v, e0, e1) = (lift(&v), lift(&e0), lift(&e1));
+                let product = |key: &RnsPoly, mut e: Vec<Vec<u64>>| {
+                    e.par_iter_mut()
+                        .zip(&v)
+                        .zip(&idx)
+                        .for_each(|((el, vl), &i)| {
+                            let m = self.ctx.modulus(i);
+                            for ((x, &y), &k) in el.iter_mut().zip(vl).zip(&key.limbs[i]) {
+                                *x = m.add(*x, m.mul(y, k));
+                            }
+                        });
+                    mod_down(&self.ctx, pt.level, e)
+                };
+                (product(&pk.b, e0), product(&pk.a, e1))
             }
             EncryptionKey::Secret(sk) => {
                 use rand::RngExt;
@@ -199,7 +217,6 @@ impl Decryptor {
 /// representation: `x = v_0 + v_1 q_0 + v_2 q_0 q_1 + ...` with `|v_k| <= q_k / 2`, which
 /// represents exactly the centred range and evaluates without cancellation.
 fn centered_f64(moduli: &[Modulus], p: &RnsPoly) -> Vec<f64> {
-    use rayon::prelude::*;
     let l = moduli.len();
     // inv[k][j] = q_j^{-1} mod q_k for j < k.
     let inv: Vec<Vec<u64>> = (0..l)

@@ -30,7 +30,8 @@ pub struct SecretKey {
     pub(crate) context_id: u64,
 }
 
-/// The public key `(b, a) = (-a s + e, a)` over every Q prime (NTT form).
+/// The public key `(b, a) = (-a s + e, a)` over every Q and P prime (NTT form): encryption
+/// works modulo Q_l P and divides by P, which leaves almost no fresh noise.
 #[derive(Debug, Clone)]
 pub struct PublicKey {
     pub(crate) b: RnsPoly,
@@ -101,16 +102,13 @@ impl KeyGenerator {
         }
     }
 
-    /// The public key of `sk` over every Q prime.
+    /// The public key of `sk` over every Q and P prime.
     pub fn public_key(&mut self, sk: &SecretKey) -> PublicKey {
-        let nq = self.ctx.q_count();
-        let a = self.uniform(nq);
+        let a = self.uniform(self.ctx.q_count() + self.ctx.p_count());
         let e = sample_error(&mut self.rng, self.ctx.n());
         let mut b = self.to_ntt_all(&e);
-        b.truncate(nq);
         let ring = self.ctx.ring();
         let mut s = sk.s.clone();
-        s.truncate(nq);
         ring.mul_assign(&mut s, &a);
         ring.sub_assign(&mut b, &s);
         PublicKey {

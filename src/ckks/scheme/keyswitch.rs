@@ -3,7 +3,8 @@
 //! product with a [`SwitchingKey`], and divide by P (ModDown).
 //!
 //! [`Decomposed`] is the ModUp result in NTT form. Rotations share it (hoisting): an
-//! automorphism permutes its NTT evaluations, so one decomposition serves every step.
+//! automorphism permutes its NTT evaluations, so one decomposition serves every step; the
+//! permutation is folded into the inner product's reads.
 
 use rayon::prelude::*;
 
@@ -14,15 +15,21 @@ use crate::ckks::scheme::keys::SwitchingKey;
 
 /// Fast (approximate) conversion of residues from a source basis `B` to target primes:
 /// `y_t = sum_i [x_i (B/b_i)^{-1}]_{b_i} (B/b_i) mod t`, exact up to a small multiple of B.
+///
+/// With `exact`, the multiple of B is removed: `u = round(sum_i y_i / b_i)` (in `f64`) is the
+/// number of times B was counted, so the targets receive the centred representative of
+/// `x mod B` (Halevi-Polyakov-Shoup). ModDown uses this to divide by P with rounding.
 struct BasisConversion {
     /// `(B/b_i)^{-1} mod b_i`, per source.
     hat_inv: Vec<ShoupConst>,
     /// `(B/b_i) mod t`, per target then source.
     hat_mod: Vec<Vec<u64>>,
+    /// For exact conversion: `1 / b_i` per source and `-B mod t` per target.
+    exact: Option<(Vec<f64>, Vec<u64>)>,
 }
 
 impl BasisConversion {
-    fn new(ctx: &Context, sources: &[usize], targets: &[usize]) -> Self {
+    fn new(ctx: &Context, sources: &[usize], targets: &[usize], exact: bool) -> Self {
         let hat_inv = sources
             .iter()
             .map(|&i| {
@@ -50,7 +57,28 @@ impl BasisConversion {
                     .collect()
             })
             .collect();
-        Self { hat_inv, hat_mod }
+        let exact = exact.then(|| {
+            let inv_b = sources
+                .iter()
+                .map(|&i| 1.0 / ctx.modulus(i).value as f64)
+                .collect();
+            let neg_b = targets
+                .iter()
+                .map(|&t| {
+                    let m = ctx.modulus(t);
+                    let b = sources
+                        .iter()
+                        .fold(1u64, |acc, &k| m.mul(acc, ctx.modulus(k).value % m.value));
+                    m.neg(b)
+                })
+                .collect();
+            (inv_b, neg_b)
+        });
+        Self {
+            hat_inv,
+            hat_mod,
+            exact,
+        }
     }
 
     /// Converts source limbs (coefficient form, in source order) to the targets' moduli.
@@ -67,20 +95,38 @@ impl BasisConversion {
             .map(|((x, &w), m)| x.iter().map(|&v| m.mul_shoup(v, w)).collect())
             .collect();
         let n = src.first().map_or(0, |x| x.len());
+        // How many times B was counted, per coefficient (exact conversion only).
+        let overflow: Option<Vec<u64>> = self.exact.as_ref().map(|(inv_b, _)| {
+            (0..n)
+                .into_par_iter()
+                .with_min_len(4096)
+                .map(|k| {
+                    let v: f64 = ys.iter().zip(inv_b).map(|(y, &ib)| y[k] as f64 * ib).sum();
+                    v.round() as u64
+                })
+                .collect()
+        });
         self.hat_mod
             .par_iter()
             .zip(target_moduli)
-            .map(|(h, m)| {
+            .enumerate()
+            .map(|(ti, (h, m))| {
                 let mut out = vec![0u64; n];
-                for chunk in ys.chunks(8).zip(h.chunks(8)) {
+                for chunk in ys.chunks(7).zip(h.chunks(7)) {
                     let (yc, hc) = chunk;
                     for (k, o) in out.iter_mut().enumerate() {
-                        // At most 8 products below 2^124 plus a reduced value: fits in u128.
+                        // At most 7 products below 2^124 plus a reduced value: fits in u128.
                         let mut acc = *o as u128;
                         for (y, &hv) in yc.iter().zip(hc) {
                             acc += y[k] as u128 * hv as u128;
                         }
                         *o = m.reduce_u128(acc);
+                    }
+                }
+                if let (Some(u), Some((_, neg_b))) = (&overflow, &self.exact) {
+                    let w = m.shoup(neg_b[ti]);
+                    for (o, &uk) in out.iter_mut().zip(u) {
+                        *o = m.add(*o, m.mul_shoup(uk, w));
                     }
                 }
                 out
@@ -96,27 +142,6 @@ pub struct Decomposed {
     digits: Vec<Vec<Vec<u64>>>,
 }
 
-impl Decomposed {
-    /// The same decomposition of `σ_g(d)`: every digit's evaluations permuted.
-    fn automorphism(&self, ctx: &Context, g: usize) -> Decomposed {
-        let perm = ctx.galois_perm(g);
-        let digits = self
-            .digits
-            .par_iter()
-            .map(|digit| {
-                digit
-                    .iter()
-                    .map(|x| perm.iter().map(|&j| x[j as usize]).collect())
-                    .collect()
-            })
-            .collect();
-        Decomposed {
-            level: self.level,
-            digits,
-        }
-    }
-}
-
 /// ModUp: decomposes `d` (NTT form, limbs `q_0..=q_level`).
 pub fn decompose(ctx: &Context, d: &RnsPoly) -> Decomposed {
     let level = d.limb_count() - 1;
@@ -130,7 +155,7 @@ pub fn decompose(ctx: &Context, d: &RnsPoly) -> Decomposed {
         .map(|start| {
             let digit: Vec<usize> = (start..(start + alpha).min(level + 1)).collect();
             let targets: Vec<usize> = qp.iter().copied().filter(|i| !digit.contains(i)).collect();
-            let conv = BasisConversion::new(ctx, &digit, &targets);
+            let conv = BasisConversion::new(ctx, &digit, &targets, false);
             let src: Vec<&[u64]> = digit.iter().map(|&i| coeff.limbs[i].as_slice()).collect();
             let src_m: Vec<Modulus> = digit.iter().map(|&i| *ctx.modulus(i)).collect();
             let tgt_m: Vec<Modulus> = targets.iter().map(|&i| *ctx.modulus(i)).collect();
@@ -155,28 +180,49 @@ pub fn decompose(ctx: &Context, d: &RnsPoly) -> Decomposed {
     Decomposed { level, digits }
 }
 
-/// Inner product of a decomposition with a switching key, then ModDown: returns `(c0, c1)`
-/// over `q_0..=q_level` (NTT form) with `c0 + c1 s ≈ d s'`.
-pub fn switch(ctx: &Context, dec: &Decomposed, key: &SwitchingKey) -> (RnsPoly, RnsPoly) {
+/// Inner product of a decomposition (permuted by the Galois element `g` if given: this is
+/// the decomposition of `σ_g(d)`) with a switching key, then ModDown: returns `(c0, c1)` over
+/// `q_0..=q_level` (NTT form) with `c0 + c1 s ≈ d' s'`.
+fn switch(
+    ctx: &Context,
+    dec: &Decomposed,
+    g: Option<usize>,
+    key: &SwitchingKey,
+) -> (RnsPoly, RnsPoly) {
     let qp = ctx.qp_indices(dec.level);
     let n = ctx.n();
+    let perm = g.map(|g| ctx.galois_perm(g));
     let acc: Vec<[Vec<u64>; 2]> = qp
         .par_iter()
         .enumerate()
         .map(|(pos, &i)| {
             let m = ctx.modulus(i);
-            let mut out = [vec![0u64; n], vec![0u64; n]];
-            for (o, half) in out.iter_mut().zip(0..2) {
-                for k in 0..n {
-                    // At most dnum products below 2^124: dnum <= 8 fits in u128.
-                    let mut s: u128 = 0;
-                    for (digit, key_digit) in dec.digits.iter().zip(&key.digits) {
-                        s += digit[pos][k] as u128 * key_digit[half].limbs[i][k] as u128;
-                    }
-                    o[k] = m.reduce_u128(s);
+            let d: Vec<&[u64]> = dec.digits.iter().map(|dg| dg[pos].as_slice()).collect();
+            let kb: Vec<&[u64]> = key
+                .digits
+                .iter()
+                .map(|kd| kd[0].limbs[i].as_slice())
+                .collect();
+            let ka: Vec<&[u64]> = key
+                .digits
+                .iter()
+                .map(|kd| kd[1].limbs[i].as_slice())
+                .collect();
+            let digits = d.len().min(kb.len());
+            let (mut o0, mut o1) = (vec![0u64; n], vec![0u64; n]);
+            for k in 0..n {
+                let src = perm.as_ref().map_or(k, |p| p[k] as usize);
+                // At most dnum products below 2^124 each: fits in u128 for dnum <= 16.
+                let (mut s0, mut s1) = (0u128, 0u128);
+                for j in 0..digits {
+                    let x = d[j][src] as u128;
+                    s0 += x * kb[j][k] as u128;
+                    s1 += x * ka[j][k] as u128;
                 }
+                o0[k] = m.reduce_u128(s0);
+                o1[k] = m.reduce_u128(s1);
             }
-            out
+            [o0, o1]
         })
         .collect();
     let (mut c0, mut c1) = (Vec::with_capacity(qp.len()), Vec::with_capacity(qp.len()));
@@ -184,12 +230,15 @@ pub fn switch(ctx: &Context, dec: &Decomposed, key: &SwitchingKey) -> (RnsPoly, 
         c0.push(a);
         c1.push(b);
     }
-    (mod_down(ctx, dec.level, c0), mod_down(ctx, dec.level, c1))
+    rayon::join(
+        || mod_down(ctx, dec.level, c0),
+        || mod_down(ctx, dec.level, c1),
+    )
 }
 
 /// Divides a polynomial over Q_level * P (NTT form, limbs in [`Context::qp_indices`] order)
 /// by P, rounding, leaving `q_0..=q_level`.
-fn mod_down(ctx: &Context, level: usize, mut limbs: Vec<Vec<u64>>) -> RnsPoly {
+pub(crate) fn mod_down(ctx: &Context, level: usize, mut limbs: Vec<Vec<u64>>) -> RnsPoly {
     let ring = ctx.ring();
     let nq = ctx.q_count();
     let p_idx: Vec<usize> = (nq..nq + ctx.p_count()).collect();
@@ -199,7 +248,7 @@ fn mod_down(ctx: &Context, level: usize, mut limbs: Vec<Vec<u64>>) -> RnsPoly {
         .zip(&p_idx)
         .for_each(|(x, &i)| ring.table(i).inverse(x));
     let q_idx: Vec<usize> = (0..=level).collect();
-    let conv = BasisConversion::new(ctx, &p_idx, &q_idx);
+    let conv = BasisConversion::new(ctx, &p_idx, &q_idx, true);
     let src: Vec<&[u64]> = p_part.iter().map(|x| x.as_slice()).collect();
     let src_m: Vec<Modulus> = p_idx.iter().map(|&i| *ctx.modulus(i)).collect();
     let tgt_m: Vec<Modulus> = q_idx.iter().map(|&i| *ctx.modulus(i)).collect();
@@ -221,7 +270,7 @@ fn mod_down(ctx: &Context, level: usize, mut limbs: Vec<Vec<u64>>) -> RnsPoly {
 
 /// Key switching of one polynomial: `decompose` then `switch`.
 pub fn key_switch(ctx: &Context, d: &RnsPoly, key: &SwitchingKey) -> (RnsPoly, RnsPoly) {
-    switch(ctx, &decompose(ctx, d), key)
+    switch(ctx, &decompose(ctx, d), None, key)
 }
 
 /// Key switching of `σ_g(d)` from a decomposition of `d` (hoisted rotation).
@@ -231,5 +280,5 @@ pub fn switch_automorphism(
     g: usize,
     key: &SwitchingKey,
 ) -> (RnsPoly, RnsPoly) {
-    switch(ctx, &dec.automorphism(ctx, g), key)
+    switch(ctx, dec, Some(g), key)
 }

@@ -108,7 +108,8 @@ pub enum ParamError {
     },
     /// Not 128-bit secure and `insecure` was not set.
     #[error(
-        "insecure parameters: log2(QP) = {log_qp:.1} exceeds the 128-bit bound {bound} for N = 2^{log_n} (pass --insecure to allow)"
+        "insecure parameters: log2(QP) = {log_qp:.1} for N = 2^{log_n}, {} (pass --insecure to allow)",
+        bound_text(*bound)
     )]
     Insecure {
         /// log2(QP).
@@ -121,6 +122,14 @@ pub enum ParamError {
     /// Prime generation failed.
     #[error(transparent)]
     Primes(#[from] PrimeError),
+}
+
+fn bound_text(bound: f64) -> String {
+    if bound > 0.0 {
+        format!("above the 128-bit bound of {bound}")
+    } else {
+        "a ring degree the 128-bit table (N = 2^13..2^16) does not cover".to_string()
+    }
 }
 
 /// Unvalidated parameter description (what presets, configs and the CLI produce).

@@ -1,0 +1,271 @@
+//! Timing profile of the project engine: every primitive the cost model prices, at every
+//! level where it fits, timed round-robin (so that load from other processes spreads evenly
+//! over operations and levels) as the median of `samples` runs after one warm-up round.
+//!
+//! The operations and their inputs are those of the OpenFHE measurement
+//! (`scripts/bench-openfhe.py`): squaring for `mul_relin_rescale`, rotation by one slot,
+//! 31 hoisted rotations by 1..=31, the RNN's 32x32 BSGS matvec and the tanh polynomials of
+//! [`crate::ckks::circuit_ops`]. The same circuits also report their precision in bits.
+
+use std::time::Instant;
+
+use crate::ckks::circuit_ops::{precision_bits, profile_ops};
+use crate::ckks::evaluator::Evaluator;
+use crate::ckks::scheme::context::Context;
+use crate::ckks::scheme::encryption::{Decryptor, Encryptor};
+use crate::ckks::scheme::engine::Engine;
+use crate::ckks::scheme::error::CkksError;
+use crate::ckks::scheme::keys::KeyGenerator;
+use crate::ckks::scheme::params::Parameters;
+
+/// One timed operation.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Timing {
+    /// Profile operation name (see the profile format in profiles/README.md).
+    pub op: String,
+    /// Level the operation starts at.
+    pub level: usize,
+    /// Median milliseconds.
+    pub median_ms: f64,
+    /// Timed repetitions.
+    pub samples: usize,
+    /// Levels the operation consumed (circuits only).
+    pub levels_consumed: Option<usize>,
+    /// Precision of the result in bits against the plaintext result (where checked).
+    pub bits: Option<f64>,
+}
+
+/// Everything a profile run measured.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Measurements {
+    /// The timings, in a fixed order.
+    pub timings: Vec<Timing>,
+    /// Peak resident memory of the process (VmHWM), MB, if the OS reports it.
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct ProfileConfig {
+    /// Timed repetitions per operation (after one warm-up).
+    pub samples: usize,
+    /// Levels to measure (each operation at those of them where it fits).
+    pub levels: Vec<usize>,
+    /// Seed of keys and encryptions.
+    pub seed: u64,
+}
+
+type Task<'a> = (
+    String,
+    usize,
+    Option<usize>,
+    Box<dyn Fn() -> Result<(), CkksError> + 'a>,
+);
+
+/// Measures the engine at `params`; `progress` receives one line per finished stage.
+pub fn measure(
+    params: &Parameters,
+    cfg: &ProfileConfig,
+    progress: &dyn Fn(&str),
+) -> Result<Measurements, CkksError> {
+    let ctx = Context::new(params)?;
+    let slots = params.slots();
+    let mut steps: Vec<isize> = (1..=31).collect();
+    for op in profile_ops() {
+        steps.extend(op.rotation_steps(slots)?);
+    }
+    let mut timings = Vec::new();
+    let mut record = |op: &str, level, ms, samples, consumed, bits| {
+        progress(&format!("{op:>18} level {level}: {ms:10.3} ms"));
+        timings.push(Timing {
+            op: op.to_string(),
+            level,
+            median_ms: ms,
+            samples,
+            levels_consumed: consumed,
+            bits,
+        });
+    };
+    let top = params.top_level();
+    let s = cfg.samples;
+
+    // Key generation: secret + public key (as OpenFHE's KeyGen), then the evaluation keys.
+    let keygen = median_ms(s, || {
+        let mut kg = KeyGenerator::new(&ctx, Some(cfg.seed));
+        let sk = kg.secret_key();
+        kg.public_key(&sk);
+        Ok(())
+    })?;
+    record("keygen", top, keygen, s, None, None);
+    let mut kg = KeyGenerator::new(&ctx, Some(cfg.seed));
+    let sk = kg.secret_key();
+    let pk = kg.public_key(&sk);
+    let t = Instant::now();
+    let relin = kg.relin_key(&sk);
+    record("keygen_relin", top, ms_since(t), 1, None, None);
+    let t = Instant::now();
+    let keys = kg.evaluation_keys(&sk, &steps, false);
+    let per_key = ms_since(t) / (keys.galois_elements().count() + 1) as f64;
+    record("keygen_rotation", top, per_key, 1, None, None);
+    drop(relin);
+    let engine = Engine::new(&ctx, keys)?;
+    let enc = Encryptor::public(&ctx, &pk, Some(cfg.seed + 1))?;
+    let dec = Decryptor::new(&ctx, &sk)?;
+    let values: Vec<f64> = (0..slots)
+        .map(|i| ((i as f64 * 0.618_033_988_7).fract() - 0.5) * 0.99)
+        .collect();
+    let scale = engine.default_scale();
+
+    // Client operations at the top level.
+    record(
+        "encode",
+        top,
+        median_ms(s, || engine.encode(&values, top, scale).map(drop))?,
+        s,
+        None,
+        None,
+    );
+    let ct_top = enc.encrypt_values(&values, top, scale)?;
+    record(
+        "encrypt",
+        top,
+        median_ms(s, || enc.encrypt_values(&values, top, scale).map(drop))?,
+        s,
+        None,
+        None,
+    );
+    let back = dec.decrypt_values(&ct_top)?;
+    record(
+        "decrypt",
+        top,
+        median_ms(s, || dec.decrypt_values(&ct_top).map(drop))?,
+        s,
+        None,
+        Some(precision_bits(&back, &values)),
+    );
+    progress("client operations done; preparing the level-by-level tasks");
+
+    // Server operations at every level, round-robin.
+    let mut cts = Vec::new();
+    let mut pts = Vec::new();
+    let mut prepared = Vec::new();
+    for &level in &cfg.levels {
+        cts.push((level, enc.encrypt_values(&values, level, scale)?));
+        if level >= 1 {
+            pts.push((level, engine.encode(&values, level, scale)?));
+        }
+        for op in profile_ops() {
+            if level >= op.depth() {
+                let p = op.prepare(&engine, level)?;
+                let ct = enc.encrypt_values(p.input(), level, scale)?;
+                prepared.push((op, level, p, ct));
+            }
+        }
+    }
+    let hoist: Vec<isize> = (1..=31).collect();
+    let mut tasks: Vec<Task> = Vec::new();
+    let engine = &engine;
+    for (level, c) in &cts {
+        let level = *level;
+        tasks.push((
+            "add".into(),
+            level,
+            None,
+            Box::new(move || engine.add(c, c).map(drop)),
+        ));
+        if level == 0 {
+            continue;
+        }
+        tasks.push((
+            "mul_relin_rescale".into(),
+            level,
+            None,
+            Box::new(move || engine.rescale(&engine.mul_relin(c, c)?).map(drop)),
+        ));
+        // Invariant: a plaintext was encoded for every level >= 1.
+        let p = &pts.iter().find(|(l, _)| *l == level).expect("plaintext").1;
+        tasks.push((
+            "mul_plain_rescale".into(),
+            level,
+            None,
+            Box::new(move || engine.rescale(&engine.mul_plain(c, p)?).map(drop)),
+        ));
+        tasks.push((
+            "rotate".into(),
+            level,
+            None,
+            Box::new(move || engine.rotate(c, 1).map(drop)),
+        ));
+        let hoist = &hoist;
+        tasks.push((
+            "hoisted_rotate_31".into(),
+            level,
+            None,
+            Box::new(move || engine.rotate_hoisted(c, hoist).map(drop)),
+        ));
+    }
+    let mut checked = Vec::new();
+    for (op, level, p, ct) in &prepared {
+        let out = p.run(engine, ct)?;
+        let consumed = level - engine.level(&out);
+        let bits = precision_bits(&dec.decrypt_values(&out)?, &p.expected());
+        checked.push((op.name(), *level, consumed, bits));
+        tasks.push((
+            op.name(),
+            *level,
+            Some(consumed),
+            Box::new(move || p.run(engine, ct).map(drop)),
+        ));
+    }
+    let mut times = vec![Vec::with_capacity(s); tasks.len()];
+    for round in 0..=s {
+        for (i, (_, _, _, f)) in tasks.iter().enumerate() {
+            let t = Instant::now();
+            f()?;
+            if round > 0 {
+                times[i].push(ms_since(t));
+            }
+        }
+        progress(&format!("round {round} of {s} done"));
+    }
+    for ((op, level, consumed, _), ts) in tasks.iter().zip(times) {
+        let bits = checked
+            .iter()
+            .find(|(o, l, _, _)| o == op && l == level)
+            .map(|c| c.3);
+        record(op, *level, median(ts), s, *consumed, bits);
+    }
+    Ok(Measurements {
+        timings,
+        peak_rss_mb: crate::sysinfo::peak_rss_mb(),
+    })
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        0.5 * (xs[n / 2 - 1] + xs[n / 2])
+    }
+}
+
+/// Median of `samples` timed runs of `f` after one warm-up run.
+fn median_ms(samples: usize, f: impl Fn() -> Result<(), CkksError>) -> Result<f64, CkksError> {
+    f()?;
+    let mut ts = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let t = Instant::now();
+        f()?;
+        ts.push(ms_since(t));
+    }
+    Ok(median(ts))
+}

@@ -1,0 +1,188 @@
+//! `cellwise ckks`: the project's CKKS engine from the command line (`ckks profile` times
+//! every primitive and writes the profile the latency cost model reads).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use cellwise::ckks::profile::{ProfileConfig, measure};
+use cellwise::ckks::scheme::params::{PRESETS, Parameters, ParametersLiteral};
+use cellwise::cost::profile::{FORMAT, OpTiming, Profile, ProfileParams};
+
+/// Arguments of `cellwise ckks`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: CkksCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum CkksCommand {
+    /// Time every primitive at every level (median after a warm-up) and print or write the
+    /// timing profile (cellwise-ckks-profile/1 JSON).
+    Profile(ProfileArgs),
+}
+
+/// Arguments of `cellwise ckks profile`.
+#[derive(clap::Args)]
+struct ProfileArgs {
+    /// Parameter preset: fgb-like, test-small or test-medium.
+    #[arg(long, default_value = "fgb-like", conflicts_with = "params")]
+    preset: String,
+    /// Parameters from a TOML file (fields of ParametersLiteral) instead of a preset.
+    #[arg(long)]
+    params: Option<PathBuf>,
+    /// Accept parameters below 128-bit security (the test presets need it).
+    #[arg(long)]
+    insecure: bool,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Timed repetitions per operation, after one warm-up.
+    #[arg(long, default_value_t = 5)]
+    samples: usize,
+    /// Measure only these levels (comma-separated); default: every level 0..=top.
+    #[arg(long, value_delimiter = ',')]
+    levels: Option<Vec<usize>>,
+    /// Seed of keys and encryptions.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print the profile JSON on stdout (otherwise a table).
+    #[arg(long)]
+    json: bool,
+    /// Also write the profile JSON to this file (atomically).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Runs `cellwise ckks`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        CkksCommand::Profile(a) => profile(a),
+    }
+}
+
+fn parameters(a: &ProfileArgs) -> anyhow::Result<(String, Parameters)> {
+    let (name, mut lit) = match &a.params {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading parameters {}", path.display()))?;
+            let lit: ParametersLiteral = toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}", e.message()))
+                .with_context(|| format!("parsing parameters {}", path.display()))?;
+            (path.display().to_string(), lit)
+        }
+        None => {
+            let lit = ParametersLiteral::preset(&a.preset).with_context(|| {
+                format!(
+                    "unknown preset '{}' (known: {})",
+                    a.preset,
+                    PRESETS.join(", ")
+                )
+            })?;
+            (a.preset.clone(), lit)
+        }
+    };
+    lit.insecure = a.insecure;
+    let params = lit.build().with_context(|| format!("parameters {name}"))?;
+    Ok((name, params))
+}
+
+fn profile(a: ProfileArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(a.threads >= 1, "--threads must be at least 1");
+    anyhow::ensure!(a.samples >= 1, "--samples must be at least 1");
+    let (name, params) = parameters(&a)?;
+    let top = params.top_level();
+    let levels = a.levels.clone().unwrap_or_else(|| (0..=top).collect());
+    if let Some(&bad) = levels.iter().find(|&&l| l > top) {
+        anyhow::bail!("--levels: level {bad} is above the top level {top} of {name}");
+    }
+    let cfg = ProfileConfig {
+        samples: a.samples,
+        levels,
+        seed: a.seed,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads)
+        .build()
+        .context("building the thread pool")?;
+    let progress = |line: &str| eprintln!("{line}");
+    let m = pool.install(|| measure(&params, &cfg, &progress))?;
+    let command = std::iter::once("cellwise".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let profile = Profile {
+        format: FORMAT.to_string(),
+        engine: "cellwise".to_string(),
+        engine_version: env!("CARGO_PKG_VERSION").to_string(),
+        cpu: cellwise::sysinfo::cpu_model(),
+        threads: a.threads,
+        date: cellwise::sysinfo::utc_date(),
+        command: Some(command),
+        params: ProfileParams {
+            preset: name,
+            ring_degree: params.n(),
+            log_scale: Some(params.literal().log_scale as f64),
+            levels: top,
+            log_qp: Some((params.log_qp() * 10.0).round() / 10.0),
+            dnum: Some(params.dnum()),
+            secret: Some(params.literal().secret.name()),
+        },
+        units: "ms".to_string(),
+        ops: m
+            .timings
+            .iter()
+            .map(|t| OpTiming {
+                op: t.op.clone(),
+                level: t.level,
+                median: (t.median_ms * 1e4).round() / 1e4,
+                samples: Some(t.samples),
+                source: "measured".to_string(),
+            })
+            .collect(),
+        peak_rss_mb: m.peak_rss_mb.map(|x| x.round()),
+        name: String::new(),
+    };
+    // The profile format plus, per operation, the levels it consumed and its precision.
+    let mut json = serde_json::to_value(&profile)?;
+    json["precision"] = serde_json::to_value(
+        m.timings
+            .iter()
+            .filter(|t| t.bits.is_some() || t.levels_consumed.is_some())
+            .map(|t| {
+                serde_json::json!({
+                    "op": t.op, "level": t.level,
+                    "bits": t.bits.map(|b| (b * 100.0).round() / 100.0),
+                    "levels_consumed": t.levels_consumed,
+                })
+            })
+            .collect::<Vec<_>>(),
+    )?;
+    let text = serde_json::to_string_pretty(&json)? + "\n";
+    // The written profile must be one the cost model reads.
+    Profile::from_json("measured profile", &text)?;
+    if let Some(out) = &a.out {
+        cellwise::fsutil::write_atomic(out, text.as_bytes())
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    if a.json {
+        print!("{text}");
+    } else {
+        println!(
+            "{:<18} {:>5} {:>12} {:>8}",
+            "op", "level", "median ms", "bits"
+        );
+        for t in &m.timings {
+            let bits = t.bits.map_or("-".to_string(), |b| format!("{b:.1}"));
+            println!(
+                "{:<18} {:>5} {:>12.3} {:>8}",
+                t.op, t.level, t.median_ms, bits
+            );
+        }
+        if let Some(mb) = m.peak_rss_mb {
+            println!("peak memory: {mb:.0} MB");
+        }
+    }
+    Ok(())
+}

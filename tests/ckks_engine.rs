@@ -1,0 +1,135 @@
+//! The CKKS engine at full size and through the binary: tanh of degree 17 at `fgb-like`
+//! keeps >= 20 bits against the plaintext polynomial; `ckks profile` writes a profile the
+//! cost model reads; bad parameters end in one line.
+
+use std::process::Command;
+
+use cellwise::ckks::circuit_ops::{CircuitOp, precision_bits};
+use cellwise::ckks::evaluator::Evaluator;
+use cellwise::ckks::scheme::context::Context;
+use cellwise::ckks::scheme::encryption::{Decryptor, Encryptor};
+use cellwise::ckks::scheme::engine::Engine;
+use cellwise::ckks::scheme::keys::KeyGenerator;
+use cellwise::ckks::scheme::params::ParametersLiteral;
+use cellwise::cost::profile::Profile;
+
+fn cellwise(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cellwise"))
+        .args(args)
+        .output()
+        .expect("run cellwise");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn tanh_degree_17_at_fgb_like_keeps_20_bits() {
+    let params = ParametersLiteral::preset("fgb-like")
+        .unwrap()
+        .build()
+        .unwrap();
+    assert!(params.is_secure());
+    let ctx = Context::new(&params).unwrap();
+    let mut kg = KeyGenerator::new(&ctx, Some(17));
+    let sk = kg.secret_key();
+    let pk = kg.public_key(&sk);
+    let engine = Engine::new(&ctx, kg.evaluation_keys(&sk, &[], false)).unwrap();
+    let enc = Encryptor::public(&ctx, &pk, Some(18)).unwrap();
+    let dec = Decryptor::new(&ctx, &sk).unwrap();
+    let op = CircuitOp::Poly { degree: 17 };
+    let top = engine.top_level();
+    let prepared = op.prepare(&engine, top).unwrap();
+    let ct = enc
+        .encrypt_values(prepared.input(), top, engine.default_scale())
+        .unwrap();
+    let out = prepared.run(&engine, &ct).unwrap();
+    assert_eq!(top - engine.level(&out), op.depth());
+    let got = dec.decrypt_values(&out).unwrap();
+    let bits = precision_bits(&got, &prepared.expected());
+    assert!(bits >= 20.0, "{bits:.1} bits");
+}
+
+#[test]
+fn profile_at_small_parameters_is_a_valid_cost_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.json");
+    let (ok, stdout, stderr) = cellwise(&[
+        "ckks",
+        "profile",
+        "--preset",
+        "test-small",
+        "--insecure",
+        "--samples",
+        "1",
+        "--levels",
+        "0,5",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let p = Profile::from_json("written", &std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(p.engine, "cellwise");
+    for op in [
+        "keygen",
+        "encode",
+        "encrypt",
+        "decrypt",
+        "add",
+        "mul_relin_rescale",
+        "mul_plain_rescale",
+        "rotate",
+        "hoisted_rotate_31",
+        "matvec_32",
+        "poly_deg17",
+    ] {
+        assert!(p.seconds(op, 5).is_some(), "{op} missing");
+    }
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let precision = json["precision"].as_array().unwrap();
+    let deg17 = precision.iter().find(|e| e["op"] == "poly_deg17").unwrap();
+    assert_eq!(deg17["levels_consumed"], 5);
+    assert!(deg17["bits"].as_f64().unwrap() >= 15.0);
+}
+
+#[test]
+fn bad_parameters_end_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let base = "log_scale = 40\nlevels = 3\nbootstrap_levels = 0\nbootstrap_bits = 50\n\
+                first_mod_bits = 55\nspecial_bits = 60\ndnum = 2\nsecret = \"Ternary\"\n\
+                insecure = false\np_primes = []\n";
+    let not_ntt = write(
+        "q.toml",
+        &format!("log_n = 12\n{base}q_primes = [97, 193, 257, 449]\n"),
+    );
+    let too_big = write("n.toml", &format!("log_n = 17\n{base}q_primes = []\n"));
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--preset", "test-small"], "pass --insecure"),
+        (vec!["--preset", "nope"], "unknown preset 'nope'"),
+        (
+            vec!["--params", &not_ntt, "--insecure"],
+            "not a prime = 1 mod 2N",
+        ),
+        (vec!["--params", &too_big], "ring degree 2^17"),
+        (
+            vec!["--preset", "test-small", "--insecure", "--levels", "9"],
+            "above the top level",
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["ckks", "profile"];
+        args.extend(extra.iter());
+        let (ok, _, stderr) = cellwise(&args);
+        assert!(!ok, "{args:?} succeeded");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+}
