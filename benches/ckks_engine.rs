@@ -53,6 +53,15 @@ fn bench(c: &mut Criterion) {
             ring.to_coeff(&mut limb);
         })
     });
+    let mut wide = ring.zero(10, false);
+    for l in wide.limbs.iter_mut() {
+        *l = (0..params.n() as u64).collect();
+    }
+    wide.ntt = true;
+    let g5 = ctx.galois_element(1);
+    g.bench_function("automorphism_ntt_10_limbs", |b| {
+        b.iter(|| black_box(ctx.automorphism_ntt(&wide, g5)))
+    });
     g.finish();
 
     let mut g = c.benchmark_group(format!("ckks_{preset}_level{top}"));

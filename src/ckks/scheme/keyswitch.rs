@@ -13,6 +13,9 @@ use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::keys::SwitchingKey;
 
+/// Coefficients processed together in the accumulation loops (stack buffers of u128).
+const BLOCK: usize = 256;
+
 /// Fast (approximate) conversion of residues from a source basis `B` to target primes:
 /// `y_t = sum_i [x_i (B/b_i)^{-1}]_{b_i} (B/b_i) mod t`, exact up to a small multiple of B.
 ///
@@ -112,15 +115,22 @@ impl BasisConversion {
             .enumerate()
             .map(|(ti, (h, m))| {
                 let mut out = vec![0u64; n];
-                for chunk in ys.chunks(7).zip(h.chunks(7)) {
-                    let (yc, hc) = chunk;
-                    for (k, o) in out.iter_mut().enumerate() {
-                        // At most 7 products below 2^124 plus a reduced value: fits in u128.
-                        let mut acc = *o as u128;
-                        for (y, &hv) in yc.iter().zip(hc) {
-                            acc += y[k] as u128 * hv as u128;
+                let mut acc = [0u128; BLOCK];
+                for (start, o) in (0..n).step_by(BLOCK).zip(out.chunks_mut(BLOCK)) {
+                    let acc = &mut acc[..o.len()];
+                    acc.fill(0);
+                    for (i, (y, &hv)) in ys.iter().zip(h).enumerate() {
+                        let hv = hv as u128;
+                        for (a, &v) in acc.iter_mut().zip(&y[start..start + o.len()]) {
+                            *a += v as u128 * hv;
                         }
-                        *o = m.reduce_u128(acc);
+                        // Products are below 2^124: reduce after every 8 to stay in u128.
+                        if i % 8 == 7 {
+                            acc.iter_mut().for_each(|a| *a = m.reduce_u128(*a) as u128);
+                        }
+                    }
+                    for (x, &a) in o.iter_mut().zip(acc.iter()) {
+                        *x = m.reduce_u128(a);
                     }
                 }
                 if let (Some(u), Some((_, neg_b))) = (&overflow, &self.exact) {
@@ -208,19 +218,46 @@ fn switch(
                 .iter()
                 .map(|kd| kd[1].limbs[i].as_slice())
                 .collect();
-            let digits = d.len().min(kb.len());
             let (mut o0, mut o1) = (vec![0u64; n], vec![0u64; n]);
-            for k in 0..n {
-                let src = perm.as_ref().map_or(k, |p| p[k] as usize);
-                // At most dnum products below 2^124 each: fits in u128 for dnum <= 16.
-                let (mut s0, mut s1) = (0u128, 0u128);
-                for j in 0..digits {
-                    let x = d[j][src] as u128;
-                    s0 += x * kb[j][k] as u128;
-                    s1 += x * ka[j][k] as u128;
+            let (mut acc0, mut acc1) = ([0u128; BLOCK], [0u128; BLOCK]);
+            let mut x = [0u64; BLOCK];
+            for start in (0..n).step_by(BLOCK) {
+                let len = BLOCK.min(n - start);
+                let (acc0, acc1, x) = (&mut acc0[..len], &mut acc1[..len], &mut x[..len]);
+                acc0.fill(0);
+                acc1.fill(0);
+                for (j, ((dj, bj), aj)) in d.iter().zip(&kb).zip(&ka).enumerate() {
+                    match &perm {
+                        Some(p) => x
+                            .iter_mut()
+                            .zip(&p[start..start + len])
+                            .for_each(|(v, &j)| *v = dj[j as usize]),
+                        None => x.copy_from_slice(&dj[start..start + len]),
+                    }
+                    let (bj, aj) = (&bj[start..start + len], &aj[start..start + len]);
+                    for ((((s0, s1), &v), &b), &a) in acc0
+                        .iter_mut()
+                        .zip(acc1.iter_mut())
+                        .zip(&*x)
+                        .zip(bj)
+                        .zip(aj)
+                    {
+                        *s0 += v as u128 * b as u128;
+                        *s1 += v as u128 * a as u128;
+                    }
+                    // Products are below 2^124: reduce after every 8 digits to stay in u128.
+                    if j % 8 == 7 {
+                        for a in acc0.iter_mut().chain(acc1.iter_mut()) {
+                            *a = m.reduce_u128(*a) as u128;
+                        }
+                    }
                 }
-                o0[k] = m.reduce_u128(s0);
-                o1[k] = m.reduce_u128(s1);
+                for (o, &a) in o0[start..start + len].iter_mut().zip(acc0.iter()) {
+                    *o = m.reduce_u128(a);
+                }
+                for (o, &a) in o1[start..start + len].iter_mut().zip(acc1.iter()) {
+                    *o = m.reduce_u128(a);
+                }
             }
             [o0, o1]
         })

@@ -178,3 +178,29 @@ fn missing_keys_and_levels_are_clear_errors() {
         Err(CkksError::LevelTooHigh { .. })
     ));
 }
+
+#[test]
+fn many_digits_and_sparse_secrets_work() {
+    // dnum = 6 on test-small (one limb per digit) and a sparse ternary secret.
+    let mut lit = ParametersLiteral::preset("test-small").unwrap();
+    lit.dnum = 6;
+    lit.secret = super::params::SecretDist::SparseTernary { h: 64 };
+    let params = lit.build().unwrap();
+    let ctx = Context::new(&params).unwrap();
+    let mut kg = KeyGenerator::new(&ctx, Some(4));
+    let sk = kg.secret_key();
+    let pk = kg.public_key(&sk);
+    let engine = Engine::new(&ctx, kg.evaluation_keys(&sk, &[5], false)).unwrap();
+    let enc = Encryptor::public(&ctx, &pk, Some(5)).unwrap();
+    let dec = Decryptor::new(&ctx, &sk).unwrap();
+    let v: Vec<f64> = (0..64).map(|i| i as f64 / 64.0 - 0.5).collect();
+    let ct = enc.encrypt_values(&v, 5, engine.default_scale()).unwrap();
+    let sq = engine
+        .rescale(&engine.mul_relin(&ct, &ct).unwrap())
+        .unwrap();
+    let r = engine.rotate(&sq, 5).unwrap();
+    let got = dec.decrypt_values(&r).unwrap();
+    for i in 0..59 {
+        assert!((got[i] - v[i + 5] * v[i + 5]).abs() < 1e-5, "slot {i}");
+    }
+}
