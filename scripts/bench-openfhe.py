@@ -12,12 +12,11 @@ rotations, 32 plaintext products, one rescale); `poly_degD` is OpenFHE's Chebysh
 (Paterson-Stockmeyer) of the tanh interpolant of degree D on [-8, 8], with the map onto
 [-1, 1] folded in (series on [-1, 1]); its entries record the levels OpenFHE consumed.
 
-Usage (OpenFHE 1.6.1 ships a CPython 3.10 module only), two processes:
-    python3.10 -m venv /tmp/ofhe-venv && /tmp/ofhe-venv/bin/pip install openfhe==1.6.1.0.22.4 numpy
-    OMP_NUM_THREADS=2 /tmp/ofhe-venv/bin/python profiles/measure_openfhe.py --threads 2 \
-        --phase leveled --out profiles/openfhe-fgb-like.json
-    OMP_NUM_THREADS=2 /tmp/ofhe-venv/bin/python profiles/measure_openfhe.py --threads 2 \
-        --phase bootstrap --out profiles/openfhe-fgb-like.json
+Usage, two processes (run under any python3: OpenFHE 1.6.1 ships a CPython 3.10 module only,
+so when `openfhe` is not importable the script creates its own venv with Python 3.10 under
+$CELLWISE_OPENFHE_VENV, default ~/.cache/cellwise/openfhe-venv, and re-runs itself there):
+    OMP_NUM_THREADS=2 scripts/bench-openfhe.py --threads 2 --phase leveled --out P.json
+    OMP_NUM_THREADS=2 scripts/bench-openfhe.py --threads 2 --phase bootstrap --out P.json
 The bootstrap phase needs about 16 GB of memory.
 `--small` runs an insecure N = 2^12 context in seconds, to check the script.
 """
@@ -31,8 +30,41 @@ import statistics
 import sys
 import time
 
-import numpy as np
-import openfhe as o
+
+OPENFHE_WHEEL = "openfhe==1.6.1.0.22.4"
+
+
+def ensure_openfhe():
+    """Re-executes this script in a Python 3.10 venv holding the OpenFHE wheel if `openfhe`
+    cannot be imported here."""
+    try:
+        import openfhe  # noqa: F401
+        import numpy  # noqa: F401
+        return
+    except ImportError:
+        pass
+    import shutil
+    import subprocess
+    venv = os.environ.get("CELLWISE_OPENFHE_VENV",
+                          os.path.expanduser("~/.cache/cellwise/openfhe-venv"))
+    py = os.path.join(venv, "bin", "python")
+    if os.path.realpath(sys.executable) == os.path.realpath(py):
+        sys.exit(f"error: {OPENFHE_WHEEL} is not importable in {venv}; delete it and retry")
+    if not os.path.exists(py):
+        candidates = [os.path.expanduser("~/.pyenv/versions/3.10.13/bin/python3.10"),
+                      shutil.which("python3.10")]
+        base = next((c for c in candidates if c and os.path.exists(c)), None)
+        if base is None:
+            sys.exit("error: the openfhe wheel needs CPython 3.10; install it (pyenv install 3.10)")
+        print(f"creating {venv} with {base} and {OPENFHE_WHEEL}", file=sys.stderr)
+        subprocess.run([base, "-m", "venv", venv], check=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", OPENFHE_WHEEL, "numpy"], check=True)
+    os.execv(py, [py, os.path.abspath(__file__)] + sys.argv[1:])
+
+
+ensure_openfhe()
+import numpy as np  # noqa: E402
+import openfhe as o  # noqa: E402
 
 TOP = 9
 DEGREES = (3, 7, 17)
@@ -203,7 +235,7 @@ def main():
         "cpu": cpu_model(),
         "threads": args.threads,
         "date": datetime.date.today().isoformat(),
-        "command": f"OMP_NUM_THREADS={args.threads} python profiles/measure_openfhe.py "
+        "command": f"OMP_NUM_THREADS={args.threads} python scripts/bench-openfhe.py "
                    + " ".join(sys.argv[1:]),
         "params": {"preset": "small-insecure" if args.small else "fgb-like",
                    "ring_degree": ring, "log_scale": 42, "levels": TOP,
@@ -255,7 +287,7 @@ def bootstrap_phase(args, context, ring, slots, budget, record, ops):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     profile["peak_rss_mb"] = max(profile.get("peak_rss_mb") or 0.0, rss)
     profile["command"] += (f" && OMP_NUM_THREADS={args.threads} python "
-                           "profiles/measure_openfhe.py " + " ".join(sys.argv[1:]))
+                           "scripts/bench-openfhe.py " + " ".join(sys.argv[1:]))
     profile["bootstrap_load_average_1_5_15"] = list(os.getloadavg())
     write(args.out, profile)
 
