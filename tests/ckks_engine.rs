@@ -1,17 +1,22 @@
 //! The CKKS engine at full size and through the binary: tanh of degree 17 at `fgb-like`
-//! keeps >= 20 bits against the plaintext polynomial; `ckks profile` writes a profile the
-//! cost model reads; bad parameters end in one line.
+//! keeps >= 20 bits against the plaintext polynomial, and the levels the engine consumes for
+//! the problem's degree-3/7/17 cells are the cost model's; `ckks profile` writes a profile
+//! the cost model reads; bad parameters end in one line.
 
 use std::process::Command;
 
+use cellwise::approx::{Activation, Approximation, FitMethod};
 use cellwise::ckks::circuit_ops::{CircuitOp, precision_bits};
 use cellwise::ckks::evaluator::Evaluator;
+use cellwise::ckks::poly::{Chebyshev, InputMap, PolyOptions, evaluate};
 use cellwise::ckks::scheme::context::Context;
 use cellwise::ckks::scheme::encryption::{Decryptor, Encryptor};
 use cellwise::ckks::scheme::engine::Engine;
 use cellwise::ckks::scheme::keys::KeyGenerator;
 use cellwise::ckks::scheme::params::ParametersLiteral;
+use cellwise::cost::circuit::{PlanTable, SegmentKind};
 use cellwise::cost::profile::Profile;
+use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 
 fn cellwise(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cellwise"))
@@ -50,6 +55,33 @@ fn tanh_degree_17_at_fgb_like_keeps_20_bits() {
     let got = dec.decrypt_values(&out).unwrap();
     let bits = precision_bits(&got, &prepared.expected());
     assert!(bits >= 20.0, "{bits:.1} bits");
+
+    // The cost model's level accounting is what the engine consumes for the problem's own
+    // cells (least-squares tanh fits on [-8, 8], evaluated as the RNN plan does).
+    let problem = Problem::load(DEFAULT_PROBLEM).unwrap();
+    let table = PlanTable::new(&problem, top).unwrap();
+    for degree in [3usize, 7, 17] {
+        let fit = Approximation::fit(
+            Activation::Tanh,
+            degree,
+            problem.approximation.interval,
+            &FitMethod::LeastSquares,
+        )
+        .unwrap();
+        let [lo, hi] = problem.approximation.interval;
+        let cell = Chebyshev::new(&fit.chebyshev, (lo, hi)).unwrap();
+        let opts = PolyOptions {
+            input: InputMap::Folded,
+            target_scale: Some(engine.default_scale()),
+            log_split: None,
+        };
+        let (out, _) = evaluate(&engine, &ct, &cell, &opts).unwrap();
+        assert_eq!(
+            Some(top - engine.level(&out)),
+            table.depth(SegmentKind::Poly(degree)),
+            "degree {degree}"
+        );
+    }
 }
 
 #[test]

@@ -252,3 +252,69 @@ fn same_seed_same_records_on_one_and_two_threads() {
         assert_eq!(run(1, strategy), run(2, strategy), "{strategy}");
     }
 }
+
+/// (cost, accuracy) of the true front of the small problem, by exhaustive enumeration.
+fn true_front(problem: &Problem, oracle: &Oracle) -> Vec<(f64, f64)> {
+    let model = cost::by_name("depth", problem).unwrap();
+    let ctx = SearchContext::new(problem, oracle, model.as_ref(), open(), 1000, 1).unwrap();
+    let out = ctx
+        .run(StrategyConfig::load("exhaustive").unwrap().build().as_mut())
+        .unwrap();
+    out.pareto
+        .iter()
+        .map(|&i| (out.records[i].cost, out.records[i].accuracy.unwrap()))
+        .collect()
+}
+
+#[test]
+fn genetic_and_dp_find_true_front_points_and_are_reproducible() {
+    let (problem, _, oracle, _) = small();
+    let front = true_front(&problem, &oracle);
+    let model = cost::by_name("depth", &problem).unwrap();
+    for name in ["genetic", "dp"] {
+        let run = |seed| {
+            let ctx =
+                SearchContext::new(&problem, &oracle, model.as_ref(), open(), 400, seed).unwrap();
+            ctx.run(StrategyConfig::load(name).unwrap().build().as_mut())
+                .unwrap()
+        };
+        let (a, b) = (run(3), run(3));
+        let sched = |o: &cellwise::search::SearchOutcome| {
+            o.records
+                .iter()
+                .map(|r| r.schedule.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sched(&a), sched(&b), "{name}: same seed, same records");
+        assert!(a.judgements <= 400);
+        // Nothing found beats the true front, and a good share of it is found.
+        let mut on_front = 0;
+        for &i in &a.pareto {
+            let (c, acc) = (a.records[i].cost, a.records[i].accuracy.unwrap());
+            assert!(
+                front.iter().any(|&(fc, fa)| fc <= c && fa >= acc),
+                "{name}: ({c}, {acc}) beats the exhaustive front"
+            );
+            on_front += front.contains(&(c, acc)) as usize;
+        }
+        let want = if name == "genetic" {
+            front.len() / 2
+        } else {
+            3
+        };
+        assert!(
+            on_front >= want,
+            "{name}: {on_front} of {} true front points",
+            front.len()
+        );
+    }
+    // The DP reports proxy and real accuracy side by side; a single-cell pick is exact.
+    let ctx = SearchContext::new(&problem, &oracle, model.as_ref(), open(), 400, 1).unwrap();
+    let out = ctx
+        .run(StrategyConfig::load("dp").unwrap().build().as_mut())
+        .unwrap();
+    let verified = out.details["verified"].as_array().unwrap();
+    assert!(!verified.is_empty());
+    let first = &verified[0];
+    assert_eq!(first["proxy_accuracy"], first["real_accuracy"]);
+}

@@ -6,6 +6,7 @@ use anyhow::Context;
 use cellwise::cost;
 use cellwise::oracle::{Candidates, Oracle, OracleConfig};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
+use cellwise::report::{self, svg};
 use cellwise::search::{Constraints, SearchContext, StrategyConfig, hypervolume};
 use serde_json::json;
 
@@ -17,7 +18,7 @@ pub struct Args {
     /// Comma-separated strategy presets.
     #[arg(
         long,
-        default_value = "dfs,greedy,anneal,random",
+        default_value = "dfs,genetic,dp,greedy,anneal,random",
         value_delimiter = ','
     )]
     strategies: Vec<String>,
@@ -83,6 +84,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let reference = cost_model.cost(&all_top)?;
     let limit = args.cost_fraction * reference;
     let mut rows = Vec::new();
+    // Seed 1 of every strategy, for the overlaid plots.
+    let mut fronts = Vec::new();
+    let mut progress = Vec::new();
     for (name, preset) in args.strategies.iter().zip(&presets) {
         for seed in 1..=args.seeds {
             val.clear_caches();
@@ -103,6 +107,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 },
             );
             let hv = hypervolume(&outcome.records, &all, reference);
+            if seed == 1 {
+                let everything = Constraints {
+                    min_accuracy: 0.0,
+                    max_cost: f64::INFINITY,
+                };
+                fronts.push(svg::Series {
+                    name: name.clone(),
+                    points: report::front_points(&outcome),
+                });
+                progress.push(svg::Series {
+                    name: name.clone(),
+                    points: report::progress_points(&outcome, &everything, reference),
+                });
+            }
             let best = outcome
                 .records
                 .iter()
@@ -186,6 +204,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "\nCommand: `{}`\n",
         doc["command"].as_str().unwrap_or("")
     ));
+    md.push_str(
+        "\nPlots (seed 1 of each strategy): `pareto.svg` (validation fronts overlaid), \
+         `progress.svg` (hypervolume of the front found so far against judgements).\n",
+    );
+    cellwise::fsutil::write_atomic(
+        &args.out.join("pareto.svg"),
+        svg::chart(
+            "validation Pareto fronts (seed 1)",
+            &format!("cost ({})", args.cost),
+            "validation accuracy (%)",
+            &fronts,
+            true,
+        )
+        .as_bytes(),
+    )?;
+    cellwise::fsutil::write_atomic(
+        &args.out.join("progress.svg"),
+        svg::chart(
+            "hypervolume of the front so far (seed 1)",
+            "judgements",
+            "hypervolume (accuracy %)",
+            &progress,
+            true,
+        )
+        .as_bytes(),
+    )?;
     cellwise::fsutil::write_atomic(&args.out.join("README.md"), md.as_bytes())?;
     print!("{md}");
     Ok(())

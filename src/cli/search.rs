@@ -7,7 +7,7 @@ use anyhow::Context;
 use cellwise::cost;
 use cellwise::oracle::{Candidates, Oracle, OracleConfig};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
-use cellwise::report::{finalists, write_run};
+use cellwise::report::{finalists, write_plots, write_run};
 use cellwise::search::{Constraints, SearchContext, StrategyConfig};
 use serde_json::json;
 
@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &problem,
         &val,
         cost_model.as_ref(),
-        constraints,
+        constraints.clone(),
         args.budget,
         args.seed,
     )?;
@@ -99,6 +99,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     });
     write_run(&args.out, meta.clone(), &outcome, &finals)
         .with_context(|| format!("writing {}", args.out.display()))?;
+    write_plots(&args.out, &outcome, &constraints, &candidates.degrees())
+        .with_context(|| format!("writing plots to {}", args.out.display()))?;
     let decisions = outcome
         .records
         .iter()

@@ -1,5 +1,7 @@
-//! Run outputs: a run directory with `run.json`, `schedules.csv` and `pareto.csv`, each
-//! written atomically.
+//! Run outputs: a run directory with `run.json`, `schedules.csv`, `pareto.csv` and SVG
+//! plots ([`svg`]), each written atomically.
+
+pub mod svg;
 
 use std::path::Path;
 
@@ -7,7 +9,8 @@ use serde::Serialize;
 
 use crate::fsutil::write_atomic;
 use crate::oracle::Oracle;
-use crate::search::SearchOutcome;
+use crate::schedule::{CellApprox, Schedule};
+use crate::search::{Constraints, SearchOutcome, hypervolume, pareto_front};
 
 /// Errors raised while writing outputs.
 #[derive(Debug, thiserror::Error)]
@@ -131,5 +134,140 @@ pub fn write_run(
         "pareto.csv",
         csv.into_inner()
             .map_err(|e| ReportError::Format(e.to_string()))?,
+    )
+}
+
+/// The outcome's Pareto front as (cost, validation accuracy in %), cost ascending.
+pub fn front_points(outcome: &SearchOutcome) -> Vec<(f64, f64)> {
+    outcome
+        .pareto
+        .iter()
+        .filter_map(|&i| {
+            let r = &outcome.records[i];
+            r.accuracy.map(|a| (r.cost, 100.0 * a))
+        })
+        .collect()
+}
+
+/// Hypervolume of the front found within the first `k` judgements (against
+/// `reference_cost`, in accuracy %), at up to 100 evenly spaced `k`.
+pub fn progress_points(
+    outcome: &SearchOutcome,
+    constraints: &Constraints,
+    reference_cost: f64,
+) -> Vec<(f64, f64)> {
+    let n = outcome.records.len();
+    let stride = n.div_ceil(100).max(1);
+    (1..=n)
+        .filter(|k| k % stride == 0 || *k == n)
+        .map(|k| {
+            let prefix = &outcome.records[..k];
+            let front = pareto_front(prefix, constraints);
+            (
+                k as f64,
+                100.0 * hypervolume(prefix, &front, reference_cost),
+            )
+        })
+        .collect()
+}
+
+/// Share of `schedules` that give each cell each degree: one row per degree (as listed).
+pub fn degree_shares(schedules: &[&Schedule], degrees: &[usize]) -> Vec<Vec<f64>> {
+    let cells = schedules.first().map_or(0, |s| s.len());
+    let n = schedules.len().max(1) as f64;
+    degrees
+        .iter()
+        .map(|&d| {
+            (0..cells)
+                .map(|c| {
+                    schedules
+                        .iter()
+                        .filter(|s| s.cells().get(c) == Some(&CellApprox::Degree(d)))
+                        .count() as f64
+                        / n
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Writes `pareto.svg`, `cells.svg` (degrees per cell of the schedules a threshold search
+/// kept, or else of the Pareto front) and `progress.svg` (hypervolume against judgements).
+pub fn write_plots(
+    dir: &Path,
+    outcome: &SearchOutcome,
+    constraints: &Constraints,
+    degrees: &[usize],
+) -> Result<(), ReportError> {
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        write_atomic(&path, text.as_bytes()).map_err(|source| ReportError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let name = outcome.strategy.clone();
+    write(
+        "pareto.svg",
+        svg::chart(
+            &format!("{name}: validation Pareto front"),
+            "cost",
+            "validation accuracy (%)",
+            &[svg::Series {
+                name: name.clone(),
+                points: front_points(outcome),
+            }],
+            true,
+        ),
+    )?;
+    let kept: Vec<&Schedule> = outcome
+        .records
+        .iter()
+        .filter(|r| r.accepted == Some(true))
+        .map(|r| &r.schedule)
+        .collect();
+    let (what, shown) = if kept.is_empty() {
+        (
+            "Pareto-front",
+            outcome
+                .pareto
+                .iter()
+                .map(|&i| &outcome.records[i].schedule)
+                .collect(),
+        )
+    } else {
+        ("kept", kept)
+    };
+    write(
+        "cells.svg",
+        svg::heatmap(
+            &format!(
+                "{name}: degree per cell over {} {what} schedules",
+                shown.len()
+            ),
+            &degrees
+                .iter()
+                .map(|d| format!("degree {d}"))
+                .collect::<Vec<_>>(),
+            &degree_shares(&shown, degrees),
+        ),
+    )?;
+    let reference = outcome
+        .records
+        .iter()
+        .map(|r| r.cost)
+        .fold(0.0f64, f64::max);
+    write(
+        "progress.svg",
+        svg::chart(
+            &format!("{name}: hypervolume of the front so far"),
+            "judgements",
+            "hypervolume (accuracy %)",
+            &[svg::Series {
+                name,
+                points: progress_points(outcome, constraints, reference),
+            }],
+            true,
+        ),
     )
 }

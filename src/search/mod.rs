@@ -17,7 +17,9 @@ use crate::schedule::{CellApprox, Schedule};
 
 pub mod anneal;
 pub mod dfs;
+pub mod dp;
 pub mod exhaustive;
+pub mod genetic;
 pub mod greedy;
 pub mod random;
 
@@ -264,6 +266,8 @@ pub enum StrategyConfig {
     Random(random::RandomConfig),
     Exhaustive(exhaustive::ExhaustiveConfig),
     Anneal(anneal::AnnealConfig),
+    Genetic(genetic::GeneticConfig),
+    Dp(dp::DpConfig),
 }
 
 /// Presets shipped in `strategies/`, embedded.
@@ -272,6 +276,8 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("greedy", include_str!("../../strategies/greedy.toml")),
     ("random", include_str!("../../strategies/random.toml")),
     ("anneal", include_str!("../../strategies/anneal.toml")),
+    ("genetic", include_str!("../../strategies/genetic.toml")),
+    ("dp", include_str!("../../strategies/dp.toml")),
     (
         "exhaustive",
         include_str!("../../strategies/exhaustive.toml"),
@@ -313,6 +319,8 @@ impl StrategyConfig {
             Self::Random(c) => Box::new(random::RandomSearch::new(c.clone())),
             Self::Exhaustive(c) => Box::new(exhaustive::Exhaustive::new(c.clone())),
             Self::Anneal(c) => Box::new(anneal::Anneal::new(c.clone())),
+            Self::Genetic(c) => Box::new(genetic::Genetic::new(c.clone())),
+            Self::Dp(c) => Box::new(dp::Dp::new(c.clone())),
         }
     }
 }

@@ -95,6 +95,33 @@ impl RingContext {
             .for_each(|((x, y), m)| x.iter_mut().zip(y).for_each(|(u, &v)| *u = m.add(*u, v)));
     }
 
+    /// `a + b` into a new polynomial with `a`'s limbs (one pass, no copy of `a` first).
+    pub fn add(&self, a: &RnsPoly, b: &RnsPoly) -> RnsPoly {
+        self.zip_with(a, b, |m, x, y| m.add(x, y))
+    }
+
+    /// `a - b` into a new polynomial with `a`'s limbs.
+    pub fn sub(&self, a: &RnsPoly, b: &RnsPoly) -> RnsPoly {
+        self.zip_with(a, b, |m, x, y| m.sub(x, y))
+    }
+
+    fn zip_with(
+        &self,
+        a: &RnsPoly,
+        b: &RnsPoly,
+        f: impl Fn(&Modulus, u64, u64) -> u64 + Sync,
+    ) -> RnsPoly {
+        debug_assert_eq!(a.ntt, b.ntt);
+        let limbs = a
+            .limbs
+            .par_iter()
+            .zip(&b.limbs)
+            .zip(&self.moduli)
+            .map(|((x, y), m)| x.iter().zip(y).map(|(&u, &v)| f(m, u, v)).collect())
+            .collect();
+        RnsPoly { limbs, ntt: a.ntt }
+    }
+
     /// `a -= b` (same form).
     pub fn sub_assign(&self, a: &mut RnsPoly, b: &RnsPoly) {
         debug_assert_eq!(a.ntt, b.ntt);

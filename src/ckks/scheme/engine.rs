@@ -253,10 +253,8 @@ impl Evaluator for Engine {
             .into());
         }
         let ring = self.ctx.ring();
-        let mut out = a.clone();
-        ring.add_assign(&mut out.c0, &b.c0);
-        ring.add_assign(&mut out.c1, &b.c1);
-        Ok(out)
+        let (c0, c1) = rayon::join(|| ring.add(&a.c0, &b.c0), || ring.add(&a.c1, &b.c1));
+        Ok(Ciphertext { c0, c1, ..*a })
     }
 
     fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
@@ -270,10 +268,8 @@ impl Evaluator for Engine {
             .into());
         }
         let ring = self.ctx.ring();
-        let mut out = a.clone();
-        ring.sub_assign(&mut out.c0, &b.c0);
-        ring.sub_assign(&mut out.c1, &b.c1);
-        Ok(out)
+        let (c0, c1) = rayon::join(|| ring.sub(&a.c0, &b.c0), || ring.sub(&a.c1, &b.c1));
+        Ok(Ciphertext { c0, c1, ..*a })
     }
 
     fn add_const(&self, a: &Ciphertext, c: f64) -> Result<Ciphertext, CkksError> {

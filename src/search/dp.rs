@@ -1,0 +1,281 @@
+//! Lee et al.-style dynamic programming. Each cell's sensitivity to each lower candidate
+//! degree is measured with the oracle (the accuracy lost when only that cell is lowered from
+//! the all-highest schedule), and so is the cost it saves. Assuming both add up over cells,
+//! the schedule that loses the least accuracy for a required saving is a multiple-choice
+//! knapsack, solved exactly by dynamic programming over the saving in integer units. The
+//! picks for a sweep of cost budgets are then verified with the real oracle, and the budget
+//! is tightened by bisection between the cheapest verified pick that meets the minimum
+//! accuracy and the next budget that failed. Proxy and real figures are reported side by side.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{ScheduleSearch, SearchContext, SearchError};
+use crate::schedule::{CellApprox, Schedule};
+
+/// Settings of the DP search (`strategies/dp.toml`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpConfig {
+    /// Integer units the largest possible saving is divided into (the knapsack's resolution).
+    pub resolution: usize,
+    /// Cost budgets swept evenly between the all-highest and the all-lowest schedule.
+    pub budgets: usize,
+    /// Bisection steps that tighten the budget after the sweep.
+    pub tighten_steps: usize,
+}
+
+/// Sensitivity-and-knapsack search.
+pub struct Dp {
+    config: DpConfig,
+}
+
+impl Dp {
+    /// A DP search.
+    pub fn new(config: DpConfig) -> Self {
+        Self { config }
+    }
+}
+
+/// One option of one cell: the degree index (into the candidates, highest first), the
+/// accuracy it loses and the cost it saves when alone.
+#[derive(Clone, Copy, Debug)]
+struct Choice {
+    degree: usize,
+    loss: f64,
+    saving: f64,
+}
+
+/// Exact multiple-choice knapsack: per cell one option (option 0 = keep the highest degree:
+/// no loss, no saving), total saving in units >= `need`, least total loss. Returns the option
+/// index per cell, or `None` if the saving cannot be reached.
+fn knapsack(options: &[Vec<(usize, f64)>], need: usize) -> Option<Vec<usize>> {
+    // best[j] = least loss with saving units >= j (capped at need) over the cells so far;
+    // back[c][j] = (option, previous state) that reached state j after cell c.
+    let inf = f64::INFINITY;
+    let mut best = vec![inf; need + 1];
+    best[0] = 0.0;
+    let mut back: Vec<Vec<(usize, usize)>> = Vec::with_capacity(options.len());
+    for cell in options {
+        let mut next = vec![inf; need + 1];
+        let mut from = vec![(0usize, 0usize); need + 1];
+        for (j, &b) in best.iter().enumerate() {
+            if b == inf {
+                continue;
+            }
+            for (o, &(units, loss)) in cell.iter().enumerate() {
+                let k = (j + units).min(need);
+                if b + loss < next[k] {
+                    next[k] = b + loss;
+                    from[k] = (o, j);
+                }
+            }
+        }
+        back.push(from);
+        best = next;
+    }
+    if best[need] == inf {
+        return None;
+    }
+    let mut out = vec![0usize; options.len()];
+    let mut j = need;
+    for c in (0..options.len()).rev() {
+        let (o, prev) = back[c][j];
+        out[c] = o;
+        j = prev;
+    }
+    Some(out)
+}
+
+impl ScheduleSearch for Dp {
+    fn name(&self) -> &str {
+        "dp"
+    }
+
+    fn search(&mut self, ctx: &mut SearchContext) -> Result<serde_json::Value, SearchError> {
+        let cfg = self.config.clone();
+        if cfg.resolution == 0 || cfg.budgets == 0 {
+            return Err(SearchError::Invalid(
+                "dp: resolution and budgets must be at least 1".into(),
+            ));
+        }
+        let degrees = ctx.degrees_desc();
+        let top = ctx.top_schedule();
+        let cells = top.len();
+        let Some(e) = ctx.evaluate(&top)? else {
+            return Ok(json!({}));
+        };
+        let (acc0, cost0) = (e.accuracy, ctx.cost.cost(&top)?);
+        // Sensitivities: one evaluation per (cell, lower degree).
+        let mut choices: Vec<Vec<Choice>> = Vec::with_capacity(cells);
+        for cell in 0..cells {
+            let mut row = vec![Choice {
+                degree: 0,
+                loss: 0.0,
+                saving: 0.0,
+            }];
+            for (d, &deg) in degrees.iter().enumerate().skip(1) {
+                let s = top.with_cell(cell, CellApprox::Degree(deg));
+                let Some(e) = ctx.evaluate(&s)? else {
+                    return Ok(json!({ "stopped": "budget spent while measuring sensitivities" }));
+                };
+                row.push(Choice {
+                    degree: d,
+                    loss: (acc0 - e.accuracy).max(0.0),
+                    saving: (cost0 - ctx.cost.cost(&s)?).max(0.0),
+                });
+            }
+            choices.push(row);
+        }
+        let max_saving: f64 = choices
+            .iter()
+            .map(|r| r.iter().map(|c| c.saving).fold(0.0, f64::max))
+            .sum();
+        if max_saving <= 0.0 {
+            return Ok(json!({ "stopped": "no cell lowering saves cost" }));
+        }
+        let unit = max_saving / cfg.resolution as f64;
+        // Savings are rounded down: the knapsack never promises more than the proxy gives.
+        let options: Vec<Vec<(usize, f64)>> = choices
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|c| ((c.saving / unit).floor() as usize, c.loss))
+                    .collect()
+            })
+            .collect();
+        let schedule_of = |picks: &[usize]| {
+            Schedule::new(
+                picks
+                    .iter()
+                    .enumerate()
+                    .map(|(cell, &o)| CellApprox::Degree(degrees[choices[cell][o].degree]))
+                    .collect(),
+            )
+        };
+        let mut verified = Vec::new();
+        let min_acc = ctx.constraints.min_accuracy;
+        let mut verify =
+            |ctx: &mut SearchContext, need: usize| -> Result<Option<bool>, SearchError> {
+                let Some(picks) = knapsack(&options, need) else {
+                    return Ok(Some(false));
+                };
+                let s = schedule_of(&picks);
+                let proxy_loss: f64 = picks
+                    .iter()
+                    .enumerate()
+                    .map(|(c, &o)| choices[c][o].loss)
+                    .sum();
+                let proxy_saving: f64 = picks
+                    .iter()
+                    .enumerate()
+                    .map(|(c, &o)| choices[c][o].saving)
+                    .sum();
+                let Some(e) = ctx.evaluate(&s)? else {
+                    return Ok(None);
+                };
+                let cost = ctx.cost.cost(&s)?;
+                verified.push(json!({
+                    "schedule": s.to_string(),
+                    "required_saving": need as f64 * unit,
+                    "proxy_accuracy": acc0 - proxy_loss,
+                    "real_accuracy": e.accuracy,
+                    "proxy_cost": cost0 - proxy_saving,
+                    "real_cost": cost,
+                }));
+                Ok(Some(e.accuracy >= min_acc))
+            };
+        // Sweep, then bisect between the largest saving that verified and the next that failed.
+        let mut ok_need = 0usize;
+        let mut bad_need: Option<usize> = None;
+        for b in 1..=cfg.budgets {
+            let need = cfg.resolution * b / cfg.budgets;
+            match verify(ctx, need)? {
+                None => return Ok(json!({ "verified": verified, "stopped": "budget spent" })),
+                Some(true) => ok_need = need,
+                Some(false) => {
+                    bad_need = Some(need);
+                    break;
+                }
+            }
+        }
+        let mut steps = 0;
+        while let Some(bad) = bad_need {
+            if steps == cfg.tighten_steps || bad <= ok_need + 1 {
+                break;
+            }
+            let mid = (ok_need + bad) / 2;
+            match verify(ctx, mid)? {
+                None => break,
+                Some(true) => ok_need = mid,
+                Some(false) => bad_need = Some(mid),
+            }
+            steps += 1;
+        }
+        Ok(json!({
+            "all_highest_accuracy": acc0,
+            "all_highest_cost": cost0,
+            "saving_unit": unit,
+            "best_verified_saving": ok_need as f64 * unit,
+            "verified": verified,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Brute force over every combination of options.
+    fn brute(options: &[Vec<(usize, f64)>], need: usize) -> Option<f64> {
+        let mut best: Option<f64> = None;
+        let mut idx = vec![0usize; options.len()];
+        loop {
+            let units: usize = idx.iter().zip(options).map(|(&i, o)| o[i].0).sum();
+            let loss: f64 = idx.iter().zip(options).map(|(&i, o)| o[i].1).sum();
+            if units >= need && best.is_none_or(|b| loss < b) {
+                best = Some(loss);
+            }
+            let mut c = 0;
+            loop {
+                if c == options.len() {
+                    return best;
+                }
+                idx[c] += 1;
+                if idx[c] < options[c].len() {
+                    break;
+                }
+                idx[c] = 0;
+                c += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn knapsack_is_exact() {
+        let options = vec![
+            vec![(0, 0.0), (3, 0.010), (5, 0.030)],
+            vec![(0, 0.0), (2, 0.001), (6, 0.050)],
+            vec![(0, 0.0), (4, 0.004), (7, 0.020)],
+            vec![(0, 0.0), (1, 0.0), (2, 0.002)],
+        ];
+        for need in 0..=20 {
+            let got = knapsack(&options, need).map(|p| {
+                p.iter()
+                    .enumerate()
+                    .map(|(c, &o)| options[c][o].1)
+                    .sum::<f64>()
+            });
+            let want = brute(&options, need);
+            match (got, want) {
+                (Some(g), Some(w)) => assert!((g - w).abs() < 1e-12, "need {need}: {g} vs {w}"),
+                (None, None) => {}
+                other => panic!("need {need}: {other:?}"),
+            }
+            if let Some(p) = knapsack(&options, need) {
+                let units: usize = p.iter().enumerate().map(|(c, &o)| options[c][o].0).sum();
+                assert!(units >= need);
+            }
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! AutoFHE-style NSGA-II: a genome is one degree per cell; the two objectives are
+//! `1 - validation accuracy` and cost, both minimised, with Deb's constrained domination
+//! (schedules within the constraints dominate those outside; among the latter the smaller
+//! violation wins). A Latin-hypercube sample seeds the first population; parents are picked
+//! by tournament on (rank, crowding distance); children come from block crossover and
+//! one-degree mutations; survivors are chosen by non-dominated sorting and crowding.
+//!
+//! Each distinct schedule is judged once (later occurrences reuse the answer and cost no
+//! budget). Written against `SearchContext` rather than genevo, whose fitness is a single
+//! totally ordered value (see ARCHITECTURE.md).
+
+use std::collections::HashMap;
+
+use rand::rngs::ChaCha20Rng;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{ScheduleSearch, SearchContext, SearchError};
+use crate::schedule::{CellApprox, Schedule};
+
+/// Settings of the genetic search (`strategies/genetic.toml`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneticConfig {
+    /// Individuals kept per generation.
+    pub population: usize,
+    /// Generations after the initial sample.
+    pub generations: usize,
+    /// Size of the Latin-hypercube initial sample.
+    pub initial_samples: usize,
+    /// Individuals per tournament.
+    pub tournament: usize,
+    /// Probability of block crossover per pair of parents.
+    pub crossover: f64,
+    /// Probability of lowering one random cell by one degree.
+    pub mutate_down: f64,
+    /// Probability of raising one random cell by one degree.
+    pub mutate_up: f64,
+}
+
+impl GeneticConfig {
+    fn validate(&self) -> Result<(), SearchError> {
+        let bad = |m: String| Err(SearchError::Invalid(format!("genetic: {m}")));
+        if self.population < 2 {
+            return bad(format!("population {} must be at least 2", self.population));
+        }
+        if self.tournament == 0 {
+            return bad("tournament size must be at least 1".into());
+        }
+        if self.initial_samples < self.population {
+            return bad(format!(
+                "initial_samples {} must be at least the population {}",
+                self.initial_samples, self.population
+            ));
+        }
+        for (name, p) in [
+            ("crossover", self.crossover),
+            ("mutate_down", self.mutate_down),
+            ("mutate_up", self.mutate_up),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return bad(format!("{name} probability {p} must be within [0, 1]"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// NSGA-II over schedules.
+pub struct Genetic {
+    config: GeneticConfig,
+}
+
+impl Genetic {
+    /// A genetic search.
+    pub fn new(config: GeneticConfig) -> Self {
+        Self { config }
+    }
+}
+
+/// A judged individual: genome (degree indices into the candidate list, highest first) and
+/// objectives.
+#[derive(Clone, Debug)]
+struct Individual {
+    genes: Vec<usize>,
+    error: f64,
+    cost: f64,
+    violation: f64,
+}
+
+/// `a` dominates `b` under constrained domination.
+fn dominates(a: &Individual, b: &Individual) -> bool {
+    if a.violation > 0.0 || b.violation > 0.0 {
+        return a.violation < b.violation;
+    }
+    a.error <= b.error && a.cost <= b.cost && (a.error < b.error || a.cost < b.cost)
+}
+
+/// Non-dominated fronts (indices), best first.
+fn fronts(pop: &[Individual]) -> Vec<Vec<usize>> {
+    let n = pop.len();
+    let mut dominated_by = vec![0usize; n];
+    let mut dominates_list = vec![Vec::new(); n];
+    for i in 0..n {
+        for j in 0..n {
+            if i != j && dominates(&pop[i], &pop[j]) {
+                dominates_list[i].push(j);
+            } else if i != j && dominates(&pop[j], &pop[i]) {
+                dominated_by[i] += 1;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut current: Vec<usize> = (0..n).filter(|&i| dominated_by[i] == 0).collect();
+    while !current.is_empty() {
+        let mut next = Vec::new();
+        for &i in &current {
+            for &j in &dominates_list[i] {
+                dominated_by[j] -= 1;
+                if dominated_by[j] == 0 {
+                    next.push(j);
+                }
+            }
+        }
+        next.sort_unstable();
+        out.push(current);
+        current = next;
+    }
+    out
+}
+
+/// Crowding distance of each member of one front (same order as `front`).
+fn crowding(pop: &[Individual], front: &[usize]) -> Vec<f64> {
+    let m = front.len();
+    let mut dist = vec![0.0; m];
+    if m <= 2 {
+        return vec![f64::INFINITY; m];
+    }
+    for key in [|x: &Individual| x.error, |x: &Individual| x.cost] {
+        let mut order: Vec<usize> = (0..m).collect();
+        order.sort_by(|&a, &b| key(&pop[front[a]]).total_cmp(&key(&pop[front[b]])));
+        let (lo, hi) = (key(&pop[front[order[0]]]), key(&pop[front[order[m - 1]]]));
+        dist[order[0]] = f64::INFINITY;
+        dist[order[m - 1]] = f64::INFINITY;
+        if hi > lo {
+            for w in 1..m - 1 {
+                let gap = key(&pop[front[order[w + 1]]]) - key(&pop[front[order[w - 1]]]);
+                dist[order[w]] += gap / (hi - lo);
+            }
+        }
+    }
+    dist
+}
+
+/// (rank, crowding) of every individual.
+fn rank_and_crowding(pop: &[Individual]) -> Vec<(usize, f64)> {
+    let mut out = vec![(0, 0.0); pop.len()];
+    for (r, front) in fronts(pop).iter().enumerate() {
+        for (&i, d) in front.iter().zip(crowding(pop, front)) {
+            out[i] = (r, d);
+        }
+    }
+    out
+}
+
+/// The `n` best by rank, then crowding (larger first), then index (deterministic).
+fn select(pop: &[Individual], n: usize) -> Vec<Individual> {
+    let rc = rank_and_crowding(pop);
+    let mut order: Vec<usize> = (0..pop.len()).collect();
+    order.sort_by(|&a, &b| {
+        rc[a]
+            .0
+            .cmp(&rc[b].0)
+            .then(rc[b].1.total_cmp(&rc[a].1))
+            .then(a.cmp(&b))
+    });
+    order.into_iter().take(n).map(|i| pop[i].clone()).collect()
+}
+
+struct Run<'c, 'a> {
+    ctx: &'c mut SearchContext<'a>,
+    degrees: Vec<usize>,
+    seen: HashMap<Vec<usize>, Individual>,
+}
+
+impl Run<'_, '_> {
+    fn schedule(&self, genes: &[usize]) -> Schedule {
+        Schedule::new(
+            genes
+                .iter()
+                .map(|&g| CellApprox::Degree(self.degrees[g]))
+                .collect(),
+        )
+    }
+
+    /// Judges a genome (once); `None` when the budget is spent.
+    fn judge(&mut self, genes: Vec<usize>) -> Result<Option<Individual>, SearchError> {
+        if let Some(ind) = self.seen.get(&genes) {
+            return Ok(Some(ind.clone()));
+        }
+        let schedule = self.schedule(&genes);
+        let Some(e) = self.ctx.evaluate(&schedule)? else {
+            return Ok(None);
+        };
+        let cost = self.ctx.cost.cost(&schedule)?;
+        let c = &self.ctx.constraints;
+        let violation = (c.min_accuracy - e.accuracy).max(0.0)
+            + ((cost - c.max_cost) / c.max_cost.max(f64::MIN_POSITIVE)).max(0.0);
+        let ind = Individual {
+            genes: genes.clone(),
+            error: 1.0 - e.accuracy,
+            cost,
+            violation,
+        };
+        self.seen.insert(genes, ind.clone());
+        Ok(Some(ind))
+    }
+}
+
+/// A Latin-hypercube sample of `n` genomes: in every cell each degree appears in an equal
+/// share of the samples (up to rounding), in a random order per cell.
+fn latin_hypercube(rng: &mut ChaCha20Rng, n: usize, cells: usize, k: usize) -> Vec<Vec<usize>> {
+    let mut genomes = vec![vec![0usize; cells]; n];
+    for c in 0..cells {
+        let mut strata: Vec<usize> = (0..n).collect();
+        strata.shuffle(rng);
+        for (g, &s) in genomes.iter_mut().zip(&strata) {
+            g[c] = s * k / n;
+        }
+    }
+    genomes
+}
+
+fn tournament<'p>(
+    rng: &mut ChaCha20Rng,
+    pop: &'p [Individual],
+    rc: &[(usize, f64)],
+    size: usize,
+) -> &'p Individual {
+    let mut best = rng.random_range(0..pop.len());
+    for _ in 1..size {
+        let i = rng.random_range(0..pop.len());
+        let better = rc[i].0 < rc[best].0 || (rc[i].0 == rc[best].0 && rc[i].1 > rc[best].1);
+        if better {
+            best = i;
+        }
+    }
+    &pop[best]
+}
+
+impl ScheduleSearch for Genetic {
+    fn name(&self) -> &str {
+        "genetic"
+    }
+
+    fn search(&mut self, ctx: &mut SearchContext) -> Result<serde_json::Value, SearchError> {
+        let cfg = self.config.clone();
+        cfg.validate()?;
+        let mut rng = ChaCha20Rng::seed_from_u64(ctx.seed);
+        let cells = ctx.problem.steps();
+        let mut run = Run {
+            degrees: ctx.degrees_desc(),
+            ctx,
+            seen: HashMap::new(),
+        };
+        let k = run.degrees.len();
+        let mut sample = Vec::new();
+        let mut exhausted = false;
+        for genes in latin_hypercube(&mut rng, cfg.initial_samples, cells, k) {
+            match run.judge(genes)? {
+                Some(ind) => sample.push(ind),
+                None => {
+                    exhausted = true;
+                    break;
+                }
+            }
+        }
+        let mut pop = select(&sample, cfg.population);
+        let mut generations = 0;
+        while !exhausted && generations < cfg.generations && !pop.is_empty() {
+            let rc = rank_and_crowding(&pop);
+            let mut children = Vec::with_capacity(cfg.population);
+            while children.len() < cfg.population {
+                let a = tournament(&mut rng, &pop, &rc, cfg.tournament)
+                    .genes
+                    .clone();
+                let b = tournament(&mut rng, &pop, &rc, cfg.tournament)
+                    .genes
+                    .clone();
+                let (mut c1, mut c2) = (a, b);
+                if rng.random::<f64>() < cfg.crossover {
+                    let i = rng.random_range(0..cells);
+                    let j = rng.random_range(i..=cells);
+                    for g in i..j {
+                        std::mem::swap(&mut c1[g], &mut c2[g]);
+                    }
+                }
+                for child in [c1, c2] {
+                    let mut child = child;
+                    if rng.random::<f64>() < cfg.mutate_down {
+                        let g = rng.random_range(0..cells);
+                        child[g] = (child[g] + 1).min(k - 1);
+                    }
+                    if rng.random::<f64>() < cfg.mutate_up {
+                        let g = rng.random_range(0..cells);
+                        child[g] = child[g].saturating_sub(1);
+                    }
+                    match run.judge(child)? {
+                        Some(ind) => children.push(ind),
+                        None => {
+                            exhausted = true;
+                            break;
+                        }
+                    }
+                    if children.len() == cfg.population {
+                        break;
+                    }
+                }
+                if exhausted {
+                    break;
+                }
+            }
+            let mut merged = pop;
+            merged.extend(children);
+            pop = select(&merged, cfg.population);
+            generations += 1;
+        }
+        let final_front: Vec<String> = fronts(&pop)
+            .first()
+            .map(|f| {
+                f.iter()
+                    .map(|&i| run.schedule(&pop[i].genes).to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(json!({
+            "initial_samples": sample.len(),
+            "generations": generations,
+            "distinct_schedules": run.seen.len(),
+            "final_front": final_front,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ind(error: f64, cost: f64) -> Individual {
+        Individual {
+            genes: vec![],
+            error,
+            cost,
+            violation: 0.0,
+        }
+    }
+
+    #[test]
+    fn sorting_and_crowding() {
+        let pop = vec![
+            ind(0.1, 5.0),
+            ind(0.2, 3.0),
+            ind(0.3, 1.0),
+            ind(0.3, 4.0),
+            ind(0.15, 6.0),
+        ];
+        let f = fronts(&pop);
+        assert_eq!(f[0], vec![0, 1, 2]);
+        assert_eq!(f[1], vec![3, 4]);
+        let c = crowding(&pop, &f[0]);
+        assert!(c[0].is_infinite() && c[2].is_infinite() && c[1].is_finite());
+        let mut infeasible = ind(0.0, 0.0);
+        infeasible.violation = 0.5;
+        assert!(dominates(&ind(0.9, 9.0), &infeasible));
+    }
+
+    #[test]
+    fn latin_hypercube_balances_every_cell() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let g = latin_hypercube(&mut rng, 200, 28, 3);
+        for c in 0..28 {
+            let counts = (0..3)
+                .map(|d| g.iter().filter(|x| x[c] == d).count())
+                .collect::<Vec<_>>();
+            assert!(counts.iter().all(|&n| (66..=67).contains(&n)), "{counts:?}");
+        }
+    }
+}
