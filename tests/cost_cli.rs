@@ -35,7 +35,7 @@ fn prices_all_17_with_the_default_problem() {
     // The default model is latency with the first shipped profile.
     let (ok, stdout, stderr) = cellwise(&["cost", "--schedule", "all-17"]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("model latency:openfhe"), "{stdout}");
+    assert!(stdout.contains("model latency:cellwise"), "{stdout}");
     assert!(stdout.contains("27 bootstraps"), "{stdout}");
     let (ok, _, stderr) = cellwise(&["cost", "--schedule", "all-3", "--profile", "openfhe"]);
     assert!(ok, "{stderr}");

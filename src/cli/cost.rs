@@ -20,7 +20,7 @@ pub struct Args {
     /// Cost model: latency (seconds, from a timing profile), depth (levels) or bootstraps.
     #[arg(long, default_value = "latency")]
     model: String,
-    /// Timing profile of the latency model: a shipped name (openfhe) or a path to a
+    /// Timing profile of the latency model: a shipped name (cellwise, openfhe) or a path to a
     /// profile JSON; default: the first shipped profile.
     #[arg(long)]
     profile: Option<String>,

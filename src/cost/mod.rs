@@ -223,7 +223,7 @@ mod tests {
         for (spec, name, unit) in [
             ("depth", "depth", "levels"),
             ("bootstraps", "bootstraps", "bootstraps"),
-            ("latency", "latency:openfhe", "s"),
+            ("latency", "latency:cellwise", "s"),
             ("latency:openfhe", "latency:openfhe", "s"),
         ] {
             let m = by_name(spec, &p).unwrap();

@@ -21,12 +21,19 @@ pub const FORMAT: &str = "cellwise-ckks-profile/1";
 
 /// Profiles shipped in `profiles/`, embedded so that the binary works from any directory:
 /// (short name, file name, JSON). The first is the default of the `latency` model (the
-/// project engine's once it is shipped).
-const SHIPPED: &[(&str, &str, &str)] = &[(
-    "openfhe",
-    "openfhe-fgb-like.json",
-    include_str!("../../profiles/openfhe-fgb-like.json"),
-)];
+/// project engine's).
+const SHIPPED: &[(&str, &str, &str)] = &[
+    (
+        "cellwise",
+        "cellwise-fgb-like.json",
+        include_str!("../../profiles/cellwise-fgb-like.json"),
+    ),
+    (
+        "openfhe",
+        "openfhe-fgb-like.json",
+        include_str!("../../profiles/openfhe-fgb-like.json"),
+    ),
+];
 
 /// Errors raised while reading or validating a profile.
 #[derive(Debug, thiserror::Error)]
