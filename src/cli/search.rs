@@ -1,6 +1,6 @@
 //! `cellwise search`: run one search strategy on the validation split.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::common::{splits_for, weights_for};
 use anyhow::Context;
@@ -8,7 +8,10 @@ use cellwise::cost;
 use cellwise::oracle::{Candidates, Oracle, OracleConfig};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::report::{finalists, write_plots, write_run};
-use cellwise::search::{Constraints, SearchContext, StrategyConfig};
+use cellwise::search::{
+    CHECKPOINT_FORMAT, Checkpoint, Constraints, Record, SearchContext, StrategyConfig,
+};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// Arguments of `cellwise search`.
@@ -49,7 +52,63 @@ pub struct Args {
     /// Data directory (default: $CELLWISE_DATA_DIR, else ./data); fetched if missing.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Write `checkpoint.json` into the run directory after every N judgements (0: never).
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: usize,
+    /// Resume the interrupted run in this directory from its checkpoint (its settings are
+    /// taken from the checkpoint; the final outputs equal those of an uninterrupted run).
+    #[arg(long, conflicts_with_all = ["strategy", "problem", "weights", "budget", "cost", "min_accuracy", "max_cost", "seed", "out"])]
+    resume: Option<PathBuf>,
 }
+
+/// What defines a run's results (stored in checkpoints).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Settings {
+    strategy: String,
+    problem: String,
+    weights: Option<PathBuf>,
+    budget: usize,
+    cost: String,
+    min_accuracy: f64,
+    /// `None` for no limit (JSON has no infinity).
+    max_cost: Option<f64>,
+    seed: u64,
+}
+
+impl Settings {
+    fn from_args(a: &Args) -> Self {
+        Settings {
+            strategy: a.strategy.clone(),
+            problem: a.problem.clone(),
+            weights: a.weights.clone(),
+            budget: a.budget,
+            cost: a.cost.clone(),
+            min_accuracy: a.min_accuracy,
+            max_cost: a.max_cost.is_finite().then_some(a.max_cost),
+            seed: a.seed,
+        }
+    }
+}
+
+/// The settings, run directory and recorded judgements of a resumed run.
+fn load_checkpoint(dir: &Path) -> anyhow::Result<(Settings, Vec<Record>)> {
+    let path = dir.join(CHECKPOINT_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading checkpoint {}", path.display()))?;
+    let cp: Checkpoint = serde_json::from_str(&text)
+        .with_context(|| format!("checkpoint {} is corrupt", path.display()))?;
+    anyhow::ensure!(
+        cp.format == CHECKPOINT_FORMAT,
+        "checkpoint {} has format '{}', this version reads '{CHECKPOINT_FORMAT}'",
+        path.display(),
+        cp.format
+    );
+    let settings: Settings = serde_json::from_value(cp.header)
+        .with_context(|| format!("checkpoint {} has no usable settings", path.display()))?;
+    Ok((settings, cp.records))
+}
+
+const CHECKPOINT_FILE: &str = "checkpoint.json";
 
 /// Runs `cellwise search`.
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -60,25 +119,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .build_global()
             .context("setting up the thread pool")?;
     }
-    let problem = Problem::load(&args.problem)?;
-    let config = StrategyConfig::load(&args.strategy)?;
-    let cost_model = cost::by_name(&args.cost, &problem)?;
-    let weights = weights_for(&problem, args.weights.as_deref())?;
+    let (settings, out, replay) = match &args.resume {
+        Some(dir) => {
+            let (settings, records) = load_checkpoint(dir)?;
+            (settings, dir.clone(), records)
+        }
+        None => (Settings::from_args(&args), args.out.clone(), Vec::new()),
+    };
+    let problem = Problem::load(&settings.problem)?;
+    let config = StrategyConfig::load(&settings.strategy)?;
+    let cost_model = cost::by_name(&settings.cost, &problem)?;
+    let weights = weights_for(&problem, settings.weights.as_deref())?;
     let constraints = Constraints {
-        min_accuracy: args.min_accuracy,
-        max_cost: args.max_cost,
+        min_accuracy: settings.min_accuracy,
+        max_cost: settings.max_cost.unwrap_or(f64::INFINITY),
     };
     let splits = splits_for(&problem, args.data_dir)?;
     let candidates = Candidates::from_problem(&problem, None)?;
     let val = Oracle::new(&weights, &splits.val, &candidates, &OracleConfig::default())?;
-    let ctx = SearchContext::new(
+    let mut ctx = SearchContext::new(
         &problem,
         &val,
         cost_model.as_ref(),
         constraints.clone(),
-        args.budget,
-        args.seed,
+        settings.budget,
+        settings.seed,
     )?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    ctx.checkpoint_every(
+        out.join(CHECKPOINT_FILE),
+        args.checkpoint_every,
+        serde_json::to_value(&settings)?,
+    );
+    ctx.resume_from(replay)?;
     let mut strategy = config.build();
     let outcome = ctx.run(strategy.as_mut())?;
     let no_cache = OracleConfig {
@@ -92,15 +165,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "problem": problem.name,
         "weights": weights.fingerprint(),
         "config": config,
-        "cost_model": args.cost,
-        "budget": args.budget,
-        "seed": args.seed,
-        "oracle": val.stats(),
+        "cost_model": settings.cost,
+        "budget": settings.budget,
+        "seed": settings.seed,
+        "min_accuracy": settings.min_accuracy,
+        "max_cost": settings.max_cost,
     });
-    write_run(&args.out, meta.clone(), &outcome, &finals)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    write_plots(&args.out, &outcome, &constraints, &candidates.degrees())
-        .with_context(|| format!("writing plots to {}", args.out.display()))?;
+    let timing = json!({ "oracle": val.stats(), "resumed": args.resume.is_some() });
+    write_run(&out, meta.clone(), timing, &outcome, &finals)
+        .with_context(|| format!("writing {}", out.display()))?;
+    write_plots(&out, &outcome, &constraints, &candidates.degrees())
+        .with_context(|| format!("writing plots to {}", out.display()))?;
+    // The run is complete: its outputs supersede the checkpoint.
+    let cp = out.join(CHECKPOINT_FILE);
+    if cp.exists() {
+        std::fs::remove_file(&cp).with_context(|| format!("removing {}", cp.display()))?;
+    }
     let decisions = outcome
         .records
         .iter()
@@ -129,7 +209,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } else {
             ""
         },
-        args.out.display()
+        out.display()
     );
     println!(
         "{:<40} {:>10} {:>9} {:>9}",

@@ -57,10 +57,13 @@ pub fn finalists(
 }
 
 /// Writes `run.json` (the given metadata plus statistics and finalists), `schedules.csv`
-/// (every judgement) and `pareto.csv` (the finalists) into `dir`.
+/// (every judgement) and `pareto.csv` (the finalists) into `dir`, which depend only on the
+/// settings and the seed, and `timing.json` (wall time plus `timing`: whatever depends on
+/// the machine or on an interruption, such as the oracle's cache counters).
 pub fn write_run(
     dir: &Path,
     meta: serde_json::Value,
+    mut timing: serde_json::Value,
     outcome: &SearchOutcome,
     finalists: &[Finalist],
 ) -> Result<(), ReportError> {
@@ -79,8 +82,12 @@ pub fn write_run(
     run["strategy"] = outcome.strategy.clone().into();
     run["judgements"] = outcome.judgements.into();
     run["budget_exhausted"] = outcome.budget_exhausted.into();
-    run["seconds"] = outcome.seconds.into();
     run["details"] = outcome.details.clone();
+    timing["seconds"] = outcome.seconds.into();
+    write(
+        "timing.json",
+        serde_json::to_vec_pretty(&timing).map_err(|e| ReportError::Format(e.to_string()))?,
+    )?;
     run["finalists"] =
         serde_json::to_value(finalists).map_err(|e| ReportError::Format(e.to_string()))?;
     write(

@@ -5,13 +5,14 @@
 //! constraints, the evaluation budget and the record of every evaluation — so budgets and
 //! bookkeeping live once, here, not in each strategy (the shape of argmin's executor).
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::cost::{CostError, CostModel};
-use crate::oracle::{Evaluation, Oracle, OracleError};
+use crate::oracle::{Oracle, OracleError};
 use crate::problem::Problem;
 use crate::schedule::{CellApprox, Schedule};
 
@@ -45,8 +46,33 @@ pub struct Constraints {
     pub max_cost: f64,
 }
 
+/// What a full evaluation tells a strategy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Judged {
+    /// Validation accuracy.
+    pub accuracy: f64,
+    /// Correctly classified validation images.
+    pub correct: usize,
+}
+
+/// Format tag of search checkpoints.
+pub const CHECKPOINT_FORMAT: &str = "cellwise-search-checkpoint/1";
+
+/// A search checkpoint: the run's settings (`header`, opaque here) and every judgement so
+/// far. Strategies are deterministic given their seed and the answers they receive, so a run
+/// resumes by replaying these answers to the strategy (no oracle calls) and then going on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Must be [`CHECKPOINT_FORMAT`].
+    pub format: String,
+    /// The settings of the run (what the caller needs to rebuild it).
+    pub header: serde_json::Value,
+    /// The judgements so far.
+    pub records: Vec<Record>,
+}
+
 /// One judged schedule.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Record {
     /// Order of the judgement (0-based).
     pub index: usize,
@@ -70,6 +96,10 @@ pub struct SearchContext<'a> {
     pub seed: u64,
     records: Vec<Record>,
     start: Instant,
+    /// Recorded answers still to be replayed (resumed runs).
+    replay: VecDeque<Record>,
+    /// Where and how often to write checkpoints, and the header they carry.
+    checkpoint: Option<(PathBuf, usize, serde_json::Value)>,
 }
 
 /// What a strategy found, with the statistics of the search.
@@ -131,7 +161,70 @@ impl<'a> SearchContext<'a> {
             seed,
             records: Vec::new(),
             start: Instant::now(),
+            replay: VecDeque::new(),
+            checkpoint: None,
         })
+    }
+
+    /// Writes a [`Checkpoint`] with `header` to `path` (atomically) after every `every`
+    /// judgements.
+    pub fn checkpoint_every(&mut self, path: PathBuf, every: usize, header: serde_json::Value) {
+        if every > 0 {
+            self.checkpoint = Some((path, every, header));
+        }
+    }
+
+    /// Replays the judgements of `records` (from a checkpoint of the same run) before asking
+    /// the oracle: the strategy must ask for the same schedules in the same order, otherwise
+    /// the judgement fails with an error naming the first difference.
+    pub fn resume_from(&mut self, records: Vec<Record>) -> Result<(), SearchError> {
+        if records.len() > self.budget {
+            return Err(SearchError::Invalid(format!(
+                "the checkpoint holds {} judgements, more than the budget {}",
+                records.len(),
+                self.budget
+            )));
+        }
+        self.replay = records.into();
+        Ok(())
+    }
+
+    /// The next recorded judgement if it is for `schedule` and of the same kind.
+    fn replayed(
+        &mut self,
+        schedule: &Schedule,
+        threshold: bool,
+    ) -> Result<Option<Record>, SearchError> {
+        let Some(r) = self.replay.pop_front() else {
+            return Ok(None);
+        };
+        if r.schedule != *schedule || r.accepted.is_some() != threshold {
+            return Err(SearchError::Invalid(format!(
+                "the checkpoint does not match this run: judgement {} was `{}`, the strategy now asks for `{}` (different settings or version?)",
+                r.index, r.schedule, schedule
+            )));
+        }
+        Ok(Some(r))
+    }
+
+    fn push(&mut self, mut record: Record) -> Result<(), SearchError> {
+        record.index = self.records.len();
+        self.records.push(record);
+        if let Some((path, every, header)) = &self.checkpoint
+            && self.records.len().is_multiple_of(*every)
+            && self.replay.is_empty()
+        {
+            let cp = Checkpoint {
+                format: CHECKPOINT_FORMAT.to_string(),
+                header: header.clone(),
+                records: self.records.clone(),
+            };
+            let text = serde_json::to_vec(&cp).map_err(|e| SearchError::Invalid(e.to_string()))?;
+            crate::fsutil::write_atomic(path, &text).map_err(|e| {
+                SearchError::Invalid(format!("writing checkpoint {}: {e}", path.display()))
+            })?;
+        }
+        Ok(())
     }
 
     /// Judgements left in the budget.
@@ -153,24 +246,35 @@ impl<'a> SearchContext<'a> {
     }
 
     /// Evaluates a schedule fully; `None` once the budget is spent.
-    pub fn evaluate(
-        &mut self,
-        schedule: &Schedule,
-    ) -> Result<Option<Arc<Evaluation>>, SearchError> {
+    pub fn evaluate(&mut self, schedule: &Schedule) -> Result<Option<Judged>, SearchError> {
         if self.remaining() == 0 {
             return Ok(None);
         }
-        let e = self.oracle.evaluate(schedule)?;
-        let cost = self.cost.cost(schedule)?;
-        self.records.push(Record {
-            index: self.records.len(),
-            schedule: schedule.clone(),
-            accuracy: Some(e.accuracy),
-            correct: Some(e.correct),
-            accepted: None,
-            cost,
-        });
-        Ok(Some(e))
+        let record = match self.replayed(schedule, false)? {
+            Some(r) => r,
+            None => {
+                let e = self.oracle.evaluate(schedule)?;
+                Record {
+                    index: 0,
+                    schedule: schedule.clone(),
+                    accuracy: Some(e.accuracy),
+                    correct: Some(e.correct),
+                    accepted: None,
+                    cost: self.cost.cost(schedule)?,
+                }
+            }
+        };
+        let judged = match (record.accuracy, record.correct) {
+            (Some(accuracy), Some(correct)) => Judged { accuracy, correct },
+            _ => {
+                return Err(SearchError::Invalid(format!(
+                    "checkpoint judgement {} lacks its accuracy",
+                    record.index
+                )));
+            }
+        };
+        self.push(record)?;
+        Ok(Some(judged))
     }
 
     /// Decides "at least `min_correct` right?" with the oracle's early exit; `None` once the
@@ -183,16 +287,19 @@ impl<'a> SearchContext<'a> {
         if self.remaining() == 0 {
             return Ok(None);
         }
-        let answer = self.oracle.accepts(schedule, min_correct)?;
-        let cost = self.cost.cost(schedule)?;
-        self.records.push(Record {
-            index: self.records.len(),
-            schedule: schedule.clone(),
-            accuracy: None,
-            correct: None,
-            accepted: Some(answer),
-            cost,
-        });
+        let record = match self.replayed(schedule, true)? {
+            Some(r) => r,
+            None => Record {
+                index: 0,
+                schedule: schedule.clone(),
+                accuracy: None,
+                correct: None,
+                accepted: Some(self.oracle.accepts(schedule, min_correct)?),
+                cost: self.cost.cost(schedule)?,
+            },
+        };
+        let answer = record.accepted.unwrap_or(false);
+        self.push(record)?;
         Ok(Some(answer))
     }
 
