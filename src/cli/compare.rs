@@ -140,6 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "seed": seed,
                 "judgements": outcome.judgements,
                 "seconds": outcome.seconds,
+                "cpu_seconds": outcome.cpu_seconds,
                 "hypervolume": hv,
                 "best_under_limit": best.map(|(_, r)| r.schedule.to_string()),
                 "best_val_accuracy": best.map(|(a, _)| a),

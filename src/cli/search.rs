@@ -17,7 +17,8 @@ use serde_json::json;
 /// Arguments of `cellwise search`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Strategy preset name (dfs, greedy, random, exhaustive) or a path to a .toml preset.
+    /// Strategy preset name (dfs, genetic, dp, greedy, anneal, random, exhaustive) or a path
+    /// to a .toml preset.
     #[arg(long, default_value = "dfs")]
     strategy: String,
     /// Problem preset name or path to a .toml file.
@@ -152,6 +153,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         serde_json::to_value(&settings)?,
     );
     ctx.resume_from(replay)?;
+    ctx.show_progress(&settings.strategy);
     let mut strategy = config.build();
     let outcome = ctx.run(strategy.as_mut())?;
     let no_cache = OracleConfig {

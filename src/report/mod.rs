@@ -84,6 +84,7 @@ pub fn write_run(
     run["budget_exhausted"] = outcome.budget_exhausted.into();
     run["details"] = outcome.details.clone();
     timing["seconds"] = outcome.seconds.into();
+    timing["cpu_seconds"] = outcome.cpu_seconds.into();
     write(
         "timing.json",
         serde_json::to_vec_pretty(&timing).map_err(|e| ReportError::Format(e.to_string()))?,

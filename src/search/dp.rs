@@ -178,6 +178,7 @@ impl ScheduleSearch for Dp {
                 verified.push(json!({
                     "schedule": s.to_string(),
                     "required_saving": need as f64 * unit,
+                "required_units": need,
                     "proxy_accuracy": acc0 - proxy_loss,
                     "real_accuracy": e.accuracy,
                     "proxy_cost": cost0 - proxy_saving,
@@ -212,7 +213,19 @@ impl ScheduleSearch for Dp {
             }
             steps += 1;
         }
+        let degrees = &degrees;
+        let sensitivities: Vec<serde_json::Value> = choices
+            .iter()
+            .enumerate()
+            .flat_map(|(cell, row)| {
+                row.iter().skip(1).map(move |c| {
+                    json!({ "cell": cell, "degree": degrees[c.degree], "loss": c.loss,
+                            "saving": c.saving, "units": (c.saving / unit).floor() })
+                })
+            })
+            .collect();
         Ok(json!({
+            "sensitivities": sensitivities,
             "all_highest_accuracy": acc0,
             "all_highest_cost": cost0,
             "saving_unit": unit,

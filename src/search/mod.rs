@@ -96,10 +96,13 @@ pub struct SearchContext<'a> {
     pub seed: u64,
     records: Vec<Record>,
     start: Instant,
+    cpu_start: f64,
     /// Recorded answers still to be replayed (resumed runs).
     replay: VecDeque<Record>,
     /// Where and how often to write checkpoints, and the header they carry.
     checkpoint: Option<(PathBuf, usize, serde_json::Value)>,
+    /// Progress observer: ticks once per judgement.
+    progress: Option<indicatif::ProgressBar>,
 }
 
 /// What a strategy found, with the statistics of the search.
@@ -115,6 +118,8 @@ pub struct SearchOutcome {
     pub judgements: usize,
     pub budget_exhausted: bool,
     pub seconds: f64,
+    /// CPU seconds of the process (all threads) during the search.
+    pub cpu_seconds: f64,
 }
 
 /// A search strategy.
@@ -161,9 +166,28 @@ impl<'a> SearchContext<'a> {
             seed,
             records: Vec::new(),
             start: Instant::now(),
+            cpu_start: crate::sysinfo::process_cpu_seconds(),
             replay: VecDeque::new(),
             checkpoint: None,
+            progress: None,
         })
+    }
+
+    /// Shows a progress bar of judgements against the budget on stderr (hidden when `CI`
+    /// is set or stderr is not a terminal).
+    pub fn show_progress(&mut self, label: &str) {
+        use std::io::IsTerminal;
+        if std::env::var_os("CI").is_some() || !std::io::stderr().is_terminal() {
+            return;
+        }
+        let bar = indicatif::ProgressBar::new(self.budget as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} judgements {per_sec} {elapsed}",
+        ) {
+            bar.set_style(style);
+        }
+        bar.set_prefix(label.to_string());
+        self.progress = Some(bar);
     }
 
     /// Writes a [`Checkpoint`] with `header` to `path` (atomically) after every `every`
@@ -210,6 +234,9 @@ impl<'a> SearchContext<'a> {
     fn push(&mut self, mut record: Record) -> Result<(), SearchError> {
         record.index = self.records.len();
         self.records.push(record);
+        if let Some(bar) = &self.progress {
+            bar.inc(1);
+        }
         if let Some((path, every, header)) = &self.checkpoint
             && self.records.len().is_multiple_of(*every)
             && self.replay.is_empty()
@@ -306,12 +333,16 @@ impl<'a> SearchContext<'a> {
     /// Runs a strategy to completion or until the budget is spent.
     pub fn run(mut self, strategy: &mut dyn ScheduleSearch) -> Result<SearchOutcome, SearchError> {
         let details = strategy.search(&mut self)?;
+        if let Some(bar) = self.progress.take() {
+            bar.finish_and_clear();
+        }
         let pareto = pareto_front(&self.records, &self.constraints);
         Ok(SearchOutcome {
             strategy: strategy.name().to_string(),
             judgements: self.records.len(),
             budget_exhausted: self.remaining() == 0,
             seconds: self.start.elapsed().as_secs_f64(),
+            cpu_seconds: crate::sysinfo::process_cpu_seconds() - self.cpu_start,
             pareto,
             details,
             records: self.records,

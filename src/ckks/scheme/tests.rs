@@ -204,3 +204,47 @@ fn many_digits_and_sparse_secrets_work() {
         assert!((got[i] - v[i + 5] * v[i + 5]).abs() < 1e-5, "slot {i}");
     }
 }
+
+mod properties {
+    use std::sync::OnceLock;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn shared() -> &'static Setup {
+        static SETUP: OnceLock<Setup> = OnceLock::new();
+        SETUP.get_or_init(|| setup("test-small", &(1..8).collect::<Vec<_>>(), 21))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        /// decrypt(op(encrypt(x))) equals op(x) for random slot vectors, rotation steps and
+        /// levels: add, product with relinearisation and rescale, rotation.
+        #[test]
+        fn encrypted_ops_match_plaintext(
+            xs in proptest::collection::vec(-1.0f64..1.0, 1..200),
+            ys in proptest::collection::vec(-1.0f64..1.0, 1..200),
+            step in 1isize..8,
+            level in 1usize..=5,
+        ) {
+            let s = shared();
+            let sc = s.engine.default_scale();
+            let a = s.enc.encrypt_values(&xs, level, sc).unwrap();
+            let b = s.enc.encrypt_values(&ys, level, sc).unwrap();
+            let get = |v: &[f64], i: usize| v.get(i).copied().unwrap_or(0.0);
+            let sum = s.dec.decrypt_values(&s.engine.add(&a, &b).unwrap()).unwrap();
+            let prod = s.engine.rescale(&s.engine.mul_relin(&a, &b).unwrap()).unwrap();
+            let prod = s.dec.decrypt_values(&prod).unwrap();
+            let rot = s.dec.decrypt_values(&s.engine.rotate(&a, step).unwrap()).unwrap();
+            let slots = s.engine.slots();
+            for i in 0..slots {
+                prop_assert!((sum[i] - (get(&xs, i) + get(&ys, i))).abs() < 1e-6);
+                prop_assert!((prod[i] - get(&xs, i) * get(&ys, i)).abs() < 1e-5);
+                let j = (i + step as usize) % slots;
+                prop_assert!((rot[i] - get(&xs, j)).abs() < 1e-6);
+            }
+        }
+    }
+}
