@@ -3,7 +3,9 @@
 //! the problem's degree-3/7/17 cells are the cost model's; `ckks profile` writes a profile
 //! the cost model reads; bad parameters end in one line.
 
-use std::process::Command;
+mod common;
+
+use common::cellwise;
 
 use cellwise::approx::{Activation, Approximation, FitMethod};
 use cellwise::ckks::circuit_ops::{CircuitOp, precision_bits};
@@ -17,18 +19,6 @@ use cellwise::ckks::scheme::params::ParametersLiteral;
 use cellwise::cost::circuit::{PlanTable, SegmentKind};
 use cellwise::cost::profile::Profile;
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
-
-fn cellwise(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cellwise"))
-        .args(args)
-        .output()
-        .expect("run cellwise");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn tanh_degree_17_at_fgb_like_keeps_20_bits() {

@@ -1,18 +1,8 @@
 //! `cellwise cost` end to end: the binary prices schedules and refuses bad input in one line.
 
-use std::process::Command;
+mod common;
 
-fn cellwise(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cellwise"))
-        .args(args)
-        .output()
-        .expect("run cellwise");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::cellwise;
 
 #[test]
 fn prices_all_17_with_the_default_problem() {

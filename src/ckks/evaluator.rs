@@ -217,6 +217,30 @@ pub trait Evaluator {
     ) -> Result<Vec<Self::Ciphertext>, Self::Error>;
 }
 
+/// The scale check every evaluator applies: refuses non-finite or non-positive scales and
+/// scales that outgrow `Q_level`, whose primes are `primes[..=level]`.
+pub fn check_scale(
+    op: &'static str,
+    scale: f64,
+    level: usize,
+    primes: &[u64],
+) -> Result<(), EvalError> {
+    let bad = |reason| EvalError::BadScale {
+        op,
+        scale,
+        level,
+        reason,
+    };
+    if !scale.is_finite() || scale <= 0.0 {
+        return Err(bad("not a finite positive number"));
+    }
+    let log_q: f64 = primes[..=level].iter().map(|&q| (q as f64).log2()).sum();
+    if scale.log2() >= log_q - 1.0 {
+        return Err(bad("it outgrows the ciphertext modulus at this level"));
+    }
+    Ok(())
+}
+
 /// Reduces a rotation step to `0..slots` (the key that rotation needs).
 pub fn normalize_step(step: isize, slots: usize) -> usize {
     step.rem_euclid(slots as isize) as usize

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use super::evaluator::{EvalError, Evaluator, normalize_step, scales_match};
+use super::evaluator::{EvalError, Evaluator, check_scale, normalize_step, scales_match};
 
 /// The primitive operations the simulator counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -337,28 +337,8 @@ impl SimEvaluator {
         Ok(())
     }
 
-    /// log2 of the modulus Q_level = q_0 * ... * q_level.
-    fn log_modulus(&self, level: usize) -> f64 {
-        self.params.primes[..=level]
-            .iter()
-            .map(|&q| (q as f64).log2())
-            .sum()
-    }
-
     fn check_scale(&self, op: &'static str, scale: f64, level: usize) -> Result<(), EvalError> {
-        let bad = |reason| EvalError::BadScale {
-            op,
-            scale,
-            level,
-            reason,
-        };
-        if !scale.is_finite() || scale <= 0.0 {
-            return Err(bad("not a finite positive number"));
-        }
-        if scale.log2() >= self.log_modulus(level) - 1.0 {
-            return Err(bad("it outgrows the ciphertext modulus at this level"));
-        }
-        Ok(())
+        check_scale(op, scale, level, &self.params.primes)
     }
 
     fn encode_values(

@@ -85,7 +85,22 @@ pub fn default_data_dir() -> PathBuf {
 /// A present file with a wrong digest is an error, not silently replaced.
 pub fn ensure_mnist(dir: &Path) -> Result<(), DataError> {
     match verify_mnist(dir) {
-        Err(DataError::Missing { .. }) => fetch_mnist(dir),
+        Err(DataError::Missing { .. }) => {
+            // One fetch at a time per directory: concurrent runs wait for the first, then
+            // find the files there.
+            let io = |path: &Path| {
+                let path = path.display().to_string();
+                move |source| DataError::Io { path, source }
+            };
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+            let lock_path = dir.join(".fetch.lock");
+            let lock = std::fs::File::create(&lock_path).map_err(io(&lock_path))?;
+            lock.lock().map_err(io(&lock_path))?;
+            match verify_mnist(dir) {
+                Err(DataError::Missing { .. }) => fetch_mnist(dir),
+                other => other,
+            }
+        }
         other => other,
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::ckks::evaluator::{EvalError, Evaluator, normalize_step, scales_match};
+use crate::ckks::evaluator::{EvalError, Evaluator, check_scale, normalize_step, scales_match};
 use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::ciphertext::{Ciphertext, Plaintext};
 use crate::ckks::scheme::context::Context;
@@ -78,29 +78,10 @@ impl Engine {
         Ok(())
     }
 
-    fn log_modulus(&self, level: usize) -> f64 {
-        self.ctx.params().q()[..=level]
-            .iter()
-            .map(|&q| (q as f64).log2())
-            .sum()
-    }
-
     /// Refuses non-finite or non-positive scales and scales that outgrow `Q_level` (as the
     /// simulator does).
     fn check_scale(&self, op: &'static str, scale: f64, level: usize) -> Result<(), CkksError> {
-        let bad = |reason| EvalError::BadScale {
-            op,
-            scale,
-            level,
-            reason,
-        };
-        if !scale.is_finite() || scale <= 0.0 {
-            return Err(bad("not a finite positive number").into());
-        }
-        if scale.log2() >= self.log_modulus(level) - 1.0 {
-            return Err(bad("it outgrows the ciphertext modulus at this level").into());
-        }
-        Ok(())
+        Ok(check_scale(op, scale, level, self.ctx.params().q())?)
     }
 
     /// The Galois element and key of a left rotation by `step`; `None` for the identity.
