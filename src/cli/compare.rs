@@ -153,6 +153,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let doc = json!({
         "problem": problem.name,
+        "git": env!("CELLWISE_GIT_HASH"),
         "weights": weights.fingerprint(),
         "cost_model": args.cost,
         "reference_cost": reference,

@@ -164,6 +164,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let finals = finalists(&outcome, &test)?;
     let meta = json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "git": env!("CELLWISE_GIT_HASH"),
         "problem": problem.name,
         "weights": weights.fingerprint(),
         "config": config,
