@@ -30,3 +30,15 @@ pub fn splits_for(problem: &Problem, data_dir: Option<PathBuf>) -> anyhow::Resul
     data::ensure_mnist(&dir).with_context(|| format!("data directory {}", dir.display()))?;
     Ok(data::load_splits(problem, &dir)?)
 }
+
+/// Sizes the global rayon pool (`None`: all cores).
+pub fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    if let Some(n) = threads {
+        anyhow::ensure!(n > 0, "--threads must be at least 1");
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("setting up the thread pool")?;
+    }
+    Ok(())
+}

@@ -10,7 +10,7 @@ use cellwise::report::{self, svg};
 use cellwise::search::{Constraints, SearchContext, StrategyConfig, hypervolume};
 use serde_json::json;
 
-use super::common::{splits_for, weights_for};
+use super::common::{set_threads, splits_for, weights_for};
 
 /// Arguments of `cellwise compare`.
 #[derive(clap::Args)]
@@ -46,10 +46,14 @@ pub struct Args {
     out: PathBuf,
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Worker threads (default: all cores); results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 /// Runs `cellwise compare`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    set_threads(args.threads)?;
     anyhow::ensure!(args.seeds > 0, "--seeds must be at least 1");
     anyhow::ensure!(
         args.cost_fraction > 0.0 && args.cost_fraction <= 1.0,
@@ -160,7 +164,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "cost_limit": limit,
         "budget": args.budget,
         "seeds": args.seeds,
-        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "command": std::iter::once("cellwise".to_string())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" "),
         "runs": rows,
     });
     cellwise::fsutil::write_atomic(
@@ -202,6 +209,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             interval
         ));
     }
+    let per_seed: f64 = doc["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["seconds"].as_f64())
+        .sum::<f64>()
+        / args.seeds as f64;
+    md.push_str(&format!(
+        "\nWall time of all {} strategies at {} judgements each, one seed: {per_seed:.1} s (mean over the seeds).\n",
+        args.strategies.len(),
+        args.budget
+    ));
     md.push_str(&format!(
         "\nCommand: `{}`\n",
         doc["command"].as_str().unwrap_or("")

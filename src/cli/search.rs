@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::common::{splits_for, weights_for};
+use super::common::{set_threads, splits_for, weights_for};
 use anyhow::Context;
 use cellwise::cost;
 use cellwise::oracle::{Candidates, Oracle, OracleConfig};
@@ -113,13 +113,7 @@ const CHECKPOINT_FILE: &str = "checkpoint.json";
 
 /// Runs `cellwise search`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if let Some(n) = args.threads {
-        anyhow::ensure!(n > 0, "--threads must be at least 1");
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .context("setting up the thread pool")?;
-    }
+    set_threads(args.threads)?;
     let (settings, out, replay) = match &args.resume {
         Some(dir) => {
             let (settings, records) = load_checkpoint(dir)?;
