@@ -4,6 +4,7 @@
 //! operations per level, which the cost model uses. The RNS engine core implements the same
 //! trait.
 
+pub mod bootstrap;
 pub mod circuit_ops;
 pub mod conformance;
 pub mod evaluator;

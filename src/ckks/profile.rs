@@ -42,6 +42,8 @@ pub struct Measurements {
     pub timings: Vec<Timing>,
     /// Peak resident memory of the process (VmHWM), MB, if the OS reports it.
     pub peak_rss_mb: Option<f64>,
+    /// Peak resident memory right after the bootstrap measurement (which runs first), MB.
+    pub bootstrap_peak_rss_mb: Option<f64>,
 }
 
 /// What to measure.
@@ -53,6 +55,9 @@ pub struct ProfileConfig {
     pub levels: Vec<usize>,
     /// Seed of keys and encryptions.
     pub seed: u64,
+    /// Timed bootstraps (0: no bootstrap measurement). Needs parameters with bootstrap
+    /// levels.
+    pub bootstrap_samples: usize,
 }
 
 type Task<'a> = (
@@ -100,6 +105,21 @@ pub fn measure(
     let mut kg = KeyGenerator::new(&ctx, Some(cfg.seed));
     let sk = kg.secret_key();
     let pk = kg.public_key(&sk);
+    // Bootstrapping first, so that its keys are freed before the leveled keys exist.
+    let mut bootstrap_peak_rss_mb = None;
+    if cfg.bootstrap_samples > 0 {
+        for t in measure_bootstrap(&ctx, &mut kg, &sk, &pk, cfg, progress)? {
+            record(
+                &t.op,
+                t.level,
+                t.median_ms,
+                t.samples,
+                t.levels_consumed,
+                t.bits,
+            );
+        }
+        bootstrap_peak_rss_mb = crate::sysinfo::peak_rss_mb();
+    }
     let t = Instant::now();
     let relin = kg.relin_key(&sk);
     record("keygen_relin", top, ms_since(t), 1, None, None);
@@ -238,7 +258,82 @@ pub fn measure(
     Ok(Measurements {
         timings,
         peak_rss_mb: crate::sysinfo::peak_rss_mb(),
+        bootstrap_peak_rss_mb,
     })
+}
+
+/// Bootstrap key generation (rotation, conjugation and encapsulation keys), the bootstrapper's
+/// precomputation, and the median bootstrap of a level-0 ciphertext of uniform values in
+/// [-1, 1] (precision in bits against them; levels consumed = the bootstrap's budget).
+fn measure_bootstrap(
+    ctx: &std::sync::Arc<Context>,
+    kg: &mut KeyGenerator,
+    sk: &crate::ckks::scheme::keys::SecretKey,
+    pk: &crate::ckks::scheme::keys::PublicKey,
+    cfg: &ProfileConfig,
+    progress: &dyn Fn(&str),
+) -> Result<Vec<Timing>, CkksError> {
+    use crate::ckks::bootstrap::{
+        BootstrapConfig, Bootstrapper, encapsulation_keys, rotation_steps,
+    };
+    use rand::{RngExt, SeedableRng};
+    let params = ctx.params();
+    let config = BootstrapConfig::for_params(params)?;
+    let timing = |op: &str, level, median_ms, samples, levels_consumed, bits| Timing {
+        op: op.to_string(),
+        level,
+        median_ms,
+        samples,
+        levels_consumed,
+        bits,
+    };
+    let t = Instant::now();
+    let steps = rotation_steps(params, &config)?;
+    let keys = kg.evaluation_keys(sk, &steps, true);
+    let enc_keys = encapsulation_keys(kg, ctx, sk);
+    let keygen = ms_since(t);
+    progress(&format!(
+        "bootstrap keys ({} rotations): {keygen:.0} ms",
+        steps.len()
+    ));
+    let t = Instant::now();
+    let boot = Bootstrapper::new(ctx, config, enc_keys)?;
+    let setup = ms_since(t);
+    let engine = Engine::new(ctx, keys)?;
+    let enc = Encryptor::public(ctx, pk, Some(cfg.seed + 2))?;
+    let dec = Decryptor::new(ctx, sk)?;
+    let mut rng = rand::rngs::ChaCha20Rng::seed_from_u64(cfg.seed + 3);
+    let values: Vec<f64> = (0..params.slots())
+        .map(|_| rng.random_range(-1.0..=1.0))
+        .collect();
+    let ct = enc.encrypt_values(&values, 0, params.default_scale())?;
+    let (out, _) = boot.bootstrap(&engine, &ct)?;
+    let bits = precision_bits(&dec.decrypt_values(&out)?, &values);
+    let mut times = Vec::with_capacity(cfg.bootstrap_samples);
+    for i in 0..cfg.bootstrap_samples {
+        let t = Instant::now();
+        boot.bootstrap(&engine, &ct)?;
+        times.push(ms_since(t));
+        progress(&format!(
+            "bootstrap {} of {}: {:.0} ms",
+            i + 1,
+            cfg.bootstrap_samples,
+            times[i]
+        ));
+    }
+    let top = params.max_level();
+    Ok(vec![
+        timing("keygen_bootstrap", top, keygen, 1, None, None),
+        timing("bootstrap_setup", top, setup, 1, None, None),
+        timing(
+            "bootstrap",
+            0,
+            median(times),
+            cfg.bootstrap_samples,
+            Some(config.depth()),
+            Some(bits),
+        ),
+    ])
 }
 
 fn ms_since(t: Instant) -> f64 {

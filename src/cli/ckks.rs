@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
+use cellwise::ckks::bootstrap::BootstrapConfig;
 use cellwise::ckks::profile::{ProfileConfig, measure};
 use cellwise::ckks::scheme::params::{PRESETS, Parameters, ParametersLiteral};
 use cellwise::cost::profile::{FORMAT, OpTiming, Profile, ProfileParams};
@@ -47,6 +48,9 @@ struct ProfileArgs {
     /// Seed of keys and encryptions.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Timed bootstraps (0 skips the bootstrap, as do parameters without room for one).
+    #[arg(long, default_value_t = 3)]
+    bootstrap_samples: usize,
     /// Print the profile JSON on stdout (otherwise a table).
     #[arg(long)]
     json: bool,
@@ -101,6 +105,12 @@ fn profile(a: ProfileArgs) -> anyhow::Result<()> {
         samples: a.samples,
         levels,
         seed: a.seed,
+        // Parameters without room for a bootstrap are profiled without one.
+        bootstrap_samples: if BootstrapConfig::for_params(&params).is_ok() {
+            a.bootstrap_samples
+        } else {
+            0
+        },
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads)
@@ -159,6 +169,9 @@ fn profile(a: ProfileArgs) -> anyhow::Result<()> {
             })
             .collect::<Vec<_>>(),
     )?;
+    if let Some(mb) = m.bootstrap_peak_rss_mb {
+        json["bootstrap_peak_rss_mb"] = serde_json::json!(mb.round());
+    }
     let text = serde_json::to_string_pretty(&json)? + "\n";
     // The written profile must be one the cost model reads.
     Profile::from_json("measured profile", &text)?;
@@ -179,6 +192,9 @@ fn profile(a: ProfileArgs) -> anyhow::Result<()> {
                 "{:<18} {:>5} {:>12.3} {:>8}",
                 t.op, t.level, t.median_ms, bits
             );
+        }
+        if let Some(mb) = m.bootstrap_peak_rss_mb {
+            println!("peak memory after bootstrapping: {mb:.0} MB");
         }
         if let Some(mb) = m.peak_rss_mb {
             println!("peak memory: {mb:.0} MB");

@@ -53,6 +53,18 @@ impl Encoder {
         scale: f64,
         moduli: &[Modulus],
     ) -> Result<RnsPoly, EvalError> {
+        let complex: Vec<Complex64> = values.iter().map(|&v| Complex64::new(v, 0.0)).collect();
+        self.encode_complex(op, &complex, scale, moduli)
+    }
+
+    /// The integer coefficients `round(scale * m)` of the polynomial whose slots are the
+    /// complex `values` (refused beyond 2^120).
+    pub fn encode_coefficients(
+        &self,
+        op: &'static str,
+        values: &[Complex64],
+        scale: f64,
+    ) -> Result<Vec<i128>, EvalError> {
         let slots = self.slots();
         if values.len() > slots {
             return Err(EvalError::TooManyValues {
@@ -64,10 +76,51 @@ impl Encoder {
         if values.iter().any(|v| !v.is_finite()) || !scale.is_finite() {
             return Err(EvalError::NotFinite { op });
         }
-        let mut u: Vec<Complex64> = values.iter().map(|&v| Complex64::new(v, 0.0)).collect();
+        let mut u = values.to_vec();
         u.resize(slots, Complex64::new(0.0, 0.0));
         self.special_fft_inv(&mut u);
         let mut coeffs = vec![0i128; self.n];
+        for (i, z) in u.iter().enumerate() {
+            for (k, x) in [(i, z.re), (i + slots, z.im)] {
+                let c = (x * scale).round();
+                if c.abs() >= 1.3e36 || !c.is_finite() {
+                    return Err(EvalError::BadScale {
+                        op,
+                        scale,
+                        level: 0,
+                        reason: "the encoded coefficients exceed 2^120",
+                    });
+                }
+                coeffs[k] = c as i128;
+            }
+        }
+        Ok(coeffs)
+    }
+
+    /// [`Self::encode`] for complex slot values (bootstrapping's DFT matrices are complex).
+    pub fn encode_complex(
+        &self,
+        op: &'static str,
+        values: &[Complex64],
+        scale: f64,
+        moduli: &[Modulus],
+    ) -> Result<RnsPoly, EvalError> {
+        let slots = self.slots();
+        if values.len() > slots {
+            return Err(EvalError::TooManyValues {
+                op,
+                got: values.len(),
+                slots,
+            });
+        }
+        if values.iter().any(|v| !v.is_finite()) || !scale.is_finite() {
+            return Err(EvalError::NotFinite { op });
+        }
+        let mut u = values.to_vec();
+        u.resize(slots, Complex64::new(0.0, 0.0));
+        self.special_fft_inv(&mut u);
+        let mut coeffs = vec![0i128; self.n];
+        let mut small = true;
         for (i, z) in u.iter().enumerate() {
             for (k, x) in [(i, z.re), (i + slots, z.im)] {
                 let c = (x * scale).round();
@@ -79,14 +132,19 @@ impl Encoder {
                         reason: "the encoded coefficients exceed 2^127",
                     });
                 }
+                small &= c.abs() < 9.2e18;
                 coeffs[k] = c as i128;
             }
         }
         let limbs = moduli
             .iter()
             .map(|m| {
-                let q = m.value as i128;
-                coeffs.iter().map(|&c| c.rem_euclid(q) as u64).collect()
+                if small {
+                    coeffs.iter().map(|&c| m.from_i64(c as i64)).collect()
+                } else {
+                    let q = m.value as i128;
+                    coeffs.iter().map(|&c| c.rem_euclid(q) as u64).collect()
+                }
             })
             .collect();
         Ok(RnsPoly { limbs, ntt: false })
@@ -95,12 +153,21 @@ impl Encoder {
     /// The slots (real parts) of the polynomial with real coefficients `coeffs`, divided by
     /// `scale`.
     pub fn decode(&self, coeffs: &[f64], scale: f64) -> Vec<f64> {
+        self.decode_complex(coeffs, scale)
+            .iter()
+            .map(|z| z.re)
+            .collect()
+    }
+
+    /// The complex slots of the polynomial with real coefficients `coeffs`, divided by
+    /// `scale`.
+    pub fn decode_complex(&self, coeffs: &[f64], scale: f64) -> Vec<Complex64> {
         let slots = self.slots();
         let mut u: Vec<Complex64> = (0..slots)
             .map(|i| Complex64::new(coeffs[i] / scale, coeffs[i + slots] / scale))
             .collect();
         self.special_fft(&mut u);
-        u.iter().map(|z| z.re).collect()
+        u
     }
 
     /// Slots -> coefficient pairs: the inverse of [`Self::special_fft`].

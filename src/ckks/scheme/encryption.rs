@@ -14,6 +14,7 @@ use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::error::CkksError;
 use crate::ckks::scheme::keys::{PublicKey, SecretKey, sample_error, sample_ternary};
 use crate::ckks::scheme::keyswitch::mod_down;
+use num_complex::Complex64;
 
 /// Encodes `values` at `level` and `scale` (NTT form over `q_0..=level`).
 pub fn encode(
@@ -210,6 +211,13 @@ impl Decryptor {
         let m = self.phase(ct)?;
         let coeffs = centered_f64(&self.ctx.ring().moduli()[..=ct.level], &m);
         Ok(self.ctx.encoder().decode(&coeffs, ct.scale))
+    }
+
+    /// Decrypts and decodes the complex slots.
+    pub fn decrypt_complex(&self, ct: &Ciphertext) -> Result<Vec<Complex64>, CkksError> {
+        let m = self.phase(ct)?;
+        let coeffs = centered_f64(&self.ctx.ring().moduli()[..=ct.level], &m);
+        Ok(self.ctx.encoder().decode_complex(&coeffs, ct.scale))
     }
 }
 

@@ -159,8 +159,27 @@ impl KeyGenerator {
         EvaluationKeys { relin, galois }
     }
 
+    /// A sparse ternary secret of Hamming weight `h`, NTT form over every prime (the
+    /// ephemeral key of sparse-secret encapsulation).
+    pub(crate) fn sparse_secret(&mut self, h: usize) -> RnsPoly {
+        let coeffs = sample_sparse_ternary(&mut self.rng, self.ctx.n(), h);
+        self.to_ntt_all(&coeffs)
+    }
+
+    /// Fresh error coefficients.
+    pub(crate) fn error(&mut self) -> Vec<i64> {
+        sample_error(&mut self.rng, self.ctx.n())
+    }
+
+    /// A uniform residue vector modulo `q`.
+    pub(crate) fn uniform_mod(&mut self, q: u64) -> Vec<u64> {
+        (0..self.ctx.n())
+            .map(|_| self.rng.random_range(0..q))
+            .collect()
+    }
+
     /// A key switching `s_from` (NTT form over all primes) to `sk`.
-    fn switching_key(&mut self, s_from: &RnsPoly, sk: &SecretKey) -> SwitchingKey {
+    pub(crate) fn switching_key(&mut self, s_from: &RnsPoly, sk: &SecretKey) -> SwitchingKey {
         let ctx = self.ctx.clone();
         let nq = ctx.q_count();
         let total = nq + ctx.p_count();

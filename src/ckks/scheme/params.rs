@@ -162,19 +162,21 @@ pub struct ParametersLiteral {
 }
 
 /// Named presets.
-pub const PRESETS: [&str; 3] = ["fgb-like", "test-small", "test-medium"];
+pub const PRESETS: [&str; 4] = ["fgb-like", "test-small", "test-medium", "test-boot"];
 
 impl ParametersLiteral {
-    /// A named preset: `fgb-like` (N = 2^16, 42-bit scale, 9 computation levels plus 13
-    /// bootstrap levels of 52 bits, dnum 3, 128-bit secure), `test-small` (N = 2^12, 5 levels,
-    /// insecure) or `test-medium` (N = 2^13, 7 levels, insecure, bootstrap room of 4 levels).
+    /// A named preset: `fgb-like` (N = 2^16, 42-bit scale, 9 computation levels plus 14
+    /// bootstrap levels of 60 bits, dnum 3, 128-bit secure), `test-small` (N = 2^12, 5 levels,
+    /// insecure), `test-medium` (N = 2^13, 7 levels, insecure, bootstrap room of 4 levels) or
+    /// `test-boot` (N = 2^12, the `fgb-like` primes with 2 computation and 14 bootstrap levels,
+    /// insecure: bootstrapping tests).
     pub fn preset(name: &str) -> Option<Self> {
         let base = Self {
             log_n: 16,
             log_scale: 42,
             levels: 9,
-            bootstrap_levels: 13,
-            bootstrap_bits: 52,
+            bootstrap_levels: 14,
+            bootstrap_bits: 60,
             first_mod_bits: 58,
             special_bits: 61,
             dnum: 3,
@@ -205,6 +207,13 @@ impl ParametersLiteral {
                 first_mod_bits: 55,
                 special_bits: 60,
                 dnum: 3,
+                insecure: true,
+                ..base
+            }),
+            "test-boot" => Some(Self {
+                log_n: 12,
+                levels: 2,
+                bootstrap_levels: 14,
                 insecure: true,
                 ..base
             }),
@@ -424,13 +433,18 @@ mod tests {
         assert!(p.log_qp() <= 1772.0);
         assert_eq!(p.n(), 1 << 16);
         assert_eq!(p.top_level(), 9);
-        assert_eq!(p.max_level(), 22);
+        assert_eq!(p.max_level(), 23);
         assert_eq!(p.alpha(), 8);
         assert_eq!(p.p().len(), 8);
         assert!(
             p.q()[1..10]
                 .iter()
                 .all(|&q| ((q as f64).log2() - 42.0).abs() < 0.01)
+        );
+        assert!(
+            p.q()[10..]
+                .iter()
+                .all(|&q| ((q as f64).log2() - 60.0).abs() < 0.01)
         );
     }
 

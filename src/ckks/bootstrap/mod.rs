@@ -1,0 +1,338 @@
+//! CKKS bootstrapping: a ciphertext with no levels left becomes one with the computation
+//! levels back, the same slots up to a small error.
+//!
+//! The pipeline (Cheon-Han-Kim-Kim-Song, with Bossuat et al.'s refinements):
+//! 1. **Encapsulate and raise** ([`encapsulation`]): switch to an ephemeral sparse secret
+//!    over `q_0 p_0`, raise the modulus to the top of the chain, switch back. The phase is now
+//!    `m + q_0 I` with a small integer polynomial `I`.
+//! 2. **CoeffsToSlots** ([`dft`], [`lintrans`]): the inverse canonical embedding, as a few
+//!    grouped FFT stages of plaintext diagonals, puts the coefficients `u = (m + q_0 I) / q_0`
+//!    into slots (real and imaginary halves split with one conjugation).
+//! 3. **EvalMod** ([`evalmod`]): `sin(2 pi u)`, which is `2 pi m / q_0` up to a tiny error.
+//! 4. **SlotsToCoeffs**: the canonical embedding again, scaled so the slots hold the
+//!    message at the input's scale.
+//!
+//! Level budget of the chain's `bootstrap_levels`: CoeffsToSlots' groups, the cosine's depth
+//! plus one level per double angle, SlotsToCoeffs' groups ([`BootstrapConfig::depth`]). The
+//! output sits at the computation top level. The server needs the rotation keys of
+//! [`rotation_steps`], the conjugation key and the [`EncapsulationKeys`]; none of them is
+//! secret.
+
+pub mod dft;
+pub mod encapsulation;
+pub mod evalmod;
+pub mod lintrans;
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+pub use encapsulation::{EncapsulationKeys, encapsulation_keys};
+pub use evalmod::{EvalMod, EvalModConfig};
+
+use crate::ckks::evaluator::{EvalError, Evaluator};
+use crate::ckks::scheme::ciphertext::Ciphertext;
+use crate::ckks::scheme::context::Context;
+use crate::ckks::scheme::engine::Engine;
+use crate::ckks::scheme::error::CkksError;
+use crate::ckks::scheme::params::Parameters;
+use dft::DiagonalMatrix;
+use lintrans::{BsgsPlan, EncodedTransform};
+
+/// How a bootstrap spends its levels.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BootstrapConfig {
+    /// Levels (FFT stage groups) of CoeffsToSlots.
+    pub cts_depth: usize,
+    /// Levels (FFT stage groups) of SlotsToCoeffs.
+    pub stc_depth: usize,
+    /// log2 of `q_0` over the message's scale during the bootstrap: the input is multiplied
+    /// by a power of two (free, at level 0) so that `q_0 / scale` is `2^log_message_ratio`.
+    /// Smaller is more precise, but the reduction only works for coefficients up to
+    /// `eps * 2^log_message_ratio` (EvalMod's `eps`).
+    pub log_message_ratio: u32,
+    /// The modular reduction.
+    pub eval_mod: EvalModConfig,
+}
+
+impl BootstrapConfig {
+    /// The default split of `params`' bootstrap levels: EvalMod with K = 12 (sparse-secret
+    /// encapsulation), 3 double angles and a degree-31 cosine (8 levels); the remaining
+    /// levels go to CoeffsToSlots (one more than SlotsToCoeffs when odd).
+    pub fn for_params(params: &Parameters) -> Result<Self, CkksError> {
+        let log_message_ratio = 8;
+        let eval_mod = EvalModConfig {
+            k: 12,
+            eps: 2f64.powi(2 - log_message_ratio as i32),
+            double_angles: 2,
+            degree: 63,
+        };
+        let budget = params.literal().bootstrap_levels;
+        let rest = budget
+            .checked_sub(eval_mod.depth())
+            .filter(|&r| r >= 2)
+            .ok_or_else(|| {
+                CkksError::from(EvalError::InvalidInput(format!(
+                    "bootstrapping needs at least {} bootstrap levels ({} for EvalMod, 2 for the \
+                 transforms), the parameters have {budget}",
+                    eval_mod.depth() + 2,
+                    eval_mod.depth()
+                )))
+            })?;
+        Ok(Self {
+            cts_depth: rest.div_ceil(2),
+            stc_depth: rest / 2,
+            log_message_ratio,
+            eval_mod,
+        })
+    }
+
+    /// Levels one bootstrap consumes.
+    pub fn depth(&self) -> usize {
+        self.cts_depth + self.eval_mod.depth() + self.stc_depth
+    }
+}
+
+/// The matrices of both transforms (factors included), for ring degree `n`.
+///
+/// The raised ciphertext is read at `raise_scale` (its slots are `Emb(m + q_0 I) /
+/// raise_scale`); CoeffsToSlots leaves `(u + i u') * input_factor / 2` with `u = (m + q_0 I) /
+/// q_0` (the conjugation split doubles it).
+fn transforms(
+    n: usize,
+    config: &BootstrapConfig,
+    eval_mod: &EvalMod,
+    (q0, raise_scale, scale): (f64, f64, f64),
+) -> (Vec<DiagonalMatrix>, Vec<DiagonalMatrix>) {
+    let cts = dft::coeffs_to_slots(
+        n,
+        config.cts_depth,
+        eval_mod.input_factor() / 2.0 * raise_scale / q0,
+    );
+    // EvalMod leaves 2 pi m / q_0; SlotsToCoeffs scales it back to m / scale.
+    let stc = dft::slots_to_coeffs(
+        n,
+        config.stc_depth,
+        q0 / (2.0 * std::f64::consts::PI * scale),
+    );
+    (cts, stc)
+}
+
+/// Every rotation step a bootstrap needs keys for (the conjugation key is needed too).
+pub fn rotation_steps(
+    params: &Parameters,
+    config: &BootstrapConfig,
+) -> Result<Vec<isize>, CkksError> {
+    let eval_mod = EvalMod::new(config.eval_mod)?;
+    let q0 = params.q()[0] as f64;
+    let (cts, stc) = transforms(
+        params.n(),
+        config,
+        &eval_mod,
+        (q0, q0, params.default_scale()),
+    );
+    let mut steps: Vec<isize> = cts
+        .iter()
+        .chain(&stc)
+        .flat_map(|m| BsgsPlan::new(m).rotation_steps())
+        .collect();
+    steps.sort_unstable();
+    steps.dedup();
+    Ok(steps)
+}
+
+/// What one bootstrap did.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct BootstrapReport {
+    /// Level after the modulus raise.
+    pub raised_level: usize,
+    /// Level of the output.
+    pub output_level: usize,
+}
+
+/// A server-side bootstrapper: precomputed transforms and the encapsulation keys.
+pub struct Bootstrapper {
+    ctx: Arc<Context>,
+    config: BootstrapConfig,
+    keys: EncapsulationKeys,
+    eval_mod: EvalMod,
+    cts: Vec<EncodedTransform>,
+    stc: Vec<EncodedTransform>,
+    /// Scale the raised ciphertext is read at.
+    raise_scale: f64,
+    /// Scale CoeffsToSlots ends at (EvalMod's input).
+    cts_scale: f64,
+    /// Scale the cosine polynomial ends at.
+    poly_scale: f64,
+    /// Power of two the input is multiplied by at level 0.
+    scale_up: f64,
+    /// Scale of the scaled-up input the SlotsToCoeffs factor was built for (the default
+    /// scale times `scale_up`).
+    reference_scale: f64,
+}
+
+impl Bootstrapper {
+    /// Fits EvalMod and encodes both transforms at the levels they run at.
+    pub fn new(
+        ctx: &Arc<Context>,
+        config: BootstrapConfig,
+        keys: EncapsulationKeys,
+    ) -> Result<Self, CkksError> {
+        keys.check(ctx)?;
+        let params = ctx.params();
+        let top = params.max_level();
+        if config.depth() > params.literal().bootstrap_levels {
+            return Err(EvalError::InvalidInput(format!(
+                "the bootstrap needs {} levels but the parameters reserve {}",
+                config.depth(),
+                params.literal().bootstrap_levels
+            ))
+            .into());
+        }
+        let q = |l: usize| params.q()[l] as f64;
+        let q0 = q(0);
+        // The input is scaled up by 2^k at level 0 so that q_0 / scale = 2^log_message_ratio.
+        let k =
+            (q0 / params.default_scale()).log2().floor() as i64 - config.log_message_ratio as i64;
+        let scale_up = 2f64.powi(k.max(0) as i32);
+        let reference_scale = params.default_scale() * scale_up;
+        let eval_mod = EvalMod::new(config.eval_mod)?;
+        // CoeffsToSlots: the raised ciphertext is read at the scale CoeffsToSlots ends at (the
+        // prime of EvalMod's first level), so every group's diagonals are encoded at about
+        // the size of a prime: the most precision the chain gives.
+        let cts_out_level = top - config.cts_depth;
+        let cts_scale = q(cts_out_level);
+        let raise_scale = cts_scale;
+        let (cts_m, stc_m) = transforms(
+            params.n(),
+            &config,
+            &eval_mod,
+            (q0, raise_scale, reference_scale),
+        );
+        let cts = encode_chain(ctx, &cts_m, top, raise_scale, cts_scale)?;
+        let poly_level = cts_out_level - eval_mod.poly_depth();
+        let poly_scale = q(poly_level);
+        let stc_level = poly_level - config.eval_mod.double_angles;
+        let stc_in_scale = eval_mod.output_scale(poly_scale, poly_level, q);
+        let stc = encode_chain(ctx, &stc_m, stc_level, stc_in_scale, params.default_scale())?;
+        Ok(Self {
+            ctx: ctx.clone(),
+            config,
+            keys,
+            eval_mod,
+            cts,
+            stc,
+            raise_scale,
+            cts_scale,
+            poly_scale,
+            scale_up,
+            reference_scale,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &BootstrapConfig {
+        &self.config
+    }
+
+    /// Bootstraps `ct` (any level; its scale is kept): the output is at the computation top
+    /// level with the same slots up to the bootstrap's error. Messages must satisfy
+    /// `|slot| * scale <= eps * q_0` (about 128 at the default scale of `fgb-like`).
+    pub fn bootstrap(
+        &self,
+        eng: &Engine,
+        ct: &Ciphertext,
+    ) -> Result<(Ciphertext, BootstrapReport), CkksError> {
+        self.ctx.check_id("ciphertext", ct.context_id)?;
+        if !Arc::ptr_eq(eng.context(), &self.ctx) {
+            self.ctx.check_id("engine", eng.context().id())?;
+        }
+        let params = self.ctx.params();
+        let input_scale = ct.scale;
+        let max_scale = 2.0 * self.reference_scale / self.scale_up;
+        if input_scale > max_scale {
+            return Err(EvalError::BadScale {
+                op: "bootstrap",
+                scale: input_scale,
+                level: ct.level,
+                reason: "bootstrapping takes scales up to twice the default scale",
+            }
+            .into());
+        }
+        let mut low = eng.drop_level(ct, ct.level)?;
+        if self.scale_up > 1.0 {
+            low = eng.mul_const(&low, 1.0, self.scale_up)?;
+        }
+        let sparse = encapsulation::to_sparse(&self.ctx, &low, &self.keys);
+        let top = params.max_level();
+        let mut raised = encapsulation::mod_raise(&self.ctx, &sparse, top);
+        raised = encapsulation::to_dense(&self.ctx, &raised, &self.keys);
+        raised.scale = self.raise_scale;
+
+        // CoeffsToSlots, then split the real and imaginary halves.
+        let mut x = raised;
+        for t in &self.cts {
+            x = t.apply(eng, &x)?;
+        }
+        debug_assert!(crate::ckks::evaluator::scales_match(
+            x.scale,
+            self.cts_scale
+        ));
+        let conj = eng.conjugate(&x)?;
+        let shift = self.eval_mod.input_shift();
+        let re = eng.add_const(&eng.add(&x, &conj)?, shift)?;
+        let im = eng.add_const(&eng.mul_by_i(&eng.sub(&conj, &x)?)?, shift)?;
+
+        // EvalMod on both halves, then recombine: re + i im.
+        let (re, im) = rayon::join(
+            || self.eval_mod.apply(eng, &re, self.poly_scale),
+            || self.eval_mod.apply(eng, &im, self.poly_scale),
+        );
+        let mut y = eng.add(&re?, &eng.mul_by_i(&im?)?)?;
+
+        for t in &self.stc {
+            y = t.apply(eng, &y)?;
+        }
+        // The slots hold m / reference_scale at scale default_scale, i.e. the integer
+        // content m / scale_up: read at the input's scale they are the input's slots.
+        debug_assert!(crate::ckks::evaluator::scales_match(
+            y.scale,
+            self.reference_scale / self.scale_up
+        ));
+        y.scale = input_scale;
+        let out_level = params.top_level().min(y.level);
+        let y = eng.drop_level(&y, y.level - out_level)?;
+        let report = BootstrapReport {
+            raised_level: top,
+            output_level: y.level,
+        };
+        Ok((y, report))
+    }
+}
+
+/// Encodes consecutive transforms from `level` down, one level each: every group keeps the
+/// scale `scale_in` except the last, which lands on `scale_out`.
+fn encode_chain(
+    ctx: &Arc<Context>,
+    ms: &[DiagonalMatrix],
+    level: usize,
+    scale_in: f64,
+    scale_out: f64,
+) -> Result<Vec<EncodedTransform>, CkksError> {
+    let q = |l: usize| ctx.params().q()[l] as f64;
+    ms.par_iter()
+        .enumerate()
+        .map(|(g, m)| {
+            let l = level - g;
+            let pt_scale = if g + 1 == ms.len() {
+                scale_out * q(l) / scale_in
+            } else {
+                q(l)
+            };
+            EncodedTransform::new(ctx, m, l, pt_scale)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
