@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 
 use num_complex::Complex64;
 
+use crate::ckks::scheme::encoder::Encoder;
+
 /// A square matrix over the slots by its non-zero diagonals:
 /// `out[i] = sum_k d_k[i] * in[(i + k) mod n]`, so diagonal `k` pairs with a left rotation by
 /// `k` slots.
@@ -78,43 +80,10 @@ impl DiagonalMatrix {
     }
 }
 
-/// Roots and rotation group of the special FFT for ring degree `ring_n` (as the encoder's).
-struct Roots {
-    two_n: usize,
-    rot_group: Vec<usize>,
-}
-
-impl Roots {
-    fn new(ring_n: usize) -> Self {
-        let two_n = 2 * ring_n;
-        let mut rot_group = Vec::with_capacity(ring_n / 2);
-        let mut g = 1usize;
-        for _ in 0..ring_n / 2 {
-            rot_group.push(g);
-            g = g * 5 % two_n;
-        }
-        Self { two_n, rot_group }
-    }
-
-    /// `exp(2 pi i k / 2N)`.
-    fn ksi(&self, k: usize) -> Complex64 {
-        Complex64::from_polar(
-            1.0,
-            2.0 * std::f64::consts::PI * (k % self.two_n) as f64 / self.two_n as f64,
-        )
-    }
-
-    /// The twiddle of butterfly `j` in a stage of length `len` (forward direction).
-    fn twiddle(&self, len: usize, j: usize) -> Complex64 {
-        let lenq = len << 2;
-        self.ksi((self.rot_group[j] % lenq) * (self.two_n / lenq))
-    }
-}
-
 /// The forward (slots-from-coefficients) stage of length `len` on `n = N/2` slots: in block
 /// positions `j < len/2`, `out = in[p] + w_j in[p + len/2]`; in `j >= len/2`,
 /// `out = in[p - len/2] - w_j in[p]`.
-fn forward_stage(roots: &Roots, n: usize, len: usize) -> DiagonalMatrix {
+fn forward_stage(encoder: &Encoder, n: usize, len: usize) -> DiagonalMatrix {
     let h = len / 2;
     let zero = Complex64::new(0.0, 0.0);
     let one = Complex64::new(1.0, 0.0);
@@ -123,9 +92,9 @@ fn forward_stage(roots: &Roots, n: usize, len: usize) -> DiagonalMatrix {
         let r = p % len;
         if r < h {
             d0[p] = one;
-            dp[p] = roots.twiddle(len, r);
+            dp[p] = encoder.twiddle(len, r);
         } else {
-            d0[p] = -roots.twiddle(len, r - h);
+            d0[p] = -encoder.twiddle(len, r - h);
             dm[p] = one;
         }
     }
@@ -134,7 +103,7 @@ fn forward_stage(roots: &Roots, n: usize, len: usize) -> DiagonalMatrix {
 
 /// The inverse stage of length `len`: in `j < len/2`, `out = in[p] + in[p + len/2]`; in
 /// `j >= len/2`, `out = conj(w_j) (in[p - len/2] - in[p])` (without the final `1/n`).
-fn inverse_stage(roots: &Roots, n: usize, len: usize) -> DiagonalMatrix {
+fn inverse_stage(encoder: &Encoder, n: usize, len: usize) -> DiagonalMatrix {
     let h = len / 2;
     let zero = Complex64::new(0.0, 0.0);
     let one = Complex64::new(1.0, 0.0);
@@ -145,7 +114,7 @@ fn inverse_stage(roots: &Roots, n: usize, len: usize) -> DiagonalMatrix {
             d0[p] = one;
             dp[p] = one;
         } else {
-            let w = roots.twiddle(len, r - h).conj();
+            let w = encoder.twiddle(len, r - h).conj();
             d0[p] = -w;
             dm[p] = w;
         }
@@ -191,12 +160,18 @@ fn lengths(n: usize) -> Vec<usize> {
 /// `factor`. Each group is normalised by its own growth (`2^-stages`) so intermediate values
 /// stay the size of the input; `factor` goes into the last group.
 pub fn coeffs_to_slots(ring_n: usize, groups: usize, factor: f64) -> Vec<DiagonalMatrix> {
-    let roots = Roots::new(ring_n);
+    let encoder = Encoder::new(ring_n);
     let n = ring_n / 2;
     let mut lens = lengths(n);
     lens.reverse(); // applied from len = n down to 2
     let counts = split(lens.len(), groups);
-    let mut out = group_stages(&lens, &counts, |len| inverse_stage(&roots, n, len), n, true);
+    let mut out = group_stages(
+        &lens,
+        &counts,
+        |len| inverse_stage(&encoder, n, len),
+        n,
+        true,
+    );
     if let Some(last) = out.last_mut() {
         last.scale(factor);
     }
@@ -208,7 +183,7 @@ pub fn coeffs_to_slots(ring_n: usize, groups: usize, factor: f64) -> Vec<Diagona
 /// goes into the first group. The groups mirror [`coeffs_to_slots`]'s (the same stages
 /// together), so with equal depths both transforms need the same rotation keys.
 pub fn slots_to_coeffs(ring_n: usize, groups: usize, factor: f64) -> Vec<DiagonalMatrix> {
-    let roots = Roots::new(ring_n);
+    let encoder = Encoder::new(ring_n);
     let n = ring_n / 2;
     let lens = lengths(n);
     let mut counts = split(lens.len(), groups);
@@ -216,7 +191,7 @@ pub fn slots_to_coeffs(ring_n: usize, groups: usize, factor: f64) -> Vec<Diagona
     let mut out = group_stages(
         &lens,
         &counts,
-        |len| forward_stage(&roots, n, len),
+        |len| forward_stage(&encoder, n, len),
         n,
         false,
     );
@@ -249,40 +224,35 @@ fn group_stages(
         .collect()
 }
 
-/// Bit-reversal permutation of a slice (the order CoeffsToSlots leaves coefficients in).
-pub fn bit_reversed<T: Clone>(v: &[T]) -> Vec<T> {
-    let n = v.len();
-    let bits = n.trailing_zeros();
-    (0..n)
-        .map(|i| {
-            v[if bits == 0 {
-                i
-            } else {
-                i.reverse_bits() >> (usize::BITS - bits)
-            }]
-            .clone()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ckks::scheme::encoder::bit_reverse;
 
-    /// Slots of the polynomial with coefficients `c` (length N), by direct evaluation.
+    /// Slots of the polynomial with coefficients `c` (length N), by direct evaluation at
+    /// `zeta^(5^j)`.
     fn slots_of(c: &[f64]) -> Vec<Complex64> {
-        let n = c.len();
-        let roots = Roots::new(n);
-        roots
-            .rot_group
-            .iter()
-            .map(|&e| {
+        let two_n = 2 * c.len();
+        let mut g = 1usize;
+        (0..c.len() / 2)
+            .map(|_| {
+                let e = g;
+                g = g * 5 % two_n;
                 c.iter()
                     .enumerate()
-                    .map(|(k, &x)| roots.ksi(e * k) * x)
+                    .map(|(k, &x)| {
+                        let angle = 2.0 * std::f64::consts::PI * ((e * k) % two_n) as f64;
+                        Complex64::from_polar(x, angle / two_n as f64)
+                    })
                     .sum()
             })
             .collect()
+    }
+
+    fn bit_reversed(v: &[Complex64]) -> Vec<Complex64> {
+        let mut v = v.to_vec();
+        bit_reverse(&mut v);
+        v
     }
 
     fn product(ms: &[DiagonalMatrix], v: &[Complex64]) -> Vec<Complex64> {

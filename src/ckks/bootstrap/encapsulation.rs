@@ -12,8 +12,6 @@
 
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
 use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::ciphertext::Ciphertext;
 use crate::ckks::scheme::context::Context;
@@ -165,14 +163,10 @@ pub(crate) fn to_sparse(ctx: &Context, ct: &Ciphertext, keys: &EncapsulationKeys
 /// mod every `q_i`, so the phase becomes `m + q_0 I` for a small integer polynomial `I`.
 pub(crate) fn mod_raise(ctx: &Context, ct: &Ciphertext, level: usize) -> Ciphertext {
     let raise = |p: &RnsPoly| -> RnsPoly {
-        let c = centered_coeffs(ctx, &p.limbs[0], 0);
-        RnsPoly {
-            limbs: (0..=level)
-                .into_par_iter()
-                .map(|i| limb_of(ctx, &c, i))
-                .collect(),
-            ntt: true,
-        }
+        let ring = ctx.ring();
+        let mut out = ring.from_signed(&centered_coeffs(ctx, &p.limbs[0], 0), level + 1);
+        ring.to_ntt(&mut out);
+        out
     };
     let (c0, c1) = rayon::join(|| raise(&ct.c0), || raise(&ct.c1));
     Ciphertext {

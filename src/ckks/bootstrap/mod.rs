@@ -158,17 +158,13 @@ pub struct Bootstrapper {
     eval_mod: EvalMod,
     cts: Vec<EncodedTransform>,
     stc: Vec<EncodedTransform>,
-    /// Scale the raised ciphertext is read at.
-    raise_scale: f64,
-    /// Scale CoeffsToSlots ends at (EvalMod's input).
+    /// Scale CoeffsToSlots ends at (EvalMod's input), which is also the scale the raised
+    /// ciphertext is read at.
     cts_scale: f64,
     /// Scale the cosine polynomial ends at.
     poly_scale: f64,
     /// Power of two the input is multiplied by at level 0.
     scale_up: f64,
-    /// Scale of the scaled-up input the SlotsToCoeffs factor was built for (the default
-    /// scale times `scale_up`).
-    reference_scale: f64,
 }
 
 impl Bootstrapper {
@@ -202,14 +198,13 @@ impl Bootstrapper {
         // the size of a prime: the most precision the chain gives.
         let cts_out_level = top - config.cts_depth;
         let cts_scale = q(cts_out_level);
-        let raise_scale = cts_scale;
         let (cts_m, stc_m) = transforms(
             params.n(),
             &config,
             &eval_mod,
-            (q0, raise_scale, reference_scale),
+            (q0, cts_scale, reference_scale),
         );
-        let cts = encode_chain(ctx, &cts_m, top, raise_scale, cts_scale)?;
+        let cts = encode_chain(ctx, &cts_m, top, cts_scale, cts_scale)?;
         let poly_level = cts_out_level - eval_mod.poly_depth();
         let poly_scale = q(poly_level);
         let stc_level = poly_level - config.eval_mod.double_angles;
@@ -222,11 +217,9 @@ impl Bootstrapper {
             eval_mod,
             cts,
             stc,
-            raise_scale,
             cts_scale,
             poly_scale,
             scale_up,
-            reference_scale,
         })
     }
 
@@ -236,21 +229,19 @@ impl Bootstrapper {
     }
 
     /// Bootstraps `ct` (any level; its scale is kept): the output is at the computation top
-    /// level with the same slots up to the bootstrap's error. Messages must satisfy
-    /// `|slot| * scale <= eps * q_0` (about 128 at the default scale of `fgb-like`).
+    /// level with the same slots up to the bootstrap's error. The message's polynomial
+    /// coefficients must stay below `eps * 2^log_message_ratio` (4 with the defaults; slot
+    /// values in [-1, 1] give coefficients far smaller).
     pub fn bootstrap(
         &self,
         eng: &Engine,
         ct: &Ciphertext,
     ) -> Result<(Ciphertext, BootstrapReport), CkksError> {
         self.ctx.check_id("ciphertext", ct.context_id)?;
-        if !Arc::ptr_eq(eng.context(), &self.ctx) {
-            self.ctx.check_id("engine", eng.context().id())?;
-        }
+        self.ctx.check_id("engine", eng.context().id())?;
         let params = self.ctx.params();
         let input_scale = ct.scale;
-        let max_scale = 2.0 * self.reference_scale / self.scale_up;
-        if input_scale > max_scale {
+        if input_scale > 2.0 * params.default_scale() {
             return Err(EvalError::BadScale {
                 op: "bootstrap",
                 scale: input_scale,
@@ -267,7 +258,7 @@ impl Bootstrapper {
         let top = params.max_level();
         let mut raised = encapsulation::mod_raise(&self.ctx, &sparse, top);
         raised = encapsulation::to_dense(&self.ctx, &raised, &self.keys);
-        raised.scale = self.raise_scale;
+        raised.scale = self.cts_scale;
 
         // CoeffsToSlots, then split the real and imaginary halves.
         let mut x = raised;
@@ -293,11 +284,11 @@ impl Bootstrapper {
         for t in &self.stc {
             y = t.apply(eng, &y)?;
         }
-        // The slots hold m / reference_scale at scale default_scale, i.e. the integer
+        // The slots hold m / (default scale * scale_up) at the default scale: the integer
         // content m / scale_up: read at the input's scale they are the input's slots.
         debug_assert!(crate::ckks::evaluator::scales_match(
             y.scale,
-            self.reference_scale / self.scale_up
+            params.default_scale()
         ));
         y.scale = input_scale;
         let out_level = params.top_level().min(y.level);

@@ -54,7 +54,22 @@ impl Encoder {
         moduli: &[Modulus],
     ) -> Result<RnsPoly, EvalError> {
         let complex: Vec<Complex64> = values.iter().map(|&v| Complex64::new(v, 0.0)).collect();
-        self.encode_complex(op, &complex, scale, moduli)
+        let level = moduli.len().saturating_sub(1);
+        let bound = (MAX_COEFF, "the encoded coefficients exceed 2^127");
+        let coeffs = self.rounded_coefficients(op, &complex, scale, level, bound)?;
+        let small = coeffs.iter().all(|c| c.unsigned_abs() < 1 << 63);
+        let limbs = moduli
+            .iter()
+            .map(|m| {
+                if small {
+                    coeffs.iter().map(|&c| m.from_i64(c as i64)).collect()
+                } else {
+                    let q = m.value as i128;
+                    coeffs.iter().map(|&c| c.rem_euclid(q) as u64).collect()
+                }
+            })
+            .collect();
+        Ok(RnsPoly { limbs, ntt: false })
     }
 
     /// The integer coefficients `round(scale * m)` of the polynomial whose slots are the
@@ -64,6 +79,21 @@ impl Encoder {
         op: &'static str,
         values: &[Complex64],
         scale: f64,
+    ) -> Result<Vec<i128>, EvalError> {
+        let bound = (1.3e36, "the encoded coefficients exceed 2^120");
+        self.rounded_coefficients(op, values, scale, 0, bound)
+    }
+
+    /// `round(scale * m)` for the slots `values` (zero-padded), refusing more values than
+    /// slots, non-finite values, and coefficients of magnitude `bound.0` or more (error
+    /// `bound.1`, reported at `level`).
+    fn rounded_coefficients(
+        &self,
+        op: &'static str,
+        values: &[Complex64],
+        scale: f64,
+        level: usize,
+        bound: (f64, &'static str),
     ) -> Result<Vec<i128>, EvalError> {
         let slots = self.slots();
         if values.len() > slots {
@@ -83,71 +113,18 @@ impl Encoder {
         for (i, z) in u.iter().enumerate() {
             for (k, x) in [(i, z.re), (i + slots, z.im)] {
                 let c = (x * scale).round();
-                if c.abs() >= 1.3e36 || !c.is_finite() {
+                if c.abs() >= bound.0 || !c.is_finite() {
                     return Err(EvalError::BadScale {
                         op,
                         scale,
-                        level: 0,
-                        reason: "the encoded coefficients exceed 2^120",
+                        level,
+                        reason: bound.1,
                     });
                 }
                 coeffs[k] = c as i128;
             }
         }
         Ok(coeffs)
-    }
-
-    /// [`Self::encode`] for complex slot values (bootstrapping's DFT matrices are complex).
-    pub fn encode_complex(
-        &self,
-        op: &'static str,
-        values: &[Complex64],
-        scale: f64,
-        moduli: &[Modulus],
-    ) -> Result<RnsPoly, EvalError> {
-        let slots = self.slots();
-        if values.len() > slots {
-            return Err(EvalError::TooManyValues {
-                op,
-                got: values.len(),
-                slots,
-            });
-        }
-        if values.iter().any(|v| !v.is_finite()) || !scale.is_finite() {
-            return Err(EvalError::NotFinite { op });
-        }
-        let mut u = values.to_vec();
-        u.resize(slots, Complex64::new(0.0, 0.0));
-        self.special_fft_inv(&mut u);
-        let mut coeffs = vec![0i128; self.n];
-        let mut small = true;
-        for (i, z) in u.iter().enumerate() {
-            for (k, x) in [(i, z.re), (i + slots, z.im)] {
-                let c = (x * scale).round();
-                if c.abs() >= MAX_COEFF || !c.is_finite() {
-                    return Err(EvalError::BadScale {
-                        op,
-                        scale,
-                        level: moduli.len().saturating_sub(1),
-                        reason: "the encoded coefficients exceed 2^127",
-                    });
-                }
-                small &= c.abs() < 9.2e18;
-                coeffs[k] = c as i128;
-            }
-        }
-        let limbs = moduli
-            .iter()
-            .map(|m| {
-                if small {
-                    coeffs.iter().map(|&c| m.from_i64(c as i64)).collect()
-                } else {
-                    let q = m.value as i128;
-                    coeffs.iter().map(|&c| c.rem_euclid(q) as u64).collect()
-                }
-            })
-            .collect();
-        Ok(RnsPoly { limbs, ntt: false })
     }
 
     /// The slots (real parts) of the polynomial with real coefficients `coeffs`, divided by
@@ -168,6 +145,13 @@ impl Encoder {
             .collect();
         self.special_fft(&mut u);
         u
+    }
+
+    /// The root of unity butterfly `j` of a forward FFT stage of length `len` multiplies by
+    /// (bootstrapping's homomorphic DFT uses the same roots).
+    pub(crate) fn twiddle(&self, len: usize, j: usize) -> Complex64 {
+        let lenq = len << 2;
+        self.ksi[(self.rot_group[j] % lenq) * (2 * self.n / lenq)]
     }
 
     /// Slots -> coefficient pairs: the inverse of [`Self::special_fft`].
@@ -198,18 +182,14 @@ impl Encoder {
     /// Coefficient pairs `(m_i, m_{i+N/2})` as complex numbers -> slots `m(zeta^(5^j))`.
     fn special_fft(&self, vals: &mut [Complex64]) {
         let size = vals.len();
-        let m = 2 * self.n;
         bit_reverse(vals);
         let mut len = 2;
         while len <= size {
             let lenh = len >> 1;
-            let lenq = len << 2;
-            let gap = m / lenq;
             for i in (0..size).step_by(len) {
                 for j in 0..lenh {
-                    let idx = (self.rot_group[j] % lenq) * gap;
                     let u = vals[i + j];
-                    let v = vals[i + j + lenh] * self.ksi[idx];
+                    let v = vals[i + j + lenh] * self.twiddle(len, j);
                     vals[i + j] = u + v;
                     vals[i + j + lenh] = u - v;
                 }
@@ -219,7 +199,8 @@ impl Encoder {
     }
 }
 
-fn bit_reverse<T>(vals: &mut [T]) {
+/// Bit-reversal permutation in place.
+pub(crate) fn bit_reverse<T>(vals: &mut [T]) {
     let n = vals.len();
     let bits = n.trailing_zeros();
     if bits == 0 {

@@ -208,16 +208,21 @@ impl Decryptor {
 
     /// Decrypts and decodes the slots (real parts).
     pub fn decrypt_values(&self, ct: &Ciphertext) -> Result<Vec<f64>, CkksError> {
-        let m = self.phase(ct)?;
-        let coeffs = centered_f64(&self.ctx.ring().moduli()[..=ct.level], &m);
-        Ok(self.ctx.encoder().decode(&coeffs, ct.scale))
+        Ok(self.ctx.encoder().decode(&self.coefficients(ct)?, ct.scale))
     }
 
     /// Decrypts and decodes the complex slots.
     pub fn decrypt_complex(&self, ct: &Ciphertext) -> Result<Vec<Complex64>, CkksError> {
+        Ok(self
+            .ctx
+            .encoder()
+            .decode_complex(&self.coefficients(ct)?, ct.scale))
+    }
+
+    /// The phase's centred coefficients as `f64`.
+    fn coefficients(&self, ct: &Ciphertext) -> Result<Vec<f64>, CkksError> {
         let m = self.phase(ct)?;
-        let coeffs = centered_f64(&self.ctx.ring().moduli()[..=ct.level], &m);
-        Ok(self.ctx.encoder().decode_complex(&coeffs, ct.scale))
+        Ok(centered_f64(&self.ctx.ring().moduli()[..=ct.level], &m))
     }
 }
 

@@ -55,41 +55,6 @@ impl Engine {
         Ok(self.apply_galois(a, g, key))
     }
 
-    /// `acc += a * p` (a plaintext product accumulated without a new ciphertext); `acc` must
-    /// be at `a`'s level with scale `scale(a) * scale(p)`.
-    pub fn mul_plain_add_assign(
-        &self,
-        acc: &mut Ciphertext,
-        a: &Ciphertext,
-        p: &Plaintext,
-    ) -> Result<(), CkksError> {
-        self.check_pair("mul_plain_add", acc, a)?;
-        self.ctx.check_id("plaintext", p.context_id)?;
-        if p.level < a.level {
-            return Err(EvalError::OutOfLevels {
-                op: "mul_plain_add",
-                level: p.level,
-                needed: a.level,
-            }
-            .into());
-        }
-        let scale = a.scale * p.scale;
-        if !scales_match(acc.scale, scale) {
-            return Err(EvalError::ScaleMismatch {
-                op: "mul_plain_add",
-                left: acc.scale,
-                right: scale,
-            }
-            .into());
-        }
-        let ring = self.ctx.ring();
-        rayon::join(
-            || ring.mul_add_assign(&mut acc.c0, &a.c0, &p.poly),
-            || ring.mul_add_assign(&mut acc.c1, &a.c1, &p.poly),
-        );
-        Ok(())
-    }
-
     /// Multiplies the slots by `i` (the monomial `X^(N/2)`, which is `i` at every slot's
     /// root): no level, no key.
     pub fn mul_by_i(&self, a: &Ciphertext) -> Result<Ciphertext, CkksError> {
