@@ -3,13 +3,16 @@
 //!
 //! The module tree follows the data flow:
 //! [`problem`] (presets) -> [`data`] -> [`model`] -> [`approx`] -> [`schedule`] ->
-//! [`oracle`] -> [`cost`] (backed by the [`ckks`] engine) -> [`search`] -> [`report`].
+//! [`oracle`] -> [`cost`] (backed by the [`ckks`] engine) -> [`search`] -> [`report`];
+//! [`infer`] runs a chosen schedule end to end under CKKS and checks it against the oracle
+//! and the cost model.
 
 pub mod approx;
 pub mod ckks;
 pub mod cost;
 pub mod data;
 pub mod fsutil;
+pub mod infer;
 pub mod model;
 pub mod oracle;
 pub mod problem;

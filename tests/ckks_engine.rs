@@ -118,6 +118,34 @@ fn profile_at_small_parameters_is_a_valid_cost_profile() {
 }
 
 #[test]
+fn profile_with_a_bootstrap_is_a_valid_cost_profile() {
+    // The bootstrap's key generation and setup run on the bootstrap levels, above the
+    // computation top level: the profile must still validate.
+    let (ok, stdout, stderr) = cellwise(&[
+        "ckks",
+        "profile",
+        "--preset",
+        "test-boot",
+        "--insecure",
+        "--samples",
+        "1",
+        "--levels",
+        "9",
+        "--bootstrap-samples",
+        "1",
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    let p = Profile::from_json("written", &stdout).unwrap();
+    assert!(p.bootstrap_seconds().is_some_and(|s| s > 0.0));
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let ops = json["ops"].as_array().unwrap();
+    for op in ["keygen_bootstrap", "bootstrap_setup"] {
+        assert!(ops.iter().any(|o| o["op"] == op), "{op} missing");
+    }
+}
+
+#[test]
 fn bad_parameters_end_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, text: &str| {

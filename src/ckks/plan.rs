@@ -34,10 +34,12 @@
 //! The plan runs with placeholder weights (all ones: every diagonal non-zero, like trained
 //! weights) because operation counts do not depend on weight values.
 
+use std::sync::{Arc, Mutex};
+
 use ndarray::{Array2, ArrayView2};
 
-use super::evaluator::{EvalError, Evaluator};
-use super::linear::{Layout, Linear};
+use super::evaluator::{EvalError, Evaluator, scales_match};
+use super::linear::{EncodedLinear, Layout, Linear};
 use super::poly::{Chebyshev, InputMap, PolyOptions, evaluate};
 use super::sim::{OpCounts, SimEvaluator, SimOp, SimParams};
 
@@ -192,13 +194,15 @@ impl RnnCircuit {
 
     /// The linear segment of a step: alpha (x Wx + b + h Wh) + beta with (alpha, beta) the
     /// map of `cell`'s interval onto [-1, 1]; `h = None` at step 0 (h_0 = 0). `x` is dropped
-    /// to `h`'s level; the output is one level lower, at the default scale.
+    /// to `h`'s level; the output is one level lower, at the default scale. Weight encodings
+    /// come from `cache` if given (made there on first use), else are made for this call.
     pub fn linear<E: Evaluator>(
         &self,
         ev: &E,
         x: &E::Ciphertext,
         h: Option<&E::Ciphertext>,
         cell: &Chebyshev,
+        cache: Option<&WeightCache<E>>,
     ) -> Result<(E::Ciphertext, SegmentReport), E::Error> {
         let (alpha, beta) = cell.affine();
         let level = h.map_or(ev.level(x), |h| ev.level(h));
@@ -214,9 +218,14 @@ impl RnnCircuit {
         let out_scale = ev.default_scale();
         let mut ops = Vec::new();
         let mut encodings = Vec::new();
-        let ex = self
-            .wx
-            .encode(ev, level, &[ev.scale(&x)], out_scale, (alpha, beta))?;
+        let ex = self.encoded(
+            ev,
+            cache,
+            Layer::Input,
+            level,
+            (ev.scale(&x), out_scale),
+            (alpha, beta),
+        )?;
         let (u, _) = ex.apply(ev, &[&x])?;
         push_encodings(&mut encodings, &ex);
         push_op(&mut ops, self.matvec_name(), level);
@@ -224,9 +233,14 @@ impl RnnCircuit {
         let out = match h {
             None => u,
             Some(h) => {
-                let eh = self
-                    .wh
-                    .encode(ev, level, &[ev.scale(h)], out_scale, (alpha, 0.0))?;
+                let eh = self.encoded(
+                    ev,
+                    cache,
+                    Layer::Recurrent,
+                    level,
+                    (ev.scale(h), out_scale),
+                    (alpha, 0.0),
+                )?;
                 let (v, _) = eh.apply(ev, &[h])?;
                 push_encodings(&mut encodings, &eh);
                 push_op(&mut ops, self.matvec_name(), level);
@@ -241,6 +255,44 @@ impl RnnCircuit {
             encodings,
         };
         Ok((out, report))
+    }
+
+    /// One layer's weights encoded for `level`, (input, output) `scales` and `affine` map,
+    /// from `cache` if given.
+    fn encoded<E: Evaluator>(
+        &self,
+        ev: &E,
+        cache: Option<&WeightCache<E>>,
+        layer: Layer,
+        level: usize,
+        scales: (f64, f64),
+        affine: (f64, f64),
+    ) -> Result<Arc<EncodedLinear<E>>, E::Error> {
+        let linear = match layer {
+            Layer::Input => &self.wx,
+            Layer::Recurrent => &self.wh,
+            Layer::Output => &self.wd,
+        };
+        let encode = || linear.encode(ev, level, &[scales.0], scales.1, affine);
+        let Some(cache) = cache else {
+            return Ok(Arc::new(encode()?));
+        };
+        let key = CacheKey {
+            layer,
+            level,
+            scales,
+            affine,
+        };
+        let mut entries = cache
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, e)) = entries.iter().find(|(k, _)| k.matches(&key)) {
+            return Ok(e.clone());
+        }
+        let e = Arc::new(encode()?);
+        entries.push((key, e.clone()));
+        Ok(e)
     }
 
     /// The polynomial segment: `cell` on the mapped pre-activation (from
@@ -270,16 +322,63 @@ impl RnnCircuit {
         Ok((h, report))
     }
 
-    /// The output segment: logits = h Wd + bd (1 level).
+    /// Encodes into `cache` the weights of a linear segment of `cell` started at `level` on
+    /// inputs at the default scale: the input projection and, if `recurrent` (steps after the
+    /// first), the recurrent matrix.
+    pub fn precompute_linear<E: Evaluator>(
+        &self,
+        ev: &E,
+        cache: &WeightCache<E>,
+        level: usize,
+        cell: &Chebyshev,
+        recurrent: bool,
+    ) -> Result<(), E::Error> {
+        let (alpha, beta) = cell.affine();
+        let scales = (ev.default_scale(), ev.default_scale());
+        self.encoded(ev, Some(cache), Layer::Input, level, scales, (alpha, beta))?;
+        if recurrent {
+            self.encoded(
+                ev,
+                Some(cache),
+                Layer::Recurrent,
+                level,
+                scales,
+                (alpha, 0.0),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Encodes into `cache` the output layer's weights for `level` (input at the default
+    /// scale).
+    pub fn precompute_output<E: Evaluator>(
+        &self,
+        ev: &E,
+        cache: &WeightCache<E>,
+        level: usize,
+    ) -> Result<(), E::Error> {
+        let scales = (ev.default_scale(), ev.default_scale());
+        self.encoded(ev, Some(cache), Layer::Output, level, scales, (1.0, 0.0))?;
+        Ok(())
+    }
+
+    /// The output segment: logits = h Wd + bd (1 level); weights from `cache` as in
+    /// [`RnnCircuit::linear`].
     pub fn output<E: Evaluator>(
         &self,
         ev: &E,
         h: &E::Ciphertext,
+        cache: Option<&WeightCache<E>>,
     ) -> Result<(E::Ciphertext, SegmentReport), E::Error> {
         let level = ev.level(h);
-        let enc = self
-            .wd
-            .encode(ev, level, &[ev.scale(h)], ev.default_scale(), (1.0, 0.0))?;
+        let enc = self.encoded(
+            ev,
+            cache,
+            Layer::Output,
+            level,
+            (ev.scale(h), ev.default_scale()),
+            (1.0, 0.0),
+        )?;
         let (out, _) = enc.apply(ev, &[h])?;
         let mut ops = Vec::new();
         let mut encodings = Vec::new();
@@ -295,6 +394,65 @@ impl RnnCircuit {
                 encodings,
             },
         ))
+    }
+}
+
+/// The three weight matrices of the circuit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layer {
+    Input,
+    Recurrent,
+    Output,
+}
+
+/// What an encoding depends on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct CacheKey {
+    layer: Layer,
+    level: usize,
+    /// (input, output) scales.
+    scales: (f64, f64),
+    affine: (f64, f64),
+}
+
+impl CacheKey {
+    /// Same layer, level and map, and scales equal up to rounding.
+    fn matches(&self, other: &CacheKey) -> bool {
+        self.layer == other.layer
+            && self.level == other.level
+            && self.affine == other.affine
+            && scales_match(self.scales.0, other.scales.0)
+            && scales_match(self.scales.1, other.scales.1)
+    }
+}
+
+/// Weight encodings made once per (layer, level, scales, map) and reused across steps and
+/// inferences: what a server precomputes (plans report encodings apart from the work for
+/// this reason). Plans pass no cache, so they count every encoding.
+pub struct WeightCache<E: Evaluator> {
+    entries: Mutex<Vec<(CacheKey, Arc<EncodedLinear<E>>)>>,
+}
+
+impl<E: Evaluator> Default for WeightCache<E> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<E: Evaluator> WeightCache<E> {
+    /// Encoded layers held.
+    pub fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// True if nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -414,11 +572,11 @@ fn run_segment(
     ev.take_counts();
     let (ct, rep, degree) = match kind {
         SegmentKind::FirstLinear => {
-            let (c, r) = circuit.linear(ev, x, None, &identity_cell())?;
+            let (c, r) = circuit.linear(ev, x, None, &identity_cell(), None)?;
             (c, r, None)
         }
         SegmentKind::Linear => {
-            let (c, r) = circuit.linear(ev, x, Some(state), &identity_cell())?;
+            let (c, r) = circuit.linear(ev, x, Some(state), &identity_cell(), None)?;
             (c, r, None)
         }
         SegmentKind::Poly(cell) => {
@@ -426,7 +584,7 @@ fn run_segment(
             (c, r, Some(cell.degree()))
         }
         SegmentKind::Output => {
-            let (c, r) = circuit.output(ev, state)?;
+            let (c, r) = circuit.output(ev, state, None)?;
             (c, r, None)
         }
     };
@@ -709,13 +867,13 @@ mod tests {
             let x = ev
                 .encrypt(&layout.pack(xs[t].view()).unwrap(), level, sc)
                 .unwrap();
-            let (pre, _) = circuit.linear(&ev, &x, h.as_ref(), cell).unwrap();
+            let (pre, _) = circuit.linear(&ev, &x, h.as_ref(), cell, None).unwrap();
             let (next, _) = circuit.activation(&ev, &pre, cell).unwrap();
             h = Some(next);
             let z = xs[t].dot(&w.wx) + hp.dot(&w.wh) + ndarray::Array1::from(w.b.clone());
             hp = z.mapv(|v| cell.eval(v));
         }
-        let (logits, rep) = circuit.output(&ev, h.as_ref().unwrap()).unwrap();
+        let (logits, rep) = circuit.output(&ev, h.as_ref().unwrap(), None).unwrap();
         assert_eq!(rep.level_out + 1, rep.level_in);
         let want = hp.dot(&w.wd) + ndarray::Array1::from(w.bd.clone());
         let got = layout.unpack(ev.decrypt(&logits).unwrap(), 4, 3);

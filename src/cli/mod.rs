@@ -13,6 +13,7 @@ mod cost;
 mod eval;
 mod export;
 mod fetch;
+mod infer;
 mod search;
 mod train;
 
@@ -46,6 +47,8 @@ enum Command {
     Search(search::Args),
     /// Compare search strategies on equal budgets and several seeds.
     Compare(compare::Args),
+    /// Run schedules end to end under CKKS (client and server, in one process or as files).
+    Infer(infer::Args),
 }
 
 /// Parses the command line, runs the subcommand and turns any error into one line on
@@ -63,6 +66,7 @@ pub fn main() -> ExitCode {
         Command::Ckks(a) => ckks::run(a),
         Command::Search(a) => search::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Infer(a) => infer::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,6 +19,9 @@ use serde::{Deserialize, Serialize};
 /// The only profile format this version reads.
 pub const FORMAT: &str = "cellwise-ckks-profile/1";
 
+/// Operations that run on the bootstrap's own levels (above the computation top level).
+const BOOTSTRAP_OPS: [&str; 3] = ["bootstrap", "bootstrap_setup", "keygen_bootstrap"];
+
 /// Profiles shipped in `profiles/`, embedded so that the binary works from any directory:
 /// (short name, file name, JSON). The first is the default of the `latency` model (the
 /// project engine's).
@@ -210,7 +213,7 @@ impl Profile {
                     t.op, t.level, t.median
                 )));
             }
-            if t.op != "bootstrap" && t.level > self.params.levels {
+            if !BOOTSTRAP_OPS.contains(&t.op.as_str()) && t.level > self.params.levels {
                 return Err(self.invalid(format!(
                     "operation '{}' at level {} is above the top level {}",
                     t.op, t.level, self.params.levels

@@ -10,6 +10,7 @@
 //! the dense secret over the whole chain with an ordinary switching key. `I` then stays below
 //! 12 with overwhelming probability (7 standard deviations).
 
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 use crate::ckks::ring::RnsPoly;
@@ -18,6 +19,7 @@ use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::error::CkksError;
 use crate::ckks::scheme::keys::{KeyGenerator, SecretKey, SwitchingKey};
 use crate::ckks::scheme::keyswitch::key_switch;
+use crate::ckks::scheme::wire::{WireError, WireReader, WireWriter};
 
 /// Hamming weight of the ephemeral sparse secret.
 pub const SPARSE_WEIGHT: usize = 32;
@@ -89,6 +91,23 @@ impl EncapsulationKeys {
     pub fn check(&self, ctx: &Context) -> Result<(), CkksError> {
         ctx.check_id("encapsulation key", self.context_id)?;
         ctx.check_id("encapsulation key", self.to_dense.context_id)
+    }
+
+    /// Writes the keys in the [`crate::ckks::scheme::wire`] format.
+    pub fn write<W: Write>(&self, w: &mut WireWriter<W>) -> Result<(), WireError> {
+        w.poly(&self.to_sparse[0])?;
+        w.poly(&self.to_sparse[1])?;
+        w.switching_key(&self.to_dense)
+    }
+
+    /// Reads keys of `ctx` written by [`EncapsulationKeys::write`].
+    pub fn read<R: Read>(r: &mut WireReader<R>, ctx: &Context) -> Result<Self, WireError> {
+        let primes = [0, p0_index(ctx)];
+        Ok(Self {
+            to_sparse: [r.poly(ctx, &primes)?, r.poly(ctx, &primes)?],
+            to_dense: Arc::new(r.switching_key(ctx)?),
+            context_id: ctx.id(),
+        })
     }
 }
 

@@ -1,7 +1,8 @@
 //! The RNS-CKKS scheme: validated parameters and presets ([`params`]), the shared
 //! [`context::Context`], the canonical-embedding [`encoder`], [`keys`], client-side
-//! [`encryption`] (encode, encrypt, decrypt), hybrid [`keyswitch`]ing, and the server-side
-//! [`engine::Engine`] that implements [`crate::ckks::evaluator::Evaluator`].
+//! [`encryption`] (encode, encrypt, decrypt), hybrid [`keyswitch`]ing, the server-side
+//! [`engine::Engine`] that implements [`crate::ckks::evaluator::Evaluator`], and the
+//! versioned file format ([`wire`]).
 
 pub mod ciphertext;
 pub mod context;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod keys;
 pub mod keyswitch;
 pub mod params;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;

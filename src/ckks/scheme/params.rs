@@ -168,8 +168,8 @@ impl ParametersLiteral {
     /// A named preset: `fgb-like` (N = 2^16, 42-bit scale, 9 computation levels plus 14
     /// bootstrap levels of 60 bits, dnum 3, 128-bit secure), `test-small` (N = 2^12, 5 levels,
     /// insecure), `test-medium` (N = 2^13, 7 levels, insecure, bootstrap room of 4 levels) or
-    /// `test-boot` (N = 2^12, the `fgb-like` primes with 2 computation and 14 bootstrap levels,
-    /// insecure: bootstrapping tests).
+    /// `test-boot` (the `fgb-like` chain at N = 2^12, insecure: bootstrapping and encrypted
+    /// inference tests).
     pub fn preset(name: &str) -> Option<Self> {
         let base = Self {
             log_n: 16,
@@ -212,8 +212,6 @@ impl ParametersLiteral {
             }),
             "test-boot" => Some(Self {
                 log_n: 12,
-                levels: 2,
-                bootstrap_levels: 14,
                 insecure: true,
                 ..base
             }),

@@ -1,0 +1,596 @@
+//! `cellwise infer --encrypted`: run schedules end to end under CKKS (client and server in one
+//! process, or as separate processes exchanging files: `infer keygen | encrypt | serve |
+//! decrypt`), and check them against the plaintext oracle and the cost model.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use ndarray::s;
+use serde::{Deserialize, Serialize};
+
+use super::common::{set_threads, splits_for, weights_for};
+use cellwise::ckks::plan::RnnMatrices;
+use cellwise::ckks::scheme::params::{PRESETS, ParametersLiteral};
+use cellwise::cost::{self, CostModel, CostOptions};
+use cellwise::data::{self, Split};
+use cellwise::infer::files::{self, Role};
+use cellwise::infer::{
+    self, Client, InferenceReport, NetShape, Request, Server, StepReport, argmax_rows,
+};
+use cellwise::oracle::Candidates;
+use cellwise::problem::{DEFAULT_PROBLEM, Problem};
+use cellwise::schedule::Schedule;
+
+/// Arguments of `cellwise infer`.
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    role: Option<RoleCommand>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(clap::Subcommand)]
+enum RoleCommand {
+    /// Client: generate a key set into DIR (secret.key stays with the client, server.keys goes
+    /// to the server).
+    Keygen(KeygenArgs),
+    /// Client: encrypt a batch of images into DIR/inputs.ct.
+    Encrypt(EncryptArgs),
+    /// Server: run a schedule on DIR/inputs.ct with DIR/server.keys; writes DIR/logits.ct.
+    Serve(ServeArgs),
+    /// Client: decrypt DIR/logits.ct and score the predictions.
+    Decrypt(DecryptArgs),
+}
+
+/// The model and data.
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// Problem preset name or path to a .toml file.
+    #[arg(long, default_value = DEFAULT_PROBLEM)]
+    problem: String,
+    /// Weights (.npz or .safetensors; default: the embedded model).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+}
+
+/// Where images come from.
+#[derive(clap::Args)]
+struct DataArgs {
+    /// Split the images come from.
+    #[arg(long, default_value = "test", value_parser = ["val", "test"])]
+    split: String,
+    /// Images in the batch (default: as many as one ciphertext holds).
+    #[arg(long)]
+    images: Option<usize>,
+    /// Index of the first image in the split.
+    #[arg(long, default_value_t = 0)]
+    offset: usize,
+    /// Data directory (default: $CELLWISE_DATA_DIR, else ./data); fetched if missing.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Use the committed 200-image MNIST fixture instead (tests).
+    #[arg(long, hide = true)]
+    fixture: bool,
+}
+
+/// CKKS parameters and keys.
+#[derive(clap::Args)]
+struct KeyArgs {
+    /// Parameter preset (fgb-like, or test-boot for small insecure runs).
+    #[arg(long, default_value = "fgb-like")]
+    preset: String,
+    /// Accept parameters below 128-bit security (the test presets need it).
+    #[arg(long)]
+    insecure: bool,
+    /// Seed of keys and encryptions (default: from the OS).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Run under CKKS with the project's engine (the only mode; `cellwise eval` scores
+    /// schedules in plaintext).
+    #[arg(long)]
+    encrypted: bool,
+    /// Schedule(s) to run, e.g. `all-17`, `17 except 7@0,4,24` (repeatable; one key set).
+    #[arg(long)]
+    schedule: Vec<String>,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// Cost model that places the bootstraps and predicts the latency
+    /// (`latency[:PROFILE]`, `bootstraps`, `depth`).
+    #[arg(long, default_value = "latency")]
+    cost: String,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Also write the JSON report to this file (atomically).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct KeygenArgs {
+    /// Directory of the exchanged files.
+    #[arg(long)]
+    dir: PathBuf,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// Problem preset (the network shape the keys are for).
+    #[arg(long, default_value = DEFAULT_PROBLEM)]
+    problem: String,
+}
+
+#[derive(clap::Args)]
+struct EncryptArgs {
+    /// Directory of the exchanged files.
+    #[arg(long)]
+    dir: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Problem preset (how images become steps).
+    #[arg(long, default_value = DEFAULT_PROBLEM)]
+    problem: String,
+    /// Seed of the encryptions (default: from the OS).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Directory of the exchanged files.
+    #[arg(long)]
+    dir: PathBuf,
+    /// The schedule to run.
+    #[arg(long)]
+    schedule: String,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Cost model that places the bootstraps.
+    #[arg(long, default_value = "latency")]
+    cost: String,
+    /// Accept keys of parameters below 128-bit security.
+    #[arg(long)]
+    insecure: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print the server's report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct DecryptArgs {
+    /// Directory of the exchanged files.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The client's note of what it encrypted (kept beside its secret key).
+#[derive(Serialize, Deserialize)]
+struct BatchNote {
+    split: String,
+    offset: usize,
+    labels: Vec<u8>,
+}
+
+const BATCH_NOTE: &str = "batch.json";
+
+/// Runs `cellwise infer`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.role {
+        Some(RoleCommand::Keygen(a)) => keygen(a),
+        Some(RoleCommand::Encrypt(a)) => encrypt(a),
+        Some(RoleCommand::Serve(a)) => serve(a),
+        Some(RoleCommand::Decrypt(a)) => decrypt(a),
+        None => in_process(args.run),
+    }
+}
+
+fn parameters(k: &KeyArgs) -> anyhow::Result<ParametersLiteral> {
+    let mut lit = ParametersLiteral::preset(&k.preset).with_context(|| {
+        format!(
+            "unknown preset '{}' (known: {})",
+            k.preset,
+            PRESETS.join(", ")
+        )
+    })?;
+    lit.insecure = k.insecure;
+    lit.build()
+        .with_context(|| format!("parameters {}", k.preset))?;
+    Ok(lit)
+}
+
+fn shape_of(problem: &Problem) -> NetShape {
+    NetShape {
+        steps: problem.steps(),
+        input_width: problem.input_width(),
+        hidden: problem.model.hidden,
+        classes: problem.model.classes,
+    }
+}
+
+fn schedule_of(text: &str, problem: &Problem) -> anyhow::Result<Schedule> {
+    let s = Schedule::parse(text, problem.steps())?;
+    s.check_degrees(&problem.approximation.degrees)?;
+    Ok(s)
+}
+
+fn cost_model(spec: &str, problem: &Problem, levels: usize) -> anyhow::Result<Box<dyn CostModel>> {
+    let options = CostOptions {
+        levels: Some(levels),
+        ..CostOptions::default()
+    };
+    cost::by_name_with(spec, problem, &options).with_context(|| format!("cost model '{spec}'"))
+}
+
+/// The batch's images and labels from the split.
+fn batch(problem: &Problem, d: &DataArgs, capacity: usize) -> anyhow::Result<Split> {
+    let splits = if d.fixture {
+        data::load_fixture_splits(problem)?
+    } else {
+        splits_for(problem, d.data_dir.clone())?
+    };
+    let split = if d.split == "val" {
+        splits.val
+    } else {
+        splits.test
+    };
+    let n = d
+        .images
+        .unwrap_or(capacity.min(split.len().saturating_sub(d.offset)));
+    anyhow::ensure!(
+        (1..=capacity).contains(&n),
+        "--images {n}: a batch holds 1 to {capacity} images with these parameters"
+    );
+    anyhow::ensure!(
+        d.offset + n <= split.len(),
+        "images {}..{} are beyond the {} images of the {} split",
+        d.offset,
+        d.offset + n,
+        split.len(),
+        split.name
+    );
+    Ok(Split {
+        name: format!("{}[{}..{}]", split.name, d.offset, d.offset + n),
+        images: split
+            .images
+            .slice(s![d.offset..d.offset + n, .., ..])
+            .to_owned(),
+        labels: split.labels[d.offset..d.offset + n].to_vec(),
+    })
+}
+
+fn progress(total: usize) -> impl FnMut(&StepReport) {
+    move |r: &StepReport| {
+        let what = r
+            .degree
+            .map_or("output layer".to_string(), |d| format!("degree {d}"));
+        eprintln!(
+            "  step {:>2}/{total} {what:<12} level {} -> {}  {} bootstrap(s) {:>6.1} s  step {:>6.1} s",
+            r.step, r.level_in, r.level_out, r.bootstraps, r.bootstrap_seconds, r.seconds
+        );
+    }
+}
+
+/// The JSON of an in-process run.
+#[derive(Serialize)]
+struct RunRecord<'a> {
+    command: String,
+    date: String,
+    cpu: String,
+    threads: usize,
+    preset: &'a str,
+    secure: bool,
+    problem: &'a str,
+    weights: String,
+    split: &'a str,
+    keygen_seconds: f64,
+    server_setup_seconds: f64,
+    reports: &'a [InferenceReport],
+}
+
+fn in_process(a: RunArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        a.encrypted,
+        "`cellwise infer` runs under CKKS: pass --encrypted (`cellwise eval` scores schedules in plaintext)"
+    );
+    anyhow::ensure!(!a.schedule.is_empty(), "give at least one --schedule");
+    set_threads(a.threads)?;
+    let problem = Problem::load(&a.model.problem)?;
+    let schedules = a
+        .schedule
+        .iter()
+        .map(|t| schedule_of(t, &problem))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let weights = weights_for(&problem, a.model.weights.as_deref())?;
+    let params = parameters(&a.keys)?;
+    let cost = cost_model(&a.cost, &problem, params.levels)?;
+    anyhow::ensure!(
+        problem.approximation.method != "weighted",
+        "problem '{}' fits its cells to measured pre-activations; encrypted inference takes unweighted fits",
+        problem.name
+    );
+    let candidates = Candidates::from_problem(&problem, None)?;
+    let shape = shape_of(&problem);
+
+    eprintln!("key generation ({})", a.keys.preset);
+    let t = Instant::now();
+    let (client, server_keys) = Client::keygen(&params, shape, a.keys.seed)?;
+    let keygen_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let server = Server::new(server_keys, &RnnMatrices::from_weights(&weights))?;
+    let server_setup_seconds = t.elapsed().as_secs_f64();
+    eprintln!("keys {keygen_seconds:.1} s, server setup {server_setup_seconds:.1} s");
+    let batch = batch(&problem, &a.data, client.batch_capacity())?;
+
+    let mut reports = Vec::new();
+    for s in &schedules {
+        eprintln!("schedule {s} ({} images)", batch.len());
+        let req = Request {
+            schedule: s,
+            candidates: &candidates,
+            cost: cost.as_ref(),
+            weights: &weights,
+            images: batch.images.view(),
+            labels: &batch.labels,
+        };
+        let report = infer::run_schedule(&client, &server, &req, &mut progress(problem.steps()))?;
+        reports.push(report);
+    }
+    let record = RunRecord {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        date: cellwise::sysinfo::utc_date(),
+        cpu: cellwise::sysinfo::cpu_model(),
+        threads: rayon::current_num_threads(),
+        preset: &a.keys.preset,
+        secure: !params.insecure,
+        problem: &problem.name,
+        weights: weights.fingerprint(),
+        split: &batch.name,
+        keygen_seconds,
+        server_setup_seconds,
+        reports: &reports,
+    };
+    let json = serde_json::to_string_pretty(&record)?;
+    if let Some(path) = &a.out {
+        cellwise::fsutil::write_atomic(path, json.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if a.json {
+        println!("{json}");
+    } else {
+        print_table(&record);
+    }
+    Ok(())
+}
+
+fn print_table(r: &RunRecord<'_>) {
+    println!(
+        "{} ({}), {} threads, {} images of {}; keys {:.1} s, server setup {:.1} s",
+        r.preset,
+        r.cpu,
+        r.threads,
+        r.reports.first().map_or(0, |x| x.images),
+        r.split,
+        r.keygen_seconds,
+        r.server_setup_seconds
+    );
+    println!(
+        "{:<30} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7} {:>6} {:>9}",
+        "schedule",
+        "agree",
+        "acc enc",
+        "acc plain",
+        "measured",
+        "predicted",
+        "error",
+        "boots",
+        "max dlogit"
+    );
+    for x in r.reports {
+        println!(
+            "{:<30} {:>8.2}% {:>8.2}% {:>8.2}% {:>9.1}s {:>9.1}{} {:>7} {:>6} {:>9.1e}",
+            x.schedule,
+            100.0 * x.agreement,
+            100.0 * x.accuracy_encrypted,
+            100.0 * x.accuracy_plaintext,
+            x.server_seconds,
+            x.predicted,
+            if x.prediction_error.is_some() {
+                "s"
+            } else {
+                " "
+            },
+            x.prediction_error
+                .map_or("-".to_string(), |e| format!("{:+.1}%", 100.0 * e)),
+            x.bootstraps,
+            x.max_logit_error
+        );
+    }
+}
+
+fn keygen(a: KeygenArgs) -> anyhow::Result<()> {
+    let problem = Problem::load(&a.problem)?;
+    let params = parameters(&a.keys)?;
+    std::fs::create_dir_all(&a.dir).with_context(|| format!("creating {}", a.dir.display()))?;
+    let (client, keys) = Client::keygen(&params, shape_of(&problem), a.keys.seed)?;
+    files::write_secret(&a.dir.join(files::SECRET_KEY), &client)?;
+    files::write_server_keys(&a.dir.join(files::SERVER_KEYS), &keys)?;
+    println!(
+        "key set {:016x}: {} (client only), {} (for the server)",
+        client.key_set(),
+        a.dir.join(files::SECRET_KEY).display(),
+        a.dir.join(files::SERVER_KEYS).display()
+    );
+    Ok(())
+}
+
+fn encrypt(a: EncryptArgs) -> anyhow::Result<()> {
+    let problem = Problem::load(&a.problem)?;
+    let client = files::read_secret(&a.dir.join(files::SECRET_KEY), a.seed)?;
+    anyhow::ensure!(
+        client.shape() == shape_of(&problem),
+        "the keys in {} were made for another network shape than problem '{}'",
+        a.dir.display(),
+        problem.name
+    );
+    let batch = batch(&problem, &a.data, client.batch_capacity())?;
+    let enc = client.encrypt(batch.images.view())?;
+    files::write_ciphertexts(
+        &a.dir.join(files::INPUTS),
+        client.params(),
+        client.context(),
+        client.shape(),
+        client.key_set(),
+        Role::Inputs,
+        enc.images,
+        &enc.inputs,
+    )?;
+    let note = BatchNote {
+        split: batch.name.clone(),
+        offset: a.data.offset,
+        labels: batch.labels.clone(),
+    };
+    cellwise::fsutil::write_atomic(
+        &a.dir.join(BATCH_NOTE),
+        serde_json::to_string(&note)?.as_bytes(),
+    )?;
+    println!(
+        "encrypted {} images of {} into {}",
+        enc.images,
+        batch.name,
+        a.dir.join(files::INPUTS).display()
+    );
+    Ok(())
+}
+
+fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    set_threads(a.threads)?;
+    let problem = Problem::load(&a.model.problem)?;
+    let schedule = schedule_of(&a.schedule, &problem)?;
+    let weights = weights_for(&problem, a.model.weights.as_deref())?;
+    let keys = files::read_server_keys(&a.dir.join(files::SERVER_KEYS))?;
+    anyhow::ensure!(
+        !keys.params.insecure || a.insecure,
+        "the keys in {} are for parameters below 128-bit security: pass --insecure to accept them",
+        a.dir.display()
+    );
+    anyhow::ensure!(
+        keys.shape == shape_of(&problem),
+        "the keys were made for another network shape than problem '{}'",
+        problem.name
+    );
+    let levels = keys.params.levels;
+    let (params, key_set) = (keys.params.clone(), keys.key_set);
+    let server = Server::new(keys, &RnnMatrices::from_weights(&weights))?;
+    let inputs_path = a.dir.join(files::INPUTS);
+    let (images, inputs) =
+        files::read_ciphertexts(&inputs_path, server.context(), key_set, Role::Inputs)?;
+    let cost = cost_model(&a.cost, &problem, levels)?;
+    let candidates = Candidates::from_problem(&problem, None)?;
+    let cells = infer::cells_for(&schedule, &candidates)?;
+    let (boots, breakdown) = infer::placement_for(cost.as_ref(), &schedule)?;
+    server.prepare(&cells, &boots)?;
+    let batch = infer::EncryptedBatch {
+        key_set,
+        images,
+        inputs,
+    };
+    let (logits, run) = server.infer(&batch, &cells, &boots, &mut progress(problem.steps()))?;
+    files::write_ciphertexts(
+        &a.dir.join(files::LOGITS),
+        &params,
+        server.context(),
+        server.shape(),
+        key_set,
+        Role::Logits,
+        images,
+        std::slice::from_ref(&logits),
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&run)?);
+    } else {
+        println!(
+            "schedule {schedule}: {images} images in {:.1} s ({} bootstraps, {:.1} s); {} predicted {:.1} {}; wrote {}",
+            run.seconds,
+            run.bootstraps,
+            run.bootstrap_seconds,
+            cost.name(),
+            breakdown.total,
+            cost.unit(),
+            a.dir.join(files::LOGITS).display()
+        );
+    }
+    Ok(())
+}
+
+fn decrypt(a: DecryptArgs) -> anyhow::Result<()> {
+    let client = files::read_secret(&a.dir.join(files::SECRET_KEY), None)?;
+    let (images, cts) = files::read_ciphertexts(
+        &a.dir.join(files::LOGITS),
+        client.context(),
+        client.key_set(),
+        Role::Logits,
+    )?;
+    anyhow::ensure!(
+        cts.len() == 1,
+        "{} holds {} ciphertexts, expected 1",
+        files::LOGITS,
+        cts.len()
+    );
+    let logits = client.decrypt(&cts[0], images)?;
+    let predictions = argmax_rows(&logits);
+    let note: Option<BatchNote> = read_note(&a.dir.join(BATCH_NOTE))?;
+    let correct = note.as_ref().map(|n| {
+        predictions
+            .iter()
+            .zip(&n.labels)
+            .filter(|(p, l)| p == l)
+            .count()
+    });
+    if a.json {
+        let v = serde_json::json!({
+            "images": images,
+            "predictions": predictions,
+            "correct": correct,
+            "split": note.as_ref().map(|n| n.split.clone()),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        match (correct, &note) {
+            (Some(c), Some(n)) => println!(
+                "{images} images of {}: {c} correct ({:.2} %)",
+                n.split,
+                100.0 * c as f64 / images as f64
+            ),
+            _ => println!("{images} images decrypted"),
+        }
+    }
+    Ok(())
+}
+
+fn read_note(path: &Path) -> anyhow::Result<Option<BatchNote>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}

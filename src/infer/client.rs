@@ -1,0 +1,236 @@
+//! The client: key generation, packing and encryption of images, decryption of logits. It is
+//! the only party that ever holds the secret key; what it hands the server is a
+//! [`ServerKeys`], which has no field that could carry a secret.
+
+use std::sync::Arc;
+
+use ndarray::{Array2, ArrayView3};
+use sha2::{Digest, Sha256};
+
+use crate::ckks::bootstrap::{self, BootstrapConfig, EncapsulationKeys};
+use crate::ckks::linear::Layout;
+use crate::ckks::plan::{RnnCircuit, RnnMatrices};
+use crate::ckks::scheme::ciphertext::Ciphertext;
+use crate::ckks::scheme::context::Context;
+use crate::ckks::scheme::encryption::{Decryptor, Encryptor};
+use crate::ckks::scheme::keys::{EvaluationKeys, KeyGenerator, SecretKey};
+use crate::ckks::scheme::params::ParametersLiteral;
+
+use super::InferError;
+
+/// The shape of the network the keys are made for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NetShape {
+    /// Time steps.
+    pub steps: usize,
+    /// Inputs per step.
+    pub input_width: usize,
+    /// Hidden units.
+    pub hidden: usize,
+    /// Output classes.
+    pub classes: usize,
+}
+
+impl NetShape {
+    /// Unit blocks of the packing: the smallest power of two holding every dimension.
+    pub fn blocks(&self) -> usize {
+        self.input_width
+            .max(self.hidden)
+            .max(self.classes)
+            .next_power_of_two()
+    }
+
+    /// The packing layout over `slots` slots.
+    pub fn layout(&self, slots: usize) -> Result<Layout, InferError> {
+        Ok(Layout::new(slots, self.blocks())?)
+    }
+
+    /// Rotation steps the RNN circuit needs (trained weights have every diagonal).
+    pub fn rotation_steps(&self, slots: usize) -> Result<Vec<isize>, InferError> {
+        let w = RnnMatrices::ones(self.input_width, self.hidden, self.classes);
+        Ok(RnnCircuit::new(self.layout(slots)?, &w, None)?.rotation_steps())
+    }
+}
+
+/// Everything the server needs and nothing more: parameters, evaluation keys (relinearisation,
+/// rotations, conjugation) and the bootstrapping's encapsulation keys.
+pub struct ServerKeys {
+    /// The parameters the keys belong to.
+    pub params: ParametersLiteral,
+    /// Id of the key set (see [`key_set_id`]).
+    pub key_set: u64,
+    /// The network shape the rotation keys were made for.
+    pub shape: NetShape,
+    /// Relinearisation, rotation and conjugation keys.
+    pub eval: EvaluationKeys,
+    /// Sparse-secret encapsulation keys of the bootstrap.
+    pub encapsulation: EncapsulationKeys,
+}
+
+/// Encrypted inputs of one batch: one ciphertext per step (row t of every image), at the
+/// computation top level.
+pub struct EncryptedBatch {
+    /// Key set they were encrypted under.
+    pub key_set: u64,
+    /// Images in the batch.
+    pub images: usize,
+    /// One ciphertext per step.
+    pub inputs: Vec<Ciphertext>,
+}
+
+/// The key holder.
+pub struct Client {
+    ctx: Arc<Context>,
+    params: ParametersLiteral,
+    shape: NetShape,
+    layout: Layout,
+    sk: SecretKey,
+    key_set: u64,
+    encryptor: Encryptor,
+    decryptor: Decryptor,
+}
+
+/// A public fingerprint of a key set: the SHA-256 of the relinearisation key's first limb.
+pub fn key_set_id(eval: &EvaluationKeys) -> u64 {
+    let mut h = Sha256::new();
+    if let Some(r) = &eval.relin {
+        for v in &r.digits[0][0].limbs[0] {
+            h.update(v.to_le_bytes());
+        }
+    }
+    let d = h.finalize();
+    u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+impl Client {
+    /// Generates a key set for `params` and a network of `shape`: the secret key (kept here),
+    /// and the server's keys: relinearisation, the rotations of the RNN circuit and of the
+    /// bootstrap, conjugation, encapsulation. `seed` makes everything reproducible (tests);
+    /// `None` draws from the OS.
+    pub fn keygen(
+        params: &ParametersLiteral,
+        shape: NetShape,
+        seed: Option<u64>,
+    ) -> Result<(Client, ServerKeys), InferError> {
+        let built = params.build()?;
+        let ctx = Context::new(&built)?;
+        let boot = BootstrapConfig::for_params(&built)?;
+        let slots = built.slots();
+        let mut steps = shape.rotation_steps(slots)?;
+        steps.extend(bootstrap::rotation_steps(&built, &boot)?);
+        steps.sort_unstable();
+        steps.dedup();
+        let mut kg = KeyGenerator::new(&ctx, seed);
+        let sk = kg.secret_key();
+        let eval = kg.evaluation_keys(&sk, &steps, true);
+        let encapsulation = bootstrap::encapsulation_keys(&mut kg, &ctx, &sk);
+        let key_set = key_set_id(&eval);
+        let client = Client::from_secret(params, shape, sk, key_set, seed.map(|s| s ^ 0x5eed))?;
+        let keys = ServerKeys {
+            params: params.clone(),
+            key_set,
+            shape,
+            eval,
+            encapsulation,
+        };
+        Ok((client, keys))
+    }
+
+    /// A client from a stored secret key.
+    pub fn from_secret(
+        params: &ParametersLiteral,
+        shape: NetShape,
+        sk: SecretKey,
+        key_set: u64,
+        seed: Option<u64>,
+    ) -> Result<Client, InferError> {
+        let ctx = Context::new(&params.build()?)?;
+        let layout = shape.layout(ctx.params().slots())?;
+        Ok(Client {
+            encryptor: Encryptor::secret(&ctx, &sk, seed)?,
+            decryptor: Decryptor::new(&ctx, &sk)?,
+            params: params.clone(),
+            shape,
+            layout,
+            sk,
+            key_set,
+            ctx,
+        })
+    }
+
+    /// The context.
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &ParametersLiteral {
+        &self.params
+    }
+
+    /// The network shape.
+    pub fn shape(&self) -> NetShape {
+        self.shape
+    }
+
+    /// The key set id.
+    pub fn key_set(&self) -> u64 {
+        self.key_set
+    }
+
+    /// The secret key (for the client's own key file).
+    pub fn secret_key(&self) -> &SecretKey {
+        &self.sk
+    }
+
+    /// Images one batch holds (one per slot block).
+    pub fn batch_capacity(&self) -> usize {
+        self.layout.batch
+    }
+
+    /// Packs and encrypts `images` ([images, steps, width], values as the model reads them)
+    /// at the computation top level: one ciphertext per step.
+    pub fn encrypt(&self, images: ArrayView3<f32>) -> Result<EncryptedBatch, InferError> {
+        let (n, steps, width) = images.dim();
+        if steps != self.shape.steps || width != self.shape.input_width {
+            return Err(InferError::Invalid(format!(
+                "images of {steps} steps x {width} inputs, the keys were made for {} x {}",
+                self.shape.steps, self.shape.input_width
+            )));
+        }
+        if n == 0 || n > self.layout.batch {
+            return Err(InferError::Invalid(format!(
+                "{n} images: a batch holds 1 to {} with these parameters",
+                self.layout.batch
+            )));
+        }
+        if images.iter().any(|v| !v.is_finite()) {
+            return Err(InferError::Invalid(
+                "an image holds a non-finite value".into(),
+            ));
+        }
+        let params = self.ctx.params();
+        let inputs = (0..steps)
+            .map(|t| {
+                let rows = images.slice(ndarray::s![.., t, ..]).mapv(f64::from);
+                let packed = self.layout.pack(rows.view())?;
+                Ok(self.encryptor.encrypt_values(
+                    &packed,
+                    params.top_level(),
+                    params.default_scale(),
+                )?)
+            })
+            .collect::<Result<_, InferError>>()?;
+        Ok(EncryptedBatch {
+            key_set: self.key_set,
+            images: n,
+            inputs,
+        })
+    }
+
+    /// Decrypts the logits of `images` images ([images, classes]).
+    pub fn decrypt(&self, logits: &Ciphertext, images: usize) -> Result<Array2<f64>, InferError> {
+        let slots = self.decryptor.decrypt_values(logits)?;
+        Ok(self.layout.unpack(&slots, images, self.shape.classes))
+    }
+}

@@ -1,0 +1,315 @@
+//! End-to-end encrypted inference of a schedule: a [`Client`] that holds the secret key
+//! (key generation, packing and encryption of images, decryption of logits), a [`Server`]
+//! that holds only [`ServerKeys`] (the RNN circuit with the schedule's polynomials,
+//! bootstraps where the cost model's placement puts them), the file format of the two-process
+//! mode ([`files`]), and [`run_schedule`], which runs one batch and checks it against the
+//! plaintext oracle and the cost model's prediction ([`InferenceReport`]).
+
+pub mod client;
+pub mod files;
+pub mod server;
+
+use std::time::Instant;
+
+use ndarray::{Array2, ArrayView3, Axis};
+use serde::Serialize;
+
+use crate::ckks::evaluator::EvalError;
+use crate::ckks::plan::RnnMatrices;
+use crate::ckks::poly::Chebyshev;
+use crate::ckks::scheme::error::CkksError;
+use crate::ckks::scheme::params::ParamError;
+use crate::ckks::scheme::wire::WireError;
+use crate::cost::{CostBreakdown, CostError, CostModel};
+use crate::data::Split;
+use crate::model::RnnWeights;
+use crate::oracle::{Candidates, NO_PREDICTION, Oracle, OracleConfig, OracleError, Precision};
+use crate::schedule::{CellApprox, Schedule};
+
+pub use client::{Client, EncryptedBatch, NetShape, ServerKeys};
+pub use server::{CircuitRun, Server, ServerRun, StepReport, run_circuit};
+
+/// Why an encrypted inference was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    /// The CKKS engine refused an operation or the parameters.
+    #[error(transparent)]
+    Ckks(#[from] CkksError),
+    /// A file was refused.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The cost model could not price or place the schedule.
+    #[error(transparent)]
+    Cost(#[from] CostError),
+    /// The plaintext oracle failed.
+    #[error(transparent)]
+    Oracle(#[from] OracleError),
+    /// The bootstraps do not leave enough levels for a segment.
+    #[error("{0}")]
+    Placement(String),
+    /// Ciphertexts of another key set.
+    #[error(
+        "{what} were made with other keys (key set {found:016x}, the server's is {expected:016x})"
+    )]
+    KeySet {
+        /// What was given.
+        what: &'static str,
+        /// The server's key set.
+        expected: u64,
+        /// The given key set.
+        found: u64,
+    },
+    /// Anything else that makes the request impossible.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<EvalError> for InferError {
+    fn from(e: EvalError) -> Self {
+        InferError::Ckks(e.into())
+    }
+}
+
+impl From<ParamError> for InferError {
+    fn from(e: ParamError) -> Self {
+        InferError::Ckks(e.into())
+    }
+}
+
+/// One Chebyshev polynomial per step: the oracle's own fit of each cell's degree.
+pub fn cells_for(
+    schedule: &Schedule,
+    candidates: &Candidates,
+) -> Result<Vec<Chebyshev>, InferError> {
+    let [lo, hi] = candidates.interval;
+    schedule
+        .cells()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let CellApprox::Degree(d) = *c else {
+                return Err(InferError::Invalid(format!(
+                    "cell {i} uses the exact activation, which cannot run under CKKS"
+                )));
+            };
+            let a = candidates
+                .approximations
+                .iter()
+                .find(|a| a.degree == d)
+                .ok_or_else(|| {
+                    InferError::Invalid(format!(
+                        "cell {i}: degree {d} is not a candidate (candidates: {:?})",
+                        candidates.degrees()
+                    ))
+                })?;
+            Ok(Chebyshev::new(&a.chebyshev, (lo, hi))?)
+        })
+        .collect()
+}
+
+/// Where the cost model bootstraps `schedule`: one flag per segment (2t: before step t's
+/// linear part, 2t + 1: before its polynomial, 2 steps: before the output layer), with the
+/// model's account of it.
+pub fn placement_for(
+    cost: &dyn CostModel,
+    schedule: &Schedule,
+) -> Result<(Vec<bool>, CostBreakdown), InferError> {
+    let breakdown = cost.breakdown(schedule)?;
+    let steps = schedule.len();
+    let mut boots = vec![false; 2 * steps + 1];
+    for s in &breakdown.steps {
+        if s.step < steps {
+            boots[2 * s.step] = s.bootstrap_before;
+            boots[2 * s.step + 1] = s.bootstrap_mid;
+        } else {
+            boots[2 * steps] = s.bootstrap_before;
+        }
+    }
+    Ok((boots, breakdown))
+}
+
+/// The logits of the same network and polynomials in plaintext `f64` ([images, classes]).
+pub fn reference_logits(
+    w: &RnnMatrices,
+    images: ArrayView3<f32>,
+    cells: &[Chebyshev],
+) -> Array2<f64> {
+    let n = images.dim().0;
+    let mut h = Array2::<f64>::zeros((n, w.wh.nrows()));
+    let b = ndarray::Array1::from(w.b.clone());
+    for (t, cell) in cells.iter().enumerate() {
+        let x = images.index_axis(Axis(1), t).mapv(f64::from);
+        let z = x.dot(&w.wx) + h.dot(&w.wh) + &b;
+        h = z.mapv(|v| cell.eval(v));
+    }
+    h.dot(&w.wd) + ndarray::Array1::from(w.bd.clone())
+}
+
+/// The predicted class of each row (the largest finite logit; [`NO_PREDICTION`] if none).
+pub fn argmax_rows(logits: &Array2<f64>) -> Vec<u8> {
+    logits
+        .rows()
+        .into_iter()
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite())
+                .fold(None, |best: Option<(usize, f64)>, (i, &v)| match best {
+                    Some((_, b)) if b >= v => best,
+                    _ => Some((i, v)),
+                })
+                .map_or(NO_PREDICTION, |(i, _)| i as u8)
+        })
+        .collect()
+}
+
+/// One schedule's encrypted batch, checked.
+#[derive(Clone, Debug, Serialize)]
+pub struct InferenceReport {
+    /// The schedule.
+    pub schedule: String,
+    /// Images in the batch.
+    pub images: usize,
+    /// Images a batch can hold.
+    pub batch_capacity: usize,
+    /// Encrypted predictions equal to the plaintext oracle's (f64, same polynomials).
+    pub agreeing: usize,
+    /// `agreeing / images`.
+    pub agreement: f64,
+    /// Accuracy of the encrypted predictions.
+    pub accuracy_encrypted: f64,
+    /// Accuracy of the plaintext oracle on the same images.
+    pub accuracy_plaintext: f64,
+    /// Largest |encrypted logit - plaintext f64 logit|.
+    pub max_logit_error: f64,
+    /// Measured seconds of the server's work for the batch.
+    pub server_seconds: f64,
+    /// `server_seconds / images`, in milliseconds.
+    pub ms_per_image: f64,
+    /// The cost model that placed the bootstraps and predicted the latency.
+    pub cost_model: String,
+    /// Its prediction (in its unit; seconds for `latency`).
+    pub predicted: f64,
+    /// (measured - predicted) / predicted, when the model predicts seconds.
+    pub prediction_error: Option<f64>,
+    /// Bootstraps run (as placed by the cost model).
+    pub bootstraps: usize,
+    /// Seconds spent bootstrapping.
+    pub bootstrap_seconds: f64,
+    /// Seconds to encode the weights at the levels used (before the timed run).
+    pub prepare_seconds: f64,
+    /// Seconds to pack and encrypt the batch (client).
+    pub encrypt_seconds: f64,
+    /// Seconds to decrypt and decode the logits (client).
+    pub decrypt_seconds: f64,
+    /// Weight encodings made inside the timed run (0 expected).
+    pub encodings_during_run: usize,
+    /// Peak resident memory of the process so far, MB.
+    pub peak_rss_mb: Option<f64>,
+    /// Per step.
+    pub steps: Vec<StepReport>,
+}
+
+/// What [`run_schedule`] needs besides the client and the server.
+pub struct Request<'a> {
+    /// The schedule.
+    pub schedule: &'a Schedule,
+    /// The candidate fits (the oracle's).
+    pub candidates: &'a Candidates,
+    /// Places the bootstraps and predicts the latency.
+    pub cost: &'a dyn CostModel,
+    /// The model's weights (for the plaintext references).
+    pub weights: &'a RnnWeights,
+    /// The images ([images, steps, width]) and their labels.
+    pub images: ArrayView3<'a, f32>,
+    /// Labels of the images.
+    pub labels: &'a [u8],
+}
+
+/// Encrypts one batch, runs it on the server with the cost model's bootstrap placement,
+/// decrypts, and compares with the plaintext oracle and the cost model.
+pub fn run_schedule(
+    client: &Client,
+    server: &Server,
+    req: &Request<'_>,
+    on_step: &mut dyn FnMut(&StepReport),
+) -> Result<InferenceReport, InferError> {
+    let n = req.images.dim().0;
+    if req.labels.len() != n {
+        return Err(InferError::Invalid(format!(
+            "{n} images but {} labels",
+            req.labels.len()
+        )));
+    }
+    let cells = cells_for(req.schedule, req.candidates)?;
+    let (boots, breakdown) = placement_for(req.cost, req.schedule)?;
+
+    let t = Instant::now();
+    server.prepare(&cells, &boots)?;
+    let prepare_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let batch = client.encrypt(req.images)?;
+    let encrypt_seconds = t.elapsed().as_secs_f64();
+    let (logits_ct, run) = server.infer(&batch, &cells, &boots, on_step)?;
+    let t = Instant::now();
+    let logits = client.decrypt(&logits_ct, n)?;
+    let decrypt_seconds = t.elapsed().as_secs_f64();
+
+    let matrices = RnnMatrices::from_weights(req.weights);
+    let reference = reference_logits(&matrices, req.images, &cells);
+    let max_logit_error = (&logits - &reference).iter().fold(0.0f64, |m, e| {
+        if e.is_nan() {
+            f64::INFINITY
+        } else {
+            m.max(e.abs())
+        }
+    });
+    let split = Split {
+        name: "batch".into(),
+        images: req.images.to_owned(),
+        labels: req.labels.to_vec(),
+    };
+    let config = OracleConfig {
+        precision: Precision::F64,
+        cache_mb: 0,
+        ..OracleConfig::default()
+    };
+    let oracle = Oracle::new(req.weights, &split, req.candidates, &config)?;
+    let plain = oracle.evaluate(req.schedule)?;
+    let predicted = argmax_rows(&logits);
+    let agreeing = predicted
+        .iter()
+        .zip(&plain.predictions)
+        .filter(|(a, b)| a == b)
+        .count();
+    let correct = predicted
+        .iter()
+        .zip(req.labels)
+        .filter(|(a, b)| a == b)
+        .count();
+    let prediction_error =
+        (req.cost.unit() == "s").then(|| (run.seconds - breakdown.total) / breakdown.total);
+    Ok(InferenceReport {
+        schedule: req.schedule.to_string(),
+        images: n,
+        batch_capacity: client.batch_capacity(),
+        agreeing,
+        agreement: agreeing as f64 / n as f64,
+        accuracy_encrypted: correct as f64 / n as f64,
+        accuracy_plaintext: plain.accuracy,
+        max_logit_error,
+        server_seconds: run.seconds,
+        ms_per_image: 1e3 * run.seconds / n as f64,
+        cost_model: req.cost.name().to_string(),
+        predicted: breakdown.total,
+        prediction_error,
+        bootstraps: run.bootstraps,
+        bootstrap_seconds: run.bootstrap_seconds,
+        prepare_seconds,
+        encrypt_seconds,
+        decrypt_seconds,
+        encodings_during_run: run.encodings_during_run,
+        peak_rss_mb: crate::sysinfo::peak_rss_mb(),
+        steps: run.steps,
+    })
+}

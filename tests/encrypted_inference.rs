@@ -1,0 +1,203 @@
+//! Encrypted inference end to end at small insecure parameters (`test-boot`: the `fgb-like`
+//! chain at N = 2^12, 64 images per batch) with real bootstraps, on real MNIST images of the
+//! committed fixture and the embedded model: in one process through the library, and as
+//! separate processes exchanging files through the binary.
+
+mod common;
+
+use std::path::Path;
+
+use cellwise::ckks::plan::RnnMatrices;
+use cellwise::ckks::scheme::params::ParametersLiteral;
+use cellwise::cost::{self, CostOptions};
+use cellwise::data;
+use cellwise::infer::{self, Client, InferError, NetShape, Request, Server};
+use cellwise::model::RnnWeights;
+use cellwise::oracle::Candidates;
+use cellwise::problem::{DEFAULT_PROBLEM, Problem};
+use cellwise::schedule::Schedule;
+use common::cellwise;
+
+fn params() -> ParametersLiteral {
+    ParametersLiteral::preset("test-boot").unwrap()
+}
+
+fn shape(p: &Problem) -> NetShape {
+    NetShape {
+        steps: p.steps(),
+        input_width: p.input_width(),
+        hidden: p.model.hidden,
+        classes: p.model.classes,
+    }
+}
+
+#[test]
+fn encrypted_predictions_agree_with_the_plaintext_oracle() {
+    let problem = Problem::load(DEFAULT_PROBLEM).unwrap();
+    let weights = RnnWeights::embedded_default();
+    let splits = data::load_fixture_splits(&problem).unwrap();
+    let (client, keys) = Client::keygen(&params(), shape(&problem), Some(5)).unwrap();
+    let server = Server::new(keys, &RnnMatrices::from_weights(&weights)).unwrap();
+    let n = client.batch_capacity();
+    assert_eq!(n, 64);
+    let candidates = Candidates::from_problem(&problem, None).unwrap();
+    let options = CostOptions {
+        levels: Some(params().levels),
+        ..CostOptions::default()
+    };
+    let cost = cost::by_name_with("latency", &problem, &options).unwrap();
+    // Every candidate degree, bootstraps both between steps and mid-step.
+    let schedule = Schedule::parse("7 except 3@0,1,2,3,4,5 17@26,27", 28).unwrap();
+    let images = splits.test.images.slice(ndarray::s![..n, .., ..]);
+    let req = Request {
+        schedule: &schedule,
+        candidates: &candidates,
+        cost: cost.as_ref(),
+        weights: &weights,
+        images,
+        labels: &splits.test.labels[..n],
+    };
+    let mut seen = 0;
+    let report = infer::run_schedule(&client, &server, &req, &mut |_| seen += 1).unwrap();
+    eprintln!(
+        "agreement {}/{n}, max logit error {:.2e}, {} bootstraps, {:.2} s",
+        report.agreeing, report.max_logit_error, report.bootstraps, report.server_seconds
+    );
+    assert_eq!(seen, 29);
+    assert_eq!(report.steps.len(), 29);
+    assert!(
+        report.agreeing >= n - 1,
+        "agreement {}/{n}",
+        report.agreeing
+    );
+    assert!(report.max_logit_error < 1e-2, "{}", report.max_logit_error);
+    let planned = cost.breakdown(&schedule).unwrap();
+    assert_eq!(report.bootstraps, planned.bootstraps);
+    assert!(report.bootstraps >= 8);
+    assert_eq!(report.encodings_during_run, 0);
+    // Levels chain as the cost model planned them.
+    for (ran, plan) in report.steps.iter().zip(&planned.steps) {
+        assert_eq!(ran.level_out, plan.level_out, "step {}", ran.step);
+    }
+    assert!((report.accuracy_encrypted - report.accuracy_plaintext).abs() <= 1.0 / n as f64);
+
+    // Without its bootstraps the schedule does not fit: refused before computing.
+    let cells = infer::cells_for(&schedule, &candidates).unwrap();
+    let none = vec![false; 2 * 28 + 1];
+    let err = server.prepare(&cells, &none).unwrap_err();
+    assert!(matches!(err, InferError::Placement(_)), "{err}");
+    assert!(err.to_string().contains("does not fit 9 levels"), "{err}");
+    // Inputs of another key set are refused.
+    let (other, _) = Client::keygen(&params(), shape(&problem), Some(6)).unwrap();
+    let batch = other.encrypt(images).unwrap();
+    let boots = infer::placement_for(cost.as_ref(), &schedule).unwrap().0;
+    let err = server
+        .infer(&batch, &cells, &boots, &mut |_| {})
+        .err()
+        .unwrap();
+    assert!(matches!(err, InferError::KeySet { .. }), "{err}");
+    // The exact activation cannot run encrypted.
+    let exact = Schedule::parse("all-exact", 28).unwrap();
+    assert!(infer::cells_for(&exact, &candidates).is_err());
+}
+
+fn run(args: &[&str]) -> String {
+    let (ok, stdout, stderr) = cellwise(args);
+    assert!(ok, "cellwise {args:?}: {stderr}");
+    stdout
+}
+
+fn fails(args: &[&str], needle: &str) {
+    let (ok, _, stderr) = cellwise(args);
+    assert!(!ok, "cellwise {args:?} should fail");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+}
+
+fn flip_byte(path: &Path, at: usize) {
+    let mut b = std::fs::read(path).unwrap();
+    let i = at.min(b.len() - 1);
+    b[i] ^= 0x10;
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn two_processes_exchange_files_and_refuse_bad_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let (a_s, b_s) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let keygen = |dir: &str, seed: &str| {
+        run(&[
+            "infer",
+            "keygen",
+            "--dir",
+            dir,
+            "--preset",
+            "test-boot",
+            "--insecure",
+            "--seed",
+            seed,
+        ])
+    };
+    assert!(keygen(a_s, "1").contains("key set"));
+    keygen(b_s, "2");
+    let encrypt = |dir: &str| {
+        run(&[
+            "infer",
+            "encrypt",
+            "--dir",
+            dir,
+            "--images",
+            "16",
+            "--fixture",
+            "--seed",
+            "3",
+        ])
+    };
+    encrypt(a_s);
+    encrypt(b_s);
+    let serve = ["infer", "serve", "--dir", a_s, "--schedule", "all-3"];
+    fails(&serve, "--insecure");
+    let serve: Vec<&str> = serve.iter().copied().chain(["--insecure"]).collect();
+    assert!(run(&serve).contains("16 images"));
+    let out = run(&["infer", "decrypt", "--dir", a_s]);
+    assert!(out.contains("16 images of test[0..16]"), "{out}");
+
+    // Logits decrypted with another key set's secret key are refused.
+    std::fs::copy(a.join("logits.ct"), b.join("logits.ct")).unwrap();
+    fails(&["infer", "decrypt", "--dir", b_s], "other keys");
+    // Inputs of another key set.
+    std::fs::copy(b.join("inputs.ct"), a.join("inputs.ct")).unwrap();
+    fails(&serve, "other keys");
+    // Inputs where keys belong, logits where inputs belong.
+    std::fs::copy(a.join("server.keys"), a.join("inputs.ct")).unwrap();
+    fails(&serve, "expected ciphertexts");
+    std::fs::copy(a.join("logits.ct"), a.join("inputs.ct")).unwrap();
+    fails(&serve, "expected Inputs");
+    // A damaged key file, a truncated one.
+    std::fs::copy(b.join("inputs.ct"), a.join("inputs.ct")).unwrap();
+    let keys = a.join("server.keys");
+    let len = std::fs::metadata(&keys).unwrap().len() as usize;
+    flip_byte(&keys, len / 2);
+    fails(&serve, "server.keys");
+    let bytes = std::fs::read(b.join("server.keys")).unwrap();
+    std::fs::write(&keys, &bytes[..bytes.len() / 3]).unwrap();
+    fails(&serve, "truncated");
+    // Keys of parameters without room for a bootstrap.
+    fails(
+        &[
+            "infer",
+            "keygen",
+            "--dir",
+            a_s,
+            "--preset",
+            "test-small",
+            "--insecure",
+        ],
+        "bootstrap levels",
+    );
+    fails(
+        &["infer", "--schedule", "all-17", "--preset", "test-boot"],
+        "--encrypted",
+    );
+}
