@@ -96,6 +96,18 @@ fn encrypted_predictions_agree_with_the_plaintext_oracle() {
         .err()
         .unwrap();
     assert!(matches!(err, InferError::KeySet { .. }), "{err}");
+    // Test image 70 leaves the fit interval under four leading degree-7 cells: its plaintext
+    // hidden state diverges (degree 17 outside [-8, 8]), which under CKKS corrupts its whole
+    // batch at the next bootstrap; the report flags it.
+    let paper = Schedule::parse("17 except 7@0,1,2,3", 28).unwrap();
+    let cells = infer::cells_for(&paper, &candidates).unwrap();
+    let batch = splits.test.images.slice(ndarray::s![64..128, .., ..]);
+    let r = infer::reference(&RnnMatrices::from_weights(&weights), batch, &cells);
+    let diverging: Vec<usize> = (0..64)
+        .filter(|&i| r.max_state[i] > infer::DIVERGENCE)
+        .collect();
+    assert_eq!(diverging, [6], "{:?}", r.max_state);
+    assert!(r.max_state[6] > 1e30);
     // The exact activation cannot run encrypted.
     let exact = Schedule::parse("all-exact", 28).unwrap();
     assert!(infer::cells_for(&exact, &candidates).is_err());

@@ -251,9 +251,14 @@ fn batch(problem: &Problem, d: &DataArgs, capacity: usize) -> anyhow::Result<Spl
     } else {
         splits.test
     };
-    let n = d
-        .images
-        .unwrap_or(capacity.min(split.len().saturating_sub(d.offset)));
+    anyhow::ensure!(
+        d.offset < split.len(),
+        "--offset {}: the {} split has {} images",
+        d.offset,
+        split.name,
+        split.len()
+    );
+    let n = d.images.unwrap_or(capacity.min(split.len() - d.offset));
     anyhow::ensure!(
         (1..=capacity).contains(&n),
         "--images {n}: a batch holds 1 to {capacity} images with these parameters"
@@ -351,6 +356,17 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
             labels: &batch.labels,
         };
         let report = infer::run_schedule(&client, &server, &req, &mut progress(problem.steps()))?;
+        if let Some(&(i, m)) = report
+            .diverging_images
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+        {
+            eprintln!(
+                "warning: {} image(s) leave the polynomials' range in plaintext (largest |h| {m:.3e}, image {} of the split); under CKKS such an image can corrupt every image of its ciphertext at the next bootstrap",
+                report.diverging_images.len(),
+                a.data.offset + i
+            );
+        }
         reports.push(report);
     }
     let record = RunRecord {
@@ -392,7 +408,7 @@ fn print_table(r: &RunRecord<'_>) {
         r.server_setup_seconds
     );
     println!(
-        "{:<30} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7} {:>6} {:>9}",
+        "{:<30} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7} {:>6} {:>10} {:>9}",
         "schedule",
         "agree",
         "acc enc",
@@ -401,11 +417,12 @@ fn print_table(r: &RunRecord<'_>) {
         "predicted",
         "error",
         "boots",
-        "max dlogit"
+        "max dlogit",
+        "diverging"
     );
     for x in r.reports {
         println!(
-            "{:<30} {:>8.2}% {:>8.2}% {:>8.2}% {:>9.1}s {:>9.1}{} {:>7} {:>6} {:>9.1e}",
+            "{:<30} {:>8.2}% {:>8.2}% {:>8.2}% {:>9.1}s {:>9.1}{} {:>7} {:>6} {:>10.1e} {:>9}",
             x.schedule,
             100.0 * x.agreement,
             100.0 * x.accuracy_encrypted,
@@ -420,7 +437,8 @@ fn print_table(r: &RunRecord<'_>) {
             x.prediction_error
                 .map_or("-".to_string(), |e| format!("{:+.1}%", 100.0 * e)),
             x.bootstraps,
-            x.max_logit_error
+            x.max_logit_error,
+            x.diverging_images.len()
         );
     }
 }
