@@ -1,67 +1,98 @@
 #!/usr/bin/env python3
 """Writes results/encrypted.md from the JSON of `cellwise infer --encrypted ... --out F`.
 Usage:
-    scripts/encrypted-report.py RUN.json OUT.md [--openfhe-estimate SECONDS]
+    scripts/encrypted-report.py OUT.md RUN.json [RUN.json ...] [--openfhe-estimate SECONDS]
 Every figure comes from the JSON; the paper's figures (HEaaN, 1 thread) are quoted for
 comparison only."""
 
 import argparse
 import json
 import os
+import re
+import statistics
 
 PAPER = {"all-17": 628.03, "best": 581.23}
 
 
+def shell_command(cmd):
+    """The recorded command as one can paste it: `cellwise` first, schedules quoted."""
+    cmd = cmd.replace(cmd.split()[0], "cellwise", 1)
+    return re.sub(r"--schedule (.+?)(?= --|$)",
+                  lambda m: f'--schedule "{m.group(1)}"' if " " in m.group(1) else m.group(0),
+                  cmd)
+
+
+def sci(v):
+    """A float in scientific notation; JSON null stands for a non-finite value."""
+    return "non-finite" if v is None else f"{v:.1e}"
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("run")
     ap.add_argument("out")
+    ap.add_argument("runs", nargs="+")
     ap.add_argument("--openfhe-estimate", type=float, default=None,
                     help="the latency model's all-17 prediction under the OpenFHE profile, s")
     a = ap.parse_args()
-    with open(a.run) as f:
-        r = json.load(f)
-    reps = r["reports"]
-    n = reps[0]["images"] if reps else 0
+    runs = []
+    for path in a.runs:
+        with open(path) as f:
+            runs.append((path, json.load(f)))
+    r = runs[0][1]
+    reps = [x for _, run in runs for x in run["reports"]]
     lines = [
         "# Encrypted inference: schedules run under CKKS, checked against plaintext and the "
         "cost model",
         "",
         f"Measured {r['date']} on {r['cpu']} with {r['threads']} threads, preset "
         f"`{r['preset']}` ({'128-bit secure' if r['secure'] else 'INSECURE test parameters'}), "
-        f"problem `{r['problem']}`, weights `{r['weights']}`, {n} images "
-        f"(`{r['split']}`, one ciphertext batch of {reps[0]['batch_capacity'] if reps else 0}).",
+        f"problem `{r['problem']}`, weights `{r['weights']}`; one ciphertext batch of "
+        f"{reps[0]['batch_capacity'] if reps else 0} test images per run.",
         "",
-        "Command:",
-        "",
-        "```sh",
-        r["command"].replace(r["command"].split()[0], "cellwise", 1),
-        "```",
-        "",
-        f"Key generation (client) {r['keygen_seconds']:.1f} s; server setup (bootstrapping "
-        f"transforms) {r['server_setup_seconds']:.1f} s; both once for all schedules.",
-        "",
-        "| schedule | agreement with plaintext | accuracy encrypted | accuracy plaintext | "
-        "max logit error | measured s / batch | ms / image | predicted s | error | "
-        "bootstraps | bootstrap s | weight encoding s | encrypt s | decrypt s | peak RSS GB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for x in reps:
-        err = x.get("prediction_error")
-        lines.append(
-            f"| `{x['schedule']}` | {x['agreeing']}/{x['images']} "
-            f"({100 * x['agreement']:.2f} %) | {100 * x['accuracy_encrypted']:.2f} % | "
-            f"{100 * x['accuracy_plaintext']:.2f} % | {x['max_logit_error']:.1e} | "
-            f"{x['server_seconds']:.1f} | {x['ms_per_image']:.0f} | {x['predicted']:.1f} | "
-            f"{'—' if err is None else f'{100 * err:+.1f} %'} | {x['bootstraps']} | "
-            f"{x['bootstrap_seconds']:.1f} | {x['prepare_seconds']:.1f} | "
-            f"{x['encrypt_seconds']:.1f} | {x['decrypt_seconds']:.2f} | "
-            f"{(x['peak_rss_mb'] or 0) / 1024:.1f} |")
+    for path, run in runs:
+        lines += [
+            f"`{os.path.relpath(path, os.path.dirname(a.out) or '.')}` ({run['split']}; "
+            f"key generation {run['keygen_seconds']:.1f} s, server setup "
+            f"{run['server_setup_seconds']:.1f} s, once for all its schedules):",
+            "",
+            "```sh",
+            shell_command(run["command"]),
+            "```",
+            "",
+        ]
+    lines += [
+        "| images | schedule | agreement with plaintext | accuracy encrypted | accuracy "
+        "plaintext | diverging images (plaintext) | max logit error | measured s / batch | "
+        "ms / image | predicted s | error | bootstraps | bootstrap s | weight encoding s | "
+        "encrypt s | decrypt s | peak RSS GB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for _, run in runs:
+        for x in run["reports"]:
+            err = x.get("prediction_error")
+            div = x.get("diverging_images") or []
+            lines.append(
+                f"| {run['split']} | `{x['schedule']}` | {x['agreeing']}/{x['images']} "
+                f"({100 * x['agreement']:.2f} %) | {100 * x['accuracy_encrypted']:.2f} % | "
+                f"{100 * x['accuracy_plaintext']:.2f} % | {len(div)} | "
+                f"{sci(x['max_logit_error'])} | "
+                f"{x['server_seconds']:.1f} | {x['ms_per_image']:.0f} | {x['predicted']:.1f} | "
+                f"{'—' if err is None else f'{100 * err:+.1f} %'} | {x['bootstraps']} | "
+                f"{x['bootstrap_seconds']:.1f} | {x['prepare_seconds']:.1f} | "
+                f"{x['encrypt_seconds']:.1f} | {x['decrypt_seconds']:.2f} | "
+                f"{(x['peak_rss_mb'] or 0) / 1024:.1f} |")
     lines += [
         "",
         "- agreement: encrypted predictions equal to the plaintext oracle's (f64, the same "
         "least-squares polynomials) on the same images; target >= 99.9 %.",
         "- max logit error: largest |encrypted - plaintext f64| logit over the batch.",
+        "- diverging images: images of the batch whose plaintext hidden state leaves +-2 "
+        "(a tanh fit stays within about +-1.1 on [-8, 8]): the polynomial is evaluated outside "
+        "its interval and grows like T_d. In plaintext that image alone is lost (non-finite "
+        "logits count as wrong). Under CKKS its values overflow the modulus once they reach "
+        "about 2^15 before a bootstrap, and the bootstrap then returns noise in every slot: "
+        "the whole batch is lost. See below.",
         "- measured: server seconds from the first input ciphertext to the logits "
         "(bootstraps included; weights were encoded beforehand, as the cost model assumes: "
         f"{sum(x['encodings_during_run'] for x in reps)} encodings happened inside the timed "
@@ -91,10 +122,32 @@ def main():
         lines.append(f"- Paper-style best (four degree-7 cells, `17 except 7@0,1,2,3`): "
                      f"{best['server_seconds']:.1f} s, accuracy {100 * best['accuracy_encrypted']:.2f} % "
                      f"on these images; paper: {PAPER['best']} s.")
+    lines += ["", "## Prediction error", ""]
+    for _, run in runs:
+        for x in run["reports"]:
+            per = [st["bootstrap_seconds"] / st["bootstraps"] for st in x["steps"]
+                   if st["bootstraps"]]
+            if not per:
+                continue
+            lines.append(
+                f"- `{x['schedule']}`: {x['bootstraps']} bootstraps, median "
+                f"{statistics.median(per):.2f} s (min {min(per):.2f}, max {max(per):.2f}); "
+                f"the rest of the server's work {x['server_seconds'] - x['bootstrap_seconds']:.1f} s.")
+    lines.append("- The cost model prices each bootstrap at the profile's median (see "
+                 "`profiles/cellwise-fgb-like.json`, measured in its own process) and the rest "
+                 "from the per-operation medians.")
+    lost = [(run, x) for _, run in runs for x in run["reports"] if x.get("diverging_images")]
+    if lost:
+        lines += ["", "## Diverging images", ""]
+        for run, x in lost:
+            offset = int(run["split"].split("[")[1].split("..")[0]) if "[" in run["split"] else 0
+            imgs = ", ".join(f"{offset + i} (max |h| {sci(m)})" for i, m in x["diverging_images"])
+            lines.append(f"- `{x['schedule']}` on {run['split']}: image(s) {imgs}; agreement "
+                         f"{100 * x['agreement']:.2f} %, max logit error {sci(x['max_logit_error'])}.")
     lines += [
         "",
         "Per-step timings, levels and bootstraps of every schedule are in "
-        f"`{os.path.relpath(a.run, os.path.dirname(a.out) or '.')}`.",
+        "the JSON files named above.",
     ]
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:

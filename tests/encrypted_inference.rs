@@ -185,7 +185,7 @@ fn two_processes_exchange_files_and_refuse_bad_ones() {
     std::fs::copy(a.join("server.keys"), a.join("inputs.ct")).unwrap();
     fails(&serve, "expected ciphertexts");
     std::fs::copy(a.join("logits.ct"), a.join("inputs.ct")).unwrap();
-    fails(&serve, "expected Inputs");
+    fails(&serve, "holds logit ciphertexts, expected input");
     // A damaged key file, a truncated one.
     std::fs::copy(b.join("inputs.ct"), a.join("inputs.ct")).unwrap();
     let keys = a.join("server.keys");

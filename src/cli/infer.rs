@@ -370,7 +370,16 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
         reports.push(report);
     }
     let record = RunRecord {
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: std::env::args()
+            .map(|a| {
+                if a.contains(' ') {
+                    format!("\"{a}\"")
+                } else {
+                    a
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
         date: cellwise::sysinfo::utc_date(),
         cpu: cellwise::sysinfo::cpu_model(),
         threads: rayon::current_num_threads(),

@@ -42,6 +42,16 @@ pub enum Role {
     Logits,
 }
 
+impl Role {
+    /// Name used in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Inputs => "input",
+            Role::Logits => "logit",
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Meta {
     shape: NetShape,
@@ -214,9 +224,13 @@ pub fn read_ciphertexts(
     r.expect(ctx, Some(key_set)).map_err(|e| at(path, e))?;
     let m = meta(path, &r)?;
     if m.role != Some(role) {
+        let found = m.role.map_or("unlabelled", Role::name);
         return Err(at(
             path,
-            WireError::Malformed(format!("holds {:?} ciphertexts, expected {role:?}", m.role)),
+            WireError::Malformed(format!(
+                "holds {found} ciphertexts, expected {}",
+                role.name()
+            )),
         ));
     }
     let n = r
