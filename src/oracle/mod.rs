@@ -568,10 +568,12 @@ impl<T: Real> EngineT<T> {
         if !store.is_empty() {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             for (i, &t) in store.iter().enumerate() {
-                let h: Vec<T> = results
-                    .iter()
-                    .flat_map(|r| r.snapshots[i].iter().copied())
-                    .collect();
+                // Sized once: growing a Vec of this size reallocates, copies and faults in
+                // fresh pages several times over.
+                let mut h: Vec<T> = Vec::with_capacity(p.n * p.hidden);
+                for r in &results {
+                    h.extend_from_slice(&r.snapshots[i]);
+                }
                 cache.insert(
                     cells[..t].to_vec(),
                     PrefixState {
