@@ -61,27 +61,19 @@ struct Meta {
     images: usize,
 }
 
-/// Writes through a temporary file beside `path`, renamed into place when complete.
+/// Writes `header` and `body` to `path` atomically ([`crate::fsutil::write_atomic_with`]).
 fn write_file(
     path: &Path,
     header: &Header,
-    body: impl FnOnce(&mut WireWriter<BufWriter<File>>) -> Result<(), WireError>,
+    body: impl FnOnce(&mut WireWriter<&mut BufWriter<File>>) -> Result<(), WireError>,
 ) -> Result<(), InferError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    let io = |e: std::io::Error| InferError::Invalid(format!("{}: {e}", path.display()));
-    let file = File::create(&tmp).map_err(io)?;
-    let mut w = WireWriter::new(BufWriter::with_capacity(1 << 20, file), header)
-        .map_err(|e| at(path, e))?;
-    body(&mut w).map_err(|e| at(path, e))?;
-    let file = w
-        .finish()
-        .map_err(|e| at(path, e))?
-        .into_inner()
-        .map_err(|e| io(e.into_error()))?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    crate::fsutil::write_atomic_with(path, |out| {
+        let mut w = WireWriter::new(out, header)?;
+        body(&mut w)?;
+        w.finish()?;
+        Ok(())
+    })
+    .map_err(|e| at(path, e))
 }
 
 fn at(path: &Path, e: WireError) -> InferError {
