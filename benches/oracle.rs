@@ -55,7 +55,7 @@ fn oracle(c: &mut Criterion) {
                 next = 0;
             }
             next += 1;
-            val.accepts(&children[next - 1], threshold)
+            val.accepts(&children[next - 1], threshold, false)
                 .expect("decides")
         })
     });

@@ -15,6 +15,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "mnist-rnn32-paper",
         include_str!("../problems/mnist-rnn32-paper.toml"),
     ),
+    (
+        "mnist-rnn32-safe",
+        include_str!("../problems/mnist-rnn32-safe.toml"),
+    ),
     ("mnist-6x6", include_str!("../problems/mnist-6x6.toml")),
 ];
 
@@ -237,6 +241,8 @@ mod tests {
         assert_eq!((p.steps(), p.input_width(), p.model.hidden), (28, 28, 32));
         let paper = Problem::load("mnist-rnn32-paper").unwrap();
         assert_eq!(paper.training.learning_rate, 1e-2);
+        let safe = Problem::load("mnist-rnn32-safe").unwrap();
+        assert_eq!(safe.approximation.method, "weighted");
     }
 
     #[test]

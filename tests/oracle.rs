@@ -149,11 +149,11 @@ fn accepts_equals_the_full_answer_and_caches_change_nothing() {
         let k = rng.random_range(0..=split.len());
         let early = Oracle::new(&w, &split, &c, &fresh_cfg).unwrap();
         assert_eq!(
-            early.accepts(&s, k).unwrap(),
+            early.accepts(&s, k, false).unwrap(),
             full.correct >= k,
             "{s} threshold {k}"
         );
-        assert_eq!(cached.accepts(&s, k).unwrap(), full.correct >= k);
+        assert_eq!(cached.accepts(&s, k, false).unwrap(), full.correct >= k);
         let again = cached.evaluate(&s).unwrap();
         assert_eq!(again.predictions, full.predictions);
         assert_eq!(again.out_of_domain_per_step, full.out_of_domain_per_step);
@@ -193,9 +193,80 @@ fn bad_schedules_are_refused() {
     );
     let unknown = Schedule::uniform(28, CellApprox::Degree(5));
     assert!(
-        o.accepts(&unknown, 1)
+        o.accepts(&unknown, 1, false)
             .unwrap_err()
             .to_string()
             .contains("unknown degree 5")
     );
+}
+
+#[test]
+fn batch_safety_is_reported_and_decided_exactly() {
+    let (problem, split, mut w, c) = setup();
+    // Larger input weights push some images (not all) beyond the fit interval; three copies
+    // of the fixture span two chunks, so the early exit across chunks is exercised.
+    w.wx.mapv_inplace(|v| v * 1.6);
+    let n = split.len();
+    let images = ndarray::concatenate(
+        Axis(0),
+        &[
+            split.images.view(),
+            split.images.view(),
+            split.images.view(),
+        ],
+    )
+    .unwrap();
+    let labels = [
+        split.labels.clone(),
+        split.labels.clone(),
+        split.labels.clone(),
+    ]
+    .concat();
+    let big = Split {
+        name: "tripled".into(),
+        images,
+        labels,
+    };
+    let fresh_cfg = OracleConfig {
+        cache_mb: 0,
+        ..OracleConfig::default()
+    };
+    let cached = Oracle::new(&w, &big, &c, &OracleConfig::default()).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let mut mixed = 0;
+    for round in 0..12 {
+        let s = if round == 0 {
+            Schedule::uniform(problem.steps(), CellApprox::Degree(17))
+        } else {
+            random_schedule(&mut rng, problem.steps(), false)
+        };
+        let full = Oracle::new(&w, &big, &c, &fresh_cfg)
+            .unwrap()
+            .evaluate(&s)
+            .unwrap();
+        let bad = full.unsafe_images.len();
+        if bad > 0 && bad < 3 * n {
+            mixed += 1;
+            assert!(full.peak_argument > cellwise::oracle::SAFE_ARGUMENT);
+        }
+        // Copies of an image are equally safe.
+        for &i in &full.unsafe_images {
+            assert!(full.unsafe_images.contains(&((i + n) % (3 * n))));
+        }
+        for k in [0, full.correct, full.correct + 1] {
+            let expected = full.correct >= k && full.is_batch_safe();
+            let early = Oracle::new(&w, &big, &c, &fresh_cfg).unwrap();
+            assert_eq!(early.accepts(&s, k, true).unwrap(), expected, "{s} {k}");
+            assert_eq!(cached.accepts(&s, k, true).unwrap(), expected, "{s} {k}");
+            assert_eq!(
+                cached.accepts(&s, k, false).unwrap(),
+                full.correct >= k,
+                "{s} {k}"
+            );
+        }
+        let again = cached.evaluate(&s).unwrap();
+        assert_eq!(again.unsafe_images, full.unsafe_images);
+        assert_eq!(again.peak_argument, full.peak_argument);
+    }
+    assert!(mixed > 0, "no schedule had some but not all images unsafe");
 }

@@ -41,6 +41,7 @@ fn open() -> Constraints {
     Constraints {
         min_accuracy: 0.0,
         max_cost: f64::INFINITY,
+        batch_safe: false,
     }
 }
 
@@ -173,6 +174,7 @@ fn greedy_walks_down_and_bad_configurations_are_refused() {
     let limits = Constraints {
         min_accuracy: 0.9,
         max_cost: f64::INFINITY,
+        batch_safe: false,
     };
     let ctx = SearchContext::new(&problem, &oracle, depth.as_ref(), limits, 400, 1).unwrap();
     let outcome = ctx
@@ -191,6 +193,7 @@ fn greedy_walks_down_and_bad_configurations_are_refused() {
     let bad = Constraints {
         min_accuracy: 1.5,
         max_cost: 1.0,
+        batch_safe: false,
     };
     assert!(SearchContext::new(&problem, &oracle, depth.as_ref(), bad, 10, 1).is_err());
     let ctx = SearchContext::new(&problem, &oracle, depth.as_ref(), open(), 10, 1).unwrap();
@@ -207,6 +210,7 @@ fn annealing_is_seeded_and_respects_the_budget() {
     let limits = Constraints {
         min_accuracy: 0.8,
         max_cost: f64::INFINITY,
+        batch_safe: false,
     };
     let run = |seed| {
         let ctx = SearchContext::new(&problem, &oracle, depth.as_ref(), limits.clone(), 80, seed)

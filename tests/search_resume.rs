@@ -121,6 +121,7 @@ fn bad_checkpoints_are_refused_in_one_line() {
             schedule: Schedule::parse("all-3", 28).unwrap(),
             accuracy: Some(0.5),
             correct: Some(2500),
+            unsafe_images: Some(0),
             accepted: None,
             cost: 85.0,
         }],

@@ -73,7 +73,7 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
     data::ensure_mnist(&dir).with_context(|| format!("data directory {}", dir.display()))?;
     let splits = data::load_splits(&problem, &dir)?;
     let weights = RnnWeights::embedded_default();
-    let candidates = Candidates::from_problem(&problem, None)?;
+    let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
     let threads = rayon::current_num_threads();
 
     // GEMM peak of the oracle's shape: [10000 x 32] x [32 x 32], f32, split over the threads
@@ -138,7 +138,7 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
         let t = Instant::now();
         accepted = children
             .iter()
-            .filter(|c| val.accepts(c, threshold).unwrap_or(false))
+            .filter(|c| val.accepts(c, threshold, false).unwrap_or(false))
             .count();
         t.elapsed().as_secs_f64()
     });
@@ -151,7 +151,7 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
                 let threshold = parent.saturating_sub(splits.val.len() / 50);
                 let t = Instant::now();
                 for c in &children {
-                    let _ = val.accepts(c, threshold);
+                    let _ = val.accepts(c, threshold, false);
                 }
                 t.elapsed().as_secs_f64()
             })

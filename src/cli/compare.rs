@@ -37,6 +37,9 @@ pub struct Args {
     /// Minimum validation accuracy passed to the strategies (anneal, greedy use it).
     #[arg(long, default_value_t = 0.9)]
     min_accuracy: f64,
+    /// Accept only schedules that leave no validation image unsafe for batched CKKS.
+    #[arg(long)]
+    batch_safe: bool,
     #[arg(long, default_value = DEFAULT_PROBLEM)]
     problem: String,
     #[arg(long)]
@@ -68,7 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cost_model = cost::by_name(&args.cost, &problem)?;
     let weights = weights_for(&problem, args.weights.as_deref())?;
     let splits = splits_for(&problem, args.data_dir)?;
-    let candidates = Candidates::from_problem(&problem, None)?;
+    let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
     let val = Oracle::new(&weights, &splits.val, &candidates, &OracleConfig::default())?;
     let no_cache = OracleConfig {
         cache_mb: 0,
@@ -78,6 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let constraints = Constraints {
         min_accuracy: args.min_accuracy,
         max_cost: f64::INFINITY,
+        batch_safe: args.batch_safe,
     };
     let mut top = candidates.degrees();
     top.sort_unstable();
@@ -108,6 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 &Constraints {
                     min_accuracy: 0.0,
                     max_cost: f64::INFINITY,
+                    batch_safe: args.batch_safe,
                 },
             );
             let hv = hypervolume(&outcome.records, &all, reference);
@@ -115,6 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let everything = Constraints {
                     min_accuracy: 0.0,
                     max_cost: f64::INFINITY,
+                    batch_safe: args.batch_safe,
                 };
                 fronts.push(svg::Series {
                     name: name.clone(),

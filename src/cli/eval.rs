@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::common::{splits_for, weights_for};
-use cellwise::oracle::{Candidates, Oracle, OracleConfig, Precision, preactivation_histogram};
+use cellwise::oracle::{Candidates, Oracle, OracleConfig, Precision};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::schedule::Schedule;
 
@@ -60,10 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         &splits.test
     };
-    let histogram = (problem.approximation.method == "weighted").then(|| {
-        preactivation_histogram(&weights, &splits.train, problem.approximation.interval, 256)
-    });
-    let candidates = Candidates::from_problem(&problem, histogram)?;
+    let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
     let config = OracleConfig {
         precision: if args.f64 {
             Precision::F64
@@ -99,17 +96,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         split.len()
     );
     println!(
-        "{:<28} {:>9} {:>19} {:>14}",
-        "schedule", "accuracy", "95% interval", "out-of-domain"
+        "{:<28} {:>9} {:>19} {:>14} {:>11} {:>7}",
+        "schedule", "accuracy", "95% interval", "out-of-domain", "peak |t|", "unsafe"
     );
     for e in &evals {
         println!(
-            "{:<28} {:>8.2}% {:>8.2}% - {:>6.2}% {:>13.4}%",
+            "{:<28} {:>8.2}% {:>8.2}% - {:>6.2}% {:>13.4}% {:>11.3} {:>7}",
             e.schedule,
             100.0 * e.accuracy,
             100.0 * e.interval[0],
             100.0 * e.interval[1],
-            100.0 * e.out_of_domain_rate
+            100.0 * e.out_of_domain_rate,
+            e.peak_argument,
+            e.unsafe_images.len()
         );
     }
     Ok(())

@@ -18,6 +18,7 @@ use cellwise::infer::files::{self, Role};
 use cellwise::infer::{
     self, Client, InferenceReport, NetShape, Request, Server, StepReport, argmax_rows,
 };
+use cellwise::model::RnnWeights;
 use cellwise::oracle::Candidates;
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::schedule::Schedule;
@@ -239,6 +240,25 @@ fn cost_model(spec: &str, problem: &Problem, levels: usize) -> anyhow::Result<Bo
     cost::by_name_with(spec, problem, &options).with_context(|| format!("cost model '{spec}'"))
 }
 
+/// The problem's candidate fits; a `weighted` problem measures the exact model's
+/// pre-activations on its training split first (from `d`'s data, else the default data
+/// directory).
+fn candidates(
+    problem: &Problem,
+    weights: &RnnWeights,
+    d: Option<&DataArgs>,
+) -> anyhow::Result<Candidates> {
+    if problem.approximation.method != "weighted" {
+        return Ok(Candidates::from_problem(problem, None)?);
+    }
+    let splits = match d {
+        Some(d) if d.fixture => data::load_fixture_splits(problem)?,
+        Some(d) => splits_for(problem, d.data_dir.clone())?,
+        None => splits_for(problem, None)?,
+    };
+    Ok(Candidates::for_model(problem, weights, &splits.train)?)
+}
+
 /// The batch's images and labels from the split.
 fn batch(problem: &Problem, d: &DataArgs, capacity: usize) -> anyhow::Result<Split> {
     let splits = if d.fixture {
@@ -326,12 +346,7 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
     let weights = weights_for(&problem, a.model.weights.as_deref())?;
     let params = parameters(&a.keys)?;
     let cost = cost_model(&a.cost, &problem, params.levels)?;
-    anyhow::ensure!(
-        problem.approximation.method != "weighted",
-        "problem '{}' fits its cells to measured pre-activations; encrypted inference takes unweighted fits",
-        problem.name
-    );
-    let candidates = Candidates::from_problem(&problem, None)?;
+    let candidates = candidates(&problem, &weights, Some(&a.data))?;
     let shape = shape_of(&problem);
 
     eprintln!("key generation ({})", a.keys.preset);
@@ -530,7 +545,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let (images, inputs) =
         files::read_ciphertexts(&inputs_path, server.context(), key_set, Role::Inputs)?;
     let cost = cost_model(&a.cost, &problem, levels)?;
-    let candidates = Candidates::from_problem(&problem, None)?;
+    let candidates = candidates(&problem, &weights, None)?;
     let cells = infer::cells_for(&schedule, &candidates)?;
     let (boots, breakdown) = infer::placement_for(cost.as_ref(), &schedule)?;
     server.prepare(&cells, &boots)?;

@@ -39,6 +39,10 @@ pub struct Args {
     /// Maximum cost of an answer.
     #[arg(long, default_value_t = f64::INFINITY)]
     max_cost: f64,
+    /// Accept only schedules that leave no validation image unsafe for batched CKKS (a
+    /// pre-activation beyond 1.25 half-widths of the fit interval spoils its ciphertext).
+    #[arg(long)]
+    batch_safe: bool,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Run directory for run.json, schedules.csv and pareto.csv.
@@ -58,7 +62,7 @@ pub struct Args {
     checkpoint_every: usize,
     /// Resume the interrupted run in this directory from its checkpoint (its settings are
     /// taken from the checkpoint; the final outputs equal those of an uninterrupted run).
-    #[arg(long, conflicts_with_all = ["strategy", "problem", "weights", "budget", "cost", "min_accuracy", "max_cost", "seed", "out"])]
+    #[arg(long, conflicts_with_all = ["strategy", "problem", "weights", "budget", "cost", "min_accuracy", "max_cost", "batch_safe", "seed", "out"])]
     resume: Option<PathBuf>,
 }
 
@@ -73,6 +77,8 @@ struct Settings {
     min_accuracy: f64,
     /// `None` for no limit (JSON has no infinity).
     max_cost: Option<f64>,
+    #[serde(default)]
+    batch_safe: bool,
     seed: u64,
 }
 
@@ -86,6 +92,7 @@ impl Settings {
             cost: a.cost.clone(),
             min_accuracy: a.min_accuracy,
             max_cost: a.max_cost.is_finite().then_some(a.max_cost),
+            batch_safe: a.batch_safe,
             seed: a.seed,
         }
     }
@@ -128,9 +135,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let constraints = Constraints {
         min_accuracy: settings.min_accuracy,
         max_cost: settings.max_cost.unwrap_or(f64::INFINITY),
+        batch_safe: settings.batch_safe,
     };
     let splits = splits_for(&problem, args.data_dir)?;
-    let candidates = Candidates::from_problem(&problem, None)?;
+    let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
     let val = Oracle::new(&weights, &splits.val, &candidates, &OracleConfig::default())?;
     let mut ctx = SearchContext::new(
         &problem,
@@ -167,6 +175,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "seed": settings.seed,
         "min_accuracy": settings.min_accuracy,
         "max_cost": settings.max_cost,
+        "batch_safe": settings.batch_safe,
     });
     let timing = json!({ "oracle": val.stats(), "resumed": args.resume.is_some() });
     write_run(&out, meta.clone(), timing, &outcome, &finals)

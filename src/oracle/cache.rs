@@ -10,6 +10,8 @@ use crate::schedule::CellApprox;
 pub struct PrefixState<T> {
     /// Hidden states, [images][hidden].
     pub h: Vec<T>,
+    /// Peak |Chebyshev argument| of each image over the prefix's polynomial cells.
+    pub peak: Vec<T>,
     /// Out-of-domain counts of the prefix's steps.
     pub ood: Vec<u64>,
     /// Deviation sums of the prefix's steps.
@@ -36,7 +38,7 @@ impl<T> PrefixCache<T> {
     }
 
     fn entry_bytes(state: &PrefixState<T>) -> usize {
-        state.h.len() * std::mem::size_of::<T>() + state.ood.len() * 16
+        (state.h.len() + state.peak.len()) * std::mem::size_of::<T>() + state.ood.len() * 16
     }
 
     /// The longest cached proper prefix of `cells` (length >= 1), marking it recently used.
@@ -95,6 +97,7 @@ mod tests {
     fn state(n: usize) -> PrefixState<f32> {
         PrefixState {
             h: vec![0.0; n],
+            peak: vec![],
             ood: vec![],
             dev: vec![],
         }

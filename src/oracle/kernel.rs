@@ -69,25 +69,28 @@ pub struct ChunkResult<T> {
     pub predictions: Vec<u8>,
     /// Out-of-domain pre-activations per step (indexed by absolute step).
     pub ood: Vec<u64>,
+    /// Each image's peak |Chebyshev argument| t = (z - centre) / half-width over the
+    /// polynomial cells so far (non-finite: infinite), the steps before `from` included.
+    pub peak: Vec<T>,
     /// Sum of |h - h_exact| per step over the chunk's deviation-sample images.
     pub dev: Vec<f64>,
-    /// Hidden states after the requested steps, in request order.
-    pub snapshots: Vec<Vec<T>>,
+    /// Hidden states and peaks after the requested steps, in request order.
+    pub snapshots: Vec<(Vec<T>, Vec<T>)>,
 }
 
 /// Prediction recorded for an image whose logits are all non-finite (matches no label).
 pub const NO_PREDICTION: u8 = u8::MAX;
 
-/// Runs images `start..end` from step `from` (with hidden state `h0`, or zeros when `from`
-/// is 0) to the end. `snapshot_after` lists step counts t (from < t < steps) after which the
-/// hidden state is copied out.
+/// Runs images `start..end` from step `from` (with the hidden states and peaks `h0`, or
+/// zeros when `from` is 0) to the end. `snapshot_after` lists
+/// step counts t (from < t < steps) after which the hidden state and the peaks are copied out.
 ///
 /// Uses AVX2 code when the CPU has it (same arithmetic, wider vectors: results are identical).
 pub fn run_chunk<T: Real>(
     p: &Prepared<T>,
     cells: &[CellFn<T>],
     from: usize,
-    h0: Option<&[T]>,
+    h0: Option<(&[T], &[T])>,
     range: (usize, usize),
     snapshot_after: &[usize],
 ) -> ChunkResult<T> {
@@ -106,7 +109,7 @@ fn run_chunk_avx2<T: Real>(
     p: &Prepared<T>,
     cells: &[CellFn<T>],
     from: usize,
-    h0: Option<&[T]>,
+    h0: Option<(&[T], &[T])>,
     range: (usize, usize),
     snapshot_after: &[usize],
 ) -> ChunkResult<T> {
@@ -118,14 +121,14 @@ fn run_chunk_body<T: Real>(
     p: &Prepared<T>,
     cells: &[CellFn<T>],
     from: usize,
-    h0: Option<&[T]>,
+    h0: Option<(&[T], &[T])>,
     (start, end): (usize, usize),
     snapshot_after: &[usize],
 ) -> ChunkResult<T> {
     let (m, hd) = (end - start, p.hidden);
-    let mut h: Vec<T> = match h0 {
-        Some(s) => s.to_vec(),
-        None => vec![T::ZERO; m * hd],
+    let (mut h, mut peak): (Vec<T>, Vec<T>) = match h0 {
+        Some((s, pk)) => (s.to_vec(), pk.to_vec()),
+        None => (vec![T::ZERO; m * hd], vec![T::ZERO; m]),
     };
     let mut z = vec![T::ZERO; m * hd];
     let mut ood = vec![0u64; p.steps];
@@ -137,6 +140,9 @@ fn run_chunk_body<T: Real>(
         // z = h Wh, then z += x_t Wx + b (precomputed), counting what leaves the interval.
         matmul(&mut z, &h, &p.wh, (m, hd, hd), false);
         ood[t] = add_and_count_outside(&mut z, &p.xproj[base..base + m * hd], lo, hi);
+        if !matches!(cells[t], CellFn::Exact) {
+            raise_peaks(&mut peak, &z, hd, lo, hi);
+        }
         match &cells[t] {
             CellFn::Exact => z.iter_mut().for_each(|v| *v = v.tanh()),
             CellFn::Poly {
@@ -157,7 +163,7 @@ fn run_chunk_body<T: Real>(
                 .sum();
         }
         if snapshot_after.contains(&(t + 1)) {
-            snapshots.push(h.clone());
+            snapshots.push((h.clone(), peak.clone()));
         }
     }
     let mut logits = Vec::with_capacity(m * p.classes);
@@ -175,8 +181,30 @@ fn run_chunk_body<T: Real>(
         correct,
         predictions,
         ood,
+        peak,
         dev,
         snapshots,
+    }
+}
+
+/// Raises each image's peak to the largest |t| of its row of `z`, t = (z - centre) /
+/// half-width of [lo, hi] (a non-finite value makes the peak infinite).
+#[inline(always)]
+fn raise_peaks<T: Real>(peak: &mut [T], z: &[T], hd: usize, lo: T, hi: T) {
+    let half = T::from_f64(0.5);
+    let centre = (lo + hi) * half;
+    let inv = T::ONE / ((hi - lo) * half);
+    for (pk, row) in peak.iter_mut().zip(z.chunks_exact(hd)) {
+        let mut m = *pk;
+        let mut finite = true;
+        for &v in row {
+            let a = ((v - centre) * inv).abs();
+            finite &= a.is_finite();
+            if a > m {
+                m = a;
+            }
+        }
+        *pk = if finite { m } else { T::INFINITY };
     }
 }
 

@@ -39,6 +39,14 @@ const CHUNK: usize = 512;
 /// Images on which the mean deviation from the exact model is measured.
 pub const DEVIATION_IMAGES: usize = 1024;
 
+/// An image is unsafe for batched CKKS evaluation once a pre-activation entering a
+/// polynomial cell lies further than this from the fit interval's centre, in half-widths
+/// (|t| > 1.25 for the Chebyshev argument t). There T_16(t) exceeds 2^15, which overflows
+/// the levels a polynomial runs at, and the bootstrap that follows turns the overflow into
+/// noise in every slot of the ciphertext: one unsafe image costs its whole batch, while in
+/// plaintext it only loses itself.
+pub const SAFE_ARGUMENT: f64 = 1.25;
+
 /// Errors raised by the oracle.
 #[derive(Debug, thiserror::Error)]
 pub enum OracleError {
@@ -112,6 +120,18 @@ impl Candidates {
         })
     }
 
+    /// Fits the problem's candidates for `weights`; a `weighted` problem takes the
+    /// histogram of the exact model's pre-activations on `train` (256 bins of the interval).
+    pub fn for_model(
+        problem: &Problem,
+        weights: &RnnWeights,
+        train: &Split,
+    ) -> Result<Self, OracleError> {
+        let histogram = (problem.approximation.method == "weighted")
+            .then(|| preactivation_histogram(weights, train, problem.approximation.interval, 256));
+        Self::from_problem(problem, histogram)
+    }
+
     /// The candidate degrees.
     pub fn degrees(&self) -> Vec<usize> {
         self.approximations.iter().map(|a| a.degree).collect()
@@ -133,6 +153,12 @@ pub struct Evaluation {
     /// `out_of_domain` / (images x steps x hidden).
     pub out_of_domain_rate: f64,
     pub out_of_domain_per_step: Vec<u64>,
+    /// Largest |Chebyshev argument| of a pre-activation at a polynomial cell over all
+    /// images and steps (in half-widths of the fit interval; infinite after an overflow).
+    pub peak_argument: f64,
+    /// Images whose peak argument exceeds [`SAFE_ARGUMENT`] (ascending): each would spoil
+    /// its CKKS batch.
+    pub unsafe_images: Vec<usize>,
     /// Mean |h_t - h_t(exact)| per step over the first [`DEVIATION_IMAGES`] images.
     pub mean_abs_deviation_per_step: Vec<f64>,
     /// Predicted class per image ([`NO_PREDICTION`] where no logit is finite).
@@ -290,22 +316,35 @@ impl Oracle {
         Ok(eval)
     }
 
-    /// True if the schedule classifies at least `min_correct` images right. Stops as soon as
-    /// the answer is certain; always equal to `evaluate(schedule).correct >= min_correct`.
-    pub fn accepts(&self, schedule: &Schedule, min_correct: usize) -> Result<bool, OracleError> {
+    /// True if the schedule classifies at least `min_correct` images right and, when
+    /// `batch_safe`, leaves no image unsafe (see [`SAFE_ARGUMENT`]). Stops as soon as the
+    /// answer is certain; always equal to the same test on `evaluate(schedule)`.
+    pub fn accepts(
+        &self,
+        schedule: &Schedule,
+        min_correct: usize,
+        batch_safe: bool,
+    ) -> Result<bool, OracleError> {
         self.check(schedule)?;
+        let test = |e: &Evaluation| e.correct >= min_correct && (!batch_safe || e.is_batch_safe());
         if let Some(e) = self.lock_memo().get(schedule) {
             self.memo_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(e.correct >= min_correct);
+            return Ok(test(e));
         }
-        let outcome = self.run(schedule, Some(min_correct));
+        let outcome = self.run(
+            schedule,
+            Some(Threshold {
+                min_correct,
+                batch_safe,
+            }),
+        );
         if let Some(answer) = outcome.early {
             self.early_exits.fetch_add(1, Ordering::Relaxed);
             return Ok(answer);
         }
         let eval = Arc::new(self.finish(schedule, outcome));
         self.lock_memo().insert(schedule.clone(), Arc::clone(&eval));
-        Ok(eval.correct >= min_correct)
+        Ok(test(&eval))
     }
 
     /// Counters so far.
@@ -338,11 +377,11 @@ impl Oracle {
         self.memo.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn run(&self, schedule: &Schedule, min_correct: Option<usize>) -> RunOutcome {
+    fn run(&self, schedule: &Schedule, threshold: Option<Threshold>) -> RunOutcome {
         let start = Instant::now();
         let outcome = match &self.engine {
-            Engine::F32(e) => e.run(schedule.cells(), min_correct),
-            Engine::F64(e) => e.run(schedule.cells(), min_correct),
+            Engine::F32(e) => e.run(schedule.cells(), threshold),
+            Engine::F64(e) => e.run(schedule.cells(), threshold),
         };
         self.runs.fetch_add(1, Ordering::Relaxed);
         if outcome.resumed_from > 0 {
@@ -373,6 +412,8 @@ impl Oracle {
             out_of_domain,
             out_of_domain_rate: out_of_domain as f64 / (total * steps * hidden) as f64,
             out_of_domain_per_step: o.ood,
+            peak_argument: o.peak_argument,
+            unsafe_images: o.unsafe_images,
             mean_abs_deviation_per_step: o
                 .dev
                 .iter()
@@ -381,6 +422,20 @@ impl Oracle {
             predictions: o.predictions,
         }
     }
+}
+
+impl Evaluation {
+    /// True when no image would spoil a CKKS batch (see [`SAFE_ARGUMENT`]).
+    pub fn is_batch_safe(&self) -> bool {
+        self.unsafe_images.is_empty()
+    }
+}
+
+/// The question of an `accepts` run.
+#[derive(Clone, Copy, Debug)]
+struct Threshold {
+    min_correct: usize,
+    batch_safe: bool,
 }
 
 /// The 95 % Wilson score interval of k successes in n trials.
@@ -402,6 +457,8 @@ struct RunOutcome {
     predictions: Vec<u8>,
     ood: Vec<u64>,
     dev: Vec<f64>,
+    peak_argument: f64,
+    unsafe_images: Vec<usize>,
     resumed_from: usize,
     image_steps: u64,
     /// The answer of an `accepts` run that stopped early.
@@ -484,7 +541,7 @@ impl<T: Real> EngineT<T> {
         *cache = PrefixCache::new(cache.capacity());
     }
 
-    fn run(&self, cells: &[CellApprox], min_correct: Option<usize>) -> RunOutcome {
+    fn run(&self, cells: &[CellApprox], threshold: Option<Threshold>) -> RunOutcome {
         let p = &self.prepared;
         let fns: Vec<CellFn<T>> = cells.iter().map(|c| self.cells[c].clone()).collect();
         let resumed = self
@@ -509,6 +566,7 @@ impl<T: Real> EngineT<T> {
             .map(|s| (s, (s + CHUNK).min(p.n)))
             .collect();
         let decided = AtomicBool::new(false);
+        let unsafe_seen = AtomicBool::new(false);
         let correct_so_far = AtomicUsize::new(0);
         let done_images = AtomicUsize::new(0);
         let results: Vec<Option<kernel::ChunkResult<T>>> = chunks
@@ -519,12 +577,24 @@ impl<T: Real> EngineT<T> {
                 }
                 let h0 = resumed
                     .as_ref()
-                    .map(|(_, st)| &st.h[s * p.hidden..e * p.hidden]);
+                    .map(|(_, st)| (&st.h[s * p.hidden..e * p.hidden], &st.peak[s..e]));
                 let r = run_chunk(p, &fns, from, h0, (s, e), &store);
-                if let Some(k) = min_correct {
+                if let Some(Threshold {
+                    min_correct: k,
+                    batch_safe,
+                }) = threshold
+                {
                     let c = correct_so_far.fetch_add(r.correct, Ordering::SeqCst) + r.correct;
                     let d = done_images.fetch_add(e - s, Ordering::SeqCst) + (e - s);
-                    if c >= k || c + (p.n - d) < k {
+                    let spoilt = batch_safe && r.peak.iter().any(|v| v.to_f64() > SAFE_ARGUMENT);
+                    if spoilt {
+                        unsafe_seen.store(true, Ordering::SeqCst);
+                    }
+                    // Certain once enough are right (and, if asked, every image so far is
+                    // safe and all are done), once too few can be right, or once an image
+                    // is unsafe.
+                    let enough = c >= k && (!batch_safe || d == p.n);
+                    if enough || c + (p.n - d) < k || spoilt {
                         decided.store(true, Ordering::SeqCst);
                     }
                 }
@@ -541,15 +611,17 @@ impl<T: Real> EngineT<T> {
         if computed < p.n {
             // Some chunks were skipped: the answer was certain.
             let c: usize = results.iter().flatten().map(|r| r.correct).sum();
-            let k = min_correct.unwrap_or(0);
+            let k = threshold.map_or(0, |t| t.min_correct);
             return RunOutcome {
                 correct: c,
                 predictions: Vec::new(),
                 ood: Vec::new(),
                 dev: Vec::new(),
+                peak_argument: f64::NAN,
+                unsafe_images: Vec::new(),
                 resumed_from: from,
                 image_steps,
-                early: Some(c >= k),
+                early: Some(c >= k && !unsafe_seen.load(Ordering::SeqCst)),
             };
         }
         let results: Vec<kernel::ChunkResult<T>> = results.into_iter().flatten().collect();
@@ -571,17 +643,32 @@ impl<T: Real> EngineT<T> {
                 // Sized once: growing a Vec of this size reallocates, copies and faults in
                 // fresh pages several times over.
                 let mut h: Vec<T> = Vec::with_capacity(p.n * p.hidden);
+                let mut peak: Vec<T> = Vec::with_capacity(p.n);
                 for r in &results {
-                    h.extend_from_slice(&r.snapshots[i]);
+                    h.extend_from_slice(&r.snapshots[i].0);
+                    peak.extend_from_slice(&r.snapshots[i].1);
                 }
                 cache.insert(
                     cells[..t].to_vec(),
                     PrefixState {
                         h,
+                        peak,
                         ood: ood[..t].to_vec(),
                         dev: dev[..t].to_vec(),
                     },
                 );
+            }
+        }
+        let peaks = results
+            .iter()
+            .flat_map(|r| r.peak.iter().map(|v| v.to_f64()));
+        let mut peak_argument = 0.0f64;
+        let mut unsafe_images = Vec::new();
+        for (i, v) in peaks.enumerate() {
+            let v = if v.is_nan() { f64::INFINITY } else { v };
+            peak_argument = peak_argument.max(v);
+            if v > SAFE_ARGUMENT {
+                unsafe_images.push(i);
             }
         }
         RunOutcome {
@@ -589,6 +676,8 @@ impl<T: Real> EngineT<T> {
             predictions: results.into_iter().flat_map(|r| r.predictions).collect(),
             ood,
             dev,
+            peak_argument,
+            unsafe_images,
             resumed_from: from,
             image_steps,
             early: None,

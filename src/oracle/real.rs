@@ -11,11 +11,13 @@ pub trait Real:
     + std::ops::Add<Output = Self>
     + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
     + std::ops::AddAssign
 {
     const ZERO: Self;
     const ONE: Self;
     const TWO: Self;
+    const INFINITY: Self;
     /// Converts from f64 (rounding for f32).
     fn from_f64(v: f64) -> Self;
     /// Converts to f64.
@@ -24,6 +26,8 @@ pub trait Real:
     fn tanh(self) -> Self;
     /// True unless NaN or infinite.
     fn is_finite(self) -> bool;
+    /// Absolute value.
+    fn abs(self) -> Self;
 }
 
 macro_rules! real {
@@ -32,6 +36,7 @@ macro_rules! real {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const TWO: Self = 2.0;
+            const INFINITY: Self = <$t>::INFINITY;
             #[inline]
             fn from_f64(v: f64) -> Self {
                 v as $t
@@ -47,6 +52,10 @@ macro_rules! real {
             #[inline]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
+            }
+            #[inline]
+            fn abs(self) -> Self {
+                <$t>::abs(self)
             }
         }
     };

@@ -32,6 +32,8 @@ pub struct Finalist {
     pub val_accuracy: f64,
     pub test_accuracy: f64,
     pub test_interval: [f64; 2],
+    /// Test images the schedule leaves unsafe for batched CKKS.
+    pub test_unsafe_images: usize,
 }
 
 /// Scores the outcome's Pareto points on the test oracle.
@@ -51,6 +53,7 @@ pub fn finalists(
                 val_accuracy: r.accuracy.unwrap_or(f64::NAN),
                 test_accuracy: e.accuracy,
                 test_interval: e.interval,
+                test_unsafe_images: e.unsafe_images.len(),
             })
         })
         .collect()
@@ -98,7 +101,13 @@ pub fn write_run(
     let mut csv = csv::Writer::from_writer(Vec::new());
     let fmt = |e: csv::Error| ReportError::Format(e.to_string());
     csv.write_record([
-        "index", "schedule", "accuracy", "correct", "accepted", "cost",
+        "index",
+        "schedule",
+        "accuracy",
+        "correct",
+        "unsafe_images",
+        "accepted",
+        "cost",
     ])
     .map_err(fmt)?;
     for r in &outcome.records {
@@ -107,6 +116,7 @@ pub fn write_run(
             r.schedule.to_string(),
             r.accuracy.map_or(String::new(), |a| format!("{a:.6}")),
             r.correct.map_or(String::new(), |c| c.to_string()),
+            r.unsafe_images.map_or(String::new(), |c| c.to_string()),
             r.accepted.map_or(String::new(), |a| a.to_string()),
             format!("{}", r.cost),
         ])
@@ -125,6 +135,7 @@ pub fn write_run(
         "test_accuracy",
         "test_low",
         "test_high",
+        "test_unsafe_images",
     ])
     .map_err(fmt)?;
     for f in finalists {
@@ -135,6 +146,7 @@ pub fn write_run(
             format!("{:.6}", f.test_accuracy),
             format!("{:.6}", f.test_interval[0]),
             format!("{:.6}", f.test_interval[1]),
+            f.test_unsafe_images.to_string(),
         ])
         .map_err(fmt)?;
     }

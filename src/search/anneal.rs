@@ -1,5 +1,6 @@
 //! Simulated annealing over schedules: a move changes one random cell to another candidate
-//! degree; the energy is the cost plus a penalty per accuracy point below the minimum; worse
+//! degree; the energy is the cost plus a penalty per accuracy point below the minimum (a
+//! schedule that breaks required batch safety is charged as if it had lost every point); worse
 //! moves are taken with probability exp(-delta / temperature), the temperature falling
 //! geometrically over the budget.
 
@@ -8,7 +9,7 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ScheduleSearch, SearchContext, SearchError};
+use super::{Judged, ScheduleSearch, SearchContext, SearchError};
 use crate::schedule::{CellApprox, Schedule};
 
 /// Settings of the annealing (`strategies/anneal.toml`).
@@ -34,8 +35,12 @@ impl Anneal {
         Self { config }
     }
 
-    fn energy(&self, ctx: &SearchContext, cost: f64, accuracy: f64) -> f64 {
-        let shortfall = (ctx.constraints.min_accuracy - accuracy).max(0.0) * 100.0;
+    fn energy(&self, ctx: &SearchContext, cost: f64, judged: &Judged) -> f64 {
+        let shortfall = if ctx.constraints.batch_safe && judged.unsafe_images > 0 {
+            100.0
+        } else {
+            (ctx.constraints.min_accuracy - judged.accuracy).max(0.0) * 100.0
+        };
         cost + self.config.penalty_per_point * shortfall
     }
 }
@@ -64,7 +69,7 @@ impl ScheduleSearch for Anneal {
         let Some(e) = ctx.evaluate(&current)? else {
             return Ok(json!({}));
         };
-        let mut energy = self.energy(ctx, ctx.cost.cost(&current)?, e.accuracy);
+        let mut energy = self.energy(ctx, ctx.cost.cost(&current)?, &e);
         let (mut best, mut best_energy, mut accepted) = (current.clone(), energy, 0usize);
         while ctx.remaining() > 0 && degrees.len() > 1 {
             let step = 1.0 - ctx.remaining() as f64 / total;
@@ -82,7 +87,7 @@ impl ScheduleSearch for Anneal {
             let Some(e) = ctx.evaluate(&next)? else {
                 break;
             };
-            let candidate = self.energy(ctx, ctx.cost.cost(&next)?, e.accuracy);
+            let candidate = self.energy(ctx, ctx.cost.cost(&next)?, &e);
             let delta = candidate - energy;
             if delta <= 0.0 || rng.random::<f64>() < (-delta / temperature).exp() {
                 (current, energy) = (next, candidate);

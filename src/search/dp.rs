@@ -155,6 +155,7 @@ impl ScheduleSearch for Dp {
         };
         let mut verified = Vec::new();
         let min_acc = ctx.constraints.min_accuracy;
+        let batch_safe = ctx.constraints.batch_safe;
         let mut verify =
             |ctx: &mut SearchContext, need: usize| -> Result<Option<bool>, SearchError> {
                 let Some(picks) = knapsack(&options, need) else {
@@ -184,7 +185,9 @@ impl ScheduleSearch for Dp {
                     "proxy_cost": cost0 - proxy_saving,
                     "real_cost": cost,
                 }));
-                Ok(Some(e.accuracy >= min_acc))
+                Ok(Some(
+                    e.accuracy >= min_acc && (!batch_safe || e.unsafe_images == 0),
+                ))
             };
         // Sweep, then bisect between the largest saving that verified and the next that failed.
         let mut ok_need = 0usize;

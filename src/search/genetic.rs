@@ -207,7 +207,12 @@ impl Run<'_, '_> {
         let cost = self.ctx.cost.cost(&schedule)?;
         let c = &self.ctx.constraints;
         let violation = (c.min_accuracy - e.accuracy).max(0.0)
-            + ((cost - c.max_cost) / c.max_cost.max(f64::MIN_POSITIVE)).max(0.0);
+            + ((cost - c.max_cost) / c.max_cost.max(f64::MIN_POSITIVE)).max(0.0)
+            + if c.batch_safe && e.unsafe_images > 0 {
+                1.0
+            } else {
+                0.0
+            };
         let ind = Individual {
             genes: genes.clone(),
             error: 1.0 - e.accuracy,

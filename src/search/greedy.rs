@@ -52,7 +52,7 @@ impl ScheduleSearch for Greedy {
                     return Ok(self.summary(false));
                 };
                 let child_cost = ctx.cost.cost(&child)?;
-                if e.accuracy < ctx.constraints.min_accuracy {
+                if !ctx.constraints.admit(&e, child_cost) {
                     continue;
                 }
                 // Accuracy lost per unit of cost saved (a move that saves nothing ranks last).

@@ -44,6 +44,18 @@ pub struct Constraints {
     pub min_accuracy: f64,
     /// Schedules above this cost are not acceptable answers.
     pub max_cost: f64,
+    /// Schedules that leave a validation image unsafe for batched CKKS evaluation (see
+    /// [`crate::oracle::SAFE_ARGUMENT`]) are not acceptable answers.
+    pub batch_safe: bool,
+}
+
+impl Constraints {
+    /// True if a judged schedule of this cost is an acceptable answer.
+    pub fn admit(&self, judged: &Judged, cost: f64) -> bool {
+        judged.accuracy >= self.min_accuracy
+            && cost <= self.max_cost
+            && (!self.batch_safe || judged.unsafe_images == 0)
+    }
 }
 
 /// What a full evaluation tells a strategy.
@@ -53,6 +65,8 @@ pub struct Judged {
     pub accuracy: f64,
     /// Correctly classified validation images.
     pub correct: usize,
+    /// Validation images left unsafe for batched CKKS evaluation.
+    pub unsafe_images: usize,
 }
 
 /// Format tag of search checkpoints.
@@ -80,6 +94,9 @@ pub struct Record {
     /// Validation accuracy; `None` when an early-exit decision did not need it.
     pub accuracy: Option<f64>,
     pub correct: Option<usize>,
+    /// Validation images left unsafe for batched CKKS (`None` with `accuracy`).
+    #[serde(default)]
+    pub unsafe_images: Option<usize>,
     /// The answer of a threshold decision (`None` for plain evaluations).
     pub accepted: Option<bool>,
     pub cost: f64,
@@ -286,13 +303,18 @@ impl<'a> SearchContext<'a> {
                     schedule: schedule.clone(),
                     accuracy: Some(e.accuracy),
                     correct: Some(e.correct),
+                    unsafe_images: Some(e.unsafe_images.len()),
                     accepted: None,
                     cost: self.cost.cost(schedule)?,
                 }
             }
         };
         let judged = match (record.accuracy, record.correct) {
-            (Some(accuracy), Some(correct)) => Judged { accuracy, correct },
+            (Some(accuracy), Some(correct)) => Judged {
+                accuracy,
+                correct,
+                unsafe_images: record.unsafe_images.unwrap_or(0),
+            },
             _ => {
                 return Err(SearchError::Invalid(format!(
                     "checkpoint judgement {} lacks its accuracy",
@@ -304,8 +326,8 @@ impl<'a> SearchContext<'a> {
         Ok(Some(judged))
     }
 
-    /// Decides "at least `min_correct` right?" with the oracle's early exit; `None` once the
-    /// budget is spent.
+    /// Decides "at least `min_correct` right (and batch-safe, if the constraints ask for
+    /// it)?" with the oracle's early exit; `None` once the budget is spent.
     pub fn accepts(
         &mut self,
         schedule: &Schedule,
@@ -321,7 +343,12 @@ impl<'a> SearchContext<'a> {
                 schedule: schedule.clone(),
                 accuracy: None,
                 correct: None,
-                accepted: Some(self.oracle.accepts(schedule, min_correct)?),
+                unsafe_images: None,
+                accepted: Some(self.oracle.accepts(
+                    schedule,
+                    min_correct,
+                    self.constraints.batch_safe,
+                )?),
                 cost: self.cost.cost(schedule)?,
             },
         };
@@ -355,6 +382,7 @@ impl<'a> SearchContext<'a> {
 pub fn pareto_front(records: &[Record], constraints: &Constraints) -> Vec<usize> {
     let mut points: Vec<(usize, f64, f64)> = records
         .iter()
+        .filter(|r| !constraints.batch_safe || r.unsafe_images.unwrap_or(0) == 0)
         .filter_map(|r| r.accuracy.map(|a| (r.index, a, r.cost)))
         .filter(|&(_, a, c)| a >= constraints.min_accuracy && c <= constraints.max_cost)
         .collect();
@@ -473,6 +501,7 @@ mod tests {
             schedule: Schedule::new(vec![]),
             accuracy,
             correct: None,
+            unsafe_images: None,
             accepted: None,
             cost,
         }
@@ -492,13 +521,24 @@ mod tests {
         let c = Constraints {
             min_accuracy: 0.0,
             max_cost: f64::INFINITY,
+            batch_safe: true,
         };
         assert_eq!(pareto_front(&records, &c), vec![1, 2, 0]);
         let tight = Constraints {
             min_accuracy: 0.82,
             max_cost: 9.5,
+            batch_safe: true,
         };
         assert_eq!(pareto_front(&records, &tight), vec![2]);
+        // An unsafe schedule leaves the front only when batch safety is asked for.
+        let mut unsafe_records = records.clone();
+        unsafe_records[2].unsafe_images = Some(1);
+        assert_eq!(pareto_front(&unsafe_records, &c), vec![1, 0]);
+        let lax = Constraints {
+            batch_safe: false,
+            ..c.clone()
+        };
+        assert_eq!(pareto_front(&unsafe_records, &lax), vec![1, 2, 0]);
     }
 
     #[test]
