@@ -124,9 +124,11 @@ pub fn measure(
     let relin = kg.relin_key(&sk);
     record("keygen_relin", top, ms_since(t), 1, None, None);
     let t = Instant::now();
-    let keys = kg.evaluation_keys(&sk, &steps, false);
+    let mut keys = kg.evaluation_keys(&sk, &steps, false);
     let per_key = ms_since(t) / (keys.galois_elements().count() + 1) as f64;
     record("keygen_rotation", top, per_key, 1, None, None);
+    // Leveled operations use expanded keys, as the inference server's circuit does.
+    keys.expand_rotations(&ctx, &steps);
     drop(relin);
     let engine = Engine::new(&ctx, keys)?;
     let enc = Encryptor::public(&ctx, &pk, Some(cfg.seed + 1))?;

@@ -94,7 +94,7 @@ pub struct Client {
 pub fn key_set_id(eval: &EvaluationKeys) -> u64 {
     let mut h = Sha256::new();
     if let Some(r) = &eval.relin {
-        for v in &r.digits[0][0].limbs[0] {
+        for v in &r.b[0].limbs[0] {
             h.update(v.to_le_bytes());
         }
     }

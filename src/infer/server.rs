@@ -175,9 +175,13 @@ impl Server {
             )));
         }
         let config = BootstrapConfig::for_params(&params)?;
-        let engine = Engine::new(&ctx, keys.eval)?;
-        let boot = Bootstrapper::new(&ctx, config, keys.encapsulation)?;
         let circuit = RnnCircuit::new(shape.layout(params.slots())?, weights, None)?;
+        // The circuit rotates at every step: its keys are expanded; the bootstrap's stay
+        // seeded (half their memory).
+        let mut eval = keys.eval;
+        eval.expand_rotations(&ctx, &circuit.rotation_steps());
+        let engine = Engine::new(&ctx, eval)?;
+        let boot = Bootstrapper::new(&ctx, config, keys.encapsulation)?;
         Ok(Server {
             ctx,
             engine,

@@ -74,7 +74,7 @@ pub fn encapsulation_keys(
                 .collect()
         })
         .collect();
-    let to_dense = kg.switching_key(&sparse, sk);
+    let to_dense = kg.switching_key(&sparse, sk, false);
     let two = |v: Vec<Vec<u64>>| RnsPoly {
         limbs: v,
         ntt: true,

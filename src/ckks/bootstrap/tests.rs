@@ -121,6 +121,7 @@ fn fgb_like_bootstrap() {
         t0.elapsed().as_secs_f64(),
         crate::sysinfo::peak_rss_mb()
     );
+    let mut expanded = keys.clone();
     let t1 = std::time::Instant::now();
     let engine = Engine::new(&ctx, keys).unwrap();
     let boot = Bootstrapper::new(&ctx, config, enc_keys).unwrap();
@@ -153,4 +154,28 @@ fn fgb_like_bootstrap() {
         assert_eq!(report.output_level, params.top_level());
         assert!(err < 2f64.powi(-16));
     }
+    // Seeded keys (as above) against expanded ones, interleaved in this run.
+    expanded.expand_rotations(&ctx, &steps);
+    let conj = ctx.conjugation_element();
+    if let Some(k) = expanded.galois.get_mut(&conj) {
+        Arc::make_mut(k).expand(&ctx);
+    }
+    let full = Engine::new(&ctx, expanded).unwrap();
+    let (mut seeded_s, mut expanded_s) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        for (eng, out) in [(&engine, &mut seeded_s), (&full, &mut expanded_s)] {
+            let t = std::time::Instant::now();
+            boot.bootstrap(eng, &ct).unwrap();
+            out.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (a, b) = (median(&mut seeded_s), median(&mut expanded_s));
+    eprintln!(
+        "bootstrap median: seeded keys {a:.2} s, expanded keys {b:.2} s, ratio {:.3}",
+        a / b
+    );
 }

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rand::rngs::ChaCha20Rng;
-use rand::{RngExt, SeedableRng};
+use rand::rngs::{ChaCha8Rng, ChaCha20Rng};
+use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
@@ -43,10 +43,97 @@ pub struct PublicKey {
 /// where the gadget term `g_j` is `P s'` over the primes of digit `j` and zero over every
 /// other prime (the RNS form of `P (Q/Q_j) [(Q/Q_j)^{-1}]_{Q_j} s'`). NTT form over every Q
 /// and P prime.
+///
+/// The uniform `a_j` are public and drawn from a 32-byte seed, so files carry only the `b_j`
+/// and the seed (as SEAL and Lattigo send keys). In memory a key is either *seeded* (the
+/// `a_j` are redrawn limb by limb where a key switch reads them: half the memory, a few
+/// percent more time) or *expanded* ([`SwitchingKey::expand`]): the keys a computation uses
+/// at every step stay expanded, those only a bootstrap needs stay seeded.
 #[derive(Debug, Clone)]
 pub struct SwitchingKey {
-    pub(crate) digits: Vec<[RnsPoly; 2]>,
+    /// `b_j` per digit.
+    pub(crate) b: Vec<RnsPoly>,
+    /// Seed of the `a_j`.
+    pub(crate) seed: [u8; 32],
+    /// The `a_j`, once expanded.
+    pub(crate) a: Option<Vec<RnsPoly>>,
     pub(crate) context_id: u64,
+}
+
+impl SwitchingKey {
+    /// Number of digits.
+    pub fn digits(&self) -> usize {
+        self.b.len()
+    }
+
+    /// True if the `a_j` are held in memory.
+    pub fn is_expanded(&self) -> bool {
+        self.a.is_some()
+    }
+
+    /// Draws and keeps the `a_j` (faster key switches, twice the memory).
+    pub fn expand(&mut self, ctx: &Context) {
+        if self.a.is_none() {
+            self.a = Some(
+                (0..self.b.len())
+                    .map(|j| mask(ctx, &self.seed, j))
+                    .collect(),
+            );
+        }
+    }
+
+    /// `a_j` over ring prime `i` (modulus `q`, NTT form): the stored limb, or drawn into
+    /// `buf` (length N) when the key is seeded.
+    pub(crate) fn mask_limb<'a>(
+        &'a self,
+        j: usize,
+        i: usize,
+        q: u64,
+        buf: &'a mut [u64],
+    ) -> &'a [u64] {
+        match &self.a {
+            Some(a) => &a[j].limbs[i],
+            None => {
+                expand_mask(&self.seed, j, i, q, buf);
+                buf
+            }
+        }
+    }
+}
+
+/// The whole mask `a_j` over every Q and P prime.
+fn mask(ctx: &Context, seed: &[u8; 32], j: usize) -> RnsPoly {
+    let total = ctx.q_count() + ctx.p_count();
+    RnsPoly {
+        limbs: ctx.ring().moduli()[..total]
+            .par_iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let mut limb = vec![0u64; ctx.n()];
+                expand_mask(seed, j, i, m.value, &mut limb);
+                limb
+            })
+            .collect(),
+        ntt: true,
+    }
+}
+
+/// The uniform mask of digit `j` over ring prime `i`: ChaCha8 keyed by `seed`, stream
+/// `(j, i)`; each word keeps the bits of `q` and is redrawn (from the same stream) while it is
+/// not below `q`. ChaCha with 8 rounds keeps a wide margin over the best known attacks
+/// (Aumasson, "Too Much Crypto", 2019) and costs about a third of ChaCha20.
+fn expand_mask(seed: &[u8; 32], j: usize, i: usize, q: u64, out: &mut [u64]) {
+    let mut rng = ChaCha8Rng::from_seed(*seed);
+    rng.set_stream(((j as u64) << 32) | i as u64);
+    rng.fill(out);
+    let bits = u64::MAX >> q.leading_zeros();
+    for v in out {
+        let mut x = *v & bits;
+        while x >= q {
+            x = rng.next_u64() & bits;
+        }
+        *v = x;
+    }
 }
 
 /// What an evaluating server holds: relinearisation and Galois keys, no secret.
@@ -66,6 +153,31 @@ impl EvaluationKeys {
     /// The Galois elements keys are held for.
     pub fn galois_elements(&self) -> impl Iterator<Item = usize> + '_ {
         self.galois.keys().copied()
+    }
+
+    /// Expands the keys of the rotations by `steps` (those a computation uses at every
+    /// step; keys not held are skipped).
+    pub fn expand_rotations(&mut self, ctx: &Context, steps: &[isize]) {
+        let slots = ctx.params().slots() as isize;
+        for &s in steps {
+            let s = s.rem_euclid(slots) as usize;
+            if s == 0 {
+                continue;
+            }
+            if let Some(k) = self.galois.get_mut(&ctx.galois_element(s)) {
+                Arc::make_mut(k).expand(ctx);
+            }
+        }
+    }
+
+    /// Bytes held by the keys' polynomials.
+    pub fn bytes(&self) -> usize {
+        let poly = |p: &RnsPoly| p.limbs.iter().map(|l| l.len() * 8).sum::<usize>();
+        let key = |k: &SwitchingKey| {
+            k.b.iter().map(poly).sum::<usize>() + k.a.iter().flatten().map(poly).sum::<usize>()
+        };
+        self.relin.iter().map(|k| key(k)).sum::<usize>()
+            + self.galois.values().map(|k| key(k)).sum::<usize>()
     }
 }
 
@@ -118,21 +230,22 @@ impl KeyGenerator {
         }
     }
 
-    /// The relinearisation key (switches `s^2` to `s`).
+    /// The relinearisation key (switches `s^2` to `s`), expanded.
     pub fn relin_key(&mut self, sk: &SecretKey) -> SwitchingKey {
         let mut s2 = sk.s.clone();
         self.ctx.ring().mul_assign(&mut s2, &sk.s);
-        self.switching_key(&s2, sk)
+        self.switching_key(&s2, sk, true)
     }
 
-    /// The key of the automorphism `X -> X^g` (switches `s(X^g)` to `s`).
+    /// The key of the automorphism `X -> X^g` (switches `s(X^g)` to `s`), seeded.
     pub fn galois_key(&mut self, sk: &SecretKey, g: usize) -> SwitchingKey {
         let sg = self.ctx.automorphism_ntt(&sk.s, g);
-        self.switching_key(&sg, sk)
+        self.switching_key(&sg, sk, false)
     }
 
-    /// Evaluation keys: relinearisation, rotations by `steps` (left rotations, reduced mod
-    /// the slot count; 0 needs no key) and, if asked, conjugation.
+    /// Evaluation keys: relinearisation (expanded), rotations by `steps` (left rotations,
+    /// reduced mod the slot count; 0 needs no key) and, if asked, conjugation (seeded: see
+    /// [`EvaluationKeys::expand_rotations`]).
     pub fn evaluation_keys(
         &mut self,
         sk: &SecretKey,
@@ -178,15 +291,21 @@ impl KeyGenerator {
             .collect()
     }
 
-    /// A key switching `s_from` (NTT form over all primes) to `sk`.
-    pub(crate) fn switching_key(&mut self, s_from: &RnsPoly, sk: &SecretKey) -> SwitchingKey {
+    /// A key switching `s_from` (NTT form over all primes) to `sk`, expanded if asked.
+    pub(crate) fn switching_key(
+        &mut self,
+        s_from: &RnsPoly,
+        sk: &SecretKey,
+        expanded: bool,
+    ) -> SwitchingKey {
         let ctx = self.ctx.clone();
         let nq = ctx.q_count();
-        let total = nq + ctx.p_count();
         let alpha = ctx.params().alpha();
-        let digits = (0..ctx.params().dnum())
+        let seed: [u8; 32] = self.rng.random();
+        let mut masks = Vec::new();
+        let b = (0..ctx.params().dnum())
             .map(|j| {
-                let a = self.uniform(total);
+                let a = mask(&ctx, &seed, j);
                 let e = sample_error(&mut self.rng, ctx.n());
                 let mut b = self.to_ntt_all(&e);
                 let ring = ctx.ring();
@@ -209,11 +328,16 @@ impl KeyGenerator {
                         *x = m.add(*x, m.mul_shoup(y, p));
                     }
                 }
-                [b, a]
+                if expanded {
+                    masks.push(a);
+                }
+                b
             })
             .collect();
         SwitchingKey {
-            digits,
+            b,
+            seed,
+            a: expanded.then_some(masks),
             context_id: ctx.id(),
         }
     }

@@ -128,6 +128,50 @@ fn secret_key_encryption_conjugation_and_determinism() {
 }
 
 #[test]
+fn seeded_and_expanded_keys_switch_alike() {
+    let params = ParametersLiteral::preset("test-small")
+        .unwrap()
+        .build()
+        .unwrap();
+    let ctx = Context::new(&params).unwrap();
+    let mut kg = KeyGenerator::new(&ctx, Some(11));
+    let sk = kg.secret_key();
+    let pk = kg.public_key(&sk);
+    let seeded = kg.evaluation_keys(&sk, &[1, 3], true);
+    let mut expanded = seeded.clone();
+    expanded.expand_rotations(&ctx, &[1, 3]);
+    // Two rotation keys expanded (the relinearisation key always is): b and a of each.
+    let key_bytes = params.dnum() * (ctx.q_count() + ctx.p_count()) * ctx.n() * 8;
+    assert_eq!(expanded.bytes() - seeded.bytes(), 2 * key_bytes);
+    let (a, b) = (
+        Engine::new(&ctx, seeded).unwrap(),
+        Engine::new(&ctx, expanded).unwrap(),
+    );
+    let enc = Encryptor::public(&ctx, &pk, Some(12)).unwrap();
+    let values: Vec<f64> = (0..64).map(|i| (i as f64 * 0.3).sin()).collect();
+    let ct = enc
+        .encrypt_values(&values, params.top_level(), params.default_scale())
+        .unwrap();
+    for step in [1, 3] {
+        let (x, y) = (a.rotate(&ct, step).unwrap(), b.rotate(&ct, step).unwrap());
+        assert_eq!((&x.c0, &x.c1), (&y.c0, &y.c1), "step {step}");
+    }
+    let (x, y) = (
+        a.mul_relin(&ct, &ct).unwrap(),
+        b.mul_relin(&ct, &ct).unwrap(),
+    );
+    assert_eq!((&x.c0, &x.c1), (&y.c0, &y.c1));
+    let dec = Decryptor::new(&ctx, &sk).unwrap();
+    let back = dec.decrypt_values(&a.rotate(&ct, 1).unwrap()).unwrap();
+    assert!(
+        (back[0] - values[1]).abs() < 1e-4,
+        "{} vs {}",
+        back[0],
+        values[1]
+    );
+}
+
+#[test]
 fn operands_of_another_context_are_refused() {
     let s = setup("test-small", &[1], 3);
     let other = setup("test-medium", &[1], 3);

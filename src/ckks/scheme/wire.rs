@@ -22,7 +22,7 @@ use crate::ckks::scheme::params::ParametersLiteral;
 /// First bytes of every file.
 pub const MAGIC: [u8; 8] = *b"CELLWISE";
 /// Format version written; readers accept exactly this one.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Longest JSON string a header may hold.
 const MAX_JSON: usize = 1 << 20;
 
@@ -198,14 +198,13 @@ impl<W: Write> WireWriter<W> {
         self.poly(&ct.c1)
     }
 
-    /// Writes a switching key.
+    /// Writes a switching key (its `b` halves and the seed of its `a` halves).
     pub fn switching_key(&mut self, k: &SwitchingKey) -> Result<(), WireError> {
-        self.u32(k.digits.len() as u32)?;
-        for [b, a] in &k.digits {
+        self.u32(k.b.len() as u32)?;
+        for b in &k.b {
             self.poly(b)?;
-            self.poly(a)?;
         }
-        Ok(())
+        self.bytes(&k.seed)
     }
 
     /// Writes evaluation keys.
@@ -440,11 +439,15 @@ impl<R: Read> WireReader<R> {
             )));
         }
         let all: Vec<usize> = (0..ctx.q_count() + ctx.p_count()).collect();
-        let digits = (0..digits)
-            .map(|_| Ok([self.poly(ctx, &all)?, self.poly(ctx, &all)?]))
+        let b = (0..digits)
+            .map(|_| self.poly(ctx, &all))
             .collect::<Result<_, WireError>>()?;
+        let mut seed = [0u8; 32];
+        self.fill(&mut seed)?;
         Ok(SwitchingKey {
-            digits,
+            b,
+            seed,
+            a: None,
             context_id: ctx.id(),
         })
     }
@@ -580,9 +583,11 @@ mod tests {
             back.galois_elements().collect::<Vec<_>>(),
             keys.galois_elements().collect::<Vec<_>>()
         );
-        assert_eq!(back.galois.values().next().unwrap().digits[0][1], {
-            keys.galois.values().next().unwrap().digits[0][1].clone()
-        });
+        let (k0, k1) = (
+            back.galois.values().next().unwrap(),
+            keys.galois.values().next().unwrap(),
+        );
+        assert_eq!((&k0.b, k0.seed), (&k1.b, k1.seed));
     }
 
     #[test]
@@ -615,11 +620,12 @@ mod tests {
         assert!(read_all(&long).unwrap_err().to_string().contains("after"));
         // Not ours, another version, another kind.
         assert!(matches!(read_all(b"hello").unwrap_err(), WireError::Magic));
-        let mut v2 = bytes.clone();
-        v2[8] = 2;
+        // Version 1 held expanded switching keys.
+        let mut v1 = bytes.clone();
+        v1[8] = 1;
         assert!(matches!(
-            read_all(&v2).unwrap_err(),
-            WireError::Version { found: 2 }
+            read_all(&v1).unwrap_err(),
+            WireError::Version { found: 1 }
         ));
         let err = WireReader::new(&bytes[..], Kind::ServerKeys).err().unwrap();
         assert!(err.to_string().contains("expected server keys"), "{err}");
