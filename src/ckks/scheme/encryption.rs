@@ -115,30 +115,34 @@ impl Encryptor {
                 let v = sample_ternary(&mut rng, n);
                 let e0 = sample_error(&mut rng, n);
                 let e1 = sample_error(&mut rng, n);
-                let lift = |c: &[i64]| -> Vec<Vec<u64>> {
-                    idx.par_iter()
-                        .map(|&i| {
-                            let m = self.ctx.modulus(i);
+                // One task per prime: lift v, e0, e1, transform, and form both products.
+                let (c0, c1): (Vec<Vec<u64>>, Vec<Vec<u64>>) = idx
+                    .par_iter()
+                    .map(|&i| {
+                        let m = self.ctx.modulus(i);
+                        let table = ring.table(i);
+                        let lift = |c: &[i64]| {
                             let mut x: Vec<u64> = c.iter().map(|&y| m.from_i64(y)).collect();
-                            ring.table(i).forward(&mut x);
+                            table.forward(&mut x);
                             x
-                        })
-                        .collect()
-                };
-                let (v, e0, e1) = (lift(&v), lift(&e0), lift(&e1));
-                let product = |key: &RnsPoly, mut e: Vec<Vec<u64>>| {
-                    e.par_iter_mut()
-                        .zip(&v)
-                        .zip(&idx)
-                        .for_each(|((el, vl), &i)| {
-                            let m = self.ctx.modulus(i);
-                            for ((x, &y), &k) in el.iter_mut().zip(vl).zip(&key.limbs[i]) {
-                                *x = m.add(*x, m.mul(y, k));
-                            }
-                        });
-                    mod_down(&self.ctx, pt.level, e)
-                };
-                (product(&pk.b, e0), product(&pk.a, e1))
+                        };
+                        let (vl, mut x0, mut x1) = (lift(&v), lift(&e0), lift(&e1));
+                        for (((a0, a1), &y), (&kb, &ka)) in x0
+                            .iter_mut()
+                            .zip(x1.iter_mut())
+                            .zip(&vl)
+                            .zip(pk.b.limbs[i].iter().zip(&pk.a.limbs[i]))
+                        {
+                            *a0 = m.add(*a0, m.mul(y, kb));
+                            *a1 = m.add(*a1, m.mul(y, ka));
+                        }
+                        (x0, x1)
+                    })
+                    .unzip();
+                rayon::join(
+                    || mod_down(&self.ctx, pt.level, c0),
+                    || mod_down(&self.ctx, pt.level, c1),
+                )
             }
             EncryptionKey::Secret(sk) => {
                 use rand::RngExt;
