@@ -20,8 +20,16 @@ def shell_command(cmd):
     """The recorded command as one can paste it: `cellwise` first, schedules quoted."""
     cmd = cmd.replace(cmd.split()[0], "cellwise", 1)
     return re.sub(r"--schedule (.+?)(?= --|$)",
-                  lambda m: f'--schedule "{m.group(1)}"' if " " in m.group(1) else m.group(0),
+                  lambda m: f'--schedule "{m.group(1)}"'
+                  if " " in m.group(1) and not m.group(1).startswith('"') else m.group(0),
                   cmd)
+
+
+def unsafe(x):
+    """(images flagged, whether by the older |h| > 2 criterion) of one report."""
+    if "unsafe_images" in x:
+        return x["unsafe_images"] or [], False
+    return x.get("diverging_images") or [], True
 
 
 def sci(v):
@@ -69,7 +77,7 @@ def main():
         ]
     lines += [
         "| problem | images | schedule | agreement with plaintext | accuracy encrypted | accuracy "
-        "plaintext | diverging images (plaintext) | max logit error | measured s / batch | "
+        "plaintext | unsafe images (plaintext) | max logit error | measured s / batch | "
         "ms / image | predicted s | error | bootstraps | bootstrap s | weight encoding s | "
         "encrypt s | decrypt s | peak RSS GB |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -77,11 +85,11 @@ def main():
     for _, run in runs:
         for x in run["reports"]:
             err = x.get("prediction_error")
-            div = x.get("diverging_images") or []
+            div, old = unsafe(x)
             lines.append(
                 f"| `{run['problem']}` | {run['split']} | `{x['schedule']}` | {x['agreeing']}/{x['images']} "
                 f"({100 * x['agreement']:.2f} %) | {100 * x['accuracy_encrypted']:.2f} % | "
-                f"{100 * x['accuracy_plaintext']:.2f} % | {len(div)} | "
+                f"{100 * x['accuracy_plaintext']:.2f} % | {len(div)}{' †' if old else ''} | "
                 f"{sci(x['max_logit_error'])} | "
                 f"{x['server_seconds']:.1f} | {x['ms_per_image']:.0f} | {x['predicted']:.1f} | "
                 f"{'—' if err is None else f'{100 * err:+.1f} %'} | {x['bootstraps']} | "
@@ -93,12 +101,13 @@ def main():
         "- agreement: encrypted predictions equal to the plaintext oracle's (f64, the same "
         "polynomials) on the same images; target >= 99.9 %.",
         "- max logit error: largest |encrypted - plaintext f64| logit over the batch.",
-        "- diverging images: images of the batch whose plaintext hidden state leaves +-2 "
-        "(a tanh fit stays within about +-1.2 on its interval): the polynomial is evaluated "
-        "outside its interval and grows like T_d. In plaintext that image alone is lost "
-        "(non-finite logits count as wrong). Under CKKS its values overflow the modulus once "
-        "they reach about 2^15 before a bootstrap, and the bootstrap then returns noise in "
-        "every slot: the whole batch is lost. See below.",
+        "- unsafe images: images of the batch whose plaintext pre-activations leave 1.25 "
+        "half-widths of the fit interval (peak |t| > 1.25, the oracle's criterion): the "
+        "polynomial is evaluated outside its interval and grows like T_d. In plaintext that "
+        "image alone is lost (non-finite logits count as wrong). Under CKKS its values "
+        "overflow the modulus once they reach about 2^15 before a bootstrap, and the "
+        "bootstrap then returns noise in every slot: the whole batch is lost. See below. "
+        "† an older run, which flagged images whose hidden state left +-2 instead.",
         "- measured: server seconds from the first input ciphertext to the logits "
         "(bootstraps included; weights were encoded beforehand, as the cost model assumes: "
         f"{sum(x['encodings_during_run'] for x in reps)} encodings happened inside the timed "
@@ -112,7 +121,7 @@ def main():
         "",
     ]
     safe_runs = [run for _, run in runs
-                 if all(not x.get("diverging_images") for x in run["reports"])]
+                 if all(not unsafe(x)[0] for x in run["reports"])]
     last = (safe_runs or [runs[-1][1]])[-1]
     by = {x["schedule"]: x for x in last["reports"]}
     a17 = by.get("all-17")
@@ -128,7 +137,7 @@ def main():
             lines.append(f"- The latency model under the OpenFHE profile predicts "
                          f"{a.openfhe_estimate:.0f} s for all-17 on 2 threads; measured here "
                          f"{a17['server_seconds'] / a.openfhe_estimate:.2f}x that.")
-    best = next((x for x in reps if x["schedule"] == "17 except 7@0,1,2,3"), None)
+    best = by.get("17 except 7@0,1,2,3")
     if best:
         lines.append(f"- Paper-style best (four degree-7 cells, `17 except 7@0,1,2,3`): "
                      f"{best['server_seconds']:.1f} s, accuracy {100 * best['accuracy_encrypted']:.2f} % "
@@ -170,12 +179,14 @@ def main():
     lines.append("- The cost model prices each bootstrap at the profile's median (see "
                  "`profiles/cellwise-fgb-like.json`, measured in its own process) and the rest "
                  "from the per-operation medians.")
-    lost = [(run, x) for _, run in runs for x in run["reports"] if x.get("diverging_images")]
+    lost = [(run, x) for _, run in runs for x in run["reports"] if unsafe(x)[0]]
     if lost:
-        lines += ["", "## Diverging images", ""]
+        lines += ["", "## Unsafe images", ""]
         for run, x in lost:
             offset = int(run["split"].split("[")[1].split("..")[0]) if "[" in run["split"] else 0
-            imgs = ", ".join(f"{offset + i} (max |h| {sci(m)})" for i, m in x["diverging_images"])
+            div, old = unsafe(x)
+            what = "max |h|" if old else "peak |t|"
+            imgs = ", ".join(f"{offset + i} ({what} {sci(m)})" for i, m in div)
             lines.append(f"- `{x['schedule']}` on {run['split']}: image(s) {imgs}; agreement "
                          f"{100 * x['agreement']:.2f} %, max logit error {sci(x['max_logit_error'])}.")
     lines += [

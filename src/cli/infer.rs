@@ -372,13 +372,13 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
         };
         let report = infer::run_schedule(&client, &server, &req, &mut progress(problem.steps()))?;
         if let Some(&(i, m)) = report
-            .diverging_images
+            .unsafe_images
             .iter()
             .max_by(|a, b| a.1.total_cmp(&b.1))
         {
             eprintln!(
-                "warning: {} image(s) leave the polynomials' range in plaintext (largest |h| {m:.3e}, image {} of the split); under CKKS such an image can corrupt every image of its ciphertext at the next bootstrap",
-                report.diverging_images.len(),
+                "warning: {} image(s) leave the polynomials' interval in plaintext (peak |t| {m:.3e}, image {} of the split); under CKKS such an image can corrupt every image of its ciphertext at the next bootstrap",
+                report.unsafe_images.len(),
                 a.data.offset + i
             );
         }
@@ -442,7 +442,7 @@ fn print_table(r: &RunRecord<'_>) {
         "error",
         "boots",
         "max dlogit",
-        "diverging"
+        "unsafe"
     );
     for x in r.reports {
         println!(
@@ -462,7 +462,7 @@ fn print_table(r: &RunRecord<'_>) {
                 .map_or("-".to_string(), |e| format!("{:+.1}%", 100.0 * e)),
             x.bootstraps,
             x.max_logit_error,
-            x.diverging_images.len()
+            x.unsafe_images.len()
         );
     }
 }

@@ -23,7 +23,9 @@ use crate::ckks::scheme::wire::WireError;
 use crate::cost::{CostBreakdown, CostError, CostModel};
 use crate::data::Split;
 use crate::model::RnnWeights;
-use crate::oracle::{Candidates, NO_PREDICTION, Oracle, OracleConfig, OracleError, Precision};
+use crate::oracle::{
+    Candidates, NO_PREDICTION, Oracle, OracleConfig, OracleError, Precision, SAFE_ARGUMENT,
+};
 use crate::schedule::{CellApprox, Schedule};
 
 pub use client::{Client, EncryptedBatch, NetShape, ServerKeys};
@@ -128,42 +130,40 @@ pub fn placement_for(
     Ok((boots, breakdown))
 }
 
-/// A hidden state beyond this magnitude has left the range of every tanh approximation
-/// (which stays within about +-1.1 on its interval): the polynomial is being evaluated
-/// outside its fit interval and grows like T_d from there on.
-pub const DIVERGENCE: f64 = 2.0;
-
 /// The same network and polynomials in plaintext `f64`.
 pub struct Reference {
     /// Logits [images, classes].
     pub logits: Array2<f64>,
-    /// Largest |hidden state| of each image over all steps.
-    pub max_state: Vec<f64>,
+    /// Each image's peak |t| over all steps: the largest pre-activation in half-widths of
+    /// its cell's fit interval (infinite once non-finite), as the oracle measures it.
+    pub peak_argument: Vec<f64>,
 }
 
 /// Runs the network with `cells` in plaintext `f64` on `images`.
 pub fn reference(w: &RnnMatrices, images: ArrayView3<f32>, cells: &[Chebyshev]) -> Reference {
     let n = images.dim().0;
     let mut h = Array2::<f64>::zeros((n, w.wh.nrows()));
-    let mut max_state = vec![0.0f64; n];
+    let mut peak_argument = vec![0.0f64; n];
     let b = ndarray::Array1::from(w.b.clone());
     for (t, cell) in cells.iter().enumerate() {
         let x = images.index_axis(Axis(1), t).mapv(f64::from);
         let z = x.dot(&w.wx) + h.dot(&w.wh) + &b;
-        h = z.mapv(|v| cell.eval(v));
-        for (m, row) in max_state.iter_mut().zip(h.rows()) {
-            *m = row.iter().fold(*m, |a, v| {
-                if v.is_nan() {
-                    f64::INFINITY
+        let (alpha, beta) = cell.affine();
+        for (m, row) in peak_argument.iter_mut().zip(z.rows()) {
+            *m = row.iter().fold(*m, |a, &v| {
+                let arg = (alpha * v + beta).abs();
+                if arg.is_finite() {
+                    a.max(arg)
                 } else {
-                    a.max(v.abs())
+                    f64::INFINITY
                 }
             });
         }
+        h = z.mapv(|v| cell.eval(v));
     }
     Reference {
         logits: h.dot(&w.wd) + ndarray::Array1::from(w.bd.clone()),
-        max_state,
+        peak_argument,
     }
 }
 
@@ -204,10 +204,11 @@ pub struct InferenceReport {
     pub accuracy_plaintext: f64,
     /// Largest |encrypted logit - plaintext f64 logit|.
     pub max_logit_error: f64,
-    /// Images (index in the batch) whose plaintext hidden state leaves +-[`DIVERGENCE`], with
-    /// their largest |state|. Under CKKS such an image's values keep growing, and once they
-    /// overflow the modulus at a bootstrap the whole ciphertext (every image) is lost.
-    pub diverging_images: Vec<(usize, f64)>,
+    /// Images (index in the batch) whose plaintext pre-activations leave
+    /// [`SAFE_ARGUMENT`] half-widths of the fit interval, with their peak |t|. Under CKKS such
+    /// an image's values keep growing, and once they overflow the modulus at a bootstrap the
+    /// whole ciphertext (every image) is lost.
+    pub unsafe_images: Vec<(usize, f64)>,
     /// Measured seconds of the server's work for the batch.
     pub server_seconds: f64,
     /// `server_seconds / images`, in milliseconds.
@@ -283,11 +284,11 @@ pub fn run_schedule(
 
     let matrices = RnnMatrices::from_weights(req.weights);
     let reference = reference(&matrices, req.images, &cells);
-    let diverging_images: Vec<(usize, f64)> = reference
-        .max_state
+    let unsafe_images: Vec<(usize, f64)> = reference
+        .peak_argument
         .iter()
         .enumerate()
-        .filter(|(_, m)| **m > DIVERGENCE)
+        .filter(|(_, m)| **m > SAFE_ARGUMENT)
         .map(|(i, &m)| (i, m))
         .collect();
     let max_logit_error = (&logits - &reference.logits).iter().fold(0.0f64, |m, e| {
@@ -331,7 +332,7 @@ pub fn run_schedule(
         accuracy_encrypted: correct as f64 / n as f64,
         accuracy_plaintext: plain.accuracy,
         max_logit_error,
-        diverging_images,
+        unsafe_images,
         server_seconds: run.seconds,
         ms_per_image: 1e3 * run.seconds / n as f64,
         cost_model: req.cost.name().to_string(),
