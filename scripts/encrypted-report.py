@@ -173,12 +173,13 @@ def main():
             if not per:
                 continue
             lines.append(
-                f"- `{x['schedule']}`: {x['bootstraps']} bootstraps, median "
+                f"- `{run['problem']}`, `{x['schedule']}`: {x['bootstraps']} bootstraps, median "
                 f"{statistics.median(per):.2f} s (min {min(per):.2f}, max {max(per):.2f}); "
                 f"the rest of the server's work {x['server_seconds'] - x['bootstrap_seconds']:.1f} s.")
     lines.append("- The cost model prices each bootstrap at the profile's median (see "
                  "`profiles/cellwise-fgb-like.json`, measured in its own process) and the rest "
-                 "from the per-operation medians.")
+                 "from the per-operation medians; each run was priced by the profile shipped "
+                 "when it was made (its `predicted` column).")
     lost = [(run, x) for _, run in runs for x in run["reports"] if unsafe(x)[0]]
     if lost:
         lines += ["", "## Unsafe images", ""]
