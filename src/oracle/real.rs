@@ -18,6 +18,8 @@ pub trait Real:
     const ONE: Self;
     const TWO: Self;
     const INFINITY: Self;
+    /// The largest finite value.
+    const MAX: Self;
     /// Converts from f64 (rounding for f32).
     fn from_f64(v: f64) -> Self;
     /// Converts to f64.
@@ -37,6 +39,7 @@ macro_rules! real {
             const ONE: Self = 1.0;
             const TWO: Self = 2.0;
             const INFINITY: Self = <$t>::INFINITY;
+            const MAX: Self = <$t>::MAX;
             #[inline]
             fn from_f64(v: f64) -> Self {
                 v as $t
