@@ -61,16 +61,6 @@ pub struct SwitchingKey {
 }
 
 impl SwitchingKey {
-    /// Number of digits.
-    pub fn digits(&self) -> usize {
-        self.b.len()
-    }
-
-    /// True if the `a_j` are held in memory.
-    pub fn is_expanded(&self) -> bool {
-        self.a.is_some()
-    }
-
     /// Draws and keeps the `a_j` (faster key switches, twice the memory).
     pub fn expand(&mut self, ctx: &Context) {
         if self.a.is_none() {
@@ -82,22 +72,9 @@ impl SwitchingKey {
         }
     }
 
-    /// `a_j` over ring prime `i` (modulus `q`, NTT form): the stored limb, or drawn into
-    /// `buf` (length N) when the key is seeded.
-    pub(crate) fn mask_limb<'a>(
-        &'a self,
-        j: usize,
-        i: usize,
-        q: u64,
-        buf: &'a mut [u64],
-    ) -> &'a [u64] {
-        match &self.a {
-            Some(a) => &a[j].limbs[i],
-            None => {
-                expand_mask(&self.seed, j, i, q, buf);
-                buf
-            }
-        }
+    /// Draws `a_j` over ring prime `i` (modulus `q`, NTT form) into `out` (length N).
+    pub(crate) fn draw_mask(&self, j: usize, i: usize, q: u64, out: &mut [u64]) {
+        expand_mask(&self.seed, j, i, q, out);
     }
 }
 

@@ -210,14 +210,17 @@ fn switch(
             let d: Vec<&[u64]> = dec.digits.iter().map(|dg| dg[pos].as_slice()).collect();
             let kb: Vec<&[u64]> = key.b.iter().map(|b| b.limbs[i].as_slice()).collect();
             // The key's masks over this prime for the digits in use (drawn here if seeded).
-            let mut buf = vec![0u64; if key.is_expanded() { 0 } else { d.len() * n }];
-            let mut chunks = buf.chunks_mut(n.max(1));
-            let ka: Vec<&[u64]> = (0..d.len())
-                .map(|j| {
-                    let out = chunks.next().unwrap_or_default();
-                    key.mask_limb(j, i, m.value, out)
-                })
-                .collect();
+            let mut drawn: Vec<u64>;
+            let ka: Vec<&[u64]> = match &key.a {
+                Some(a) => a[..d.len()].iter().map(|p| p.limbs[i].as_slice()).collect(),
+                None => {
+                    drawn = vec![0u64; d.len() * n];
+                    for (j, out) in drawn.chunks_exact_mut(n).enumerate() {
+                        key.draw_mask(j, i, m.value, out);
+                    }
+                    drawn.chunks_exact(n).collect()
+                }
+            };
             let (mut o0, mut o1) = (vec![0u64; n], vec![0u64; n]);
             let (mut acc0, mut acc1) = ([0u128; BLOCK], [0u128; BLOCK]);
             let mut x = [0u64; BLOCK];
