@@ -13,7 +13,7 @@ use super::common::{set_threads, splits_for, weights_for};
 use cellwise::ckks::plan::RnnMatrices;
 use cellwise::ckks::scheme::params::{PRESETS, ParametersLiteral};
 use cellwise::cost::{self, CostModel, CostOptions};
-use cellwise::data::{self, Split};
+use cellwise::data::{self, Split, Splits};
 use cellwise::infer::files::{self, Role};
 use cellwise::infer::{
     self, Client, InferenceReport, NetShape, Request, Server, StepReport, argmax_rows,
@@ -240,32 +240,30 @@ fn cost_model(spec: &str, problem: &Problem, levels: usize) -> anyhow::Result<Bo
     cost::by_name_with(spec, problem, &options).with_context(|| format!("cost model '{spec}'"))
 }
 
-/// The problem's candidate fits; a `weighted` problem measures the exact model's
-/// pre-activations on its training split first (from `d`'s data, else the default data
-/// directory).
-fn candidates(
-    problem: &Problem,
-    weights: &RnnWeights,
-    d: Option<&DataArgs>,
-) -> anyhow::Result<Candidates> {
-    if problem.approximation.method != "weighted" {
-        return Ok(Candidates::from_problem(problem, None)?);
-    }
-    let splits = match d {
-        Some(d) if d.fixture => data::load_fixture_splits(problem)?,
-        Some(d) => splits_for(problem, d.data_dir.clone())?,
-        None => splits_for(problem, None)?,
-    };
-    Ok(Candidates::for_model(problem, weights, &splits.train)?)
-}
-
-/// The batch's images and labels from the split.
-fn batch(problem: &Problem, d: &DataArgs, capacity: usize) -> anyhow::Result<Split> {
-    let splits = if d.fixture {
+/// The problem's splits from `d` (the committed fixture with `--fixture`).
+fn splits_of(problem: &Problem, d: &DataArgs) -> anyhow::Result<Splits> {
+    Ok(if d.fixture {
         data::load_fixture_splits(problem)?
     } else {
         splits_for(problem, d.data_dir.clone())?
-    };
+    })
+}
+
+/// The server's candidate fits: it has no data arguments, so a `weighted` problem measures
+/// its training split from the default data directory (the data are read only then).
+fn server_candidates(problem: &Problem, weights: &RnnWeights) -> anyhow::Result<Candidates> {
+    if problem.approximation.method != "weighted" {
+        return Ok(Candidates::from_problem(problem, None)?);
+    }
+    Ok(Candidates::for_model(
+        problem,
+        weights,
+        &splits_for(problem, None)?.train,
+    )?)
+}
+
+/// The batch's images and labels from `d`'s split.
+fn batch(splits: Splits, d: &DataArgs, capacity: usize) -> anyhow::Result<Split> {
     let split = if d.split == "val" {
         splits.val
     } else {
@@ -346,7 +344,8 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
     let weights = weights_for(&problem, a.model.weights.as_deref())?;
     let params = parameters(&a.keys)?;
     let cost = cost_model(&a.cost, &problem, params.levels)?;
-    let candidates = candidates(&problem, &weights, Some(&a.data))?;
+    let splits = splits_of(&problem, &a.data)?;
+    let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
     let shape = shape_of(&problem);
 
     eprintln!("key generation ({})", a.keys.preset);
@@ -357,7 +356,7 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
     let server = Server::new(server_keys, &RnnMatrices::from_weights(&weights))?;
     let server_setup_seconds = t.elapsed().as_secs_f64();
     eprintln!("keys {keygen_seconds:.1} s, server setup {server_setup_seconds:.1} s");
-    let batch = batch(&problem, &a.data, client.batch_capacity())?;
+    let batch = batch(splits, &a.data, client.batch_capacity())?;
 
     let mut reports = Vec::new();
     for s in &schedules {
@@ -492,7 +491,11 @@ fn encrypt(a: EncryptArgs) -> anyhow::Result<()> {
         a.dir.display(),
         problem.name
     );
-    let batch = batch(&problem, &a.data, client.batch_capacity())?;
+    let batch = batch(
+        splits_of(&problem, &a.data)?,
+        &a.data,
+        client.batch_capacity(),
+    )?;
     let enc = client.encrypt(batch.images.view())?;
     files::write_ciphertexts(
         &a.dir.join(files::INPUTS),
@@ -545,7 +548,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let (images, inputs) =
         files::read_ciphertexts(&inputs_path, server.context(), key_set, Role::Inputs)?;
     let cost = cost_model(&a.cost, &problem, levels)?;
-    let candidates = candidates(&problem, &weights, None)?;
+    let candidates = server_candidates(&problem, &weights)?;
     let cells = infer::cells_for(&schedule, &candidates)?;
     let (boots, breakdown) = infer::placement_for(cost.as_ref(), &schedule)?;
     server.prepare(&cells, &boots)?;

@@ -36,10 +36,10 @@ impl Anneal {
     }
 
     fn energy(&self, ctx: &SearchContext, cost: f64, judged: &Judged) -> f64 {
-        let shortfall = if ctx.constraints.batch_safe && judged.unsafe_images > 0 {
-            100.0
-        } else {
+        let shortfall = if ctx.constraints.safe_enough(judged.unsafe_images) {
             (ctx.constraints.min_accuracy - judged.accuracy).max(0.0) * 100.0
+        } else {
+            100.0
         };
         cost + self.config.penalty_per_point * shortfall
     }

@@ -154,41 +154,41 @@ impl ScheduleSearch for Dp {
             )
         };
         let mut verified = Vec::new();
-        let min_acc = ctx.constraints.min_accuracy;
-        let batch_safe = ctx.constraints.batch_safe;
-        let mut verify =
-            |ctx: &mut SearchContext, need: usize| -> Result<Option<bool>, SearchError> {
-                let Some(picks) = knapsack(&options, need) else {
-                    return Ok(Some(false));
-                };
-                let s = schedule_of(&picks);
-                let proxy_loss: f64 = picks
-                    .iter()
-                    .enumerate()
-                    .map(|(c, &o)| choices[c][o].loss)
-                    .sum();
-                let proxy_saving: f64 = picks
-                    .iter()
-                    .enumerate()
-                    .map(|(c, &o)| choices[c][o].saving)
-                    .sum();
-                let Some(e) = ctx.evaluate(&s)? else {
-                    return Ok(None);
-                };
-                let cost = ctx.cost.cost(&s)?;
-                verified.push(json!({
-                    "schedule": s.to_string(),
-                    "required_saving": need as f64 * unit,
-                "required_units": need,
-                    "proxy_accuracy": acc0 - proxy_loss,
-                    "real_accuracy": e.accuracy,
-                    "proxy_cost": cost0 - proxy_saving,
-                    "real_cost": cost,
-                }));
-                Ok(Some(
-                    e.accuracy >= min_acc && (!batch_safe || e.unsafe_images == 0),
-                ))
+        let constraints = ctx.constraints.clone();
+        let mut verify = |ctx: &mut SearchContext,
+                          need: usize|
+         -> Result<Option<bool>, SearchError> {
+            let Some(picks) = knapsack(&options, need) else {
+                return Ok(Some(false));
             };
+            let s = schedule_of(&picks);
+            let proxy_loss: f64 = picks
+                .iter()
+                .enumerate()
+                .map(|(c, &o)| choices[c][o].loss)
+                .sum();
+            let proxy_saving: f64 = picks
+                .iter()
+                .enumerate()
+                .map(|(c, &o)| choices[c][o].saving)
+                .sum();
+            let Some(e) = ctx.evaluate(&s)? else {
+                return Ok(None);
+            };
+            let cost = ctx.cost.cost(&s)?;
+            verified.push(json!({
+                "schedule": s.to_string(),
+                "required_saving": need as f64 * unit,
+            "required_units": need,
+                "proxy_accuracy": acc0 - proxy_loss,
+                "real_accuracy": e.accuracy,
+                "proxy_cost": cost0 - proxy_saving,
+                "real_cost": cost,
+            }));
+            Ok(Some(
+                e.accuracy >= constraints.min_accuracy && constraints.safe_enough(e.unsafe_images),
+            ))
+        };
         // Sweep, then bisect between the largest saving that verified and the next that failed.
         let mut ok_need = 0usize;
         let mut bad_need: Option<usize> = None;

@@ -208,10 +208,10 @@ impl Run<'_, '_> {
         let c = &self.ctx.constraints;
         let violation = (c.min_accuracy - e.accuracy).max(0.0)
             + ((cost - c.max_cost) / c.max_cost.max(f64::MIN_POSITIVE)).max(0.0)
-            + if c.batch_safe && e.unsafe_images > 0 {
-                1.0
-            } else {
+            + if c.safe_enough(e.unsafe_images) {
                 0.0
+            } else {
+                1.0
             };
         let ind = Individual {
             genes: genes.clone(),

@@ -54,7 +54,12 @@ impl Constraints {
     pub fn admit(&self, judged: &Judged, cost: f64) -> bool {
         judged.accuracy >= self.min_accuracy
             && cost <= self.max_cost
-            && (!self.batch_safe || judged.unsafe_images == 0)
+            && self.safe_enough(judged.unsafe_images)
+    }
+
+    /// True unless batch safety is required and some of the validation images are unsafe.
+    pub fn safe_enough(&self, unsafe_images: usize) -> bool {
+        !self.batch_safe || unsafe_images == 0
     }
 }
 
@@ -382,7 +387,7 @@ impl<'a> SearchContext<'a> {
 pub fn pareto_front(records: &[Record], constraints: &Constraints) -> Vec<usize> {
     let mut points: Vec<(usize, f64, f64)> = records
         .iter()
-        .filter(|r| !constraints.batch_safe || r.unsafe_images.unwrap_or(0) == 0)
+        .filter(|r| constraints.safe_enough(r.unsafe_images.unwrap_or(0)))
         .filter_map(|r| r.accuracy.map(|a| (r.index, a, r.cost)))
         .filter(|&(_, a, c)| a >= constraints.min_accuracy && c <= constraints.max_cost)
         .collect();
