@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use crate::schedule::CellApprox;
 
-/// The state of every image after a prefix of cells.
+/// The state of every image after a prefix of cells, in the kernel's block layout.
 pub struct PrefixState<T> {
-    /// Hidden states, [images][hidden].
+    /// Hidden states, [blocks][hidden][lanes].
     pub h: Vec<T>,
-    /// Peak |Chebyshev argument| of each image over the prefix's polynomial cells.
+    /// Peak |Chebyshev argument| of each image over the prefix's polynomial cells,
+    /// [blocks][lanes].
     pub peak: Vec<T>,
     /// Out-of-domain counts of the prefix's steps.
     pub ood: Vec<u64>,
@@ -24,6 +25,11 @@ pub struct PrefixCache<T> {
     tick: u64,
     bytes: usize,
     capacity: usize,
+    /// Hidden-state buffers of evicted or discarded states, reused so that storing a prefix
+    /// writes to memory already faulted in instead of fresh pages (at most half the
+    /// capacity in bytes).
+    spare: Vec<Vec<T>>,
+    spare_bytes: usize,
 }
 
 impl<T> PrefixCache<T> {
@@ -34,7 +40,44 @@ impl<T> PrefixCache<T> {
             tick: 0,
             bytes: 0,
             capacity,
+            spare: Vec::new(),
+            spare_bytes: 0,
         }
+    }
+
+    /// A buffer of `len` values for a state to be stored (contents unspecified).
+    pub fn buffer(&mut self, len: usize) -> Vec<T>
+    where
+        T: Clone + Default,
+    {
+        let mut b = match self.spare.pop() {
+            Some(b) => {
+                self.spare_bytes -= b.capacity() * std::mem::size_of::<T>();
+                b
+            }
+            None => Vec::new(),
+        };
+        b.resize(len, T::default());
+        b
+    }
+
+    /// Returns a buffer that is no longer needed, for [`PrefixCache::buffer`].
+    pub fn recycle(&mut self, buffer: Vec<T>) {
+        let size = buffer.capacity() * std::mem::size_of::<T>();
+        if self.spare_bytes + size <= self.capacity / 2 {
+            self.spare_bytes += size;
+            self.spare.push(buffer);
+        }
+    }
+
+    /// Forgets every entry, keeping their buffers for reuse.
+    pub fn clear(&mut self) {
+        for (_, (state, _)) in std::mem::take(&mut self.entries) {
+            if let Ok(state) = Arc::try_unwrap(state) {
+                self.recycle(state.h);
+            }
+        }
+        self.bytes = 0;
     }
 
     fn entry_bytes(state: &PrefixState<T>) -> usize {
@@ -58,6 +101,7 @@ impl<T> PrefixCache<T> {
     pub fn insert(&mut self, prefix: Vec<CellApprox>, state: PrefixState<T>) {
         let size = Self::entry_bytes(&state);
         if size > self.capacity || self.entries.contains_key(&prefix) {
+            self.recycle(state.h);
             return;
         }
         while self.bytes + size > self.capacity {
@@ -71,6 +115,9 @@ impl<T> PrefixCache<T> {
             };
             if let Some((old, _)) = self.entries.remove(&oldest) {
                 self.bytes -= Self::entry_bytes(&old);
+                if let Ok(old) = Arc::try_unwrap(old) {
+                    self.recycle(old.h);
+                }
             }
         }
         self.tick += 1;

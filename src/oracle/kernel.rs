@@ -1,6 +1,5 @@
 //! The oracle's inner loop: one chunk of images through the remaining steps of a schedule.
 
-use super::gemm::matmul;
 use super::real::Real;
 
 /// The activation of one cell, ready to run.
@@ -44,265 +43,437 @@ impl<T: Real> CellFn<T> {
     }
 }
 
-/// Everything about a split that does not depend on the schedule.
+/// Images per block: the kernel keeps one image in each lane of a block, so that every
+/// operation of a step runs on whole SIMD registers (16 f32 = one AVX-512 register or two
+/// AVX2 registers) and per-image quantities (peaks, counts) need no horizontal reductions.
+pub const LANES: usize = 16;
+
+/// One value per image of a block.
+type Lanes<T> = [T; LANES];
+
+/// Output units per group of the recurrent product and of the activations: four independent
+/// accumulator chains per lane hide the latency of a fused multiply-add.
+const GROUP: usize = 4;
+
+/// Everything about a split that does not depend on the schedule. Per-image arrays are laid
+/// out by block: [block][unit][lane], with `blocks * LANES >= n` (padding lanes are zero
+/// inputs whose results are never read).
 pub struct Prepared<T> {
     pub n: usize,
+    pub blocks: usize,
     pub steps: usize,
     pub hidden: usize,
-    pub classes: usize,
-    /// x_t Wx + b for every step and image, [steps][n][hidden].
+    /// x_t Wx + b for every step and image, [steps][blocks][hidden][LANES].
     pub xproj: Vec<T>,
+    /// Recurrent weights, [hidden (input)][hidden (output)].
     pub wh: Vec<T>,
+    /// Dense weights, [hidden][classes].
     pub wd: Vec<T>,
     pub bd: Vec<T>,
     pub labels: Vec<u8>,
-    /// Fit interval, for the out-of-domain count.
+    /// Fit interval, for the out-of-domain count and the peaks.
     pub interval: [T; 2],
-    /// Exact-tanh hidden states of the first `dev_images` images, [steps][dev_images][hidden].
+    /// Exact-tanh hidden states of the first `dev_images` images,
+    /// [steps][dev_blocks][hidden][LANES].
     pub exact_states: Vec<T>,
     pub dev_images: usize,
 }
 
-/// What one chunk produced.
+impl<T> Prepared<T> {
+    /// Blocks holding the deviation-sample images.
+    pub fn dev_blocks(&self) -> usize {
+        self.dev_images.div_ceil(LANES)
+    }
+}
+
+/// What one chunk of blocks produced.
 pub struct ChunkResult<T> {
     pub correct: usize,
+    /// Predicted class of each real image of the chunk.
     pub predictions: Vec<u8>,
     /// Out-of-domain pre-activations per step (indexed by absolute step).
     pub ood: Vec<u64>,
-    /// Each image's peak |Chebyshev argument| t = (z - centre) / half-width over the
+    /// Each real image's peak |Chebyshev argument| t = (z - centre) / half-width over the
     /// polynomial cells so far (non-finite: infinite), the steps before `from` included.
     pub peak: Vec<T>,
     /// Sum of |h - h_exact| per step over the chunk's deviation-sample images.
     pub dev: Vec<f64>,
-    /// Hidden states and peaks after the requested steps, in request order.
-    pub snapshots: Vec<(Vec<T>, Vec<T>)>,
+}
+
+/// Where a run copies the state after `step` cells: the chunk's part of a stored prefix,
+/// hidden states [blocks][hidden][LANES] and peaks [blocks][LANES].
+pub struct Snapshot<'a, T> {
+    pub step: usize,
+    pub h: &'a mut [T],
+    pub peak: &'a mut [T],
 }
 
 /// Prediction recorded for an image whose logits are all non-finite (matches no label).
 pub const NO_PREDICTION: u8 = u8::MAX;
 
-/// Runs images `start..end` from step `from` (with the hidden states and peaks `h0`, or
-/// zeros when `from` is 0) to the end. `snapshot_after` lists
-/// step counts t (from < t < steps) after which the hidden state and the peaks are copied out.
+/// Runs blocks `first..last` from step `from` (with the hidden states and peaks `h0` of
+/// those blocks, laid out as in [`Snapshot`], or zeros when `from` is 0) to the end, copying
+/// the states into `snapshots` (ascending steps, from < step < steps) on the way.
 ///
-/// Uses AVX2 code when the CPU has it (same arithmetic, wider vectors: results are identical).
+/// Uses AVX-512 or AVX2 code when the CPU has it. Every lane performs the same sequence of
+/// IEEE operations (fused multiply-adds included) on every path, so the results are
+/// bit-identical whatever the CPU, the thread count or the chunking.
 pub fn run_chunk<T: Real>(
     p: &Prepared<T>,
     cells: &[CellFn<T>],
     from: usize,
     h0: Option<(&[T], &[T])>,
-    range: (usize, usize),
-    snapshot_after: &[usize],
+    blocks: (usize, usize),
+    snapshots: &mut [Snapshot<'_, T>],
 ) -> ChunkResult<T> {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { run_chunk_avx2(p, cells, from, h0, range, snapshot_after) };
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (which implies AVX2 and FMA), checked just above.
+            return unsafe { run_chunk_avx512(p, cells, from, h0, blocks, snapshots) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+            return unsafe { run_chunk_avx2(p, cells, from, h0, blocks, snapshots) };
+        }
     }
-    run_chunk_body(p, cells, from, h0, range, snapshot_after)
+    run_chunk_body(p, cells, from, h0, blocks, snapshots)
 }
 
-/// [`run_chunk_body`] compiled for AVX2.
+/// [`run_chunk_body`] compiled for AVX-512.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn run_chunk_avx512<T: Real>(
+    p: &Prepared<T>,
+    cells: &[CellFn<T>],
+    from: usize,
+    h0: Option<(&[T], &[T])>,
+    blocks: (usize, usize),
+    snapshots: &mut [Snapshot<'_, T>],
+) -> ChunkResult<T> {
+    run_chunk_body(p, cells, from, h0, blocks, snapshots)
+}
+
+/// [`run_chunk_body`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
 fn run_chunk_avx2<T: Real>(
     p: &Prepared<T>,
     cells: &[CellFn<T>],
     from: usize,
     h0: Option<(&[T], &[T])>,
-    range: (usize, usize),
-    snapshot_after: &[usize],
+    blocks: (usize, usize),
+    snapshots: &mut [Snapshot<'_, T>],
 ) -> ChunkResult<T> {
-    run_chunk_body(p, cells, from, h0, range, snapshot_after)
+    run_chunk_body(p, cells, from, h0, blocks, snapshots)
 }
 
+/// The kernel without dispatch (portable; what the SIMD paths compile).
 #[inline(always)]
-fn run_chunk_body<T: Real>(
+pub fn run_chunk_body<T: Real>(
     p: &Prepared<T>,
     cells: &[CellFn<T>],
     from: usize,
     h0: Option<(&[T], &[T])>,
-    (start, end): (usize, usize),
-    snapshot_after: &[usize],
+    (first, last): (usize, usize),
+    snapshots: &mut [Snapshot<'_, T>],
 ) -> ChunkResult<T> {
-    let (m, hd) = (end - start, p.hidden);
-    let (mut h, mut peak): (Vec<T>, Vec<T>) = match h0 {
-        Some((s, pk)) => (s.to_vec(), pk.to_vec()),
-        None => (vec![T::ZERO; m * hd], vec![T::ZERO; m]),
+    let hd = p.hidden;
+    let block_len = hd * LANES;
+    let images = (last * LANES).min(p.n) - first * LANES;
+    let mut result = ChunkResult {
+        correct: 0,
+        predictions: Vec::with_capacity(images),
+        ood: vec![0; p.steps],
+        peak: Vec::with_capacity(images),
+        dev: vec![0.0; p.steps],
     };
-    let mut z = vec![T::ZERO; m * hd];
-    let mut ood = vec![0u64; p.steps];
-    let mut dev = vec![0.0f64; p.steps];
-    let mut snapshots = Vec::with_capacity(snapshot_after.len());
     let [lo, hi] = p.interval;
-    for t in from..p.steps {
-        let base = (t * p.n + start) * hd;
-        // z = h Wh, then z += x_t Wx + b (precomputed), counting what leaves the interval.
-        matmul(&mut z, &h, &p.wh, (m, hd, hd), false);
-        ood[t] = add_and_count_outside(&mut z, &p.xproj[base..base + m * hd], lo, hi);
-        if !matches!(cells[t], CellFn::Exact) {
-            raise_peaks(&mut peak, &z, hd, lo, hi);
-        }
-        match &cells[t] {
-            CellFn::Exact => z.iter_mut().for_each(|v| *v = v.tanh()),
-            CellFn::Poly {
-                scale,
-                shift,
-                coeffs,
-            } => apply_poly(&mut z, *scale, *shift, coeffs),
-            CellFn::OddPoly { scale, shift, odd } => apply_odd_poly(&mut z, *scale, *shift, odd),
-        }
-        std::mem::swap(&mut h, &mut z);
-        if start < p.dev_images {
-            let k = (p.dev_images.min(end) - start) * hd;
-            let exact = &p.exact_states[(t * p.dev_images + start) * hd..][..k];
-            dev[t] = h[..k]
-                .iter()
-                .zip(exact)
-                .map(|(a, b)| (a.to_f64() - b.to_f64()).abs())
-                .sum();
-        }
-        if snapshot_after.contains(&(t + 1)) {
-            snapshots.push((h.clone(), peak.clone()));
-        }
-    }
-    let mut logits = Vec::with_capacity(m * p.classes);
-    for _ in 0..m {
-        logits.extend_from_slice(&p.bd);
-    }
-    matmul(&mut logits, &h, &p.wd, (m, hd, p.classes), true);
-    let predictions: Vec<u8> = logits.chunks_exact(p.classes).map(argmax).collect();
-    let correct = predictions
-        .iter()
-        .zip(&p.labels[start..end])
-        .filter(|(a, b)| a == b)
-        .count();
-    ChunkResult {
-        correct,
-        predictions,
-        ood,
-        peak,
-        dev,
-        snapshots,
-    }
-}
-
-/// Raises each image's peak to the largest |t| of its row of `z`, t = (z - centre) /
-/// half-width of [lo, hi] (a non-finite value makes the peak infinite). Lane-wise maxima and
-/// counts, so that the loop vectorises (a float max reduction would not, without fast-math).
-#[inline(always)]
-fn raise_peaks<T: Real>(peak: &mut [T], z: &[T], hd: usize, lo: T, hi: T) {
-    const W: usize = 8;
     let half = T::from_f64(0.5);
     let centre = (lo + hi) * half;
     let inv = T::ONE / ((hi - lo) * half);
-    for (pk, row) in peak.iter_mut().zip(z.chunks_exact(hd)) {
-        let mut m = [T::ZERO; W];
-        let mut bad = [0u32; W];
-        let blocks = row.chunks_exact(W);
-        let rest = blocks.remainder();
-        for block in blocks {
-            for j in 0..W {
-                let a = ((block[j] - centre) * inv).abs();
-                bad[j] += u32::from(!(a >= T::ZERO && a <= T::MAX));
-                m[j] = if a > m[j] { a } else { m[j] };
+    let dev_blocks = p.dev_blocks();
+    let mut h = vec![[T::ZERO; LANES]; hd];
+    let mut z = vec![[T::ZERO; LANES]; hd];
+    for b in first..last {
+        let local = b - first;
+        let valid = (p.n - b * LANES).min(LANES);
+        let mut peak = [T::ZERO; LANES];
+        match h0 {
+            Some((hs, pk)) => {
+                load(&mut h, &hs[local * block_len..][..block_len]);
+                peak.copy_from_slice(&pk[local * LANES..][..LANES]);
+            }
+            None => {
+                for v in h.iter_mut() {
+                    *v = [T::ZERO; LANES];
+                }
             }
         }
-        for (j, &v) in rest.iter().enumerate() {
-            let a = ((v - centre) * inv).abs();
-            bad[j] += u32::from(!(a >= T::ZERO && a <= T::MAX));
-            m[j] = if a > m[j] { a } else { m[j] };
+        let mut next = 0;
+        for (t, cell) in cells.iter().enumerate().skip(from) {
+            let x = &p.xproj[(t * p.blocks + b) * block_len..][..block_len];
+            recurrent_product(&mut z, &h, &p.wh, x);
+            let outside = if matches!(cell, CellFn::Exact) {
+                scan::<T, false>(&z, centre, inv, &mut peak)
+            } else {
+                scan::<T, true>(&z, centre, inv, &mut peak)
+            };
+            for &c in &outside[..valid] {
+                result.ood[t] += u64::from(c);
+            }
+            activate(&mut z, cell);
+            std::mem::swap(&mut h, &mut z);
+            if b < dev_blocks {
+                let exact = &p.exact_states[(t * dev_blocks + b) * block_len..][..block_len];
+                let lanes = (p.dev_images - b * LANES).min(LANES);
+                result.dev[t] += deviation(&h, exact, lanes);
+            }
+            while next < snapshots.len() && snapshots[next].step == t + 1 {
+                let s = &mut snapshots[next];
+                store(&mut s.h[local * block_len..][..block_len], &h);
+                s.peak[local * LANES..][..LANES].copy_from_slice(&peak);
+                next += 1;
+            }
         }
-        let best = m.iter().fold(*pk, |acc, &v| if v > acc { v } else { acc });
-        *pk = if bad.iter().any(|&b| b > 0) {
-            T::INFINITY
-        } else {
-            best
-        };
+        let predictions = classify(&h, &p.wd, &p.bd);
+        for (l, &pred) in predictions[..valid].iter().enumerate() {
+            result.correct += usize::from(pred == p.labels[b * LANES + l]);
+        }
+        result.predictions.extend_from_slice(&predictions[..valid]);
+        result.peak.extend_from_slice(&peak[..valid]);
     }
+    result
 }
 
-/// Index of the largest finite logit; [`NO_PREDICTION`] if none is finite (counted wrong).
-fn argmax<T: Real>(row: &[T]) -> u8 {
-    let mut best: Option<(usize, T)> = None;
-    for (i, &v) in row.iter().enumerate() {
-        if v.is_finite() && best.is_none_or(|(_, b)| v > b) {
-            best = Some((i, v));
-        }
-    }
-    best.map_or(NO_PREDICTION, |(i, _)| i as u8)
-}
-
-/// `z += x`; returns how many of the sums fall outside [lo, hi] (NaN counts as outside).
+/// Copies a stored block [hidden][LANES] into lane arrays.
 #[inline(always)]
-fn add_and_count_outside<T: Real>(z: &mut [T], x: &[T], lo: T, hi: T) -> u64 {
-    let mut outside = 0u64;
-    for (zs, xs) in z.chunks_mut(LANES).zip(x.chunks(LANES)) {
-        let mut count = 0u32;
-        for (v, &xv) in zs.iter_mut().zip(xs) {
-            *v += xv;
-            count += u32::from(!(*v >= lo && *v <= hi));
-        }
-        outside += u64::from(count);
+fn load<T: Real>(h: &mut [Lanes<T>], src: &[T]) {
+    for (v, s) in h.iter_mut().zip(src.chunks_exact(LANES)) {
+        v.copy_from_slice(s);
     }
-    outside
 }
 
-/// Values per block of the vectorised loops: four AVX2 registers of f32, i.e. four
-/// independent Clenshaw chains to hide the latency of each step.
-const LANES: usize = 32;
-
-/// Evaluates an odd Chebyshev series in place (see [`CellFn::OddPoly`]), vectorised like
-/// [`apply_poly`].
+/// Copies lane arrays into a stored block [hidden][LANES].
 #[inline(always)]
-pub fn apply_odd_poly<T: Real>(z: &mut [T], scale: T, shift: T, odd: &[T]) {
+fn store<T: Real>(dst: &mut [T], h: &[Lanes<T>]) {
+    for (d, v) in dst.chunks_exact_mut(LANES).zip(h) {
+        d.copy_from_slice(v);
+    }
+}
+
+/// z_j = x_j + sum_k h_k Wh[k][j], summed in ascending k by fused multiply-adds.
+#[inline(always)]
+fn recurrent_product<T: Real>(z: &mut [Lanes<T>], h: &[Lanes<T>], wh: &[T], x: &[T]) {
+    let hd = h.len();
+    let mut j = 0;
+    while j + GROUP <= hd {
+        let mut acc = [[T::ZERO; LANES]; GROUP];
+        for (g, a) in acc.iter_mut().enumerate() {
+            a.copy_from_slice(&x[(j + g) * LANES..][..LANES]);
+        }
+        for (k, hk) in h.iter().enumerate() {
+            let w = &wh[k * hd + j..][..GROUP];
+            for (a, &wg) in acc.iter_mut().zip(w) {
+                for l in 0..LANES {
+                    a[l] = hk[l].mul_add(wg, a[l]);
+                }
+            }
+        }
+        z[j..j + GROUP].copy_from_slice(&acc);
+        j += GROUP;
+    }
+    for j in j..hd {
+        let mut a = [T::ZERO; LANES];
+        a.copy_from_slice(&x[j * LANES..][..LANES]);
+        for (k, hk) in h.iter().enumerate() {
+            let wg = wh[k * hd + j];
+            for l in 0..LANES {
+                a[l] = hk[l].mul_add(wg, a[l]);
+            }
+        }
+        z[j] = a;
+    }
+}
+
+/// Per lane, how many of the block's pre-activations leave the fit interval (|t| > 1 for
+/// t = (z - centre) * inv; NaN counts as outside) and, with `PEAKS`, each lane's peak raised
+/// to its largest |t| (a non-finite t makes the peak infinite). Written without masks
+/// beyond the count: the maximum is a select, and non-finite values are caught by a
+/// running `|t| * 0`, which is 0 unless some |t| was infinite or NaN.
+#[inline(always)]
+fn scan<T: Real, const PEAKS: bool>(
+    z: &[Lanes<T>],
+    centre: T,
+    inv: T,
+    peak: &mut Lanes<T>,
+) -> [u32; LANES] {
+    let mut count = [0u32; LANES];
+    let mut m = *peak;
+    let mut poison = [T::ZERO; LANES];
+    for v in z {
+        for l in 0..LANES {
+            let a = ((v[l] - centre) * inv).abs();
+            // Negated so that NaN counts as outside.
+            #[allow(clippy::neg_cmp_op_on_partial_ord)]
+            let outside = !(a <= T::ONE);
+            count[l] += u32::from(outside);
+            if PEAKS {
+                m[l] = if a > m[l] { a } else { m[l] };
+                poison[l] = a.mul_add(T::ZERO, poison[l]);
+            }
+        }
+    }
+    if PEAKS {
+        for l in 0..LANES {
+            peak[l] = if poison[l] == T::ZERO {
+                m[l]
+            } else {
+                T::INFINITY
+            };
+        }
+    }
+    count
+}
+
+/// Applies the cell's activation in place. (Plain loops: an iterator adaptor that the
+/// compiler does not inline would be compiled without the caller's SIMD features.)
+#[inline(always)]
+fn activate<T: Real>(z: &mut [Lanes<T>], cell: &CellFn<T>) {
+    match cell {
+        CellFn::Exact => {
+            for v in z.iter_mut() {
+                for x in v.iter_mut() {
+                    *x = x.tanh();
+                }
+            }
+        }
+        CellFn::Poly {
+            scale,
+            shift,
+            coeffs,
+        } => {
+            for g in z.chunks_mut(GROUP) {
+                apply_poly(g, *scale, *shift, coeffs);
+            }
+        }
+        CellFn::OddPoly { scale, shift, odd } => {
+            for g in z.chunks_mut(GROUP) {
+                apply_odd_poly(g, *scale, *shift, odd);
+            }
+        }
+    }
+}
+
+/// Sum over the block's first `lanes` images of |h - h_exact|.
+#[inline(always)]
+fn deviation<T: Real>(h: &[Lanes<T>], exact: &[T], lanes: usize) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    for (v, e) in h.iter().zip(exact.chunks_exact(LANES)) {
+        for l in 0..LANES {
+            acc[l] += (v[l].to_f64() - e[l].to_f64()).abs();
+        }
+    }
+    let mut sum = 0.0;
+    for &a in &acc[..lanes] {
+        sum += a;
+    }
+    sum
+}
+
+/// Dense(10) and argmax per lane.
+#[inline(always)]
+fn classify<T: Real>(h: &[Lanes<T>], wd: &[T], bd: &[T]) -> [u8; LANES] {
+    let classes = bd.len();
+    let mut best = [NO_PREDICTION; LANES];
+    let mut best_value = [T::ZERO; LANES];
+    for (c, &bias) in bd.iter().enumerate() {
+        let mut logit = [bias; LANES];
+        for (k, hk) in h.iter().enumerate() {
+            let w = wd[k * classes + c];
+            for l in 0..LANES {
+                logit[l] = hk[l].mul_add(w, logit[l]);
+            }
+        }
+        // The first largest finite logit wins; non-finite logits never do.
+        for l in 0..LANES {
+            let v = logit[l];
+            if v.is_finite() && (best[l] == NO_PREDICTION || v > best_value[l]) {
+                best[l] = c as u8;
+                best_value[l] = v;
+            }
+        }
+    }
+    best
+}
+
+/// Evaluates an odd Chebyshev series (see [`CellFn::OddPoly`]) in place on a group of lane
+/// arrays, the Clenshaw recurrence running on all of them at once.
+#[inline(always)]
+fn apply_odd_poly<T: Real>(z: &mut [Lanes<T>], scale: T, shift: T, odd: &[T]) {
+    const G: usize = GROUP;
     let a0 = odd.first().copied().unwrap_or(T::ZERO);
-    for block in z.chunks_mut(LANES) {
-        let len = block.len();
-        let mut t = [T::ZERO; LANES];
-        let mut two_u = [T::ZERO; LANES];
-        let mut b1 = [T::ZERO; LANES];
-        let mut b2 = [T::ZERO; LANES];
-        for j in 0..len {
-            t[j] = block[j] * scale + shift;
-            two_u[j] = T::TWO * (T::TWO * t[j] * t[j] - T::ONE);
+    let four = T::TWO * T::TWO;
+    let minus_two = T::ZERO - T::TWO;
+    let len = z.len().min(G);
+    let mut t = [[T::ZERO; LANES]; G];
+    let mut two_u = [[T::ZERO; LANES]; G];
+    let mut b1 = [[T::ZERO; LANES]; G];
+    let mut b2 = [[T::ZERO; LANES]; G];
+    for g in 0..len {
+        for l in 0..LANES {
+            t[g][l] = z[g][l].mul_add(scale, shift);
+            // 2u = 2 (2 t^2 - 1)
+            two_u[g][l] = (t[g][l] * t[g][l]).mul_add(four, minus_two);
         }
-        for &a in odd.iter().skip(1).rev() {
-            for j in 0..LANES {
-                let b0 = two_u[j] * b1[j] - (b2[j] - a);
-                b2[j] = b1[j];
-                b1[j] = b0;
+    }
+    for &a in odd.iter().skip(1).rev() {
+        for g in 0..G {
+            for l in 0..LANES {
+                let b0 = two_u[g][l].mul_add(b1[g][l], a - b2[g][l]);
+                b2[g][l] = b1[g][l];
+                b1[g][l] = b0;
             }
         }
-        // S = a_0 V_0 + b_1 V_1 - b_2 V_0 with V_1 = 2u - 1.
-        for j in 0..len {
-            block[j] = t[j] * (a0 + b1[j] * (two_u[j] - T::ONE) - b2[j]);
+    }
+    // S = a_0 V_0 + b_1 V_1 - b_2 V_0 with V_1 = 2u - 1; p = t S.
+    for g in 0..len {
+        for l in 0..LANES {
+            let s = b1[g][l].mul_add(two_u[g][l] - T::ONE, a0 - b2[g][l]);
+            z[g][l] = t[g][l] * s;
         }
     }
 }
 
-/// Evaluates a Chebyshev series in place, in blocks whose inner loop the compiler
-/// vectorises (Clenshaw over the coefficients, lanes over the values).
+/// Evaluates a Chebyshev series in place on a group of lane arrays (Clenshaw).
 #[inline(always)]
-pub fn apply_poly<T: Real>(z: &mut [T], scale: T, shift: T, coeffs: &[T]) {
+fn apply_poly<T: Real>(z: &mut [Lanes<T>], scale: T, shift: T, coeffs: &[T]) {
+    const G: usize = GROUP;
     let c0 = coeffs.first().copied().unwrap_or(T::ZERO);
-    for block in z.chunks_mut(LANES) {
-        let len = block.len();
-        let mut t = [T::ZERO; LANES];
-        let mut b1 = [T::ZERO; LANES];
-        let mut b2 = [T::ZERO; LANES];
-        for j in 0..len {
-            t[j] = block[j] * scale + shift;
+    let len = z.len().min(G);
+    let mut t = [[T::ZERO; LANES]; G];
+    let mut two_t = [[T::ZERO; LANES]; G];
+    let mut b1 = [[T::ZERO; LANES]; G];
+    let mut b2 = [[T::ZERO; LANES]; G];
+    for g in 0..len {
+        for l in 0..LANES {
+            t[g][l] = z[g][l].mul_add(scale, shift);
+            two_t[g][l] = T::TWO * t[g][l];
         }
-        for &c in coeffs.iter().skip(1).rev() {
-            for j in 0..LANES {
-                let b0 = T::TWO * t[j] * b1[j] - (b2[j] - c);
-                b2[j] = b1[j];
-                b1[j] = b0;
+    }
+    for &c in coeffs.iter().skip(1).rev() {
+        for g in 0..G {
+            for l in 0..LANES {
+                let b0 = two_t[g][l].mul_add(b1[g][l], c - b2[g][l]);
+                b2[g][l] = b1[g][l];
+                b1[g][l] = b0;
             }
         }
-        for j in 0..len {
-            block[j] = t[j] * b1[j] - b2[j] + c0;
+    }
+    for g in 0..len {
+        for l in 0..LANES {
+            z[g][l] = t[g][l].mul_add(b1[g][l], c0 - b2[g][l]);
         }
     }
 }
@@ -311,6 +482,17 @@ pub fn apply_poly<T: Real>(z: &mut [T], scale: T, shift: T, coeffs: &[T]) {
 mod tests {
     use super::*;
     use crate::approx::{Activation, Approximation, FitMethod};
+
+    /// Values as lane arrays (zero-padded) and back.
+    fn to_lanes(xs: &[f64]) -> Vec<Lanes<f64>> {
+        xs.chunks(LANES)
+            .map(|c| {
+                let mut v = [0.0; LANES];
+                v[..c.len()].copy_from_slice(c);
+                v
+            })
+            .collect()
+    }
 
     #[test]
     fn odd_form_equals_the_general_series() {
@@ -323,15 +505,23 @@ mod tests {
             )
             .unwrap();
             let odd = CellFn::<f64>::from_chebyshev(&a.chebyshev, a.interval);
-            let CellFn::OddPoly { scale, shift, odd } = odd else {
-                panic!("tanh on a symmetric interval must use the odd form");
+            assert!(
+                matches!(odd, CellFn::OddPoly { .. }),
+                "tanh on a symmetric interval must use the odd form"
+            );
+            let [lo, hi] = a.interval;
+            let general = CellFn::Poly {
+                scale: 2.0 / (hi - lo),
+                shift: -(lo + hi) / (hi - lo),
+                coeffs: a.chebyshev.clone(),
             };
             let xs: Vec<f64> = (0..=400).map(|i| -10.0 + 0.05 * i as f64).collect();
-            let mut fast = xs.clone();
-            apply_odd_poly(&mut fast, scale, shift, &odd);
-            let mut general = xs.clone();
-            apply_poly(&mut general, scale, shift, &a.chebyshev);
-            for ((x, f), g) in xs.iter().zip(&fast).zip(&general) {
+            let mut fast = to_lanes(&xs);
+            activate(&mut fast, &odd);
+            let mut slow = to_lanes(&xs);
+            activate(&mut slow, &general);
+            let (fast, slow) = (fast.concat(), slow.concat());
+            for ((x, f), g) in xs.iter().zip(&fast).zip(&slow) {
                 assert!(
                     (f - g).abs() <= 1e-9 * g.abs().max(1.0),
                     "degree {degree} at {x}: {f} vs {g}"
@@ -351,5 +541,87 @@ mod tests {
             CellFn::<f32>::from_chebyshev(&s.chebyshev, s.interval),
             CellFn::Poly { .. }
         ));
+    }
+
+    /// A random split of `n` images with `hidden` units (not a multiple of the group).
+    fn random_prepared(n: usize, hidden: usize) -> Prepared<f32> {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::ChaCha20Rng::seed_from_u64(5);
+        let (steps, classes) = (6, 10usize);
+        let blocks = n.div_ceil(LANES);
+        let mut r = |len: usize, s: f32| -> Vec<f32> {
+            (0..len).map(|_| rng.random_range(-s..s)).collect()
+        };
+        let dev_images = n / 2;
+        Prepared {
+            n,
+            blocks,
+            steps,
+            hidden,
+            xproj: r(steps * blocks * hidden * LANES, 6.0),
+            wh: r(hidden * hidden, 1.0),
+            wd: r(hidden * classes, 1.0),
+            bd: r(classes, 0.1),
+            labels: (0..n).map(|i| (i % classes) as u8).collect(),
+            interval: [-8.0, 8.0],
+            exact_states: r(steps * dev_images.div_ceil(LANES) * hidden * LANES, 1.0),
+            dev_images,
+        }
+    }
+
+    #[test]
+    fn dispatched_kernel_is_bit_identical_to_the_portable_one_and_resumes_exactly() {
+        let p = random_prepared(53, 7);
+        let fit = |d| {
+            let a = Approximation::fit(Activation::Tanh, d, [-8.0, 8.0], &FitMethod::LeastSquares)
+                .unwrap();
+            CellFn::<f32>::from_chebyshev(&a.chebyshev, a.interval)
+        };
+        let cells = vec![fit(17), CellFn::Exact, fit(3), fit(7), fit(17), fit(3)];
+        let all = (0, p.blocks);
+        let fast = run_chunk(&p, &cells, 0, None, all, &mut []);
+        let portable = run_chunk_body(&p, &cells, 0, None, all, &mut []);
+        assert_eq!(fast.predictions, portable.predictions);
+        assert_eq!(fast.ood, portable.ood);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fast.peak), bits(&portable.peak));
+        assert_eq!(fast.dev, portable.dev);
+        assert!(
+            fast.ood.iter().sum::<u64>() > 0,
+            "the test must leave the interval"
+        );
+
+        // Snapshot after 3 steps, then resume blocks 1.. from it: same answers for them.
+        let len = p.blocks * p.hidden * LANES;
+        let (mut h, mut peak) = (vec![0.0; len], vec![0.0; p.blocks * LANES]);
+        let mut snaps = [Snapshot {
+            step: 3,
+            h: &mut h,
+            peak: &mut peak,
+        }];
+        let again = run_chunk(&p, &cells, 0, None, all, &mut snaps);
+        assert_eq!(again.predictions, fast.predictions);
+        let skip = p.hidden * LANES;
+        let resumed = run_chunk(
+            &p,
+            &cells,
+            3,
+            Some((&h[skip..], &peak[LANES..])),
+            (1, p.blocks),
+            &mut [],
+        );
+        assert_eq!(resumed.predictions, fast.predictions[LANES..]);
+        assert_eq!(bits(&resumed.peak), bits(&fast.peak[LANES..]));
+        let head = run_chunk(
+            &p,
+            &cells,
+            3,
+            Some((&h[..skip], &peak[..LANES])),
+            (0, 1),
+            &mut [],
+        );
+        for t in 3..p.steps {
+            assert_eq!(head.ood[t] + resumed.ood[t], fast.ood[t]);
+        }
     }
 }

@@ -9,7 +9,7 @@
 //! - whole-schedule results are memoised; counters say what was computed.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -31,10 +31,11 @@ pub use gemm::matmul;
 pub use kernel::NO_PREDICTION;
 
 use cache::{PrefixCache, PrefixState};
-use kernel::{CellFn, Prepared, run_chunk};
+use kernel::{CellFn, LANES, Prepared, Snapshot, run_chunk};
 use real::Real;
 
-/// Images per parallel work item (also the granularity of the early exit).
+/// Images per parallel work item (also the granularity of the early exit); a multiple of
+/// the kernel's block of [`LANES`] images.
 const CHUNK: usize = 512;
 /// Images on which the mean deviation from the exact model is measured.
 pub const DEVIATION_IMAGES: usize = 1024;
@@ -479,7 +480,7 @@ impl<T: Real> EngineT<T> {
         let wx = conv(&w.wx.iter().copied().collect::<Vec<_>>());
         let wh = conv(&w.wh.iter().copied().collect::<Vec<_>>());
         let b = conv(w.b.as_slice().unwrap_or(&w.b.to_vec()));
-        // x_t Wx + b for all steps, laid out [step][image][hidden].
+        // x_t Wx + b for all steps, computed [step][image][hidden], then laid out by block.
         let mut xproj = vec![T::ZERO; steps * n * hidden];
         xproj
             .par_chunks_mut(n * hidden)
@@ -494,21 +495,22 @@ impl<T: Real> EngineT<T> {
                 }
                 matmul(out, &x, &wx, (n, width, hidden), true);
             });
-        let mut prepared = Prepared {
+        let dev_images = n.min(DEVIATION_IMAGES);
+        let exact = exact_states(&xproj, &wh, n, steps, hidden, dev_images);
+        let prepared = Prepared {
             n,
+            blocks: n.div_ceil(LANES),
             steps,
             hidden,
-            classes: w.classes(),
-            xproj,
+            xproj: by_blocks(&xproj, n, hidden),
             wh,
             wd: conv(&w.wd.iter().copied().collect::<Vec<_>>()),
             bd: conv(w.bd.as_slice().unwrap_or(&w.bd.to_vec())),
             labels: split.labels.clone(),
             interval: candidates.interval.map(T::from_f64),
-            exact_states: Vec::new(),
-            dev_images: n.min(DEVIATION_IMAGES),
+            exact_states: by_blocks(&exact, dev_images, hidden),
+            dev_images,
         };
-        prepared.exact_states = exact_states(&prepared);
         let mut cells = HashMap::new();
         cells.insert(CellApprox::Exact, CellFn::Exact);
         for a in &candidates.approximations {
@@ -537,8 +539,7 @@ impl<T: Real> EngineT<T> {
     }
 
     fn clear_cache(&self) {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        *cache = PrefixCache::new(cache.capacity());
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     fn run(&self, cells: &[CellApprox], threshold: Option<Threshold>) -> RunOutcome {
@@ -561,31 +562,65 @@ impl<T: Real> EngineT<T> {
         } else {
             Vec::new()
         };
-        let chunks: Vec<(usize, usize)> = (0..p.n)
-            .step_by(CHUNK)
-            .map(|s| (s, (s + CHUNK).min(p.n)))
+        let per_chunk = CHUNK / LANES;
+        let chunks: Vec<(usize, usize)> = (0..p.blocks)
+            .step_by(per_chunk)
+            .map(|b| (b, (b + per_chunk).min(p.blocks)))
             .collect();
+        let images = |(first, last): (usize, usize)| (last * LANES).min(p.n) - first * LANES;
+        let block_len = p.hidden * LANES;
+        let mut buffers: Vec<(Vec<T>, Vec<T>)> = {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            store
+                .iter()
+                .map(|_| {
+                    (
+                        cache.buffer(p.blocks * block_len),
+                        vec![T::ZERO; p.blocks * LANES],
+                    )
+                })
+                .collect()
+        };
+        // Each chunk writes its own part of every stored state.
+        let mut snapshots: Vec<Vec<Snapshot<'_, T>>> = chunks
+            .iter()
+            .map(|_| Vec::with_capacity(store.len()))
+            .collect();
+        for (&step, (h, peak)) in store.iter().zip(buffers.iter_mut()) {
+            let parts = h
+                .chunks_mut(per_chunk * block_len)
+                .zip(peak.chunks_mut(per_chunk * LANES));
+            for (slot, (h, peak)) in snapshots.iter_mut().zip(parts) {
+                slot.push(Snapshot { step, h, peak });
+            }
+        }
         let decided = AtomicBool::new(false);
         let unsafe_seen = AtomicBool::new(false);
-        let correct_so_far = AtomicUsize::new(0);
-        let done_images = AtomicUsize::new(0);
+        // Right and finished images of the chunks done so far, in one word (right << 32 |
+        // done) so that a thread never sees one count without the other.
+        let progress = AtomicU64::new(0);
         let results: Vec<Option<kernel::ChunkResult<T>>> = chunks
             .par_iter()
-            .map(|&(s, e)| {
+            .zip(snapshots.into_par_iter())
+            .map(|(&(first, last), mut snaps)| {
                 if decided.load(Ordering::Relaxed) {
                     return None;
                 }
-                let h0 = resumed
-                    .as_ref()
-                    .map(|(_, st)| (&st.h[s * p.hidden..e * p.hidden], &st.peak[s..e]));
-                let r = run_chunk(p, &fns, from, h0, (s, e), &store);
+                let h0 = resumed.as_ref().map(|(_, st)| {
+                    (
+                        &st.h[first * block_len..last * block_len],
+                        &st.peak[first * LANES..last * LANES],
+                    )
+                });
+                let r = run_chunk(p, &fns, from, h0, (first, last), &mut snaps);
                 if let Some(Threshold {
                     min_correct: k,
                     batch_safe,
                 }) = threshold
                 {
-                    let c = correct_so_far.fetch_add(r.correct, Ordering::SeqCst) + r.correct;
-                    let d = done_images.fetch_add(e - s, Ordering::SeqCst) + (e - s);
+                    let add = ((r.correct as u64) << 32) | images((first, last)) as u64;
+                    let both = progress.fetch_add(add, Ordering::SeqCst) + add;
+                    let (c, d) = ((both >> 32) as usize, (both & 0xffff_ffff) as usize);
                     let spoilt = batch_safe && r.peak.iter().any(|v| v.to_f64() > SAFE_ARGUMENT);
                     if spoilt {
                         unsafe_seen.store(true, Ordering::SeqCst);
@@ -605,11 +640,16 @@ impl<T: Real> EngineT<T> {
             .iter()
             .zip(&chunks)
             .filter(|(r, _)| r.is_some())
-            .map(|(_, (s, e))| e - s)
+            .map(|(_, &c)| images(c))
             .sum();
         let image_steps = (computed * (p.steps - from)) as u64;
         if computed < p.n {
             // Some chunks were skipped: the answer was certain.
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            for (h, _) in buffers {
+                cache.recycle(h);
+            }
+            drop(cache);
             let c: usize = results.iter().flatten().map(|r| r.correct).sum();
             let k = threshold.map_or(0, |t| t.min_correct);
             return RunOutcome {
@@ -639,15 +679,7 @@ impl<T: Real> EngineT<T> {
         }
         if !store.is_empty() {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            for (i, &t) in store.iter().enumerate() {
-                // Sized once: growing a Vec of this size reallocates, copies and faults in
-                // fresh pages several times over.
-                let mut h: Vec<T> = Vec::with_capacity(p.n * p.hidden);
-                let mut peak: Vec<T> = Vec::with_capacity(p.n);
-                for r in &results {
-                    h.extend_from_slice(&r.snapshots[i].0);
-                    peak.extend_from_slice(&r.snapshots[i].1);
-                }
+            for (&t, (h, peak)) in store.iter().zip(buffers) {
                 cache.insert(
                     cells[..t].to_vec(),
                     PrefixState {
@@ -685,18 +717,46 @@ impl<T: Real> EngineT<T> {
     }
 }
 
-/// Exact-tanh hidden states of the first `dev_images` images at every step.
-fn exact_states<T: Real>(p: &Prepared<T>) -> Vec<T> {
-    let (m, hd) = (p.dev_images, p.hidden);
-    let mut out = Vec::with_capacity(p.steps * m * hd);
+/// Exact-tanh hidden states of the first `dev_images` images at every step, from the input
+/// projections `xproj` ([steps][n][hidden]); [steps][dev_images][hidden].
+fn exact_states<T: Real>(
+    xproj: &[T],
+    wh: &[T],
+    n: usize,
+    steps: usize,
+    hd: usize,
+    dev_images: usize,
+) -> Vec<T> {
+    let m = dev_images;
+    let mut out = Vec::with_capacity(steps * m * hd);
     let mut h = vec![T::ZERO; m * hd];
-    for t in 0..p.steps {
-        let base = t * p.n * hd;
-        let mut z = p.xproj[base..base + m * hd].to_vec();
-        matmul(&mut z, &h, &p.wh, (m, hd, hd), true);
+    for t in 0..steps {
+        let base = t * n * hd;
+        let mut z = xproj[base..base + m * hd].to_vec();
+        matmul(&mut z, &h, wh, (m, hd, hd), true);
         z.iter_mut().for_each(|v| *v = v.tanh());
         out.extend_from_slice(&z);
         h = z;
+    }
+    out
+}
+
+/// [steps][images][hidden] rows laid out as the kernel's blocks,
+/// [steps][blocks][hidden][LANES], padding lanes zero.
+fn by_blocks<T: Real>(rows: &[T], images: usize, hd: usize) -> Vec<T> {
+    let blocks = images.div_ceil(LANES);
+    let steps = rows.len() / (images * hd).max(1);
+    let mut out = vec![T::ZERO; steps * blocks * hd * LANES];
+    for (step_rows, step_out) in rows
+        .chunks_exact(images * hd)
+        .zip(out.chunks_exact_mut(blocks * hd * LANES))
+    {
+        for (i, row) in step_rows.chunks_exact(hd).enumerate() {
+            let block = &mut step_out[(i / LANES) * hd * LANES..];
+            for (j, &v) in row.iter().enumerate() {
+                block[j * LANES + i % LANES] = v;
+            }
+        }
     }
     out
 }

@@ -30,6 +30,8 @@ pub trait Real:
     fn is_finite(self) -> bool;
     /// Absolute value.
     fn abs(self) -> Self;
+    /// `self * a + b` with one rounding (a fused multiply-add, identical on every CPU).
+    fn mul_add(self, a: Self, b: Self) -> Self;
 }
 
 macro_rules! real {
@@ -59,6 +61,10 @@ macro_rules! real {
             #[inline]
             fn abs(self) -> Self {
                 <$t>::abs(self)
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$t>::mul_add(self, a, b)
             }
         }
     };
