@@ -51,8 +51,11 @@ pub const LANES: usize = 16;
 /// One value per image of a block.
 type Lanes<T> = [T; LANES];
 
-/// Output units per group of the recurrent product and of the activations: four independent
-/// accumulator chains per lane hide the latency of a fused multiply-add.
+/// Output units per group of the recurrent product: independent accumulator chains per
+/// lane that hide the latency of a fused multiply-add.
+const PRODUCT_GROUP: usize = 4;
+
+/// Units per group of the activations (four Clenshaw recurrences at once).
 const GROUP: usize = 4;
 
 /// Everything about a split that does not depend on the schedule. Per-image arrays are laid
@@ -73,16 +76,16 @@ pub struct Prepared<T> {
     pub labels: Vec<u8>,
     /// Fit interval, for the out-of-domain count and the peaks.
     pub interval: [T; 2],
-    /// Exact-tanh hidden states of the first `dev_images` images,
-    /// [steps][dev_blocks][hidden][LANES].
+    /// Exact-tanh hidden states of the deviation-sample images (positions `dev_start..n`),
+    /// [steps][blocks - dev_start / LANES][hidden][LANES], lanes before `dev_start` unused.
     pub exact_states: Vec<T>,
-    pub dev_images: usize,
+    pub dev_start: usize,
 }
 
 impl<T> Prepared<T> {
-    /// Blocks holding the deviation-sample images.
-    pub fn dev_blocks(&self) -> usize {
-        self.dev_images.div_ceil(LANES)
+    /// The first block holding a deviation-sample image.
+    pub fn first_dev_block(&self) -> usize {
+        self.dev_start / LANES
     }
 }
 
@@ -171,6 +174,7 @@ fn run_chunk_avx2<T: Real>(
 
 /// The kernel without dispatch (portable; what the SIMD paths compile).
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // `t` also indexes the inputs and the counts
 pub fn run_chunk_body<T: Real>(
     p: &Prepared<T>,
     cells: &[CellFn<T>],
@@ -193,7 +197,8 @@ pub fn run_chunk_body<T: Real>(
     let half = T::from_f64(0.5);
     let centre = (lo + hi) * half;
     let inv = T::ONE / ((hi - lo) * half);
-    let dev_blocks = p.dev_blocks();
+    let first_dev = p.first_dev_block();
+    let dev_blocks = p.blocks - first_dev;
     let mut h = vec![[T::ZERO; LANES]; hd];
     let mut z = vec![[T::ZERO; LANES]; hd];
     for b in first..last {
@@ -212,7 +217,8 @@ pub fn run_chunk_body<T: Real>(
             }
         }
         let mut next = 0;
-        for (t, cell) in cells.iter().enumerate().skip(from) {
+        for t in from..p.steps {
+            let cell = &cells[t];
             let x = &p.xproj[(t * p.blocks + b) * block_len..][..block_len];
             recurrent_product(&mut z, &h, &p.wh, x);
             let outside = if matches!(cell, CellFn::Exact) {
@@ -225,9 +231,10 @@ pub fn run_chunk_body<T: Real>(
             }
             activate(&mut z, cell);
             std::mem::swap(&mut h, &mut z);
-            if b < dev_blocks {
-                let exact = &p.exact_states[(t * dev_blocks + b) * block_len..][..block_len];
-                let lanes = (p.dev_images - b * LANES).min(LANES);
+            if b >= first_dev {
+                let exact =
+                    &p.exact_states[(t * dev_blocks + b - first_dev) * block_len..][..block_len];
+                let lanes = p.dev_start.saturating_sub(b * LANES)..valid;
                 result.dev[t] += deviation(&h, exact, lanes);
             }
             while next < snapshots.len() && snapshots[next].step == t + 1 {
@@ -263,38 +270,43 @@ fn store<T: Real>(dst: &mut [T], h: &[Lanes<T>]) {
     }
 }
 
-/// z_j = x_j + sum_k h_k Wh[k][j], summed in ascending k by fused multiply-adds.
+/// z_j = x_j + sum_k h_k Wh[k][j], summed in ascending k by fused multiply-adds: groups of
+/// [`PRODUCT_GROUP`] outputs, then one group of the remainder (the same sum per output).
 #[inline(always)]
 fn recurrent_product<T: Real>(z: &mut [Lanes<T>], h: &[Lanes<T>], wh: &[T], x: &[T]) {
     let hd = h.len();
-    let mut j = 0;
-    while j + GROUP <= hd {
-        let mut acc = [[T::ZERO; LANES]; GROUP];
-        for (g, a) in acc.iter_mut().enumerate() {
-            a.copy_from_slice(&x[(j + g) * LANES..][..LANES]);
-        }
-        for (k, hk) in h.iter().enumerate() {
-            let w = &wh[k * hd + j..][..GROUP];
-            for (a, &wg) in acc.iter_mut().zip(w) {
-                for l in 0..LANES {
-                    a[l] = hk[l].mul_add(wg, a[l]);
-                }
-            }
-        }
-        z[j..j + GROUP].copy_from_slice(&acc);
-        j += GROUP;
+    let full = hd / PRODUCT_GROUP * PRODUCT_GROUP;
+    for j in (0..full).step_by(PRODUCT_GROUP) {
+        product_group::<T, PRODUCT_GROUP>(&mut z[j..j + PRODUCT_GROUP], h, wh, x, j);
     }
-    for j in j..hd {
-        let mut a = [T::ZERO; LANES];
-        a.copy_from_slice(&x[j * LANES..][..LANES]);
-        for (k, hk) in h.iter().enumerate() {
-            let wg = wh[k * hd + j];
+    for j in full..hd {
+        product_group::<T, 1>(&mut z[j..j + 1], h, wh, x, j);
+    }
+}
+
+/// Outputs `j..j + G` of [`recurrent_product`].
+#[inline(always)]
+fn product_group<T: Real, const G: usize>(
+    z: &mut [Lanes<T>],
+    h: &[Lanes<T>],
+    wh: &[T],
+    x: &[T],
+    j: usize,
+) {
+    let hd = h.len();
+    let mut acc = [[T::ZERO; LANES]; G];
+    for (g, a) in acc.iter_mut().enumerate() {
+        a.copy_from_slice(&x[(j + g) * LANES..][..LANES]);
+    }
+    for (k, hk) in h.iter().enumerate() {
+        let w = &wh[k * hd + j..][..G];
+        for (a, &wg) in acc.iter_mut().zip(w) {
             for l in 0..LANES {
                 a[l] = hk[l].mul_add(wg, a[l]);
             }
         }
-        z[j] = a;
     }
+    z.copy_from_slice(&acc);
 }
 
 /// Per lane, how many of the block's pre-activations leave the fit interval (|t| > 1 for
@@ -366,9 +378,9 @@ fn activate<T: Real>(z: &mut [Lanes<T>], cell: &CellFn<T>) {
     }
 }
 
-/// Sum over the block's first `lanes` images of |h - h_exact|.
+/// Sum over the block's images in `lanes` of |h - h_exact|.
 #[inline(always)]
-fn deviation<T: Real>(h: &[Lanes<T>], exact: &[T], lanes: usize) -> f64 {
+fn deviation<T: Real>(h: &[Lanes<T>], exact: &[T], lanes: std::ops::Range<usize>) -> f64 {
     let mut acc = [0.0f64; LANES];
     for (v, e) in h.iter().zip(exact.chunks_exact(LANES)) {
         for l in 0..LANES {
@@ -376,7 +388,7 @@ fn deviation<T: Real>(h: &[Lanes<T>], exact: &[T], lanes: usize) -> f64 {
         }
     }
     let mut sum = 0.0;
-    for &a in &acc[..lanes] {
+    for &a in &acc[lanes] {
         sum += a;
     }
     sum
@@ -552,7 +564,7 @@ mod tests {
         let mut r = |len: usize, s: f32| -> Vec<f32> {
             (0..len).map(|_| rng.random_range(-s..s)).collect()
         };
-        let dev_images = n / 2;
+        let dev_start = n / 2;
         Prepared {
             n,
             blocks,
@@ -564,8 +576,8 @@ mod tests {
             bd: r(classes, 0.1),
             labels: (0..n).map(|i| (i % classes) as u8).collect(),
             interval: [-8.0, 8.0],
-            exact_states: r(steps * dev_images.div_ceil(LANES) * hidden * LANES, 1.0),
-            dev_images,
+            exact_states: r(steps * (blocks - dev_start / LANES) * hidden * LANES, 1.0),
+            dev_start,
         }
     }
 
