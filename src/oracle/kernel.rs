@@ -144,33 +144,26 @@ pub fn run_chunk<T: Real>(
     run_chunk_body(p, cells, from, h0, blocks, snapshots)
 }
 
-/// [`run_chunk_body`] compiled for AVX-512.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn run_chunk_avx512<T: Real>(
-    p: &Prepared<T>,
-    cells: &[CellFn<T>],
-    from: usize,
-    h0: Option<(&[T], &[T])>,
-    blocks: (usize, usize),
-    snapshots: &mut [Snapshot<'_, T>],
-) -> ChunkResult<T> {
-    run_chunk_body(p, cells, from, h0, blocks, snapshots)
+/// Defines `$name`: [`run_chunk_body`] compiled with the target features `$features`.
+macro_rules! simd_kernel {
+    ($name:ident, $features:literal) => {
+        #[doc = concat!("[`run_chunk_body`] compiled for ", $features, ".")]
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        fn $name<T: Real>(
+            p: &Prepared<T>,
+            cells: &[CellFn<T>],
+            from: usize,
+            h0: Option<(&[T], &[T])>,
+            blocks: (usize, usize),
+            snapshots: &mut [Snapshot<'_, T>],
+        ) -> ChunkResult<T> {
+            run_chunk_body(p, cells, from, h0, blocks, snapshots)
+        }
+    };
 }
-
-/// [`run_chunk_body`] compiled for AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn run_chunk_avx2<T: Real>(
-    p: &Prepared<T>,
-    cells: &[CellFn<T>],
-    from: usize,
-    h0: Option<(&[T], &[T])>,
-    blocks: (usize, usize),
-    snapshots: &mut [Snapshot<'_, T>],
-) -> ChunkResult<T> {
-    run_chunk_body(p, cells, from, h0, blocks, snapshots)
-}
+simd_kernel!(run_chunk_avx512, "avx512f,avx2,fma");
+simd_kernel!(run_chunk_avx2, "avx2,fma");
 
 /// The kernel without dispatch (portable; what the SIMD paths compile).
 #[inline(always)]
@@ -431,8 +424,6 @@ fn apply_odd_poly<T: Real>(z: &mut [Lanes<T>], scale: T, shift: T, odd: &[T]) {
     let len = z.len().min(G);
     let mut t = [[T::ZERO; LANES]; G];
     let mut two_u = [[T::ZERO; LANES]; G];
-    let mut b1 = [[T::ZERO; LANES]; G];
-    let mut b2 = [[T::ZERO; LANES]; G];
     for g in 0..len {
         for l in 0..LANES {
             t[g][l] = z[g][l].mul_add(scale, shift);
@@ -440,15 +431,7 @@ fn apply_odd_poly<T: Real>(z: &mut [Lanes<T>], scale: T, shift: T, odd: &[T]) {
             two_u[g][l] = (t[g][l] * t[g][l]).mul_add(four, minus_two);
         }
     }
-    for &a in odd.iter().skip(1).rev() {
-        for g in 0..G {
-            for l in 0..LANES {
-                let b0 = two_u[g][l].mul_add(b1[g][l], a - b2[g][l]);
-                b2[g][l] = b1[g][l];
-                b1[g][l] = b0;
-            }
-        }
-    }
+    let (b1, b2) = clenshaw(&two_u, odd);
     // S = a_0 V_0 + b_1 V_1 - b_2 V_0 with V_1 = 2u - 1; p = t S.
     for g in 0..len {
         for l in 0..LANES {
@@ -456,6 +439,28 @@ fn apply_odd_poly<T: Real>(z: &mut [Lanes<T>], scale: T, shift: T, odd: &[T]) {
             z[g][l] = t[g][l] * s;
         }
     }
+}
+
+/// Clenshaw's recurrence b_k = y b_{k+1} - b_{k+2} + c_k from the highest coefficient down
+/// to k = 1, on a group of lane arrays at once; returns (b_1, b_2).
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn clenshaw<T: Real>(
+    y: &[Lanes<T>; GROUP],
+    coeffs: &[T],
+) -> ([Lanes<T>; GROUP], [Lanes<T>; GROUP]) {
+    let mut b1 = [[T::ZERO; LANES]; GROUP];
+    let mut b2 = [[T::ZERO; LANES]; GROUP];
+    for &c in coeffs.iter().skip(1).rev() {
+        for g in 0..GROUP {
+            for l in 0..LANES {
+                let b0 = y[g][l].mul_add(b1[g][l], c - b2[g][l]);
+                b2[g][l] = b1[g][l];
+                b1[g][l] = b0;
+            }
+        }
+    }
+    (b1, b2)
 }
 
 /// Evaluates a Chebyshev series in place on a group of lane arrays (Clenshaw).
@@ -466,23 +471,13 @@ fn apply_poly<T: Real>(z: &mut [Lanes<T>], scale: T, shift: T, coeffs: &[T]) {
     let len = z.len().min(G);
     let mut t = [[T::ZERO; LANES]; G];
     let mut two_t = [[T::ZERO; LANES]; G];
-    let mut b1 = [[T::ZERO; LANES]; G];
-    let mut b2 = [[T::ZERO; LANES]; G];
     for g in 0..len {
         for l in 0..LANES {
             t[g][l] = z[g][l].mul_add(scale, shift);
             two_t[g][l] = T::TWO * t[g][l];
         }
     }
-    for &c in coeffs.iter().skip(1).rev() {
-        for g in 0..G {
-            for l in 0..LANES {
-                let b0 = two_t[g][l].mul_add(b1[g][l], c - b2[g][l]);
-                b2[g][l] = b1[g][l];
-                b1[g][l] = b0;
-            }
-        }
-    }
+    let (b1, b2) = clenshaw(&two_t, coeffs);
     for g in 0..len {
         for l in 0..LANES {
             z[g][l] = t[g][l].mul_add(b1[g][l], c0 - b2[g][l]);
