@@ -213,3 +213,26 @@ fn two_processes_exchange_files_and_refuse_bad_ones() {
         "--encrypted",
     );
 }
+
+#[test]
+fn a_batch_unsafe_in_plaintext_is_refused_before_encryption() {
+    // Test image 70 diverges under four leading degree-7 cells (see above).
+    let args = [
+        "infer",
+        "--encrypted",
+        "--preset",
+        "test-boot",
+        "--insecure",
+        "--fixture",
+        "--offset",
+        "64",
+        "--images",
+        "16",
+        "--seed",
+        "1",
+        "--schedule",
+        "17 except 7@0,1,2,3",
+    ];
+    fails(&args, "image 70 of the split");
+    fails(&args, "--allow-unsafe");
+}

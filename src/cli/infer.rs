@@ -19,7 +19,7 @@ use cellwise::infer::{
     self, Client, InferenceReport, NetShape, Request, Server, StepReport, argmax_rows,
 };
 use cellwise::model::RnnWeights;
-use cellwise::oracle::Candidates;
+use cellwise::oracle::{Candidates, SAFE_ARGUMENT};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::schedule::Schedule;
 
@@ -106,6 +106,9 @@ struct RunArgs {
     data: DataArgs,
     #[command(flatten)]
     keys: KeyArgs,
+    /// Run even if an image of the batch is unsafe in plaintext (it spoils its ciphertext).
+    #[arg(long)]
+    allow_unsafe: bool,
     /// Cost model that places the bootstraps and predicts the latency
     /// (`latency[:PROFILE]`, `bootstraps`, `depth`).
     #[arg(long, default_value = "latency")]
@@ -328,6 +331,33 @@ struct RunRecord<'a> {
     reports: &'a [InferenceReport],
 }
 
+/// Refuses, before anything is encrypted, a batch with an image that leaves the safe range
+/// in plaintext under one of the schedules: under CKKS it would turn the whole batch to
+/// noise at the next bootstrap, after minutes of computation.
+fn refuse_unsafe(
+    schedules: &[Schedule],
+    candidates: &Candidates,
+    weights: &RnnWeights,
+    batch: &Split,
+    offset: usize,
+) -> anyhow::Result<()> {
+    let matrices = RnnMatrices::from_weights(weights);
+    for s in schedules {
+        let cells = infer::cells_for(s, candidates)?;
+        let unsafe_images =
+            infer::reference(&matrices, batch.images.view(), &cells).unsafe_images();
+        if let Some(&(i, m)) = unsafe_images.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
+            anyhow::bail!(
+                "schedule {s}: {} of the {} images leave {SAFE_ARGUMENT} half-widths of the fit interval in plaintext (image {} of the split, peak |t| {m:.3e}), so under CKKS the whole batch would be noise; use a batch-safe problem (--problem mnist-rnn32-safe), other images (--offset), or --allow-unsafe",
+                unsafe_images.len(),
+                batch.len(),
+                offset + i
+            );
+        }
+    }
+    Ok(())
+}
+
 fn in_process(a: RunArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         a.encrypted,
@@ -348,6 +378,12 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
     let shape = shape_of(&problem);
 
+    let capacity = shape.layout(params.build()?.slots())?.batch;
+    let batch = batch(splits, &a.data, capacity)?;
+    if !a.allow_unsafe {
+        refuse_unsafe(&schedules, &candidates, &weights, &batch, a.data.offset)?;
+    }
+
     eprintln!("key generation ({})", a.keys.preset);
     let t = Instant::now();
     let (client, server_keys) = Client::keygen(&params, shape, a.keys.seed)?;
@@ -356,7 +392,6 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
     let server = Server::new(server_keys, &RnnMatrices::from_weights(&weights))?;
     let server_setup_seconds = t.elapsed().as_secs_f64();
     eprintln!("keys {keygen_seconds:.1} s, server setup {server_setup_seconds:.1} s");
-    let batch = batch(splits, &a.data, client.batch_capacity())?;
 
     let mut reports = Vec::new();
     for s in &schedules {

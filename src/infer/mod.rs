@@ -139,6 +139,19 @@ pub struct Reference {
     pub peak_argument: Vec<f64>,
 }
 
+impl Reference {
+    /// The images (index in the batch, peak |t|) beyond [`SAFE_ARGUMENT`]: under CKKS each
+    /// spoils every image of its ciphertext at the next bootstrap.
+    pub fn unsafe_images(&self) -> Vec<(usize, f64)> {
+        self.peak_argument
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| **m > SAFE_ARGUMENT)
+            .map(|(i, &m)| (i, m))
+            .collect()
+    }
+}
+
 /// Runs the network with `cells` in plaintext `f64` on `images`.
 pub fn reference(w: &RnnMatrices, images: ArrayView3<f32>, cells: &[Chebyshev]) -> Reference {
     let n = images.dim().0;
@@ -284,13 +297,7 @@ pub fn run_schedule(
 
     let matrices = RnnMatrices::from_weights(req.weights);
     let reference = reference(&matrices, req.images, &cells);
-    let unsafe_images: Vec<(usize, f64)> = reference
-        .peak_argument
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| **m > SAFE_ARGUMENT)
-        .map(|(i, &m)| (i, m))
-        .collect();
+    let unsafe_images = reference.unsafe_images();
     let max_logit_error = (&logits - &reference.logits).iter().fold(0.0f64, |m, e| {
         if e.is_nan() {
             f64::INFINITY
