@@ -55,9 +55,6 @@ type Lanes<T> = [T; LANES];
 /// lane that hide the latency of a fused multiply-add.
 const PRODUCT_GROUP: usize = 4;
 
-/// Units per group of the activations (four Clenshaw recurrences at once).
-const GROUP: usize = 4;
-
 /// Everything about a split that does not depend on the schedule. Per-image arrays are laid
 /// out by block: [block][unit][lane], with `blocks * LANES >= n` (padding lanes are zero
 /// inputs whose results are never read).
@@ -342,8 +339,10 @@ fn scan<T: Real, const PEAKS: bool>(
     count
 }
 
-/// Applies the cell's activation in place. (Plain loops: an iterator adaptor that the
-/// compiler does not inline would be compiled without the caller's SIMD features.)
+/// Applies the cell's activation in place, unit by unit (the units' recurrences are
+/// independent, so the CPU overlaps them; grouping them by hand spilled registers on AVX2).
+/// Plain loops: an iterator adaptor that the compiler does not inline would be compiled
+/// without the caller's SIMD features.
 #[inline(always)]
 fn activate<T: Real>(z: &mut [Lanes<T>], cell: &CellFn<T>) {
     match cell {
@@ -359,13 +358,13 @@ fn activate<T: Real>(z: &mut [Lanes<T>], cell: &CellFn<T>) {
             shift,
             coeffs,
         } => {
-            for g in z.chunks_mut(GROUP) {
-                apply_poly(g, *scale, *shift, coeffs);
+            for v in z.iter_mut() {
+                apply_poly(v, *scale, *shift, coeffs);
             }
         }
         CellFn::OddPoly { scale, shift, odd } => {
-            for g in z.chunks_mut(GROUP) {
-                apply_odd_poly(g, *scale, *shift, odd);
+            for v in z.iter_mut() {
+                apply_odd_poly(v, *scale, *shift, odd);
             }
         }
     }
@@ -413,75 +412,56 @@ fn classify<T: Real>(h: &[Lanes<T>], wd: &[T], bd: &[T]) -> [u8; LANES] {
     best
 }
 
-/// Evaluates an odd Chebyshev series (see [`CellFn::OddPoly`]) in place on a group of lane
-/// arrays, the Clenshaw recurrence running on all of them at once.
+/// Evaluates an odd Chebyshev series (see [`CellFn::OddPoly`]) in place on a lane array.
 #[inline(always)]
-fn apply_odd_poly<T: Real>(z: &mut [Lanes<T>], scale: T, shift: T, odd: &[T]) {
-    const G: usize = GROUP;
+fn apply_odd_poly<T: Real>(z: &mut Lanes<T>, scale: T, shift: T, odd: &[T]) {
     let a0 = odd.first().copied().unwrap_or(T::ZERO);
     let four = T::TWO * T::TWO;
     let minus_two = T::ZERO - T::TWO;
-    let len = z.len().min(G);
-    let mut t = [[T::ZERO; LANES]; G];
-    let mut two_u = [[T::ZERO; LANES]; G];
-    for g in 0..len {
-        for l in 0..LANES {
-            t[g][l] = z[g][l].mul_add(scale, shift);
-            // 2u = 2 (2 t^2 - 1)
-            two_u[g][l] = (t[g][l] * t[g][l]).mul_add(four, minus_two);
-        }
+    let mut t = [T::ZERO; LANES];
+    let mut two_u = [T::ZERO; LANES];
+    for l in 0..LANES {
+        t[l] = z[l].mul_add(scale, shift);
+        // 2u = 2 (2 t^2 - 1)
+        two_u[l] = (t[l] * t[l]).mul_add(four, minus_two);
     }
     let (b1, b2) = clenshaw(&two_u, odd);
     // S = a_0 V_0 + b_1 V_1 - b_2 V_0 with V_1 = 2u - 1; p = t S.
-    for g in 0..len {
-        for l in 0..LANES {
-            let s = b1[g][l].mul_add(two_u[g][l] - T::ONE, a0 - b2[g][l]);
-            z[g][l] = t[g][l] * s;
-        }
+    for l in 0..LANES {
+        let s = b1[l].mul_add(two_u[l] - T::ONE, a0 - b2[l]);
+        z[l] = t[l] * s;
     }
 }
 
 /// Clenshaw's recurrence b_k = y b_{k+1} - b_{k+2} + c_k from the highest coefficient down
-/// to k = 1, on a group of lane arrays at once; returns (b_1, b_2).
+/// to k = 1, on a lane array; returns (b_1, b_2).
 #[inline(always)]
-#[allow(clippy::type_complexity)]
-fn clenshaw<T: Real>(
-    y: &[Lanes<T>; GROUP],
-    coeffs: &[T],
-) -> ([Lanes<T>; GROUP], [Lanes<T>; GROUP]) {
-    let mut b1 = [[T::ZERO; LANES]; GROUP];
-    let mut b2 = [[T::ZERO; LANES]; GROUP];
+fn clenshaw<T: Real>(y: &Lanes<T>, coeffs: &[T]) -> (Lanes<T>, Lanes<T>) {
+    let mut b1 = [T::ZERO; LANES];
+    let mut b2 = [T::ZERO; LANES];
     for &c in coeffs.iter().skip(1).rev() {
-        for g in 0..GROUP {
-            for l in 0..LANES {
-                let b0 = y[g][l].mul_add(b1[g][l], c - b2[g][l]);
-                b2[g][l] = b1[g][l];
-                b1[g][l] = b0;
-            }
+        for l in 0..LANES {
+            let b0 = y[l].mul_add(b1[l], c - b2[l]);
+            b2[l] = b1[l];
+            b1[l] = b0;
         }
     }
     (b1, b2)
 }
 
-/// Evaluates a Chebyshev series in place on a group of lane arrays (Clenshaw).
+/// Evaluates a Chebyshev series in place on a lane array (Clenshaw).
 #[inline(always)]
-fn apply_poly<T: Real>(z: &mut [Lanes<T>], scale: T, shift: T, coeffs: &[T]) {
-    const G: usize = GROUP;
+fn apply_poly<T: Real>(z: &mut Lanes<T>, scale: T, shift: T, coeffs: &[T]) {
     let c0 = coeffs.first().copied().unwrap_or(T::ZERO);
-    let len = z.len().min(G);
-    let mut t = [[T::ZERO; LANES]; G];
-    let mut two_t = [[T::ZERO; LANES]; G];
-    for g in 0..len {
-        for l in 0..LANES {
-            t[g][l] = z[g][l].mul_add(scale, shift);
-            two_t[g][l] = T::TWO * t[g][l];
-        }
+    let mut t = [T::ZERO; LANES];
+    let mut two_t = [T::ZERO; LANES];
+    for l in 0..LANES {
+        t[l] = z[l].mul_add(scale, shift);
+        two_t[l] = T::TWO * t[l];
     }
     let (b1, b2) = clenshaw(&two_t, coeffs);
-    for g in 0..len {
-        for l in 0..LANES {
-            z[g][l] = t[g][l].mul_add(b1[g][l], c0 - b2[g][l]);
-        }
+    for l in 0..LANES {
+        z[l] = t[l].mul_add(b1[l], c0 - b2[l]);
     }
 }
 
