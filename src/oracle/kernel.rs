@@ -56,11 +56,10 @@ type Lanes<T> = [T; LANES];
 const PRODUCT_GROUP: usize = 4;
 
 /// Everything about a split that does not depend on the schedule. Per-image arrays are laid
-/// out by block: [block][unit][lane], with `blocks * LANES >= n` (padding lanes are zero
+/// out by block: [block][unit][lane], with `blocks() * LANES >= n` (padding lanes are zero
 /// inputs whose results are never read).
 pub struct Prepared<T> {
     pub n: usize,
-    pub blocks: usize,
     pub steps: usize,
     pub hidden: usize,
     /// x_t Wx + b for every step and image, [steps][blocks][hidden][LANES].
@@ -73,16 +72,21 @@ pub struct Prepared<T> {
     pub labels: Vec<u8>,
     /// Fit interval, for the out-of-domain count and the peaks.
     pub interval: [T; 2],
-    /// Exact-tanh hidden states of the deviation-sample images (positions `dev_start..n`),
-    /// [steps][blocks - dev_start / LANES][hidden][LANES], lanes before `dev_start` unused.
+    /// Exact-tanh hidden states of the first `dev_images` images,
+    /// [steps][dev_blocks][hidden][LANES].
     pub exact_states: Vec<T>,
-    pub dev_start: usize,
+    pub dev_images: usize,
 }
 
 impl<T> Prepared<T> {
-    /// The first block holding a deviation-sample image.
-    pub fn first_dev_block(&self) -> usize {
-        self.dev_start / LANES
+    /// Blocks of the split (the last one padded).
+    pub fn blocks(&self) -> usize {
+        self.n.div_ceil(LANES)
+    }
+
+    /// Blocks holding the deviation-sample images.
+    pub fn dev_blocks(&self) -> usize {
+        self.dev_images.div_ceil(LANES)
     }
 }
 
@@ -187,8 +191,7 @@ pub fn run_chunk_body<T: Real>(
     let half = T::from_f64(0.5);
     let centre = (lo + hi) * half;
     let inv = T::ONE / ((hi - lo) * half);
-    let first_dev = p.first_dev_block();
-    let dev_blocks = p.blocks - first_dev;
+    let dev_blocks = p.dev_blocks();
     let mut h = vec![[T::ZERO; LANES]; hd];
     let mut z = vec![[T::ZERO; LANES]; hd];
     for b in first..last {
@@ -209,7 +212,7 @@ pub fn run_chunk_body<T: Real>(
         let mut next = 0;
         for t in from..p.steps {
             let cell = &cells[t];
-            let x = &p.xproj[(t * p.blocks + b) * block_len..][..block_len];
+            let x = &p.xproj[(t * p.blocks() + b) * block_len..][..block_len];
             recurrent_product(&mut z, &h, &p.wh, x);
             let outside = if matches!(cell, CellFn::Exact) {
                 scan::<T, false>(&z, centre, inv, &mut peak)
@@ -221,10 +224,9 @@ pub fn run_chunk_body<T: Real>(
             }
             activate(&mut z, cell);
             std::mem::swap(&mut h, &mut z);
-            if b >= first_dev {
-                let exact =
-                    &p.exact_states[(t * dev_blocks + b - first_dev) * block_len..][..block_len];
-                let lanes = p.dev_start.saturating_sub(b * LANES)..valid;
+            if b < dev_blocks {
+                let exact = &p.exact_states[(t * dev_blocks + b) * block_len..][..block_len];
+                let lanes = (p.dev_images - b * LANES).min(LANES);
                 result.dev[t] += deviation(&h, exact, lanes);
             }
             while next < snapshots.len() && snapshots[next].step == t + 1 {
@@ -370,9 +372,9 @@ fn activate<T: Real>(z: &mut [Lanes<T>], cell: &CellFn<T>) {
     }
 }
 
-/// Sum over the block's images in `lanes` of |h - h_exact|.
+/// Sum over the block's first `lanes` images of |h - h_exact|.
 #[inline(always)]
-fn deviation<T: Real>(h: &[Lanes<T>], exact: &[T], lanes: std::ops::Range<usize>) -> f64 {
+fn deviation<T: Real>(h: &[Lanes<T>], exact: &[T], lanes: usize) -> f64 {
     let mut acc = [0.0f64; LANES];
     for (v, e) in h.iter().zip(exact.chunks_exact(LANES)) {
         for l in 0..LANES {
@@ -380,7 +382,7 @@ fn deviation<T: Real>(h: &[Lanes<T>], exact: &[T], lanes: std::ops::Range<usize>
         }
     }
     let mut sum = 0.0;
-    for &a in &acc[lanes] {
+    for &a in &acc[..lanes] {
         sum += a;
     }
     sum
@@ -530,7 +532,7 @@ mod tests {
         ));
     }
 
-    /// A random split of `n` images with `hidden` units (not a multiple of the group).
+    /// A random split of `n` images with `hidden` units (not a multiple of the product group).
     fn random_prepared(n: usize, hidden: usize) -> Prepared<f32> {
         use rand::{RngExt, SeedableRng};
         let mut rng = rand::rngs::ChaCha20Rng::seed_from_u64(5);
@@ -539,10 +541,9 @@ mod tests {
         let mut r = |len: usize, s: f32| -> Vec<f32> {
             (0..len).map(|_| rng.random_range(-s..s)).collect()
         };
-        let dev_start = n / 2;
+        let dev_images = n / 2;
         Prepared {
             n,
-            blocks,
             steps,
             hidden,
             xproj: r(steps * blocks * hidden * LANES, 6.0),
@@ -551,8 +552,8 @@ mod tests {
             bd: r(classes, 0.1),
             labels: (0..n).map(|i| (i % classes) as u8).collect(),
             interval: [-8.0, 8.0],
-            exact_states: r(steps * (blocks - dev_start / LANES) * hidden * LANES, 1.0),
-            dev_start,
+            exact_states: r(steps * dev_images.div_ceil(LANES) * hidden * LANES, 1.0),
+            dev_images,
         }
     }
 
@@ -565,7 +566,7 @@ mod tests {
             CellFn::<f32>::from_chebyshev(&a.chebyshev, a.interval)
         };
         let cells = vec![fit(17), CellFn::Exact, fit(3), fit(7), fit(17), fit(3)];
-        let all = (0, p.blocks);
+        let all = (0, p.blocks());
         let fast = run_chunk(&p, &cells, 0, None, all, &mut []);
         let portable = run_chunk_body(&p, &cells, 0, None, all, &mut []);
         assert_eq!(fast.predictions, portable.predictions);
@@ -579,8 +580,8 @@ mod tests {
         );
 
         // Snapshot after 3 steps, then resume blocks 1.. from it: same answers for them.
-        let len = p.blocks * p.hidden * LANES;
-        let (mut h, mut peak) = (vec![0.0; len], vec![0.0; p.blocks * LANES]);
+        let len = p.blocks() * p.hidden * LANES;
+        let (mut h, mut peak) = (vec![0.0; len], vec![0.0; p.blocks() * LANES]);
         let mut snaps = [Snapshot {
             step: 3,
             h: &mut h,
@@ -594,7 +595,7 @@ mod tests {
             &cells,
             3,
             Some((&h[skip..], &peak[LANES..])),
-            (1, p.blocks),
+            (1, p.blocks()),
             &mut [],
         );
         assert_eq!(resumed.predictions, fast.predictions[LANES..]);

@@ -1,8 +1,8 @@
 //! The accuracy oracle: one shared, thread-safe scorer of schedules on a data split.
 //!
 //! - x_t Wx + b is computed once per split and shared by every evaluation;
-//! - images run hardest first, in blocks of 16 through one SIMD kernel (`kernel`), in a few
-//!   parallel work items (rayon) claimed in order;
+//! - images run in blocks of 16 through one SIMD kernel (`kernel`), in two parallel work
+//!   items (rayon);
 //! - hidden states after schedule prefixes are kept in a bounded LRU cache, so a schedule
 //!   that shares a prefix with an earlier one (a DFS child and its parent) starts from there;
 //! - [`Oracle::accepts`] answers "at least `min_correct` right?" and stops as soon as the
@@ -10,7 +10,7 @@
 //! - whole-schedule results are memoised; counters say what was computed.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -38,8 +38,8 @@ use real::Real;
 /// Parallel work items per split (also the granularity of the early exit). Few and large:
 /// a run stores its prefix states only when it runs to the end, and those states spare
 /// later schedules more work than a finer early exit saves (the paper's DFS on the default
-/// problem, 10,000 judgements: 161.9 M image-steps with 4 items of 1,250 images, 389.7 M
-/// with items of 256).
+/// problem, 10,000 judgements: 153.2 M image-steps with 2 items, 178.3 M with 4, 355.1 M
+/// with 20 items of 256 images).
 const CHUNKS: usize = 2;
 /// Images on which the mean deviation from the exact model is measured.
 pub const DEVIATION_IMAGES: usize = 1024;
@@ -197,8 +197,6 @@ enum Engine {
 
 struct EngineT<T> {
     prepared: Prepared<T>,
-    /// The split's image index at each position of the processing order.
-    order: Vec<usize>,
     cells: HashMap<CellApprox, CellFn<T>>,
     cache: Mutex<PrefixCache<T>>,
     stride: usize,
@@ -502,33 +500,19 @@ impl<T: Real> EngineT<T> {
                 matmul(out, &x, &wx, (n, width, hidden), true);
             });
         let dev_images = n.min(DEVIATION_IMAGES);
-        let wd = conv(&w.wd.iter().copied().collect::<Vec<_>>());
-        let bd = conv(w.bd.as_slice().unwrap_or(&w.bd.to_vec()));
-        let exact = exact_pass(
-            &xproj,
-            &wh,
-            &wd,
-            &bd,
-            &split.labels,
-            (steps, hidden),
-            dev_images,
-        );
-        let order = processing_order(&exact.margins, dev_images);
-        let dev_start = n - dev_images;
-        let labels = order.iter().map(|&i| split.labels[i]).collect();
+        let exact = exact_states(&xproj, &wh, n, steps, hidden, dev_images);
         let prepared = Prepared {
             n,
-            blocks: n.div_ceil(LANES),
             steps,
             hidden,
-            xproj: by_blocks(&xproj, &order, 0, hidden),
+            xproj: by_blocks(&xproj, n, hidden),
             wh,
-            wd,
-            bd,
-            labels,
+            wd: conv(&w.wd.iter().copied().collect::<Vec<_>>()),
+            bd: conv(w.bd.as_slice().unwrap_or(&w.bd.to_vec())),
+            labels: split.labels.clone(),
             interval: candidates.interval.map(T::from_f64),
-            exact_states: by_blocks(&exact.dev_states, &order, dev_start, hidden),
-            dev_start,
+            exact_states: by_blocks(&exact, dev_images, hidden),
+            dev_images,
         };
         let mut cells = HashMap::new();
         cells.insert(CellApprox::Exact, CellFn::Exact);
@@ -540,7 +524,6 @@ impl<T: Real> EngineT<T> {
         }
         Self {
             prepared,
-            order,
             cells,
             cache: Mutex::new(PrefixCache::new(cache_bytes)),
             stride: stride.max(1),
@@ -582,10 +565,10 @@ impl<T: Real> EngineT<T> {
         } else {
             Vec::new()
         };
-        let per_chunk = p.blocks.div_ceil(CHUNKS).max(1);
-        let chunks: Vec<(usize, usize)> = (0..p.blocks)
+        let per_chunk = p.blocks().div_ceil(CHUNKS).max(1);
+        let chunks: Vec<(usize, usize)> = (0..p.blocks())
             .step_by(per_chunk)
-            .map(|b| (b, (b + per_chunk).min(p.blocks)))
+            .map(|b| (b, (b + per_chunk).min(p.blocks())))
             .collect();
         let images = |(first, last): (usize, usize)| (last * LANES).min(p.n) - first * LANES;
         let block_len = p.hidden * LANES;
@@ -595,8 +578,8 @@ impl<T: Real> EngineT<T> {
                 .iter()
                 .map(|_| {
                     (
-                        cache.buffer(p.blocks * block_len),
-                        vec![T::ZERO; p.blocks * LANES],
+                        cache.buffer(p.blocks() * block_len),
+                        vec![T::ZERO; p.blocks() * LANES],
                     )
                 })
                 .collect()
@@ -619,61 +602,43 @@ impl<T: Real> EngineT<T> {
         // Right and finished images of the chunks done so far, in one word (right << 32 |
         // done) so that a thread never sees one count without the other.
         let progress = AtomicU64::new(0);
-        // Chunks are claimed in order (hardest images first) by every worker, so that an
-        // early exit sees the most telling images whatever the thread count.
-        let slots: Vec<Mutex<Vec<Snapshot<'_, T>>>> =
-            snapshots.into_iter().map(Mutex::new).collect();
-        let next = AtomicUsize::new(0);
-        let workers = rayon::current_num_threads().clamp(1, chunks.len());
-        let claimed: Vec<Vec<(usize, kernel::ChunkResult<T>)>> = (0..workers)
-            .into_par_iter()
-            .map(|_| {
-                let mut mine = Vec::new();
-                while !decided.load(Ordering::SeqCst) {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(&(first, last)) = chunks.get(i) else {
-                        break;
-                    };
-                    let mut snaps =
-                        std::mem::take(&mut *slots[i].lock().unwrap_or_else(|e| e.into_inner()));
-                    let h0 = resumed.as_ref().map(|(_, st)| {
-                        (
-                            &st.h[first * block_len..last * block_len],
-                            &st.peak[first * LANES..last * LANES],
-                        )
-                    });
-                    let r = run_chunk(p, &fns, from, h0, (first, last), &mut snaps);
-                    if let Some(Threshold {
-                        min_correct: k,
-                        batch_safe,
-                    }) = threshold
-                    {
-                        let add = ((r.correct as u64) << 32) | images((first, last)) as u64;
-                        let both = progress.fetch_add(add, Ordering::SeqCst) + add;
-                        let (c, d) = ((both >> 32) as usize, (both & 0xffff_ffff) as usize);
-                        let spoilt =
-                            batch_safe && r.peak.iter().any(|v| v.to_f64() > SAFE_ARGUMENT);
-                        if spoilt {
-                            unsafe_seen.store(true, Ordering::SeqCst);
-                        }
-                        // Certain once enough are right (and, if asked, every image so far
-                        // is safe and all are done), once too few can be right, or once an
-                        // image is unsafe.
-                        let enough = c >= k && (!batch_safe || d == p.n);
-                        if enough || c + (p.n - d) < k || spoilt {
-                            decided.store(true, Ordering::SeqCst);
-                        }
-                    }
-                    mine.push((i, r));
+        let results: Vec<Option<kernel::ChunkResult<T>>> = chunks
+            .par_iter()
+            .zip(snapshots.into_par_iter())
+            .map(|(&(first, last), mut snaps)| {
+                if decided.load(Ordering::SeqCst) {
+                    return None;
                 }
-                mine
+                let h0 = resumed.as_ref().map(|(_, st)| {
+                    (
+                        &st.h[first * block_len..last * block_len],
+                        &st.peak[first * LANES..last * LANES],
+                    )
+                });
+                let r = run_chunk(p, &fns, from, h0, (first, last), &mut snaps);
+                if let Some(Threshold {
+                    min_correct: k,
+                    batch_safe,
+                }) = threshold
+                {
+                    let add = ((r.correct as u64) << 32) | images((first, last)) as u64;
+                    let both = progress.fetch_add(add, Ordering::SeqCst) + add;
+                    let (c, d) = ((both >> 32) as usize, (both & 0xffff_ffff) as usize);
+                    let spoilt = batch_safe && r.peak.iter().any(|v| v.to_f64() > SAFE_ARGUMENT);
+                    if spoilt {
+                        unsafe_seen.store(true, Ordering::SeqCst);
+                    }
+                    // Certain once enough are right (and, if asked, every image so far is
+                    // safe and all are done), once too few can be right, or once an image
+                    // is unsafe.
+                    let enough = c >= k && (!batch_safe || d == p.n);
+                    if enough || c + (p.n - d) < k || spoilt {
+                        decided.store(true, Ordering::SeqCst);
+                    }
+                }
+                Some(r)
             })
             .collect();
-        let mut results: Vec<Option<kernel::ChunkResult<T>>> =
-            chunks.iter().map(|_| None).collect();
-        for (i, r) in claimed.into_iter().flatten() {
-            results[i] = Some(r);
-        }
         let computed: usize = results
             .iter()
             .zip(&chunks)
@@ -729,28 +694,21 @@ impl<T: Real> EngineT<T> {
                 );
             }
         }
-        // Back from the processing order to the split's.
         let peaks = results
             .iter()
             .flat_map(|r| r.peak.iter().map(|v| v.to_f64()));
         let mut peak_argument = 0.0f64;
         let mut unsafe_images = Vec::new();
-        for (&i, v) in self.order.iter().zip(peaks) {
+        for (i, v) in peaks.enumerate() {
             let v = if v.is_nan() { f64::INFINITY } else { v };
             peak_argument = peak_argument.max(v);
             if v > SAFE_ARGUMENT {
                 unsafe_images.push(i);
             }
         }
-        unsafe_images.sort_unstable();
-        let mut predictions = vec![NO_PREDICTION; p.n];
-        let ordered = results.iter().flat_map(|r| r.predictions.iter());
-        for (&i, &pred) in self.order.iter().zip(ordered) {
-            predictions[i] = pred;
-        }
         RunOutcome {
             correct: results.iter().map(|r| r.correct).sum(),
-            predictions,
+            predictions: results.into_iter().flat_map(|r| r.predictions).collect(),
             ood,
             dev,
             peak_argument,
@@ -762,98 +720,44 @@ impl<T: Real> EngineT<T> {
     }
 }
 
-/// What the exact-tanh model does on a split.
-struct ExactPass<T> {
-    /// Hidden states of the first `dev_images` images at every step,
-    /// [steps][dev_images][hidden].
-    dev_states: Vec<T>,
-    /// Per image, the true class's logit minus the largest other (negative when wrong,
-    /// -infinity when not finite).
-    margins: Vec<f64>,
-}
-
-/// Runs the exact model over the split from its input projections `xproj`
-/// ([steps][n][hidden]).
-fn exact_pass<T: Real>(
+/// Exact-tanh hidden states of the first `dev_images` images at every step, from the input
+/// projections `xproj` ([steps][n][hidden]); [steps][dev_images][hidden].
+fn exact_states<T: Real>(
     xproj: &[T],
     wh: &[T],
-    wd: &[T],
-    bd: &[T],
-    labels: &[u8],
-    (steps, hd): (usize, usize),
+    n: usize,
+    steps: usize,
+    hd: usize,
     dev_images: usize,
-) -> ExactPass<T> {
-    let (n, classes) = (labels.len(), bd.len());
-    let mut dev_states = Vec::with_capacity(steps * dev_images * hd);
-    let mut h = vec![T::ZERO; n * hd];
+) -> Vec<T> {
+    let m = dev_images;
+    let mut out = Vec::with_capacity(steps * m * hd);
+    let mut h = vec![T::ZERO; m * hd];
     for t in 0..steps {
-        let mut z = xproj[t * n * hd..(t + 1) * n * hd].to_vec();
-        matmul(&mut z, &h, wh, (n, hd, hd), true);
+        let base = t * n * hd;
+        let mut z = xproj[base..base + m * hd].to_vec();
+        matmul(&mut z, &h, wh, (m, hd, hd), true);
         z.iter_mut().for_each(|v| *v = v.tanh());
-        dev_states.extend_from_slice(&z[..dev_images * hd]);
+        out.extend_from_slice(&z);
         h = z;
     }
-    let mut logits: Vec<T> = (0..n).flat_map(|_| bd.iter().copied()).collect();
-    matmul(&mut logits, &h, wd, (n, hd, classes), true);
-    let margins = logits
-        .chunks_exact(classes)
-        .zip(labels)
-        .map(|(row, &label)| {
-            let own = row[label as usize].to_f64();
-            let other = row
-                .iter()
-                .enumerate()
-                .filter(|&(c, _)| c != label as usize)
-                .map(|(_, v)| v.to_f64())
-                .fold(f64::NEG_INFINITY, f64::max);
-            let m = own - other;
-            if m.is_finite() { m } else { f64::NEG_INFINITY }
-        })
-        .collect();
-    ExactPass {
-        dev_states,
-        margins,
-    }
+    out
 }
 
-/// The order in which the oracle runs a split's images: hardest first (ascending margin of
-/// the exact model, ties by index), so that a schedule too weak for a threshold is refused
-/// after few images; the deviation sample (the first `dev_images` images) comes last, also
-/// hardest first, so that its exact states form one contiguous region.
-fn processing_order(margins: &[f64], dev_images: usize) -> Vec<usize> {
-    let by_margin = |a: &usize, b: &usize| margins[*a].total_cmp(&margins[*b]).then(a.cmp(b));
-    let mut rest: Vec<usize> = (dev_images..margins.len()).collect();
-    rest.sort_by(by_margin);
-    let mut sample: Vec<usize> = (0..dev_images).collect();
-    sample.sort_by(by_margin);
-    rest.extend(sample);
-    rest
-}
-
-/// Rows [steps][images][hidden] (images by split index) laid out as the kernel's blocks
-/// for positions `start..` of the processing order `order`:
-/// [steps][blocks from start / LANES][hidden][LANES], lanes of no such position zero.
-/// `rows` holds, per step, the images `order[start..]` refers to, indexed by split index
-/// (all images when `start` is 0; the first `order.len() - start` otherwise).
-fn by_blocks<T: Real>(rows: &[T], order: &[usize], start: usize, hd: usize) -> Vec<T> {
-    let n = order.len();
-    let per_step = (n - start) * hd;
-    let first = start / LANES;
-    let blocks = n.div_ceil(LANES) - first;
-    if per_step == 0 {
-        return Vec::new();
-    }
-    let steps = rows.len() / per_step;
+/// [steps][images][hidden] rows laid out as the kernel's blocks,
+/// [steps][blocks][hidden][LANES], padding lanes zero.
+fn by_blocks<T: Real>(rows: &[T], images: usize, hd: usize) -> Vec<T> {
+    let blocks = images.div_ceil(LANES);
+    let steps = rows.len() / (images * hd).max(1);
     let mut out = vec![T::ZERO; steps * blocks * hd * LANES];
     for (step_rows, step_out) in rows
-        .chunks_exact(per_step)
+        .chunks_exact(images * hd)
         .zip(out.chunks_exact_mut(blocks * hd * LANES))
     {
-        for (pos, &image) in order.iter().enumerate().skip(start) {
-            let row = &step_rows[image * hd..][..hd];
-            let block = &mut step_out[(pos / LANES - first) * hd * LANES..];
+        for (i, row) in step_rows.chunks_exact(hd).enumerate() {
+            let block = &mut step_out[(i / LANES) * hd * LANES..];
             for (j, &v) in row.iter().enumerate() {
-                block[j * LANES + pos % LANES] = v;
+                block[j * LANES + i % LANES] = v;
             }
         }
     }
