@@ -20,6 +20,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn bench(c: &mut Criterion) {
+    cellwise::allocator::keep_freed_pages();
     let preset = std::env::var("CELLWISE_BENCH_PRESET").unwrap_or_else(|_| "fgb-like".into());
     let mut lit = ParametersLiteral::preset(&preset).expect("known preset");
     lit.insecure = true; // the test presets are insecure by design; fgb-like is secure anyway

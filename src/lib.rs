@@ -7,6 +7,7 @@
 //! [`infer`] runs a chosen schedule end to end under CKKS and checks it against the oracle
 //! and the cost model.
 
+pub mod allocator;
 pub mod approx;
 pub mod ckks;
 pub mod cost;

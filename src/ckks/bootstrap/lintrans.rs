@@ -20,6 +20,13 @@ use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::engine::Engine;
 use crate::ckks::scheme::error::CkksError;
 
+/// Diagonal products summed in `u128` before one reduction: each is below `q^2`, the sum
+/// starts from a reduced value, so eight terms stay below Barrett's bound `16 q^2 < 2^128`.
+const LAZY_TERMS: usize = 8;
+
+/// Coefficients processed together in the accumulation loop.
+const BLOCK: usize = 256;
+
 /// Relative cost of a hoisted baby rotation against a giant rotation (the decomposition is
 /// shared, the inner product is not).
 const BABY_COST: f64 = 0.6;
@@ -195,7 +202,8 @@ impl EncodedTransform {
     }
 
     /// `sum_j diag_j * babies[j]` for one giant step, each diagonal reduced and transformed
-    /// per prime as it is used (limb-parallel).
+    /// per prime as it is used (limb-parallel). Products are summed in `u128` over up to
+    /// [`LAZY_TERMS`] diagonals before one reduction.
     fn inner_sum(&self, babies: &[Ciphertext], diags: &[Diagonal]) -> Ciphertext {
         let ring = self.ctx.ring();
         let n = self.ctx.n();
@@ -214,24 +222,52 @@ impl EncodedTransform {
             .for_each(|(i, (a0, a1))| {
                 let m = ring.moduli()[i];
                 let barrett_bound = (m.value as u128) * (m.value as u128);
-                let mut pt = vec![0u64; n];
-                for d in diags {
-                    for (p, &c) in pt.iter_mut().zip(&d.coeffs) {
-                        let a = c.unsigned_abs();
-                        // Barrett needs a < q^2 2^4; larger values take the slow path.
-                        let r = if a < barrett_bound {
-                            m.reduce_u128(a)
-                        } else {
-                            (a % m.value as u128) as u64
-                        };
-                        *p = if c < 0 { m.neg(r) } else { r };
+                let mut pts = vec![0u64; LAZY_TERMS.min(diags.len()) * n];
+                for group in diags.chunks(LAZY_TERMS) {
+                    for (d, pt) in group.iter().zip(pts.chunks_exact_mut(n)) {
+                        for (p, &c) in pt.iter_mut().zip(&d.coeffs) {
+                            let a = c.unsigned_abs();
+                            // Barrett needs a < q^2 2^4; larger values take the slow path.
+                            let r = if a < barrett_bound {
+                                m.reduce_u128(a)
+                            } else {
+                                (a % m.value as u128) as u64
+                            };
+                            *p = if c < 0 { m.neg(r) } else { r };
+                        }
+                        ring.table(i).forward(pt);
                     }
-                    ring.table(i).forward(&mut pt);
-                    let b = &babies[d.baby];
-                    let (b0, b1) = (&b.c0.limbs[i], &b.c1.limbs[i]);
-                    for k in 0..n {
-                        a0[k] = m.add(a0[k], m.mul(b0[k], pt[k]));
-                        a1[k] = m.add(a1[k], m.mul(b1[k], pt[k]));
+                    let (mut s0, mut s1) = ([0u128; BLOCK], [0u128; BLOCK]);
+                    for start in (0..n).step_by(BLOCK) {
+                        let len = BLOCK.min(n - start);
+                        let (s0, s1) = (&mut s0[..len], &mut s1[..len]);
+                        for (s, &a) in s0.iter_mut().zip(&a0[start..start + len]) {
+                            *s = a as u128;
+                        }
+                        for (s, &a) in s1.iter_mut().zip(&a1[start..start + len]) {
+                            *s = a as u128;
+                        }
+                        for (d, pt) in group.iter().zip(pts.chunks_exact(n)) {
+                            let b = &babies[d.baby];
+                            let r = start..start + len;
+                            let (b0, b1, p) =
+                                (&b.c0.limbs[i][r.clone()], &b.c1.limbs[i][r.clone()], &pt[r]);
+                            for (((x0, x1), (&y0, &y1)), &w) in s0
+                                .iter_mut()
+                                .zip(s1.iter_mut())
+                                .zip(b0.iter().zip(b1))
+                                .zip(p)
+                            {
+                                *x0 += y0 as u128 * w as u128;
+                                *x1 += y1 as u128 * w as u128;
+                            }
+                        }
+                        for (a, &s) in a0[start..start + len].iter_mut().zip(s0.iter()) {
+                            *a = m.reduce_u128(s);
+                        }
+                        for (a, &s) in a1[start..start + len].iter_mut().zip(s1.iter()) {
+                            *a = m.reduce_u128(s);
+                        }
                     }
                 }
             });

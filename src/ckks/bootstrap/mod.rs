@@ -148,6 +148,9 @@ pub struct BootstrapReport {
     pub raised_level: usize,
     /// Level of the output.
     pub output_level: usize,
+    /// Wall seconds of each phase: encapsulation and modulus raise, CoeffsToSlots (with the
+    /// real/imaginary split), EvalMod, SlotsToCoeffs.
+    pub phase_seconds: [f64; 4],
 }
 
 /// A server-side bootstrapper: precomputed transforms and the encapsulation keys.
@@ -250,6 +253,16 @@ impl Bootstrapper {
             }
             .into());
         }
+        let clock = std::time::Instant::now();
+        let mut lap = {
+            let mut last = clock.elapsed();
+            move || {
+                let now = clock.elapsed();
+                let d = (now - last).as_secs_f64();
+                last = now;
+                d
+            }
+        };
         let mut low = eng.drop_level(ct, ct.level)?;
         if self.scale_up > 1.0 {
             low = eng.mul_const(&low, 1.0, self.scale_up)?;
@@ -259,6 +272,7 @@ impl Bootstrapper {
         let mut raised = encapsulation::mod_raise(&self.ctx, &sparse, top);
         raised = encapsulation::to_dense(&self.ctx, &raised, &self.keys);
         raised.scale = self.cts_scale;
+        let raise_s = lap();
 
         // CoeffsToSlots, then split the real and imaginary halves.
         let mut x = raised;
@@ -273,6 +287,7 @@ impl Bootstrapper {
         let shift = self.eval_mod.input_shift();
         let re = eng.add_const(&eng.add(&x, &conj)?, shift)?;
         let im = eng.add_const(&eng.mul_by_i(&eng.sub(&conj, &x)?)?, shift)?;
+        let cts_s = lap();
 
         // EvalMod on both halves, then recombine: re + i im.
         let (re, im) = rayon::join(
@@ -280,6 +295,7 @@ impl Bootstrapper {
             || self.eval_mod.apply(eng, &im, self.poly_scale),
         );
         let mut y = eng.add(&re?, &eng.mul_by_i(&im?)?)?;
+        let eval_mod_s = lap();
 
         for t in &self.stc {
             y = t.apply(eng, &y)?;
@@ -296,6 +312,7 @@ impl Bootstrapper {
         let report = BootstrapReport {
             raised_level: top,
             output_level: y.level,
+            phase_seconds: [raise_s, cts_s, eval_mod_s, lap()],
         };
         Ok((y, report))
     }

@@ -146,7 +146,8 @@ fn fgb_like_bootstrap() {
         let got = dec.decrypt_values(&out).unwrap();
         let err = max_error(&got, &values);
         eprintln!(
-            "bootstrap {secs:.2} s, level {} , max error 2^{:.2}, rss {:?}",
+            "bootstrap {secs:.2} s (raise, CtS, EvalMod, StC: {:.2?}), level {}, max error 2^{:.2}, rss {:?}",
+            report.phase_seconds,
             report.output_level,
             err.log2(),
             crate::sysinfo::peak_rss_mb()
