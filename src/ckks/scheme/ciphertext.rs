@@ -29,13 +29,29 @@ impl Ciphertext {
         self.context_id
     }
 
-    /// Drops limbs down to `level` (the caller checked `level <= self.level`).
+    /// Drops limbs down to `level` (the caller checked `level <= self.level`), copying only
+    /// the limbs kept.
     pub(crate) fn truncated(&self, level: usize) -> Ciphertext {
-        let mut out = self.clone();
-        out.c0.truncate(level + 1);
-        out.c1.truncate(level + 1);
-        out.level = level;
-        out
+        let keep = |p: &RnsPoly| RnsPoly {
+            limbs: p.limbs[..=level].to_vec(),
+            ntt: p.ntt,
+        };
+        Ciphertext {
+            level,
+            ..self.with_polys(keep(&self.c0), keep(&self.c1))
+        }
+    }
+
+    /// A ciphertext with this one's level, scale and context but the polynomials given
+    /// (nothing is copied).
+    pub(crate) fn with_polys(&self, c0: RnsPoly, c1: RnsPoly) -> Ciphertext {
+        Ciphertext {
+            c0,
+            c1,
+            level: self.level,
+            scale: self.scale,
+            context_id: self.context_id,
+        }
     }
 }
 

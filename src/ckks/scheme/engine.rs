@@ -121,11 +121,7 @@ impl Engine {
         let (k0, k1) = key_switch(&self.ctx, &c1, key);
         let mut c0 = self.ctx.automorphism_ntt(&a.c0, g);
         self.ctx.ring().add_assign(&mut c0, &k0);
-        Ciphertext {
-            c0,
-            c1: k1,
-            ..a.clone()
-        }
+        a.with_polys(c0, k1)
     }
 
     /// Adds the integer `k` to every slot-coefficient evaluation of `c0` (a constant
@@ -457,11 +453,7 @@ impl Evaluator for Engine {
                 let (k0, k1) = switch_automorphism(&self.ctx, &dec, g, key);
                 let mut c0 = self.ctx.automorphism_ntt(&a.c0, g);
                 ring.add_assign(&mut c0, &k0);
-                Ciphertext {
-                    c0,
-                    c1: k1,
-                    ..a.clone()
-                }
+                a.with_polys(c0, k1)
             })
             .collect())
     }
