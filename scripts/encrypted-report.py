@@ -57,8 +57,8 @@ def main():
         "# Encrypted inference: schedules run under CKKS, checked against plaintext and the "
         "cost model",
         "",
-        f"Measured {r['date']} on {r['cpu']} with {r['threads']} threads, preset "
-        f"`{r['preset']}` ({'128-bit secure' if r['secure'] else 'INSECURE test parameters'}), "
+        f"Preset `{r['preset']}` "
+        f"({'128-bit secure' if r['secure'] else 'INSECURE test parameters'}), "
         f"problems {problems}, "
         f"weights `{r['weights']}`; one ciphertext batch of "
         f"{reps[0]['batch_capacity'] if reps else 0} test images per run.",
@@ -66,7 +66,8 @@ def main():
     ]
     for path, run in runs:
         lines += [
-            f"`{os.path.relpath(path, os.path.dirname(a.out) or '.')}` ({run['split']}; "
+            f"`{os.path.relpath(path, os.path.dirname(a.out) or '.')}` (measured "
+            f"{run['date']} on {run['cpu']} with {run['threads']} threads; {run['split']}; "
             f"key generation {run['keygen_seconds']:.1f} s, server setup "
             f"{run['server_setup_seconds']:.1f} s, once for all its schedules):",
             "",
