@@ -150,6 +150,40 @@ impl RingContext {
             .for_each(|((x, y), m)| x.iter_mut().zip(y).for_each(|(u, &v)| *u = m.mul(*u, v)));
     }
 
+    /// The tensor product of `(a0, a1)` and `(b0, b1)` in one pass (NTT form):
+    /// `(a0 b0, a0 b1 + a1 b0, a1 b1)`, the middle term reduced once from a `u128` sum.
+    pub fn tensor(
+        &self,
+        (a0, a1): (&RnsPoly, &RnsPoly),
+        (b0, b1): (&RnsPoly, &RnsPoly),
+    ) -> [RnsPoly; 3] {
+        debug_assert!(a0.ntt && a1.ntt && b0.ntt && b1.ntt);
+        let n = a0.limbs.first().map_or(0, Vec::len);
+        let limbs: Vec<[Vec<u64>; 3]> = (0..a0.limbs.len())
+            .into_par_iter()
+            .map(|i| {
+                let m = &self.moduli[i];
+                let (x0, x1, y0, y1) = (&a0.limbs[i], &a1.limbs[i], &b0.limbs[i], &b1.limbs[i]);
+                let (mut d0, mut d1, mut d2) = (vec![0u64; n], vec![0u64; n], vec![0u64; n]);
+                for k in 0..n {
+                    let (u0, u1, v0, v1) =
+                        (x0[k] as u128, x1[k] as u128, y0[k] as u128, y1[k] as u128);
+                    d0[k] = m.reduce_u128(u0 * v0);
+                    d1[k] = m.reduce_u128(u0 * v1 + u1 * v0);
+                    d2[k] = m.reduce_u128(u1 * v1);
+                }
+                [d0, d1, d2]
+            })
+            .collect();
+        let mut out: [Vec<Vec<u64>>; 3] = Default::default();
+        for [d0, d1, d2] in limbs {
+            out[0].push(d0);
+            out[1].push(d1);
+            out[2].push(d2);
+        }
+        out.map(|limbs| RnsPoly { limbs, ntt: true })
+    }
+
     /// `acc += a * b` pointwise (all in NTT form).
     pub fn mul_add_assign(&self, acc: &mut RnsPoly, a: &RnsPoly, b: &RnsPoly) {
         debug_assert!(acc.ntt && a.ntt && b.ntt);

@@ -355,13 +355,7 @@ impl Evaluator for Engine {
             .as_deref()
             .ok_or(CkksError::MissingRelinKey)?;
         let ring = self.ctx.ring();
-        let mut d0 = a.c0.clone();
-        ring.mul_assign(&mut d0, &b.c0);
-        let mut d1 = a.c0.clone();
-        ring.mul_assign(&mut d1, &b.c1);
-        ring.mul_add_assign(&mut d1, &a.c1, &b.c0);
-        let mut d2 = a.c1.clone();
-        ring.mul_assign(&mut d2, &b.c1);
+        let [mut d0, mut d1, d2] = ring.tensor((&a.c0, &a.c1), (&b.c0, &b.c1));
         let (k0, k1) = key_switch(&self.ctx, &d2, key);
         ring.add_assign(&mut d0, &k0);
         ring.add_assign(&mut d1, &k1);
