@@ -253,15 +253,12 @@ impl Bootstrapper {
             }
             .into());
         }
-        let clock = std::time::Instant::now();
-        let mut lap = {
-            let mut last = clock.elapsed();
-            move || {
-                let now = clock.elapsed();
-                let d = (now - last).as_secs_f64();
-                last = now;
-                d
-            }
+        let mut last = std::time::Instant::now();
+        let mut lap = move || {
+            let now = std::time::Instant::now();
+            let d = (now - last).as_secs_f64();
+            last = now;
+            d
         };
         let mut low = eng.drop_level(ct, ct.level)?;
         if self.scale_up > 1.0 {
