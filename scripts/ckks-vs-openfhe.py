@@ -104,7 +104,10 @@ def main():
         f"{cw['params'].get('secret')} secret (cellwise preset `{cw['params']['preset']}`; "
         "OpenFHE contexts of the same shape, see scripts/bench-openfhe.py).",
         "Times are medians in milliseconds; ratio = cellwise / OpenFHE (below 1: cellwise "
-        "faster). `level` is the level the operation starts at (levels + 1 RNS limbs).",
+        "faster). `level` is the level the operation starts at (levels + 1 RNS limbs). Both "
+        "engines time their operations round-robin in the same order (levels from the top "
+        "down; per level add, products, rotations, matvec, polynomials), so every operation "
+        "follows the same one in both.",
         "",
         f"- cellwise: `{cw.get('command')}` (engine {cw['engine_version']})",
         f"- OpenFHE: `{of.get('command')}` ({of['engine_version']})",

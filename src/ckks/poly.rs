@@ -22,9 +22,11 @@
 //! Every ciphertext sum is formed at exactly equal scales: a node asked for output level λ and
 //! scale S multiplies each T_i by its coefficient encoded at scale S * q_{λ+1} / scale(T_i),
 //! so the terms share the scale S * q_{λ+1} and one rescale lands on (λ, S); a split asks its
-//! quotient for scale S * q_{λ+1} / scale(T_K). The output scale is a caller's choice (by
-//! default the input's scale), so a degree-17 evaluation ends at a scale of the caller's
-//! choosing, with no drift.
+//! quotient for scale S * q_{λ+1} / scale(T_K), and adds its remainder before the rescale
+//! (both are at S * q_{λ+1}), so a split and its remainder share one rescale; likewise
+//! T_{a+b} subtracts T_{a-b} from the product before its one rescale. The output scale is a
+//! caller's choice (by default the input's scale), so a degree-17 evaluation ends at a scale
+//! of the caller's choosing, with no drift.
 
 use std::collections::BTreeMap;
 
@@ -372,16 +374,14 @@ impl<E: Evaluator> Powers<'_, E> {
         let tb = drop_to(ev, &tb, level)?;
         let prod = ev.mul_relin(&ta, &tb)?;
         let twice = ev.add(&prod, &prod)?;
-        let out = ev.rescale(&twice)?;
         let out = if a == b {
-            ev.add_const(&out, -1.0)?
+            ev.add_const(&ev.rescale(&twice)?, -1.0)?
         } else {
-            // Bring T_{a-b} to the product's level and scale with one exact-scale product.
-            let low = self.get(a - b)?;
-            let low = drop_to(ev, &low, level)?;
-            let s = ev.scale(&out) * ev.rescale_prime(level) as f64 / ev.scale(&low);
-            let low = ev.rescale(&ev.mul_const(&low, 1.0, s)?)?;
-            ev.sub(&out, &low)?
+            // T_{a-b} brought to the product's level and scale by one exact-scale product,
+            // and subtracted before the single rescale.
+            let low = drop_to(ev, &self.get(a - b)?, level)?;
+            let low = ev.mul_const(&low, 1.0, ev.scale(&twice) / ev.scale(&low))?;
+            ev.rescale(&ev.sub(&twice, &low)?)?
         };
         self.t.insert(i, out.clone());
         Ok(out)
@@ -413,6 +413,24 @@ fn run<E: Evaluator>(
     level: usize,
     scale: f64,
 ) -> Result<E::Ciphertext, E::Error> {
+    let (ct, c0) = run_unrescaled(pw, node, level, scale)?;
+    let out = pw.ev.rescale(&ct)?;
+    if c0 != 0.0 {
+        pw.ev.add_const(&out, c0)
+    } else {
+        Ok(out)
+    }
+}
+
+/// The node's value before [`run`]'s final rescale: a ciphertext at level `level + 1` and
+/// scale `scale * q_{level+1}`, and the constant term to add after the rescale. A split adds
+/// its remainder in this form to its product, so both share one rescale.
+fn run_unrescaled<E: Evaluator>(
+    pw: &mut Powers<'_, E>,
+    node: &Node,
+    level: usize,
+    scale: f64,
+) -> Result<(E::Ciphertext, f64), E::Error> {
     let ev = pw.ev;
     match node {
         Node::Const(_) => Err(EvalError::InvalidInput(
@@ -435,12 +453,7 @@ fn run<E: Evaluator>(
             }
             // Invariant: a leaf has degree >= 1, so it has a non-zero term.
             let acc = acc.expect("leaf with a non-constant term");
-            let out = ev.rescale(&acc)?;
-            if c[0] != 0.0 {
-                ev.add_const(&out, c[0])
-            } else {
-                Ok(out)
-            }
+            Ok((acc, c[0]))
         }
         Node::Split { giant, q, r } => {
             let qi = ev.rescale_prime(level + 1) as f64;
@@ -452,13 +465,11 @@ fn run<E: Evaluator>(
                     ev.mul_relin(&qv, &tk)?
                 }
             };
-            let out = ev.rescale(&prod)?;
             match &**r {
-                Node::Const(c) if *c == 0.0 => Ok(out),
-                Node::Const(c) => ev.add_const(&out, *c),
+                Node::Const(c) => Ok((prod, *c)),
                 r => {
-                    let rv = run(pw, r, level, ev.scale(&out))?;
-                    ev.add(&out, &rv)
+                    let (rv, c0) = run_unrescaled(pw, r, level, scale)?;
+                    Ok((ev.add(&prod, &rv)?, c0))
                 }
             }
         }

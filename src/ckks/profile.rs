@@ -1,6 +1,10 @@
 //! Timing profile of the project engine: every primitive the cost model prices, at every
 //! level where it fits, timed round-robin (so that load from other processes spreads evenly
-//! over operations and levels) as the median of `samples` runs after one warm-up round.
+//! over operations and levels) as the median of `samples` runs after one warm-up round. The
+//! round follows `scripts/bench-openfhe.py`'s order (levels from the top down, per level the
+//! same operations in the same sequence), so each operation finds the caches as the one
+//! before it left them in both engines: a one-limb `add` after a polynomial is memory-bound
+//! and measured 0.2 ms alone but 0.5 ms after another level's heaviest task.
 //!
 //! The operations and their inputs are those of the OpenFHE measurement
 //! (`scripts/bench-openfhe.py`): squaring for `mul_relin_rescale`, rotation by one slot,
@@ -169,27 +173,37 @@ pub fn measure(
     );
     progress("client operations done; preparing the level-by-level tasks");
 
-    // Server operations at every level, round-robin.
+    // Server operations at every level, round-robin: levels from the top down and, per
+    // level, the operations in the order of scripts/bench-openfhe.py, so that every task
+    // follows the same task (and finds the caches in the same state) in both engines.
+    let mut levels = cfg.levels.clone();
+    levels.sort_unstable_by(|a, b| b.cmp(a));
+    levels.dedup();
     let mut cts = Vec::new();
-    let mut pts = Vec::new();
-    let mut prepared = Vec::new();
-    for &level in &cfg.levels {
-        cts.push((level, enc.encrypt_values(&values, level, scale)?));
-        if level >= 1 {
-            pts.push((level, engine.encode(&values, level, scale)?));
-        }
+    for &level in &levels {
+        let pt = (level >= 1)
+            .then(|| engine.encode(&values, level, scale))
+            .transpose()?;
+        let mut prepared = Vec::new();
         for op in profile_ops() {
             if level >= op.depth() {
                 let p = op.prepare(&engine, level)?;
                 let ct = enc.encrypt_values(p.input(), level, scale)?;
-                prepared.push((op, level, p, ct));
+                prepared.push((op, p, ct));
             }
         }
+        cts.push((
+            level,
+            enc.encrypt_values(&values, level, scale)?,
+            pt,
+            prepared,
+        ));
     }
     let hoist: Vec<isize> = (1..=31).collect();
     let mut tasks: Vec<Task> = Vec::new();
+    let mut checked = Vec::new();
     let engine = &engine;
-    for (level, c) in &cts {
+    for (level, c, pt, prepared) in &cts {
         let level = *level;
         tasks.push((
             "add".into(),
@@ -197,49 +211,45 @@ pub fn measure(
             None,
             Box::new(move || engine.add(c, c).map(drop)),
         ));
-        if level == 0 {
-            continue;
+        if let Some(p) = pt {
+            tasks.push((
+                "mul_relin_rescale".into(),
+                level,
+                None,
+                Box::new(move || engine.rescale(&engine.mul_relin(c, c)?).map(drop)),
+            ));
+            tasks.push((
+                "mul_plain_rescale".into(),
+                level,
+                None,
+                Box::new(move || engine.rescale(&engine.mul_plain(c, p)?).map(drop)),
+            ));
+            tasks.push((
+                "rotate".into(),
+                level,
+                None,
+                Box::new(move || engine.rotate(c, 1).map(drop)),
+            ));
+            let hoist = &hoist;
+            tasks.push((
+                "hoisted_rotate_31".into(),
+                level,
+                None,
+                Box::new(move || engine.rotate_hoisted(c, hoist).map(drop)),
+            ));
         }
-        tasks.push((
-            "mul_relin_rescale".into(),
-            level,
-            None,
-            Box::new(move || engine.rescale(&engine.mul_relin(c, c)?).map(drop)),
-        ));
-        // Invariant: a plaintext was encoded for every level >= 1.
-        let p = &pts.iter().find(|(l, _)| *l == level).expect("plaintext").1;
-        tasks.push((
-            "mul_plain_rescale".into(),
-            level,
-            None,
-            Box::new(move || engine.rescale(&engine.mul_plain(c, p)?).map(drop)),
-        ));
-        tasks.push((
-            "rotate".into(),
-            level,
-            None,
-            Box::new(move || engine.rotate(c, 1).map(drop)),
-        ));
-        let hoist = &hoist;
-        tasks.push((
-            "hoisted_rotate_31".into(),
-            level,
-            None,
-            Box::new(move || engine.rotate_hoisted(c, hoist).map(drop)),
-        ));
-    }
-    let mut checked = Vec::new();
-    for (op, level, p, ct) in &prepared {
-        let out = p.run(engine, ct)?;
-        let consumed = level - engine.level(&out);
-        let bits = precision_bits(&dec.decrypt_values(&out)?, &p.expected());
-        checked.push((op.name(), *level, consumed, bits));
-        tasks.push((
-            op.name(),
-            *level,
-            Some(consumed),
-            Box::new(move || p.run(engine, ct).map(drop)),
-        ));
+        for (op, p, ct) in prepared {
+            let out = p.run(engine, ct)?;
+            let consumed = level - engine.level(&out);
+            let bits = precision_bits(&dec.decrypt_values(&out)?, &p.expected());
+            checked.push((op.name(), level, consumed, bits));
+            tasks.push((
+                op.name(),
+                level,
+                Some(consumed),
+                Box::new(move || p.run(engine, ct).map(drop)),
+            ));
+        }
     }
     let mut times = vec![Vec::with_capacity(s); tasks.len()];
     for round in 0..=s {
