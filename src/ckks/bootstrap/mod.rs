@@ -64,8 +64,8 @@ impl BootstrapConfig {
         let eval_mod = EvalModConfig {
             k: 12,
             eps: 2f64.powi(2 - log_message_ratio as i32),
-            double_angles: 2,
-            degree: 63,
+            double_angles: 3,
+            degree: 31,
         };
         let budget = params.literal().bootstrap_levels;
         let rest = budget
