@@ -54,8 +54,13 @@ fn report_and_options() {
     ]);
     assert!(ok);
     assert!(stdout.contains("total: 14 bootstraps"), "{stdout}");
-    // Latency takes its levels from the profile and refuses others.
-    let (ok, _, stderr) = cellwise(&["cost", "--schedule", "all-17", "--levels", "12"]);
+    // Latency takes the shipped profile measured with those levels (fgb-like-12's for 12)...
+    let (ok, stdout, stderr) = cellwise(&["cost", "--schedule", "all-17", "--levels", "12"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("latency:cellwise-fgb-like-12"), "{stdout}");
+    assert!(stdout.contains("| 14 bootstraps"), "{stdout}");
+    // ... and refuses levels no profile was measured with.
+    let (ok, _, stderr) = cellwise(&["cost", "--schedule", "all-17", "--levels", "10"]);
     assert!(!ok);
     assert!(stderr.contains("measured with 9 levels"), "{stderr}");
 }

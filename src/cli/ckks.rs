@@ -27,7 +27,7 @@ enum CkksCommand {
 /// Arguments of `cellwise ckks profile`.
 #[derive(clap::Args)]
 struct ProfileArgs {
-    /// Parameter preset: fgb-like, test-small or test-medium.
+    /// Parameter preset: fgb-like, fgb-like-12, test-small, test-medium or test-boot.
     #[arg(long, default_value = "fgb-like", conflicts_with = "params")]
     preset: String,
     /// Parameters from a TOML file (fields of ParametersLiteral) instead of a preset.

@@ -80,7 +80,8 @@ struct DataArgs {
 /// CKKS parameters and keys.
 #[derive(clap::Args)]
 struct KeyArgs {
-    /// Parameter preset (fgb-like, or test-boot for small insecure runs).
+    /// Parameter preset (fgb-like; fgb-like-12 for two degree-17 steps per bootstrap; test-boot
+    /// for small insecure runs).
     #[arg(long, default_value = "fgb-like")]
     preset: String,
     /// Accept parameters below 128-bit security (the test presets need it).

@@ -178,7 +178,7 @@ pub fn by_name(spec: &str, problem: &Problem) -> Result<Box<dyn CostModel>, Cost
 }
 
 /// Builds a cost model from a spec `MODEL[:PROFILE]` for a problem: `depth`, `bootstraps`,
-/// `latency` (with [`profile::default_profile`]) or `latency:PROFILE` (a shipped profile's short
+/// `latency` (with [`profile::default_profile_for`] the options' levels) or `latency:PROFILE` (a shipped profile's short
 /// name or a path to a profile JSON).
 pub fn by_name_with(
     spec: &str,
@@ -203,7 +203,9 @@ pub fn by_name_with(
             Ok(Box::new(BootstrapsModel::new(problem, options)?))
         }
         "latency" => {
-            let profile = Profile::load(profile.unwrap_or(profile::default_profile()))?;
+            let profile = Profile::load(
+                profile.unwrap_or_else(|| profile::default_profile_for(options.levels)),
+            )?;
             Ok(Box::new(LatencyModel::new(problem, profile, options)?))
         }
         _ => Err(CostError::UnknownModel(spec.to_string())),

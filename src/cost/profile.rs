@@ -36,6 +36,11 @@ const SHIPPED: &[(&str, &str, &str)] = &[
         "openfhe-fgb-like.json",
         include_str!("../../profiles/openfhe-fgb-like.json"),
     ),
+    (
+        "cellwise-fgb-like-12",
+        "cellwise-fgb-like-12.json",
+        include_str!("../../profiles/cellwise-fgb-like-12.json"),
+    ),
 ];
 
 /// Errors raised while reading or validating a profile.
@@ -328,6 +333,20 @@ pub fn default_profile() -> &'static str {
     SHIPPED.first().map_or("", |(n, _, _)| *n)
 }
 
+/// The profile `latency` uses for a chain of `levels` levels between bootstraps when the spec
+/// names none: the project engine's shipped profile measured with that many levels (for
+/// example `cellwise-fgb-like-12` for 12), else [`default_profile`].
+pub fn default_profile_for(levels: Option<usize>) -> &'static str {
+    levels
+        .and_then(|l| {
+            SHIPPED.iter().find(|(name, _, text)| {
+                name.starts_with("cellwise")
+                    && Profile::from_json(name, text).is_ok_and(|p| p.params.levels == l)
+            })
+        })
+        .map_or_else(default_profile, |(name, _, _)| *name)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -441,7 +460,8 @@ pub(crate) mod tests {
         assert!(!default_profile().is_empty());
         for name in shipped_names() {
             let p = Profile::load(name).unwrap();
-            assert_eq!(p.params.levels, 9, "{name}");
+            let top = p.params.levels;
+            assert_eq!(top, if name.ends_with("-12") { 12 } else { 9 }, "{name}");
             for op in [
                 "add",
                 "matvec_32",
@@ -450,9 +470,17 @@ pub(crate) mod tests {
                 "poly_deg17",
                 "bootstrap",
             ] {
-                assert!(p.seconds(op, 9).is_some(), "{name} lacks {op}");
+                assert!(p.seconds(op, top).is_some(), "{name} lacks {op}");
             }
             assert!(p.bootstrap_seconds().unwrap() > 1.0, "{name}");
         }
+    }
+
+    #[test]
+    fn the_default_profile_follows_the_levels() {
+        assert_eq!(default_profile_for(None), "cellwise");
+        assert_eq!(default_profile_for(Some(9)), "cellwise");
+        assert_eq!(default_profile_for(Some(12)), "cellwise-fgb-like-12");
+        assert_eq!(default_profile_for(Some(7)), "cellwise");
     }
 }

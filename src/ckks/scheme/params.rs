@@ -162,11 +162,19 @@ pub struct ParametersLiteral {
 }
 
 /// Named presets.
-pub const PRESETS: [&str; 4] = ["fgb-like", "test-small", "test-medium", "test-boot"];
+pub const PRESETS: [&str; 5] = [
+    "fgb-like",
+    "fgb-like-12",
+    "test-small",
+    "test-medium",
+    "test-boot",
+];
 
 impl ParametersLiteral {
     /// A named preset: `fgb-like` (N = 2^16, 42-bit scale, 9 computation levels plus 14
-    /// bootstrap levels of 60 bits, dnum 3, 128-bit secure), `test-small` (N = 2^12, 5 levels,
+    /// bootstrap levels of 60 bits, dnum 3, 128-bit secure), `fgb-like-12` (the same with 12
+    /// computation levels, room for two degree-17 RNN steps between bootstraps instead of one;
+    /// dnum 5 keeps log2 QP at 1768 <= 1772), `test-small` (N = 2^12, 5 levels,
     /// insecure), `test-medium` (N = 2^13, 7 levels, insecure, bootstrap room of 4 levels) or
     /// `test-boot` (the `fgb-like` chain at N = 2^12, insecure: bootstrapping and encrypted
     /// inference tests).
@@ -187,6 +195,11 @@ impl ParametersLiteral {
         };
         match name {
             "fgb-like" => Some(base),
+            "fgb-like-12" => Some(Self {
+                levels: 12,
+                dnum: 5,
+                ..base
+            }),
             "test-small" => Some(Self {
                 log_n: 12,
                 log_scale: 40,
@@ -444,6 +457,19 @@ mod tests {
                 .iter()
                 .all(|&q| ((q as f64).log2() - 60.0).abs() < 0.01)
         );
+    }
+
+    #[test]
+    fn fgb_like_12_is_secure_with_twelve_levels() {
+        let p = ParametersLiteral::preset("fgb-like-12")
+            .unwrap()
+            .build()
+            .unwrap();
+        assert!(p.is_secure());
+        assert!(p.log_qp() <= 1772.0, "{}", p.log_qp());
+        assert_eq!(p.top_level(), 12);
+        assert_eq!(p.max_level(), 26);
+        assert_eq!(p.alpha(), 6);
     }
 
     #[test]
