@@ -172,7 +172,7 @@ def main():
                   "probability in the last column.", "",
                   "| problem | split | schedule | accuracy | peak \\|t\\| | unsafe images | "
                   "batches of 1,024 lost |",
-                  "|---|---|---|---|---:|---:|---:|---:|"]
+                  "|---|---|---|---:|---:|---:|---:|"]
         for path in a.eval:
             with open(path) as f:
                 rows = json.load(f)
