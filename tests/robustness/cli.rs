@@ -1,0 +1,1 @@
+//! Command-line cases: output streams, flags, presets, run directories, checkpoints.
