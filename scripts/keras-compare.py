@@ -4,12 +4,18 @@ epoch budget as `cellwise train`, timed on this machine.
 
     python3 -m venv V && V/bin/pip install tensorflow-cpu numpy
     V/bin/python scripts/keras-compare.py DATA_DIR [--epochs N] [--threads 2] [--out F.json]
+        [--cell rnn|gru|lstm]
 
 DATA_DIR holds the raw MNIST IDX files (`cellwise fetch`). Split: train = first 55,000 of the
 training file, val = last 5,000, test = 10,000. SimpleRNN(32, tanh) + Dense(10), Adam lr 1e-3
 (epsilon 1e-7), batch 128, EarlyStopping(val_loss, patience 10, restore best),
 ReduceLROnPlateau(val_loss, factor 0.1, patience 5, min_lr 1e-5). Writes a JSON summary and
 the trained weights as NPZ in cellwise's layout (scorable with `cellwise eval --weights`).
+
+--cell gru / lstm replaces SimpleRNN(32) by GRU(32) (reset_after=True, recurrent activation
+sigmoid) or LSTM(32) (unit_forget_bias=True), everything else the same; their weights are
+written under Keras's names (kernel, recurrent_kernel, bias, dense_kernel, dense_bias), the
+layout of scripts/frameworks-export.py. The JSON summary names the cell.
 """
 import argparse
 import json
@@ -27,6 +33,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--out", default="keras-compare.json")
+    ap.add_argument("--cell", choices=["rnn", "gru", "lstm"], default="rnn")
     args = ap.parse_args()
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(args.threads)
     import numpy as np
@@ -47,7 +54,11 @@ def main():
     model = tf.keras.Sequential(
         [
             tf.keras.Input((28, 28)),
-            tf.keras.layers.SimpleRNN(32, activation="tanh"),
+            {
+                "rnn": lambda: tf.keras.layers.SimpleRNN(32, activation="tanh"),
+                "gru": lambda: tf.keras.layers.GRU(32, recurrent_activation="sigmoid", reset_after=True),
+                "lstm": lambda: tf.keras.layers.LSTM(32, recurrent_activation="sigmoid", unit_forget_bias=True),
+            }[args.cell](),
             tf.keras.layers.Dense(10),
         ]
     )
@@ -87,9 +98,13 @@ def main():
     wx, wh, b = rnn.get_weights()
     wd, bd = dense.get_weights()
     stem = os.path.splitext(args.out)[0]
-    np.savez(stem + ".npz", wx=wx, wh=wh, b=b, wd=wd, bd=bd)
+    if args.cell == "rnn":
+        np.savez(stem + ".npz", wx=wx, wh=wh, b=b, wd=wd, bd=bd)
+    else:
+        np.savez(stem + ".npz", kernel=wx, recurrent_kernel=wh, bias=b, dense_kernel=wd, dense_bias=bd)
     summary = {
         "engine": f"keras (tensorflow {tf.__version__})",
+        "cell": args.cell,
         "threads": args.threads,
         "epochs": len(timer.times),
         "median_epoch_seconds": float(np.median(timer.times)),
