@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use cellwise::cost::{self, CostModel};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
-use cellwise::schedule::{CellApprox, Schedule};
+use cellwise::schedule::{Approx, Schedule};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::rngs::ChaCha20Rng;
 use rand::{RngExt, SeedableRng};
@@ -19,7 +19,7 @@ fn schedules(steps: usize) -> Vec<Schedule> {
         .map(|_| {
             Schedule::new(
                 (0..steps)
-                    .map(|_| CellApprox::Degree(degrees[rng.random_range(0..degrees.len())]))
+                    .map(|_| Approx::Degree(degrees[rng.random_range(0..degrees.len())]))
                     .collect(),
             )
         })

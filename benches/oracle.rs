@@ -3,10 +3,10 @@
 //! `cellwise bench oracle` reports the same workloads with same-run GEMM and numpy ratios.
 
 use cellwise::data::{self, Splits};
-use cellwise::model::RnnWeights;
+use cellwise::model::Weights;
 use cellwise::oracle::{Candidates, Oracle, OracleConfig};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
-use cellwise::schedule::{CellApprox, Schedule};
+use cellwise::schedule::{Approx, Schedule};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn splits(problem: &Problem) -> Splits {
@@ -18,9 +18,9 @@ fn splits(problem: &Problem) -> Splits {
 fn oracle(c: &mut Criterion) {
     let problem = Problem::load(DEFAULT_PROBLEM).expect("embedded preset");
     let splits = splits(&problem);
-    let weights = RnnWeights::embedded_default();
+    let weights = Weights::embedded_default();
     let candidates = Candidates::from_problem(&problem, None).expect("fits");
-    let all17 = Schedule::uniform(problem.steps(), CellApprox::Degree(17));
+    let all17 = Schedule::uniform(problem.steps(), Approx::Degree(17));
 
     let test = Oracle::new(
         &weights,
@@ -42,7 +42,7 @@ fn oracle(c: &mut Criterion) {
     let parent = val.evaluate(&all17).expect("evaluates").correct;
     let threshold = parent.saturating_sub(splits.val.len() / 50);
     let children: Vec<Schedule> = (0..problem.steps())
-        .flat_map(|i| [3, 7].map(|d| all17.with_cell(i, CellApprox::Degree(d))))
+        .flat_map(|i| [3, 7].map(|d| all17.with(0, i, Approx::Degree(d))))
         .collect();
     let mut next = 0;
     c.bench_function("DFS child decision (one cell lowered, threshold)", |b| {

@@ -17,6 +17,7 @@ pub mod infer;
 pub mod model;
 pub mod oracle;
 pub mod problem;
+pub mod recurrence;
 pub mod report;
 pub mod schedule;
 pub mod search;

@@ -3,7 +3,13 @@
 
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::approx::Activation;
+use crate::recurrence::CellKind;
+use crate::schedule::{Shape, Space};
 
 /// The default problem: MNIST row by row, SimpleRNN(32) + Dense(10), trained at lr 1e-3.
 pub const DEFAULT_PROBLEM: &str = "mnist-rnn32";
@@ -69,14 +75,23 @@ pub struct DataSpec {
     pub validation: usize,
 }
 
-/// Network shape: SimpleRNN(hidden) on `steps` inputs of `input_width`, then Dense(classes).
+/// Network shape: a recurrent cell with `hidden` units on `steps` inputs of `input_width`,
+/// then Dense(classes).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
+    /// The recurrent cell (default: simple-rnn).
+    #[serde(default = "simple_rnn")]
+    pub cell: CellKind,
     pub hidden: usize,
     pub classes: usize,
-    /// Only "tanh" for now.
-    pub activation: String,
+    /// SimpleRNN presets may say "tanh" (the only activation it has); optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<String>,
+}
+
+fn simple_rnn() -> CellKind {
+    CellKind::SimpleRnn
 }
 
 /// Keras-style training recipe.
@@ -95,20 +110,60 @@ pub struct TrainingSpec {
     pub seed: u64,
 }
 
-/// The candidate polynomials of every cell.
+/// The candidate polynomials of every activation slot: defaults for all slots, and
+/// per-slot overrides under `[approximation.slots.NAME]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApproximationSpec {
-    /// "tanh" or "sigmoid".
-    pub function: String,
+    /// Optional: "tanh" or "sigmoid"; if given, every slot without its own setting must
+    /// compute this function (a SimpleRNN preset's `function = "tanh"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
     /// Candidate degrees, e.g. [3, 7, 17].
     pub degrees: Vec<usize>,
     /// Fit interval [lo, hi].
-    pub interval: [f64; 2],
+    pub interval: Vec<f64>,
     /// "least-squares" (uniform grid, as the paper), "chebyshev" (interpolation) or
-    /// "weighted" (least squares under the measured pre-activation histogram).
+    /// "weighted" (least squares under the measured pre-activation histogram of the slot).
+    pub method: String,
+    /// Per-slot overrides, by slot name (`z`, `r`, `n`; `i`, `f`, `g`, `o`, `c`; `h`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub slots: BTreeMap<String, SlotSpec>,
+}
+
+/// Settings of one slot that differ from the defaults.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotSpec {
+    /// If given, must be the slot's own function (a check, not a choice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degrees: Option<Vec<usize>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+}
+
+/// The resolved candidates of one slot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlotFit {
+    /// Slot name.
+    pub name: &'static str,
+    /// The function the slot computes.
+    pub function: Activation,
+    /// Candidate degrees, as the preset lists them.
+    pub degrees: Vec<usize>,
+    /// Fit interval.
+    pub interval: [f64; 2],
+    /// Fit method name.
     pub method: String,
 }
+
+/// Largest |bound| of a fit interval: far beyond any pre-activation, and small enough that
+/// the oracle's f32 arithmetic (centre, half-width, their inverse) stays finite.
+pub const MAX_INTERVAL_BOUND: f64 = 1e6;
 
 impl Problem {
     /// Loads a preset by name (embedded) or from a path to a TOML file.
@@ -151,6 +206,50 @@ impl Problem {
         self.data.image_side
     }
 
+    /// The recurrent cell.
+    pub fn cell(&self) -> CellKind {
+        self.model.cell
+    }
+
+    /// The grid of its schedules: the cell's slots times the steps.
+    pub fn shape(&self) -> Shape {
+        Shape {
+            cell: self.model.cell,
+            steps: self.steps(),
+        }
+    }
+
+    /// The candidates of every slot (defaults with the slot's overrides applied).
+    pub fn slot_fits(&self) -> Vec<SlotFit> {
+        let a = &self.approximation;
+        self.model
+            .cell
+            .cell()
+            .slots
+            .iter()
+            .map(|slot| {
+                let o = a.slots.get(slot.name).cloned().unwrap_or_default();
+                let interval = o.interval.as_deref().unwrap_or(&a.interval);
+                SlotFit {
+                    name: slot.name,
+                    function: slot.function,
+                    degrees: o.degrees.unwrap_or_else(|| a.degrees.clone()),
+                    interval: [interval[0], interval[1]],
+                    method: o.method.unwrap_or_else(|| a.method.clone()),
+                }
+            })
+            .collect()
+    }
+
+    /// The search space: each slot's candidate degrees over the steps.
+    pub fn space(&self) -> Space {
+        Space::new(
+            self.model.cell,
+            self.steps(),
+            self.slot_fits().into_iter().map(|f| f.degrees).collect(),
+        )
+    }
+
     fn validate(&self) -> Result<(), ProblemError> {
         let bad = |message: String| {
             Err(ProblemError::Invalid {
@@ -179,10 +278,11 @@ impl Problem {
         if self.model.hidden == 0 || self.model.classes < 2 {
             return bad("hidden must be >= 1 and classes >= 2".into());
         }
-        if self.model.activation != "tanh" {
+        if let Some(act) = &self.model.activation
+            && (act != "tanh" || self.model.cell != CellKind::SimpleRnn)
+        {
             return bad(format!(
-                "unknown activation '{}' (known: tanh)",
-                self.model.activation
+                "activation '{act}': only a simple-rnn names its activation, and it is tanh (gated cells fix theirs per slot)"
             ));
         }
         let t = &self.training;
@@ -204,31 +304,90 @@ impl Problem {
         if t.batch_size == 0 || t.max_epochs == 0 {
             return bad("batch_size and max_epochs must be >= 1".into());
         }
+        self.validate_approximation()
+            .map_err(|message| ProblemError::Invalid {
+                name: self.name.clone(),
+                message,
+            })?;
+        Ok(())
+    }
+
+    fn validate_approximation(&self) -> Result<(), String> {
         let a = &self.approximation;
-        if !matches!(a.function.as_str(), "tanh" | "sigmoid") {
-            return bad(format!(
-                "unknown function '{}' (known: tanh, sigmoid)",
-                a.function
-            ));
+        let cell = self.model.cell.cell();
+        for name in a.slots.keys() {
+            if cell.slot_index(name).is_none() {
+                return Err(format!(
+                    "approximation.slots.{name}: a {} has no slot '{name}' (slots: {})",
+                    cell.kind,
+                    cell.slot_names()
+                ));
+            }
         }
-        if a.degrees.is_empty() || a.degrees.contains(&0) {
-            return bad("degrees must be a non-empty list of positive degrees".into());
+        check_interval("approximation.interval", &a.interval)?;
+        for (name, o) in &a.slots {
+            if let Some(i) = &o.interval {
+                check_interval(&format!("approximation.slots.{name}.interval"), i)?;
+            }
         }
-        let [lo, hi] = a.interval;
-        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-            return bad(format!("interval [{lo}, {hi}] must be finite with lo < hi"));
-        }
-        if !matches!(
-            a.method.as_str(),
-            "least-squares" | "chebyshev" | "weighted"
-        ) {
-            return bad(format!(
-                "unknown method '{}' (known: least-squares, chebyshev, weighted)",
-                a.method
-            ));
+        for (slot, fit) in cell.slots.iter().zip(self.slot_fits()) {
+            let own = a.slots.get(slot.name).and_then(|o| o.function.as_ref());
+            if let Some(f) = own.or(a.function.as_ref()) {
+                let parsed = Activation::parse(f).map_err(|e| e.to_string())?;
+                if parsed != slot.function {
+                    return Err(format!(
+                        "slot {} of a {} computes {}, not {f}",
+                        slot.name,
+                        cell.kind,
+                        slot.function.name()
+                    ));
+                }
+            }
+            if fit.degrees.is_empty() || fit.degrees.contains(&0) {
+                return Err(format!(
+                    "slot {}: degrees must be a non-empty list of positive degrees",
+                    slot.name
+                ));
+            }
+            let mut sorted = fit.degrees.clone();
+            sorted.sort_unstable();
+            if sorted.windows(2).any(|w| w[0] == w[1]) {
+                return Err(format!(
+                    "slot {}: degrees {:?} list a degree twice",
+                    slot.name, fit.degrees
+                ));
+            }
+            if !matches!(
+                fit.method.as_str(),
+                "least-squares" | "chebyshev" | "weighted"
+            ) {
+                return Err(format!(
+                    "slot {}: unknown method '{}' (known: least-squares, chebyshev, weighted)",
+                    slot.name, fit.method
+                ));
+            }
         }
         Ok(())
     }
+}
+
+/// A fit interval is two finite numbers lo < hi within [`MAX_INTERVAL_BOUND`].
+fn check_interval(what: &str, interval: &[f64]) -> Result<(), String> {
+    let [lo, hi] = interval else {
+        return Err(format!(
+            "{what} must be [lo, hi], two numbers; it has {} elements",
+            interval.len()
+        ));
+    };
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Err(format!("{what} [{lo}, {hi}] must be finite with lo < hi"));
+    }
+    if lo.abs().max(hi.abs()) > MAX_INTERVAL_BOUND {
+        return Err(format!(
+            "{what} [{lo}, {hi}] reaches beyond +-{MAX_INTERVAL_BOUND:e}, where the f32 oracle loses the interval"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,30 +1,64 @@
-//! Schedules: which approximation each cell (time step) uses.
+//! Schedules: which approximation each activation slot uses at each time step, and the
+//! search space of a problem ([`Space`]).
 //!
-//! Text forms (cells are 0-based):
-//! - one entry per cell: `17,17,7,3,exact,...`
-//! - uniform: `all-17`, `all-exact`
-//! - a base with exceptions: `17 except 7@0,4,24` or `17 except 7@0,4 3@9`
+//! Text forms (steps are 0-based; `A` is a degree or `exact`; slots are named by the cell,
+//! e.g. `z`, `r`, `n` for a GRU):
+//! - uniform: `all-17`, `all-exact` (every slot of every step);
+//! - one entry per step, for one-slot cells (SimpleRNN): `17,17,7,3,exact,...`;
+//! - a base with exceptions: `17 except 7@0,4,24 3@9`; an exception may name a slot
+//!   (`z:7@0-27`, `n:3@5,6`) and give steps as indices, ranges `a-b` or `*` (every step);
+//!   without a slot it sets every slot of those steps. A (slot, step) set twice is an error;
+//! - explicit, one list per slot: `z:17,7,...; r:...; n:...`.
 //!
-//! JSON is the serde form of [`Schedule`] (a list of cells).
+//! [`Schedule`]'s `Display` prints the shortest of these forms that parses back exactly; for
+//! one-slot cells it prints exactly what earlier versions printed (indices, no ranges).
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// What replaces the activation in one cell.
+use crate::recurrence::{Cell, CellKind};
+
+/// What replaces the activation at one (slot, step).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum CellApprox {
+pub enum Approx {
     /// The exact activation (plaintext reference only; not evaluable under CKKS).
     Exact,
-    /// The problem's fitted polynomial of this degree.
+    /// The slot's fitted polynomial of this degree.
     Degree(usize),
 }
 
-/// One approximation per cell, in time order.
+/// The grid a schedule covers: the cell's slots times the time steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Shape {
+    pub cell: CellKind,
+    pub steps: usize,
+}
+
+impl Shape {
+    /// Slots per step.
+    pub fn slots(&self) -> usize {
+        self.cell.cell().slots.len()
+    }
+}
+
+/// A bare step count is the shape of a SimpleRNN (one slot per step).
+impl From<usize> for Shape {
+    fn from(steps: usize) -> Self {
+        Shape {
+            cell: CellKind::SimpleRnn,
+            steps,
+        }
+    }
+}
+
+/// One approximation per (slot, step), stored step-major: a time prefix of a schedule is a
+/// prefix of its entries.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Schedule {
-    cells: Vec<CellApprox>,
+    slots: usize,
+    entries: Vec<Approx>,
 }
 
 /// A schedule that cannot be parsed or does not fit a problem.
@@ -36,138 +70,383 @@ pub enum ScheduleError {
         position: usize,
         why: String,
     },
-    #[error("schedule has {found} cells, the problem has {expected} steps")]
+    #[error("schedule has {found} steps, the problem has {expected} steps")]
     WrongLength { found: usize, expected: usize },
-    #[error("schedule: unknown degree {degree} at cell {cell}; candidates: {candidates}")]
+    #[error(
+        "schedule: unknown degree {degree} at slot {slot} step {step}; candidates: {candidates}"
+    )]
     UnknownDegree {
         degree: usize,
-        cell: usize,
+        slot: String,
+        step: usize,
         candidates: String,
     },
+    #[error("schedule: {0}")]
+    Shape(String),
     #[error("schedule is empty")]
     Empty,
 }
 
 impl Schedule {
-    /// A schedule from its cells, in time order.
-    pub fn new(cells: Vec<CellApprox>) -> Self {
-        Self { cells }
+    /// A one-slot schedule (SimpleRNN) from its steps, in time order.
+    pub fn new(cells: Vec<Approx>) -> Self {
+        Self {
+            slots: 1,
+            entries: cells,
+        }
     }
 
-    /// The same approximation in each of `steps` cells.
-    pub fn uniform(steps: usize, cell: CellApprox) -> Self {
-        Self::new(vec![cell; steps])
+    /// A schedule of `slots` slots from its entries, step-major (`entries[t * slots + s]`).
+    pub fn from_entries(slots: usize, entries: Vec<Approx>) -> Result<Self, ScheduleError> {
+        if slots == 0 || !entries.len().is_multiple_of(slots) {
+            return Err(ScheduleError::Shape(format!(
+                "{} entries do not fill steps of {slots} slots",
+                entries.len()
+            )));
+        }
+        Ok(Self { slots, entries })
     }
 
-    /// The cells, in time order.
-    pub fn cells(&self) -> &[CellApprox] {
-        &self.cells
+    /// The same approximation at every slot of every step.
+    pub fn uniform(shape: impl Into<Shape>, approx: Approx) -> Self {
+        let shape = shape.into();
+        Self {
+            slots: shape.slots(),
+            entries: vec![approx; shape.slots() * shape.steps],
+        }
     }
 
-    /// Number of cells.
-    pub fn len(&self) -> usize {
-        self.cells.len()
+    /// Every entry, step-major.
+    pub fn entries(&self) -> &[Approx] {
+        &self.entries
     }
 
-    /// True for a schedule with no cells.
+    /// Slots per step.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// Number of steps.
+    pub fn steps(&self) -> usize {
+        self.entries.len() / self.slots.max(1)
+    }
+
+    /// True for a schedule with no steps.
     pub fn is_empty(&self) -> bool {
-        self.cells.is_empty()
+        self.entries.is_empty()
     }
 
-    /// This schedule with cell `i` replaced.
-    pub fn with_cell(&self, i: usize, cell: CellApprox) -> Self {
-        let mut cells = self.cells.clone();
-        cells[i] = cell;
-        Self { cells }
+    /// The approximation at (slot, step).
+    pub fn get(&self, slot: usize, step: usize) -> Approx {
+        self.entries[step * self.slots + slot]
     }
 
-    /// Parses a text form for a problem of `steps` cells (`all-D` needs the length).
-    pub fn parse(text: &str, steps: usize) -> Result<Self, ScheduleError> {
+    /// The approximations of one slot, in time order.
+    pub fn slot(&self, slot: usize) -> Vec<Approx> {
+        self.entries
+            .iter()
+            .skip(slot)
+            .step_by(self.slots)
+            .copied()
+            .collect()
+    }
+
+    /// This schedule with (slot, step) replaced.
+    pub fn with(&self, slot: usize, step: usize, approx: Approx) -> Self {
+        let mut s = self.clone();
+        s.entries[step * self.slots + slot] = approx;
+        s
+    }
+
+    /// This schedule with entry `i` (step-major) replaced.
+    pub fn with_entry(&self, i: usize, approx: Approx) -> Self {
+        let mut s = self.clone();
+        s.entries[i] = approx;
+        s
+    }
+
+    /// Checks that the schedule covers `shape`.
+    pub fn check_shape(&self, shape: impl Into<Shape>) -> Result<(), ScheduleError> {
+        let shape = shape.into();
+        if self.slots != shape.slots() {
+            return Err(ScheduleError::Shape(format!(
+                "it has {} slots per step, a {} step has {} ({})",
+                self.slots,
+                shape.cell,
+                shape.slots(),
+                shape.cell.cell().slot_names()
+            )));
+        }
+        if self.steps() != shape.steps {
+            return Err(ScheduleError::WrongLength {
+                found: self.steps(),
+                expected: shape.steps,
+            });
+        }
+        Ok(())
+    }
+
+    /// Parses a text form for a problem of this shape (a bare step count is a SimpleRNN).
+    pub fn parse(text: &str, shape: impl Into<Shape>) -> Result<Self, ScheduleError> {
+        let shape = shape.into();
+        let cell = shape.cell.cell();
         let text = text.trim();
         if text.is_empty() {
             return Err(ScheduleError::Empty);
         }
         let schedule = if let Some(rest) = text.strip_prefix("all-") {
-            Self::uniform(steps, parse_cell(rest, 4)?)
+            Self::uniform(shape, parse_approx(rest, 4)?)
         } else if let Some((base, exceptions)) = text.split_once(" except ") {
-            let mut s = Self::uniform(steps, parse_cell(base.trim(), 0)?);
-            let mut offset = base.len() + " except ".len();
+            let mut s = Self::uniform(shape, parse_approx(base.trim(), 0)?);
+            let mut set = vec![false; s.entries.len()];
+            let start = base.len() + " except ".len();
+            let mut offset = 0;
             for group in exceptions.split_whitespace() {
-                let at = exceptions[offset - base.len() - " except ".len()..]
-                    .find(group)
-                    .map_or(offset, |p| offset + p);
-                let (cell, positions) =
-                    group
-                        .split_once('@')
-                        .ok_or_else(|| ScheduleError::BadToken {
-                            token: group.to_string(),
-                            position: at,
-                            why: "an exception is DEGREE@CELL,CELL,...".into(),
-                        })?;
-                let approx = parse_cell(cell, at)?;
-                let mut pos = at + cell.len() + 1;
-                for p in positions.split(',') {
-                    let i: usize = p.parse().map_err(|_| ScheduleError::BadToken {
-                        token: p.to_string(),
-                        position: pos,
-                        why: "a cell index must be a whole number".into(),
-                    })?;
-                    if i >= steps {
-                        return Err(ScheduleError::BadToken {
-                            token: p.to_string(),
-                            position: pos,
-                            why: format!("cell {i} is out of range 0..{steps}"),
-                        });
-                    }
-                    s.cells[i] = approx;
-                    pos += p.len() + 1;
-                }
-                offset = at + group.len();
+                let at = start + exceptions[offset..].find(group).map_or(0, |p| offset + p);
+                offset = at - start + group.len();
+                parse_group(group, at, cell, shape.steps, &mut s, &mut set)?;
             }
             s
+        } else if text.contains(':') {
+            parse_explicit(text, cell, shape.steps)?
         } else {
-            let mut cells = Vec::new();
-            let mut pos = 0;
-            for token in text.split(',') {
-                let lead = token.len() - token.trim_start().len();
-                cells.push(parse_cell(token.trim(), pos + lead)?);
-                pos += token.len() + 1;
+            if cell.slots.len() != 1 {
+                return Err(ScheduleError::Shape(format!(
+                    "a plain list gives one slot per step; a {} step has {} slots ({}): use `SLOT:A,A,...; ...` or `BASE except SLOT:A@STEPS`",
+                    cell.kind,
+                    cell.slots.len(),
+                    cell.slot_names()
+                )));
             }
-            Self::new(cells)
+            Self::new(parse_list(text, 0)?)
         };
-        if schedule.len() != steps {
+        if schedule.steps() != shape.steps {
             return Err(ScheduleError::WrongLength {
-                found: schedule.len(),
-                expected: steps,
+                found: schedule.steps(),
+                expected: shape.steps,
             });
         }
         Ok(schedule)
     }
 
-    /// Checks every degree against the candidates (exact is always allowed).
-    pub fn check_degrees(&self, candidates: &[usize]) -> Result<(), ScheduleError> {
-        for (cell, c) in self.cells.iter().enumerate() {
-            if let CellApprox::Degree(d) = c
+    /// Checks every degree against the candidates of its slot (exact is always allowed).
+    pub fn check_degrees(&self, space: &Space) -> Result<(), ScheduleError> {
+        for (i, a) in self.entries.iter().enumerate() {
+            let (step, slot) = (i / self.slots, i % self.slots);
+            let candidates = &space.degrees[slot];
+            if let Approx::Degree(d) = a
                 && !candidates.contains(d)
             {
                 let list: Vec<String> = candidates.iter().map(|d| d.to_string()).collect();
                 return Err(ScheduleError::UnknownDegree {
                     degree: *d,
-                    cell,
+                    slot: space.cell.cell().slots[slot].name.to_string(),
+                    step,
                     candidates: list.join(", "),
                 });
             }
         }
         Ok(())
     }
+
+    /// Writes the slot-qualified form (one group per slot and approximation).
+    fn fmt_slots(&self, f: &mut fmt::Formatter<'_>, base: Approx) -> fmt::Result {
+        let cell = CellKind::ALL
+            .into_iter()
+            .map(|k| k.cell())
+            .find(|c| c.slots.len() == self.slots);
+        write!(f, "{base} except")?;
+        for slot in 0..self.slots {
+            let name = cell.map_or_else(|| slot.to_string(), |c| c.slots[slot].name.to_string());
+            let mut by: BTreeMap<Approx, Vec<usize>> = BTreeMap::new();
+            for (t, a) in self.slot(slot).into_iter().enumerate() {
+                if a != base {
+                    by.entry(a).or_default().push(t);
+                }
+            }
+            for (a, steps) in by {
+                write!(f, " {name}:{a}@{}", compress(&steps, self.steps()))?;
+            }
+        }
+        Ok(())
+    }
 }
 
-fn parse_cell(token: &str, position: usize) -> Result<CellApprox, ScheduleError> {
+/// Steps as the shortest list: `*` for every step, ranges `a-b` for three or more in a row.
+fn compress(steps: &[usize], total: usize) -> String {
+    if steps.len() == total {
+        return "*".into();
+    }
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < steps.len() {
+        let mut j = i;
+        while j + 1 < steps.len() && steps[j + 1] == steps[j] + 1 {
+            j += 1;
+        }
+        if j - i >= 2 {
+            parts.push(format!("{}-{}", steps[i], steps[j]));
+        } else {
+            parts.extend(steps[i..=j].iter().map(|s| s.to_string()));
+        }
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
+/// `[SLOT:]A@STEPS` applied to `s`.
+fn parse_group(
+    group: &str,
+    at: usize,
+    cell: &Cell,
+    steps: usize,
+    s: &mut Schedule,
+    set: &mut [bool],
+) -> Result<(), ScheduleError> {
+    let bad = |token: &str, position: usize, why: String| ScheduleError::BadToken {
+        token: token.to_string(),
+        position,
+        why,
+    };
+    let (head, positions) = group.split_once('@').ok_or_else(|| {
+        bad(
+            group,
+            at,
+            "an exception is [SLOT:]DEGREE@STEP,STEP,... (steps may be ranges a-b or *)".into(),
+        )
+    })?;
+    let (slots, approx_text, approx_at) = match head.split_once(':') {
+        Some((name, a)) => {
+            let slot = cell.slot_index(name).ok_or_else(|| {
+                bad(
+                    name,
+                    at,
+                    format!(
+                        "unknown slot; a {} step has slots {}",
+                        cell.kind,
+                        cell.slot_names()
+                    ),
+                )
+            })?;
+            (vec![slot], a, at + name.len() + 1)
+        }
+        None => ((0..cell.slots.len()).collect(), head, at),
+    };
+    let approx = parse_approx(approx_text, approx_at)?;
+    let mut pos = at + head.len() + 1;
+    for p in positions.split(',') {
+        let range = if p == "*" {
+            0..steps
+        } else {
+            let (a, b) = p.split_once('-').unwrap_or((p, p));
+            let num = |v: &str| {
+                v.parse::<usize>().map_err(|_| {
+                    bad(
+                        p,
+                        pos,
+                        "a step is a whole number, a range a-b or *".to_string(),
+                    )
+                })
+            };
+            let (a, b) = (num(a)?, num(b)?);
+            if a > b || b >= steps {
+                return Err(bad(p, pos, format!("step {p} is out of range 0..{steps}")));
+            }
+            a..b + 1
+        };
+        for t in range {
+            for &slot in &slots {
+                let i = t * cell.slots.len() + slot;
+                if std::mem::replace(&mut set[i], true) {
+                    return Err(bad(
+                        p,
+                        pos,
+                        format!("slot {} at step {t} is set twice", cell.slots[slot].name),
+                    ));
+                }
+                s.entries[i] = approx;
+            }
+        }
+        pos += p.len() + 1;
+    }
+    Ok(())
+}
+
+/// `SLOT:A,A,...; SLOT:A,...` with every slot exactly once.
+fn parse_explicit(text: &str, cell: &Cell, steps: usize) -> Result<Schedule, ScheduleError> {
+    let mut lists: Vec<Option<Vec<Approx>>> = vec![None; cell.slots.len()];
+    let mut pos = 0;
+    for part in text.split(';') {
+        let lead = part.len() - part.trim_start().len();
+        let (name, list) = part
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| ScheduleError::BadToken {
+                token: part.trim().to_string(),
+                position: pos + lead,
+                why: "an explicit schedule is SLOT:A,A,...; SLOT:A,...".into(),
+            })?;
+        let slot = cell
+            .slot_index(name.trim())
+            .ok_or_else(|| ScheduleError::BadToken {
+                token: name.trim().to_string(),
+                position: pos + lead,
+                why: format!(
+                    "unknown slot; a {} step has slots {}",
+                    cell.kind,
+                    cell.slot_names()
+                ),
+            })?;
+        let parsed = parse_list(list, pos + lead + name.len() + 1)?;
+        if parsed.len() != steps {
+            return Err(ScheduleError::WrongLength {
+                found: parsed.len(),
+                expected: steps,
+            });
+        }
+        if lists[slot].replace(parsed).is_some() {
+            return Err(ScheduleError::BadToken {
+                token: name.trim().to_string(),
+                position: pos + lead,
+                why: "slot listed twice".into(),
+            });
+        }
+        pos += part.len() + 1;
+    }
+    let mut entries = Vec::with_capacity(steps * cell.slots.len());
+    let lists: Vec<Vec<Approx>> = lists
+        .into_iter()
+        .enumerate()
+        .map(|(s, l)| {
+            l.ok_or_else(|| {
+                ScheduleError::Shape(format!("slot {} is not listed", cell.slots[s].name))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    for t in 0..steps {
+        entries.extend(lists.iter().map(|l| l[t]));
+    }
+    Schedule::from_entries(cell.slots.len(), entries)
+}
+
+/// A comma-separated list of approximations starting at byte `start` of the text.
+fn parse_list(text: &str, start: usize) -> Result<Vec<Approx>, ScheduleError> {
+    let mut out = Vec::new();
+    let mut pos = start;
+    for token in text.split(',') {
+        let lead = token.len() - token.trim_start().len();
+        out.push(parse_approx(token.trim(), pos + lead)?);
+        pos += token.len() + 1;
+    }
+    Ok(out)
+}
+
+fn parse_approx(token: &str, position: usize) -> Result<Approx, ScheduleError> {
     if token == "exact" {
-        return Ok(CellApprox::Exact);
+        return Ok(Approx::Exact);
     }
     match token.parse::<usize>() {
-        Ok(d) if d > 0 => Ok(CellApprox::Degree(d)),
+        Ok(d) if d > 0 => Ok(Approx::Degree(d)),
         _ => Err(ScheduleError::BadToken {
             token: token.to_string(),
             position,
@@ -176,7 +455,7 @@ fn parse_cell(token: &str, position: usize) -> Result<CellApprox, ScheduleError>
     }
 }
 
-impl fmt::Display for CellApprox {
+impl fmt::Display for Approx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Exact => f.write_str("exact"),
@@ -185,17 +464,17 @@ impl fmt::Display for CellApprox {
     }
 }
 
-/// The compact text form: `all-D` when uniform, else `BASE except D@i,j ...` with the most
-/// frequent approximation as the base (ties: the higher degree), which parses back.
+/// The compact text form: `all-A` when uniform, else `BASE except ...` with the most frequent
+/// approximation as the base (ties: the higher degree), which parses back.
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(&first) = self.cells.first() else {
+        let Some(&first) = self.entries.first() else {
             return Ok(());
         };
-        let mut kinds: Vec<CellApprox> = self.cells.clone();
+        let mut kinds: Vec<Approx> = self.entries.clone();
         kinds.sort();
         kinds.dedup();
-        let count = |k: &CellApprox| self.cells.iter().filter(|c| *c == k).count();
+        let count = |k: &Approx| self.entries.iter().filter(|c| *c == k).count();
         let base = kinds
             .iter()
             .copied()
@@ -204,10 +483,13 @@ impl fmt::Display for Schedule {
         if kinds.len() == 1 {
             return write!(f, "all-{base}");
         }
+        if self.slots != 1 {
+            return self.fmt_slots(f, base);
+        }
         write!(f, "{base} except")?;
         for k in kinds.iter().filter(|k| **k != base) {
-            let cells: Vec<String> = (0..self.cells.len())
-                .filter(|&i| self.cells[i] == *k)
+            let cells: Vec<String> = (0..self.entries.len())
+                .filter(|&i| self.entries[i] == *k)
                 .map(|i| i.to_string())
                 .collect();
             write!(f, " {k}@{}", cells.join(","))?;
@@ -216,54 +498,200 @@ impl fmt::Display for Schedule {
     }
 }
 
-impl FromStr for Schedule {
-    type Err = ScheduleError;
+/// The search space of a problem: the cell, the steps and each slot's candidate degrees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Space {
+    pub cell: CellKind,
+    pub steps: usize,
+    /// Candidate degrees of each slot, highest first.
+    pub degrees: Vec<Vec<usize>>,
+}
 
-    /// Parses the explicit comma-separated form (the length is the number of entries);
-    /// `all-D` and `except` forms need the problem's length: use [`Schedule::parse`].
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let n = s.split(',').count();
-        Self::parse(s, n)
+impl Space {
+    /// A space; each slot's degrees are sorted highest first and deduplicated.
+    pub fn new(cell: CellKind, steps: usize, mut degrees: Vec<Vec<usize>>) -> Self {
+        for d in &mut degrees {
+            d.sort_unstable_by(|a, b| b.cmp(a));
+            d.dedup();
+        }
+        Self {
+            cell,
+            steps,
+            degrees,
+        }
+    }
+
+    /// The shape of its schedules.
+    pub fn shape(&self) -> Shape {
+        Shape {
+            cell: self.cell,
+            steps: self.steps,
+        }
+    }
+
+    /// Slots per step.
+    pub fn slots(&self) -> usize {
+        self.degrees.len()
+    }
+
+    /// Number of (slot, step) positions, the length of a schedule's entries.
+    pub fn positions(&self) -> usize {
+        self.slots() * self.steps
+    }
+
+    /// The slot of entry `i`.
+    pub fn slot_of(&self, i: usize) -> usize {
+        i % self.slots()
+    }
+
+    /// The candidate degrees of entry `i`, highest first.
+    pub fn degrees_at(&self, i: usize) -> &[usize] {
+        &self.degrees[self.slot_of(i)]
+    }
+
+    /// The degrees every slot has, highest first (the `all-D` schedules of the space).
+    pub fn uniform_degrees(&self) -> Vec<usize> {
+        let mut d = self.degrees.first().cloned().unwrap_or_default();
+        d.retain(|x| self.degrees.iter().all(|s| s.contains(x)));
+        d
+    }
+
+    /// Every degree some slot has, highest first.
+    pub fn all_degrees(&self) -> Vec<usize> {
+        let mut d: Vec<usize> = self.degrees.concat();
+        d.sort_unstable_by(|a, b| b.cmp(a));
+        d.dedup();
+        d
+    }
+
+    /// Every slot at its highest candidate degree.
+    pub fn top(&self) -> Schedule {
+        let entries = (0..self.positions())
+            .map(|i| Approx::Degree(self.degrees_at(i)[0]))
+            .collect();
+        Schedule {
+            slots: self.slots(),
+            entries,
+        }
+    }
+
+    /// Every slot at its lowest candidate degree.
+    pub fn bottom(&self) -> Schedule {
+        let entries = (0..self.positions())
+            .map(|i| Approx::Degree(*self.degrees_at(i).last().unwrap_or(&1)))
+            .collect();
+        Schedule {
+            slots: self.slots(),
+            entries,
+        }
+    }
+
+    /// The schedule whose entry `i` is the `choice[i]`-th candidate (0 = highest).
+    pub fn from_choices(&self, choice: &[usize]) -> Schedule {
+        let entries = choice
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| Approx::Degree(self.degrees_at(i)[c]))
+            .collect();
+        Schedule {
+            slots: self.slots(),
+            entries,
+        }
+    }
+
+    /// The candidate index (0 = highest) of each entry; `None` if an entry is exact or not
+    /// a candidate.
+    pub fn choices(&self, s: &Schedule) -> Option<Vec<usize>> {
+        s.entries
+            .iter()
+            .enumerate()
+            .map(|(i, a)| match a {
+                Approx::Degree(d) => self.degrees_at(i).iter().position(|x| x == d),
+                Approx::Exact => None,
+            })
+            .collect()
+    }
+
+    /// A name for entry `i`: `t` for one-slot cells, `slot@t` otherwise.
+    pub fn position_name(&self, i: usize) -> String {
+        let (t, s) = (i / self.slots(), self.slot_of(i));
+        if self.slots() == 1 {
+            t.to_string()
+        } else {
+            format!("{}@{t}", self.cell.cell().slots[s].name)
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use CellApprox::{Degree, Exact};
+    use Approx::{Degree, Exact};
+
+    fn gru(steps: usize) -> Shape {
+        Shape {
+            cell: CellKind::Gru,
+            steps,
+        }
+    }
 
     #[test]
     fn text_forms_parse() {
         let s = Schedule::parse("17 except 7@0,4,24", 28).unwrap();
-        assert_eq!(s.cells()[0], Degree(7));
-        assert_eq!(s.cells()[1], Degree(17));
-        assert_eq!(s.cells()[24], Degree(7));
+        assert_eq!(s.get(0, 0), Degree(7));
+        assert_eq!(s.get(0, 1), Degree(17));
+        assert_eq!(s.get(0, 24), Degree(7));
         assert_eq!(
             Schedule::parse("all-exact", 3).unwrap(),
             Schedule::uniform(3, Exact)
         );
         let list = Schedule::parse("3, 7,exact", 3).unwrap();
-        assert_eq!(list.cells(), &[Degree(3), Degree(7), Exact]);
+        assert_eq!(list.entries(), &[Degree(3), Degree(7), Exact]);
         let two = Schedule::parse("17 except 7@0,4 3@9", 28).unwrap();
-        assert_eq!(two.cells()[9], Degree(3));
-        assert_eq!(two.cells()[4], Degree(7));
+        assert_eq!(two.get(0, 9), Degree(3));
+        assert_eq!(two.get(0, 4), Degree(7));
+        // Gated: a slot over a range, every slot of a step, every step of a slot.
+        let g = Schedule::parse("17 except z:7@0-3 3@5 n:exact@0-4", gru(6)).unwrap();
+        assert_eq!(g.slot(0), [7, 7, 7, 7, 17, 3].map(Degree).to_vec());
+        assert_eq!(g.slot(1), [17, 17, 17, 17, 17, 3].map(Degree).to_vec());
+        assert_eq!(
+            g.slot(2),
+            [Exact, Exact, Exact, Exact, Exact, Degree(3)].to_vec()
+        );
+        let e = Schedule::parse("z:3,3; r:7,7; n:17,exact", gru(2)).unwrap();
+        assert_eq!(e.get(2, 1), Exact);
+        assert_eq!(e.get(1, 0), Degree(7));
     }
 
     #[test]
     fn display_round_trips() {
-        for text in [
-            "all-17",
-            "17 except 7@0,4,24",
-            "7 except 3@1 17@0,2",
-            "3,7,exact,17",
+        for (text, steps) in [
+            ("all-17", 4),
+            ("17 except 7@0,4,24", 28),
+            ("7 except 3@1 17@0,2", 4),
+            ("3,7,exact,17", 4),
         ] {
-            let s = Schedule::parse(text, 4.max(if text.contains("24") { 28 } else { 4 })).unwrap();
-            let again = Schedule::parse(&s.to_string(), s.len()).unwrap();
+            let s = Schedule::parse(text, steps).unwrap();
+            let again = Schedule::parse(&s.to_string(), steps).unwrap();
             assert_eq!(s, again, "{text} -> {s}");
         }
-        let s = Schedule::parse("17 except 7@0,4,24", 28).unwrap();
-        let json = serde_json::to_string(&s).unwrap();
-        assert_eq!(serde_json::from_str::<Schedule>(&json).unwrap(), s);
+        // One-slot output is what earlier versions printed (indices, no ranges).
+        let s = Schedule::parse("17 except 7@0,1,2,3", 28).unwrap();
+        assert_eq!(s.to_string(), "17 except 7@0,1,2,3");
+        for (text, steps) in [
+            ("17 except z:7@0-3 3@5 n:exact@0-4", 6),
+            ("all-7", 4),
+            ("z:3,7,17,3; r:7,7,7,7; n:17,exact,3,3", 4),
+        ] {
+            let s = Schedule::parse(text, gru(steps)).unwrap();
+            let printed = s.to_string();
+            let again = Schedule::parse(&printed, gru(steps)).unwrap();
+            assert_eq!(s, again, "{text} -> {printed}");
+        }
+        let g = Schedule::parse("17 except z:7@*", gru(28)).unwrap();
+        assert_eq!(g.to_string(), "17 except z:7@*");
+        let json = serde_json::to_string(&g).unwrap();
+        assert_eq!(serde_json::from_str::<Schedule>(&json).unwrap(), g);
     }
 
     #[test]
@@ -292,13 +720,47 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("'7-0'") && e.contains("position 10"), "{e}");
+        let space = Space::new(CellKind::SimpleRnn, 3, vec![vec![3, 7, 17]]);
         let s = Schedule::parse("all-5", 3).unwrap();
-        let e = s.check_degrees(&[3, 7, 17]).unwrap_err().to_string();
+        let e = s.check_degrees(&space).unwrap_err().to_string();
         assert_eq!(
             e,
-            "schedule: unknown degree 5 at cell 0; candidates: 3, 7, 17"
+            "schedule: unknown degree 5 at slot h step 0; candidates: 17, 7, 3"
         );
         assert!(Schedule::parse("  ", 3).is_err());
         assert!(Schedule::parse("all-0", 3).is_err());
+        // The same step twice.
+        let e = Schedule::parse("17 except 7@1 3@1", 4)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("set twice"), "{e}");
+        // Slots that the cell does not have, plain lists for gated cells.
+        let e = Schedule::parse("17 except q:7@1", gru(4))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown slot") && e.contains("z, r, n"), "{e}");
+        let e = Schedule::parse("17,17", gru(2)).unwrap_err().to_string();
+        assert!(e.contains("3 slots"), "{e}");
+        let e = Schedule::parse("z:3,3; r:7,7", gru(2))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("slot n is not listed"), "{e}");
+        let e = Schedule::parse("17 except z:7@3-1", gru(4))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn space_builds_schedules() {
+        let space = Space::new(CellKind::Lstm, 2, vec![vec![3, 7, 17]; 5]);
+        assert_eq!(space.positions(), 10);
+        assert_eq!(space.top(), Schedule::uniform(space.shape(), Degree(17)));
+        let mut choice = vec![0; 10];
+        choice[7] = 2;
+        let s = space.from_choices(&choice);
+        assert_eq!(s.get(2, 1), Degree(3));
+        assert_eq!(space.choices(&s), Some(choice));
+        assert_eq!(space.position_name(7), "g@1");
     }
 }

@@ -54,11 +54,11 @@ fn tanh_degree_17_at_fgb_like_keeps_20_bits() {
         let fit = Approximation::fit(
             Activation::Tanh,
             degree,
-            problem.approximation.interval,
+            problem.slot_fits()[0].interval,
             &FitMethod::LeastSquares,
         )
         .unwrap();
-        let [lo, hi] = problem.approximation.interval;
+        let [lo, hi] = problem.slot_fits()[0].interval;
         let cell = Chebyshev::new(&fit.chebyshev, (lo, hi)).unwrap();
         let opts = PolyOptions {
             input: InputMap::Folded,

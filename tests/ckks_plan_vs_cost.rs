@@ -9,10 +9,10 @@ use cellwise::cost::{
     BootstrapsModel, CostBreakdown, CostModel, CostOptions, DepthModel, PlacementPolicy,
 };
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
-use cellwise::schedule::{CellApprox, Schedule};
+use cellwise::schedule::{Approx, Schedule};
 
 fn schedule(degrees: &[usize]) -> Schedule {
-    Schedule::new(degrees.iter().map(|&d| CellApprox::Degree(d)).collect())
+    Schedule::new(degrees.iter().map(|&d| Approx::Degree(d)).collect())
 }
 
 /// Segment indices (0 = linear part of step 0, 2t + 1 = polynomial of step t, 2 * steps =

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use cellwise::model::{RnnWeights, save_weights, to_safetensors};
+use cellwise::model::{Weights, save_weights, to_safetensors};
 
 fn cellwise(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cellwise"))
@@ -53,14 +53,14 @@ fn corrupt_and_truncated_data_files() {
 #[test]
 fn bad_weight_files() {
     let dir = tempfile::tempdir().unwrap();
-    let mut w = RnnWeights::embedded_default();
-    w.wh[[3, 4]] = f32::NAN;
+    let mut w = Weights::embedded_default();
+    w.recurrent_kernel[[3, 4]] = f32::NAN;
     save_weights(&w, &dir.path().join("nan")).unwrap();
     let nan = dir.path().join("nan.npz");
     fails_with(&["eval", "--weights", nan.to_str().unwrap()], "non-finite");
 
-    let mut w = RnnWeights::embedded_default();
-    w.b = ndarray::Array1::zeros(31);
+    let mut w = Weights::embedded_default();
+    w.bias = ndarray::Array1::zeros(31);
     std::fs::write(
         dir.path().join("shape.safetensors"),
         to_safetensors(&w).unwrap(),

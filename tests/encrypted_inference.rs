@@ -12,7 +12,7 @@ use cellwise::ckks::scheme::params::ParametersLiteral;
 use cellwise::cost::{self, CostOptions};
 use cellwise::data;
 use cellwise::infer::{self, Client, InferError, NetShape, Request, Server};
-use cellwise::model::RnnWeights;
+use cellwise::model::Weights;
 use cellwise::oracle::{Candidates, SAFE_ARGUMENT};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::schedule::Schedule;
@@ -34,7 +34,7 @@ fn shape(p: &Problem) -> NetShape {
 #[test]
 fn encrypted_predictions_agree_with_the_plaintext_oracle() {
     let problem = Problem::load(DEFAULT_PROBLEM).unwrap();
-    let weights = RnnWeights::embedded_default();
+    let weights = Weights::embedded_default();
     let splits = data::load_fixture_splits(&problem).unwrap();
     let (client, keys) = Client::keygen(&params(), shape(&problem), Some(5)).unwrap();
     let server = Server::new(keys, &RnnMatrices::from_weights(&weights)).unwrap();
@@ -102,7 +102,7 @@ fn encrypted_predictions_agree_with_the_plaintext_oracle() {
     let paper = Schedule::parse("17 except 7@0,1,2,3", 28).unwrap();
     let cells = infer::cells_for(&paper, &candidates).unwrap();
     let batch = splits.test.images.slice(ndarray::s![64..128, .., ..]);
-    let r = infer::reference(&RnnMatrices::from_weights(&weights), batch, &cells);
+    let r = infer::reference(&weights, batch, &cells);
     let unsafe_images: Vec<usize> = (0..64)
         .filter(|&i| r.peak_argument[i] > SAFE_ARGUMENT)
         .collect();

@@ -2,22 +2,22 @@
 
 use cellwise::approx::Approximation;
 use cellwise::data::{Split, load_fixture_splits};
-use cellwise::model::{RnnWeights, forward};
+use cellwise::model::{Weights, forward};
 use cellwise::oracle::{Candidates, NO_PREDICTION, Oracle, OracleConfig, Precision};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
-use cellwise::schedule::{CellApprox, Schedule};
-use ndarray::{Array2, Axis, s};
+use cellwise::schedule::{Approx, Schedule};
+use ndarray::Axis;
 use rand::rngs::ChaCha20Rng;
 use rand::{RngExt, SeedableRng};
 
-fn setup() -> (Problem, Split, RnnWeights, Candidates) {
+fn setup() -> (Problem, Split, Weights, Candidates) {
     let problem = Problem::load(DEFAULT_PROBLEM).unwrap();
     let splits = load_fixture_splits(&problem).unwrap();
     let candidates = Candidates::from_problem(&problem, None).unwrap();
     (
         problem,
         splits.test,
-        RnnWeights::embedded_default(),
+        Weights::embedded_default(),
         candidates,
     )
 }
@@ -28,39 +28,34 @@ fn random_schedule(rng: &mut ChaCha20Rng, steps: usize, exact: bool) -> Schedule
         (0..steps)
             .map(|_| {
                 if exact && rng.random_range(0..4) == 0 {
-                    CellApprox::Exact
+                    Approx::Exact
                 } else {
-                    CellApprox::Degree(options[rng.random_range(0..options.len())])
+                    Approx::Degree(options[rng.random_range(0..options.len())])
                 }
             })
             .collect(),
     )
 }
 
-/// A plain ndarray forward pass (`dot`) in f64 with the polynomials evaluated by Clenshaw.
-fn naive_predictions(
-    w: &RnnWeights,
-    split: &Split,
-    schedule: &Schedule,
-    c: &Candidates,
-) -> Vec<u8> {
-    let f = |a: &ndarray::Array2<f32>| a.mapv(|v| v as f64);
-    let (wx, wh, wd) = (f(&w.wx), f(&w.wh), f(&w.wd));
-    let (b, bd) = (w.b.mapv(|v| v as f64), w.bd.mapv(|v| v as f64));
+/// The ndarray forward pass (the trainer's interpreter of the step program) in f64 with the
+/// polynomials evaluated by Clenshaw.
+fn naive_predictions(w: &Weights, split: &Split, schedule: &Schedule, c: &Candidates) -> Vec<u8> {
     let x = split.images.mapv(|v| v as f64);
-    let mut h = Array2::<f64>::zeros((split.len(), w.hidden()));
-    for (t, cell) in schedule.cells().iter().enumerate() {
-        let z = x.slice(s![.., t, ..]).dot(&wx) + h.dot(&wh) + &b;
-        h = match cell {
-            CellApprox::Exact => z.mapv(f64::tanh),
-            CellApprox::Degree(d) => {
-                let a: &Approximation = c.approximations.iter().find(|a| a.degree == *d).unwrap();
-                z.mapv(|v| a.eval(v))
-            }
-        };
-    }
-    let logits = h.dot(&wd) + &bd;
-    logits
+    let trace =
+        forward::forward_with(
+            w,
+            &forward::Params::of(w),
+            x.view(),
+            |slot, t, z| match schedule.get(slot, t) {
+                Approx::Exact => forward::exact(c.slots[slot].function, z),
+                Approx::Degree(d) => {
+                    let a: &Approximation = c.slots[slot].fit(d).unwrap();
+                    z.mapv_inplace(|v| a.eval(v))
+                }
+            },
+        );
+    trace
+        .logits
         .axis_iter(Axis(0))
         .map(|row| {
             let mut best: Option<(usize, f64)> = None;
@@ -115,7 +110,7 @@ fn exact_schedule_matches_the_numpy_reference() {
         .collect();
     let o = Oracle::new(&w, &split, &c, &OracleConfig::default()).unwrap();
     let e = o
-        .evaluate(&Schedule::uniform(problem.steps(), CellApprox::Exact))
+        .evaluate(&Schedule::uniform(problem.steps(), Approx::Exact))
         .unwrap();
     assert_eq!(e.predictions, expected);
     let plain: Vec<u8> = forward::argmax_rows(&forward::logits(&w, split.images.view()))
@@ -134,13 +129,13 @@ fn accepts_equals_the_full_answer_and_caches_change_nothing() {
         ..OracleConfig::default()
     };
     let mut rng = ChaCha20Rng::seed_from_u64(5);
-    let parent = Schedule::uniform(problem.steps(), CellApprox::Degree(17));
+    let parent = Schedule::uniform(problem.steps(), Approx::Degree(17));
     cached.evaluate(&parent).unwrap();
     for round in 0..40 {
         // Children of the parent share its prefixes; random ones mostly do not.
         let s = if round % 2 == 0 {
             let i = rng.random_range(0..problem.steps());
-            parent.with_cell(i, CellApprox::Degree([3, 7][rng.random_range(0..2)]))
+            parent.with(0, i, Approx::Degree([3, 7][rng.random_range(0..2)]))
         } else {
             random_schedule(&mut rng, problem.steps(), false)
         };
@@ -165,10 +160,10 @@ fn accepts_equals_the_full_answer_and_caches_change_nothing() {
 #[test]
 fn exploding_polynomials_count_as_wrong_without_panicking() {
     let (problem, split, mut w, c) = setup();
-    w.wx.mapv_inplace(|v| v * 1e4);
+    w.kernel.mapv_inplace(|v| v * 1e4);
     let o = Oracle::new(&w, &split, &c, &OracleConfig::default()).unwrap();
     let e = o
-        .evaluate(&Schedule::uniform(problem.steps(), CellApprox::Degree(17)))
+        .evaluate(&Schedule::uniform(problem.steps(), Approx::Degree(17)))
         .unwrap();
     let none = e
         .predictions
@@ -184,14 +179,14 @@ fn exploding_polynomials_count_as_wrong_without_panicking() {
 fn bad_schedules_are_refused() {
     let (_, split, w, c) = setup();
     let o = Oracle::new(&w, &split, &c, &OracleConfig::default()).unwrap();
-    let short = Schedule::uniform(3, CellApprox::Degree(17));
+    let short = Schedule::uniform(3, Approx::Degree(17));
     assert!(
         o.evaluate(&short)
             .unwrap_err()
             .to_string()
             .contains("3 cells")
     );
-    let unknown = Schedule::uniform(28, CellApprox::Degree(5));
+    let unknown = Schedule::uniform(28, Approx::Degree(5));
     assert!(
         o.accepts(&unknown, 1, false)
             .unwrap_err()
@@ -205,7 +200,7 @@ fn batch_safety_is_reported_and_decided_exactly() {
     let (problem, split, mut w, c) = setup();
     // Larger input weights push some images (not all) beyond the fit interval; three copies
     // of the fixture span two chunks, so the early exit across chunks is exercised.
-    w.wx.mapv_inplace(|v| v * 1.6);
+    w.kernel.mapv_inplace(|v| v * 1.6);
     let n = split.len();
     let images = ndarray::concatenate(
         Axis(0),
@@ -236,7 +231,7 @@ fn batch_safety_is_reported_and_decided_exactly() {
     let mut mixed = 0;
     for round in 0..12 {
         let s = if round == 0 {
-            Schedule::uniform(problem.steps(), CellApprox::Degree(17))
+            Schedule::uniform(problem.steps(), Approx::Degree(17))
         } else {
             random_schedule(&mut rng, problem.steps(), false)
         };

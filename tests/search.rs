@@ -4,15 +4,15 @@ use std::collections::HashSet;
 
 use cellwise::cost;
 use cellwise::data::{Split, load_fixture_splits};
-use cellwise::model::{RnnWeights, load_weights};
+use cellwise::model::{Weights, load_weights};
 use cellwise::oracle::{Candidates, Oracle, OracleConfig};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
-use cellwise::schedule::{CellApprox, Schedule};
+use cellwise::schedule::{Approx, Schedule};
 use cellwise::search::dfs::{Anchor, DfsConfig};
 use cellwise::search::{Constraints, SearchContext, StrategyConfig, pareto_front};
 
 /// The small real problem (6 steps, 729 schedules) with its committed model, on the fixture.
-fn small() -> (Problem, Split, Oracle, RnnWeights) {
+fn small() -> (Problem, Split, Oracle, Weights) {
     let problem = Problem::load("mnist-6x6").unwrap();
     let val = load_fixture_splits(&problem).unwrap().val;
     let c = Candidates::from_problem(&problem, None).unwrap();
@@ -28,7 +28,7 @@ fn setup() -> (Problem, Split, Oracle) {
     let val = load_fixture_splits(&problem).unwrap().val;
     let c = Candidates::from_problem(&problem, None).unwrap();
     let oracle = Oracle::new(
-        &RnnWeights::embedded_default(),
+        &Weights::embedded_default(),
         &val,
         &c,
         &OracleConfig::default(),
@@ -55,12 +55,12 @@ fn brute_force_dfs(o: &Oracle, drop: usize) -> HashSet<Schedule> {
         seen: &mut HashSet<Schedule>,
         kept: &mut HashSet<Schedule>,
     ) {
-        for cell in 0..node.len() {
-            if node.cells()[cell] != CellApprox::Degree(17) {
+        for cell in 0..node.steps() {
+            if node.get(0, cell) != Approx::Degree(17) {
                 continue;
             }
             for d in [7, 3] {
-                let child = node.with_cell(cell, CellApprox::Degree(d));
+                let child = node.with(0, cell, Approx::Degree(d));
                 if !seen.insert(child.clone()) {
                     continue;
                 }
@@ -72,7 +72,7 @@ fn brute_force_dfs(o: &Oracle, drop: usize) -> HashSet<Schedule> {
             }
         }
     }
-    let root = Schedule::uniform(o.steps(), CellApprox::Degree(17));
+    let root = Schedule::uniform(o.steps(), Approx::Degree(17));
     let correct = o.evaluate(&root).unwrap().correct;
     let (mut seen, mut kept) = (HashSet::from([root.clone()]), HashSet::from([root.clone()]));
     expand(o, &root, correct, drop, &mut seen, &mut kept);

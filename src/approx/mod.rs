@@ -50,6 +50,14 @@ impl Activation {
         }
     }
 
+    /// The function's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tanh => "tanh",
+            Self::Sigmoid => "sigmoid",
+        }
+    }
+
     /// Evaluates the exact function.
     pub fn eval(self, x: f64) -> f64 {
         match self {

@@ -60,13 +60,13 @@ pub struct RnnMatrices {
 
 impl RnnMatrices {
     /// From the crate's trained weights.
-    pub fn from_weights(w: &crate::model::RnnWeights) -> Self {
+    pub fn from_weights(w: &crate::model::Weights) -> Self {
         RnnMatrices {
-            wx: w.wx.mapv(f64::from),
-            wh: w.wh.mapv(f64::from),
-            b: w.b.iter().map(|&v| f64::from(v)).collect(),
-            wd: w.wd.mapv(f64::from),
-            bd: w.bd.iter().map(|&v| f64::from(v)).collect(),
+            wx: w.kernel.mapv(f64::from),
+            wh: w.recurrent_kernel.mapv(f64::from),
+            b: w.bias.iter().map(|&v| f64::from(v)).collect(),
+            wd: w.dense_kernel.mapv(f64::from),
+            bd: w.dense_bias.iter().map(|&v| f64::from(v)).collect(),
         }
     }
 

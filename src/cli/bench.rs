@@ -7,10 +7,10 @@ use std::time::Instant;
 use anyhow::Context;
 use cellwise::cost;
 use cellwise::data;
-use cellwise::model::RnnWeights;
+use cellwise::model::Weights;
 use cellwise::oracle::{Candidates, Oracle, OracleConfig, matmul};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
-use cellwise::schedule::{CellApprox, Schedule};
+use cellwise::schedule::{Approx, Schedule};
 use cellwise::search::{Constraints, SearchContext, StrategyConfig};
 use rayon::prelude::*;
 use serde_json::json;
@@ -78,7 +78,7 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
     let dir = args.data_dir.unwrap_or_else(data::default_data_dir);
     data::ensure_mnist(&dir).with_context(|| format!("data directory {}", dir.display()))?;
     let splits = data::load_splits(&problem, &dir)?;
-    let weights = RnnWeights::embedded_default();
+    let weights = Weights::embedded_default();
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
     let threads = rayon::current_num_threads();
 
@@ -103,7 +103,7 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
         ..OracleConfig::default()
     };
     let test = Oracle::new(&weights, &splits.test, &candidates, &no_store)?;
-    let all17 = Schedule::uniform(problem.steps(), CellApprox::Degree(17));
+    let all17 = test.space().top();
     let full_s = time(args.repeats, || {
         test.clear_caches();
         test.evaluate(&all17).map(|e| e.correct)
@@ -125,16 +125,10 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
     // DFS-like workload on the validation split: all children of a cached all-17 parent
     // (one cell lowered to each smaller degree), judged against "within 2 points".
     let val = Oracle::new(&weights, &splits.val, &candidates, &OracleConfig::default())?;
-    let lower: Vec<usize> = problem
-        .approximation
-        .degrees
-        .iter()
-        .copied()
-        .filter(|&d| d < 17)
-        .collect();
-    let children: Vec<Schedule> = (0..problem.steps())
-        .flat_map(|i| lower.iter().map(move |&d| (i, d)))
-        .map(|(i, d)| all17.with_cell(i, CellApprox::Degree(d)))
+    let space = val.space().clone();
+    let children: Vec<Schedule> = (0..space.positions())
+        .flat_map(|i| space.degrees_at(i)[1..].iter().map(move |&d| (i, d)))
+        .map(|(i, d)| all17.with_entry(i, Approx::Degree(d)))
         .collect();
     let mut accepted = 0;
     let dfs_s = time(args.repeats.div_ceil(3), || {

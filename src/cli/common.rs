@@ -4,14 +4,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cellwise::data::{self, Splits};
-use cellwise::model::{RnnWeights, load_weights};
+use cellwise::model::{Weights, load_weights};
 use cellwise::problem::Problem;
 
 /// The weights of `path` (or the embedded default), checked against the problem's shape.
-pub fn weights_for(problem: &Problem, path: Option<&Path>) -> anyhow::Result<RnnWeights> {
+pub fn weights_for(problem: &Problem, path: Option<&Path>) -> anyhow::Result<Weights> {
     let weights = match path {
         Some(path) => load_weights(path)?,
-        None => RnnWeights::embedded_default(),
+        None => Weights::embedded_default(),
     };
     weights
         .validate(Some((

@@ -83,12 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         max_cost: f64::INFINITY,
         batch_safe: args.batch_safe,
     };
-    let mut top = candidates.degrees();
-    top.sort_unstable();
-    let all_top = cellwise::schedule::Schedule::uniform(
-        problem.steps(),
-        cellwise::schedule::CellApprox::Degree(*top.last().context("no candidate degrees")?),
-    );
+    let all_top = val.space().top();
     let reference = cost_model.cost(&all_top)?;
     let limit = args.cost_fraction * reference;
     let mut rows = Vec::new();
@@ -181,12 +176,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&doc)?.as_bytes(),
     )?;
     let mut md = format!(
-        "# Strategy comparison\n\nProblem `{}`, cost model `{}`, {} judgements per strategy and seed, seeds 1..={}; hypervolume of the validation front against (accuracy 0, cost of all-{} = {reference}), normalised; best = highest validation accuracy at cost <= {limit:.2}.\n\n| strategy | seed | judgements | seconds | hypervolume | best under limit | val | test (95 % interval) |\n|---|---|---|---|---|---|---|---|\n",
-        problem.name,
-        args.cost,
-        args.budget,
-        args.seeds,
-        top.last().copied().unwrap_or(0)
+        "# Strategy comparison\n\nProblem `{}`, cost model `{}`, {} judgements per strategy and seed, seeds 1..={}; hypervolume of the validation front against (accuracy 0, cost of {} = {reference}), normalised; best = highest validation accuracy at cost <= {limit:.2}.\n\n| strategy | seed | judgements | seconds | hypervolume | best under limit | val | test (95 % interval) |\n|---|---|---|---|---|---|---|---|\n",
+        problem.name, args.cost, args.budget, args.seeds, all_top
     );
     for r in doc["runs"].as_array().into_iter().flatten() {
         let pct = |v: &serde_json::Value| {

@@ -37,19 +37,17 @@ pub struct Args {
 /// Runs `cellwise eval`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let problem = Problem::load(&args.problem)?;
-    let steps = problem.steps();
+    let space = problem.space();
     let mut texts = args.schedule.clone();
     if texts.is_empty() {
         texts.push("all-exact".into());
-        let mut degrees = problem.approximation.degrees.clone();
-        degrees.sort_unstable_by(|a, b| b.cmp(a));
-        texts.extend(degrees.iter().map(|d| format!("all-{d}")));
+        texts.extend(space.uniform_degrees().iter().map(|d| format!("all-{d}")));
     }
     let schedules = texts
         .iter()
         .map(|t| {
-            let s = Schedule::parse(t, steps)?;
-            s.check_degrees(&problem.approximation.degrees)?;
+            let s = Schedule::parse(t, space.shape())?;
+            s.check_degrees(&space)?;
             Ok(s)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cellwise::model::{RnnWeights, load_weights, save_weights};
+use cellwise::model::{Weights, load_weights, save_weights};
 
 /// Arguments of `cellwise export`.
 #[derive(clap::Args)]
@@ -20,7 +20,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let weights = match &args.weights {
         Some(path) => load_weights(path)?,
-        None => RnnWeights::embedded_default(),
+        None => Weights::embedded_default(),
     };
     save_weights(&weights, &args.out)
         .with_context(|| format!("exporting to {}", args.out.display()))?;

@@ -18,7 +18,7 @@ use cellwise::infer::files::{self, Role};
 use cellwise::infer::{
     self, Client, InferenceReport, NetShape, Request, Server, StepReport, argmax_rows,
 };
-use cellwise::model::RnnWeights;
+use cellwise::model::Weights;
 use cellwise::oracle::{Candidates, SAFE_ARGUMENT};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::schedule::Schedule;
@@ -231,8 +231,9 @@ fn shape_of(problem: &Problem) -> NetShape {
 }
 
 fn schedule_of(text: &str, problem: &Problem) -> anyhow::Result<Schedule> {
-    let s = Schedule::parse(text, problem.steps())?;
-    s.check_degrees(&problem.approximation.degrees)?;
+    let space = problem.space();
+    let s = Schedule::parse(text, space.shape())?;
+    s.check_degrees(&space)?;
     Ok(s)
 }
 
@@ -255,7 +256,7 @@ fn splits_of(problem: &Problem, d: &DataArgs) -> anyhow::Result<Splits> {
 
 /// The server's candidate fits: it has no data arguments, so a `weighted` problem measures
 /// its training split from the default data directory (the data are read only then).
-fn server_candidates(problem: &Problem, weights: &RnnWeights) -> anyhow::Result<Candidates> {
+fn server_candidates(problem: &Problem, weights: &Weights) -> anyhow::Result<Candidates> {
     if problem.approximation.method != "weighted" {
         return Ok(Candidates::from_problem(problem, None)?);
     }
@@ -338,15 +339,13 @@ struct RunRecord<'a> {
 fn refuse_unsafe(
     schedules: &[Schedule],
     candidates: &Candidates,
-    weights: &RnnWeights,
+    weights: &Weights,
     batch: &Split,
     offset: usize,
 ) -> anyhow::Result<()> {
-    let matrices = RnnMatrices::from_weights(weights);
     for s in schedules {
         let cells = infer::cells_for(s, candidates)?;
-        let unsafe_images =
-            infer::reference(&matrices, batch.images.view(), &cells).unsafe_images();
+        let unsafe_images = infer::reference(weights, batch.images.view(), &cells).unsafe_images();
         if let Some(&(i, m)) = unsafe_images.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
             anyhow::bail!(
                 "schedule {s}: {} of the {} images leave {SAFE_ARGUMENT} half-widths of the fit interval in plaintext (image {} of the split, peak |t| {m:.3e}), so under CKKS the whole batch would be noise; use a batch-safe problem (--problem mnist-rnn32-safe), other images (--offset), or --allow-unsafe",

@@ -20,12 +20,12 @@
 //! order, and the pre-activation there is already mapped into [-1, 1], the range CKKS
 //! bootstrapping expects.
 
-use crate::approx::{Activation, Approximation, FitMethod};
+use crate::approx::{Approximation, FitMethod};
 use crate::ckks::plan::{self, PlanConfig};
 use crate::ckks::poly::Chebyshev;
 use crate::ckks::sim::SimParams;
 use crate::problem::Problem;
-use crate::schedule::{CellApprox, Schedule};
+use crate::schedule::{Approx, Schedule};
 
 use super::{CostError, OpCount};
 
@@ -105,13 +105,16 @@ pub struct PlanTable {
 /// says; a histogram-weighted fit needs data, so its unweighted least-squares counterpart,
 /// which has the same structure and hence the same operations, stands in for it).
 fn cell(problem: &Problem, degree: usize) -> Result<Chebyshev, CostError> {
-    let a = &problem.approximation;
     let plan_err = |e: String| CostError::Plan(format!("degree-{degree} cell: {e}"));
-    let function = Activation::parse(&a.function).map_err(|e| plan_err(e.to_string()))?;
-    let method = FitMethod::parse(&a.method).unwrap_or(FitMethod::LeastSquares);
-    let fit = Approximation::fit(function, degree, a.interval, &method)
+    let slot = problem
+        .slot_fits()
+        .into_iter()
+        .next()
+        .ok_or_else(|| plan_err("the cell has no activation slot".into()))?;
+    let method = FitMethod::parse(&slot.method).unwrap_or(FitMethod::LeastSquares);
+    let fit = Approximation::fit(slot.function, degree, slot.interval, &method)
         .map_err(|e| plan_err(e.to_string()))?;
-    let [lo, hi] = a.interval;
+    let [lo, hi] = slot.interval;
     Chebyshev::new(&fit.chebyshev, (lo, hi)).map_err(|e| plan_err(e.to_string()))
 }
 
@@ -263,18 +266,18 @@ impl PlanTable {
         schedule: &Schedule,
         points: BootstrapPoints,
     ) -> Result<Vec<Segment>, CostError> {
-        if schedule.len() != self.steps {
+        if schedule.steps() != self.steps || schedule.slots() != 1 {
             return Err(CostError::Length {
                 problem: self.problem.clone(),
-                got: schedule.len(),
+                got: schedule.steps(),
                 expected: self.steps,
             });
         }
-        let mut out = Vec::with_capacity(2 * schedule.len() + 1);
-        for (step, c) in schedule.cells().iter().enumerate() {
+        let mut out = Vec::with_capacity(2 * schedule.steps() + 1);
+        for (step, c) in schedule.entries().iter().enumerate() {
             let degree = match *c {
-                CellApprox::Exact => return Err(CostError::ExactCell { cell: step }),
-                CellApprox::Degree(d) => d,
+                Approx::Exact => return Err(CostError::ExactCell { cell: step }),
+                Approx::Degree(d) => d,
             };
             let poly = SegmentKind::Poly(degree);
             let Some(poly_depth) = self.depth(poly) else {
@@ -306,7 +309,7 @@ impl PlanTable {
             });
         }
         out.push(Segment {
-            step: schedule.len(),
+            step: schedule.steps(),
             kind: SegmentKind::Output,
             depth: self.output.depth,
             bootstrap_allowed: true,
@@ -377,8 +380,8 @@ mod tests {
     #[test]
     fn segments_of_a_schedule() {
         let t = table(9);
-        let mut degrees = vec![CellApprox::Degree(17); 28];
-        degrees[1] = CellApprox::Degree(3);
+        let mut degrees = vec![Approx::Degree(17); 28];
+        degrees[1] = Approx::Degree(3);
         let s = Schedule::new(degrees);
         let segs = t.segments(&s, BootstrapPoints::StepBoundary).unwrap();
         assert_eq!(segs.len(), 57);
@@ -399,7 +402,7 @@ mod tests {
         assert!(t.segments(&s, BootstrapPoints::MidStep).unwrap()[1].bootstrap_allowed);
         let err = t
             .segments(
-                &Schedule::uniform(28, CellApprox::Degree(5)),
+                &Schedule::uniform(28, Approx::Degree(5)),
                 BootstrapPoints::MidStep,
             )
             .unwrap_err()
@@ -407,7 +410,7 @@ mod tests {
         assert!(err.contains("degree 5 is not supported (not a candidate degree of problem 'mnist-rnn32' (candidates: 3, 7, 17))"), "{err}");
         let err = t
             .segments(
-                &Schedule::uniform(3, CellApprox::Degree(17)),
+                &Schedule::uniform(3, Approx::Degree(17)),
                 BootstrapPoints::MidStep,
             )
             .unwrap_err()
@@ -421,7 +424,7 @@ mod tests {
     #[test]
     fn too_deep_is_refused() {
         let t = table(5);
-        let s = Schedule::uniform(28, CellApprox::Degree(17));
+        let s = Schedule::uniform(28, Approx::Degree(17));
         let err = t
             .segments(&s, BootstrapPoints::StepBoundary)
             .unwrap_err()

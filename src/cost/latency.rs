@@ -154,7 +154,7 @@ mod tests {
     use super::*;
     use crate::cost::profile::tests::sample_json;
     use crate::problem::DEFAULT_PROBLEM;
-    use crate::schedule::CellApprox;
+    use crate::schedule::Approx;
 
     fn model() -> LatencyModel {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
@@ -165,7 +165,7 @@ mod tests {
     #[test]
     fn breakdown_adds_up_and_matches_cost() {
         let m = model();
-        let s = Schedule::uniform(28, CellApprox::Degree(17));
+        let s = Schedule::uniform(28, Approx::Degree(17));
         let b = m.breakdown(&s).unwrap();
         assert_eq!(b.total, m.cost(&s).unwrap());
         let sum: f64 = b.steps.iter().map(|s| s.seconds.unwrap()).sum();
@@ -173,9 +173,7 @@ mod tests {
         assert_eq!(b.bootstraps, 27);
         assert_eq!(m.name(), "latency:sample");
         // Bootstraps dominate (20 s each) and lowering cells saves bootstraps.
-        let all7 = m
-            .cost(&Schedule::uniform(28, CellApprox::Degree(7)))
-            .unwrap();
+        let all7 = m.cost(&Schedule::uniform(28, Approx::Degree(7))).unwrap();
         assert!(all7 < b.total);
     }
 

@@ -16,6 +16,7 @@
 //! result.
 
 pub mod circuit;
+pub mod graph_depth;
 pub mod latency;
 pub mod models;
 pub mod placement;
@@ -72,6 +73,16 @@ pub enum CostError {
         got: usize,
         /// Steps of the problem.
         expected: usize,
+    },
+    /// The problem's cell has no encrypted circuit yet.
+    #[error(
+        "cost model '{model}' needs the encrypted circuit of a {cell}, which exists for simple-rnn only; use --cost depth (the step graph's depth)"
+    )]
+    NoCircuit {
+        /// The model asked for.
+        model: String,
+        /// The problem's cell.
+        cell: crate::recurrence::CellKind,
     },
     /// Planning the circuit over the simulated evaluator failed.
     #[error("planning the encrypted circuit: {0}")]
@@ -193,6 +204,20 @@ pub fn by_name_with(
         Some(_) => Err(CostError::UnexpectedProfile(model.to_string())),
         None => Ok(()),
     };
+    let cell = problem.cell();
+    if cell != crate::recurrence::CellKind::SimpleRnn {
+        return match model {
+            "depth" => {
+                no_profile()?;
+                Ok(Box::new(graph_depth::GraphDepthModel::new(problem)))
+            }
+            "bootstraps" | "latency" => Err(CostError::NoCircuit {
+                model: model.to_string(),
+                cell,
+            }),
+            _ => Err(CostError::UnknownModel(spec.to_string())),
+        };
+    }
     match model {
         "depth" => {
             no_profile()?;
@@ -216,12 +241,12 @@ pub fn by_name_with(
 mod tests {
     use super::*;
     use crate::problem::DEFAULT_PROBLEM;
-    use crate::schedule::CellApprox;
+    use crate::schedule::Approx;
 
     #[test]
     fn models_by_name() {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
-        let all17 = Schedule::uniform(28, CellApprox::Degree(17));
+        let all17 = Schedule::uniform(28, Approx::Degree(17));
         for (spec, name, unit) in [
             ("depth", "depth", "levels"),
             ("bootstraps", "bootstraps", "bootstraps"),
@@ -241,8 +266,8 @@ mod tests {
     #[test]
     fn exact_cells_are_refused() {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
-        let mut cells = vec![CellApprox::Degree(17); 28];
-        cells[5] = CellApprox::Exact;
+        let mut cells = vec![Approx::Degree(17); 28];
+        cells[5] = Approx::Exact;
         let m = by_name("depth", &p).unwrap();
         let err = m.cost(&Schedule::new(cells)).unwrap_err().to_string();
         assert!(err.contains("cell 5 uses the exact activation"), "{err}");

@@ -259,10 +259,10 @@ impl CostModel for BootstrapsModel {
 mod tests {
     use super::*;
     use crate::problem::DEFAULT_PROBLEM;
-    use crate::schedule::CellApprox;
+    use crate::schedule::Approx;
 
     fn schedule(degrees: &[usize]) -> Schedule {
-        Schedule::new(degrees.iter().map(|&d| CellApprox::Degree(d)).collect())
+        Schedule::new(degrees.iter().map(|&d| Approx::Degree(d)).collect())
     }
 
     #[test]
@@ -272,7 +272,7 @@ mod tests {
         let boots = BootstrapsModel::new(&p, &CostOptions::default()).unwrap();
         // (degree, levels per step, bootstraps with 9 levels)
         for (d, per_step, expected_boots) in [(17, 6, 27.0), (7, 4, 13.0), (3, 3, 9.0)] {
-            let s = Schedule::uniform(28, CellApprox::Degree(d));
+            let s = Schedule::uniform(28, Approx::Degree(d));
             assert_eq!(
                 depth.cost(&s).unwrap(),
                 (28 * per_step + 1) as f64,

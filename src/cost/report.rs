@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use crate::problem::Problem;
-use crate::schedule::{CellApprox, Schedule};
+use crate::schedule::{Approx, Schedule};
 
 use super::{
     BootstrapPoints, BootstrapsModel, CostError, CostModel, CostOptions, DepthModel, LatencyModel,
@@ -21,9 +21,9 @@ pub const PAPER_BEST_SECONDS: f64 = 581.23;
 
 /// The schedule with degree `low` at `cells` and `high` elsewhere.
 pub fn with_cells(steps: usize, high: usize, low: usize, cells: &[usize]) -> Schedule {
-    let mut s = vec![CellApprox::Degree(high); steps];
+    let mut s = vec![Approx::Degree(high); steps];
     for &c in cells {
-        s[c] = CellApprox::Degree(low);
+        s[c] = Approx::Degree(low);
     }
     Schedule::new(s)
 }
@@ -71,15 +71,15 @@ pub fn markdown(problem: &Problem, profiles: &[Profile]) -> Result<String, CostE
     let schedules = [
         (
             "all-17".to_string(),
-            Schedule::uniform(steps, CellApprox::Degree(17)),
+            Schedule::uniform(steps, Approx::Degree(17)),
         ),
         (
             "all-7".to_string(),
-            Schedule::uniform(steps, CellApprox::Degree(7)),
+            Schedule::uniform(steps, Approx::Degree(7)),
         ),
         (
             "all-3".to_string(),
-            Schedule::uniform(steps, CellApprox::Degree(3)),
+            Schedule::uniform(steps, Approx::Degree(3)),
         ),
         (
             format!("17 except 7@{}", cells_label(&best_cells)),

@@ -11,22 +11,22 @@ pub mod server;
 
 use std::time::Instant;
 
-use ndarray::{Array2, ArrayView3, Axis};
+use ndarray::{Array2, ArrayView3};
 use serde::Serialize;
 
 use crate::ckks::evaluator::EvalError;
-use crate::ckks::plan::RnnMatrices;
 use crate::ckks::poly::Chebyshev;
 use crate::ckks::scheme::error::CkksError;
 use crate::ckks::scheme::params::ParamError;
 use crate::ckks::scheme::wire::WireError;
 use crate::cost::{CostBreakdown, CostError, CostModel};
 use crate::data::Split;
-use crate::model::RnnWeights;
+use crate::model::Weights;
+use crate::model::forward::{Params, forward_with};
 use crate::oracle::{
     Candidates, NO_PREDICTION, Oracle, OracleConfig, OracleError, Precision, SAFE_ARGUMENT,
 };
-use crate::schedule::{CellApprox, Schedule};
+use crate::schedule::{Approx, Schedule};
 
 pub use client::{Client, EncryptedBatch, NetShape, ServerKeys};
 pub use server::{CircuitRun, Server, ServerRun, StepReport, run_circuit};
@@ -78,32 +78,39 @@ impl From<ParamError> for InferError {
     }
 }
 
-/// One Chebyshev polynomial per step: the oracle's own fit of each cell's degree.
+/// One Chebyshev polynomial per (slot, step), step-major: the oracle's own fit of each
+/// entry's degree.
 pub fn cells_for(
     schedule: &Schedule,
     candidates: &Candidates,
 ) -> Result<Vec<Chebyshev>, InferError> {
-    let [lo, hi] = candidates.interval;
+    let slots = candidates.slots.len();
+    if schedule.slots() != slots {
+        return Err(InferError::Invalid(format!(
+            "the schedule has {} slots per step, the problem's cell {slots}",
+            schedule.slots()
+        )));
+    }
     schedule
-        .cells()
+        .entries()
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let CellApprox::Degree(d) = *c else {
+            let (step, slot) = (i / slots, &candidates.slots[i % slots]);
+            let Approx::Degree(d) = *c else {
                 return Err(InferError::Invalid(format!(
-                    "cell {i} uses the exact activation, which cannot run under CKKS"
+                    "slot {} at step {step} uses the exact activation, which cannot run under CKKS",
+                    slot.name
                 )));
             };
-            let a = candidates
-                .approximations
-                .iter()
-                .find(|a| a.degree == d)
-                .ok_or_else(|| {
-                    InferError::Invalid(format!(
-                        "cell {i}: degree {d} is not a candidate (candidates: {:?})",
-                        candidates.degrees()
-                    ))
-                })?;
+            let a = slot.fit(d).ok_or_else(|| {
+                InferError::Invalid(format!(
+                    "slot {} at step {step}: degree {d} is not a candidate (candidates: {:?})",
+                    slot.name,
+                    slot.degrees()
+                ))
+            })?;
+            let [lo, hi] = slot.interval;
             Ok(Chebyshev::new(&a.chebyshev, (lo, hi))?)
         })
         .collect()
@@ -117,7 +124,7 @@ pub fn placement_for(
     schedule: &Schedule,
 ) -> Result<(Vec<bool>, CostBreakdown), InferError> {
     let breakdown = cost.breakdown(schedule)?;
-    let steps = schedule.len();
+    let steps = schedule.steps();
     let mut boots = vec![false; 2 * steps + 1];
     for s in &breakdown.steps {
         if s.step < steps {
@@ -152,16 +159,16 @@ impl Reference {
     }
 }
 
-/// Runs the network with `cells` in plaintext `f64` on `images`.
-pub fn reference(w: &RnnMatrices, images: ArrayView3<f32>, cells: &[Chebyshev]) -> Reference {
+/// Runs the network in plaintext `f64` on `images` with `polys`, one per (slot, step),
+/// step-major (as [`cells_for`] gives them), interpreting the cell's step program.
+pub fn reference(w: &Weights, images: ArrayView3<f32>, polys: &[Chebyshev]) -> Reference {
     let n = images.dim().0;
-    let mut h = Array2::<f64>::zeros((n, w.wh.nrows()));
+    let slots = w.cell.cell().slots.len();
     let mut peak_argument = vec![0.0f64; n];
-    let b = ndarray::Array1::from(w.b.clone());
-    for (t, cell) in cells.iter().enumerate() {
-        let x = images.index_axis(Axis(1), t).mapv(f64::from);
-        let z = x.dot(&w.wx) + h.dot(&w.wh) + &b;
-        let (alpha, beta) = cell.affine();
+    let x = images.mapv(f64::from);
+    let trace = forward_with(w, &Params::of(w), x.view(), |slot, t, z| {
+        let poly = &polys[t * slots + slot];
+        let (alpha, beta) = poly.affine();
         for (m, row) in peak_argument.iter_mut().zip(z.rows()) {
             *m = row.iter().fold(*m, |a, &v| {
                 let arg = (alpha * v + beta).abs();
@@ -172,10 +179,10 @@ pub fn reference(w: &RnnMatrices, images: ArrayView3<f32>, cells: &[Chebyshev]) 
                 }
             });
         }
-        h = z.mapv(|v| cell.eval(v));
-    }
+        z.mapv_inplace(|v| poly.eval(v));
+    });
     Reference {
-        logits: h.dot(&w.wd) + ndarray::Array1::from(w.bd.clone()),
+        logits: trace.logits,
         peak_argument,
     }
 }
@@ -259,7 +266,7 @@ pub struct Request<'a> {
     /// Places the bootstraps and predicts the latency.
     pub cost: &'a dyn CostModel,
     /// The model's weights (for the plaintext references).
-    pub weights: &'a RnnWeights,
+    pub weights: &'a Weights,
     /// The images ([images, steps, width]) and their labels.
     pub images: ArrayView3<'a, f32>,
     /// Labels of the images.
@@ -295,8 +302,7 @@ pub fn run_schedule(
     let logits = client.decrypt(&logits_ct, n)?;
     let decrypt_seconds = t.elapsed().as_secs_f64();
 
-    let matrices = RnnMatrices::from_weights(req.weights);
-    let reference = reference(&matrices, req.images, &cells);
+    let reference = reference(req.weights, req.images, &cells);
     let unsafe_images = reference.unsafe_images();
     let max_logit_error = (&logits - &reference.logits).iter().fold(0.0f64, |m, e| {
         if e.is_nan() {

@@ -1,7 +1,7 @@
 //! The default trained model, compiled into the binary so that every command works without
 //! `--weights` and without training.
 
-use super::RnnWeights;
+use super::Weights;
 use super::weights::weights_from_safetensors_bytes;
 
 /// The default model's weights (problem `mnist-rnn32`), as trained by `cellwise train`.
@@ -10,9 +10,9 @@ const EMBEDDED_WEIGHTS: &[u8] = include_bytes!("../../models/mnist-rnn32.safeten
 /// The default model's training record (seed, epochs, accuracies, time, command), JSON.
 pub const EMBEDDED_RECORD: &str = include_str!("../../models/mnist-rnn32.json");
 
-impl RnnWeights {
+impl Weights {
     /// The embedded default model of the `mnist-rnn32` problem.
-    pub fn embedded_default() -> RnnWeights {
+    pub fn embedded_default() -> Weights {
         // The committed file is checked by the `embedded_default_is_valid` test.
         weights_from_safetensors_bytes(EMBEDDED_WEIGHTS).expect("embedded weights are valid")
     }
@@ -24,7 +24,7 @@ mod tests {
 
     #[test]
     fn embedded_default_is_valid() {
-        let w = RnnWeights::embedded_default();
+        let w = Weights::embedded_default();
         w.validate(Some((28, 32, 10))).unwrap();
         assert_eq!(w.parameter_count(), 28 * 32 + 32 * 32 + 32 + 32 * 10 + 10);
         let record: serde_json::Value = serde_json::from_str(EMBEDDED_RECORD).unwrap();

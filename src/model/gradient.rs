@@ -1,10 +1,12 @@
-//! Backpropagation through time for the SimpleRNN + Dense model under softmax
-//! cross-entropy.
+//! Backpropagation through time for any cell + Dense under softmax cross-entropy, by
+//! running the cell's step program backwards.
 
-use ndarray::{Array1, Array2, ArrayView3, Axis, s};
+use ndarray::{Array2, ArrayView3, Axis, s};
 
-use super::RnnWeights;
-use super::forward::{argmax_rows, forward_trace};
+use super::Weights;
+use super::forward::{Params, StepTrace, argmax_rows, exact, forward_with};
+use crate::approx::Activation;
+use crate::recurrence::{Op, Value};
 
 /// Batches at least this large are split into two fixed halves computed in parallel.
 const SPLIT_AT: usize = 64;
@@ -14,7 +16,7 @@ const SPLIT_AT: usize = 64;
 ///
 /// A large batch is split into two fixed halves whose sums are added in a fixed order, so
 /// the result does not depend on the number of threads.
-pub fn loss_and_gradient(w: &RnnWeights, x: ArrayView3<f32>, y: &[u8]) -> (f64, usize, RnnWeights) {
+pub fn loss_and_gradient(w: &Weights, x: ArrayView3<f32>, y: &[u8]) -> (f64, usize, Weights) {
     let n = y.len();
     if n < SPLIT_AT {
         return half_loss_and_gradient(w, x, y, n);
@@ -24,25 +26,32 @@ pub fn loss_and_gradient(w: &RnnWeights, x: ArrayView3<f32>, y: &[u8]) -> (f64, 
         || half_loss_and_gradient(w, x.slice(s![..mid, .., ..]), &y[..mid], n),
         || half_loss_and_gradient(w, x.slice(s![mid.., .., ..]), &y[mid..], n),
     );
-    let grad = RnnWeights {
-        wx: g1.wx + g2.wx,
-        wh: g1.wh + g2.wh,
-        b: g1.b + g2.b,
-        wd: g1.wd + g2.wd,
-        bd: g1.bd + g2.bd,
+    let grad = Weights {
+        cell: g1.cell,
+        kernel: g1.kernel + g2.kernel,
+        recurrent_kernel: g1.recurrent_kernel + g2.recurrent_kernel,
+        bias: g1.bias + g2.bias,
+        recurrent_bias: g1.recurrent_bias.zip(g2.recurrent_bias).map(|(a, b)| a + b),
+        dense_kernel: g1.dense_kernel + g2.dense_kernel,
+        dense_bias: g1.dense_bias + g2.dense_bias,
     };
     (l1 + l2, c1 + c2, grad)
 }
 
-/// The share of images `x` in the loss and gradient of a batch of `n` images.
+/// The share of images `x` in the loss and gradient of a batch of `n` images: the forward
+/// pass, then the step program run backwards (reverse-mode differentiation of each
+/// operation), step by step.
 fn half_loss_and_gradient(
-    w: &RnnWeights,
+    w: &Weights,
     x: ArrayView3<f32>,
     y: &[u8],
     n: usize,
-) -> (f64, usize, RnnWeights) {
+) -> (f64, usize, Weights) {
+    let cell = w.cell.cell();
     let steps = x.dim().1;
-    let trace = forward_trace(w, x);
+    let hd = w.hidden();
+    let p = Params::<f32>::of(w);
+    let trace = forward_with(w, &p, x, |slot, _, z| exact(cell.slots[slot].function, z));
     let correct = argmax_rows(&trace.logits)
         .iter()
         .zip(y)
@@ -59,26 +68,114 @@ fn half_loss_and_gradient(
         row.mapv_inplace(|v| v / sum / n as f32);
         row[label as usize] -= 1.0 / n as f32;
     }
-    let h_last = &trace.states[steps - 1];
-    let wd = h_last.t().dot(&dlogits);
-    let bd = dlogits.sum_axis(Axis(0));
-    let mut dh = dlogits.dot(&w.wd.t());
-    let mut wx = Array2::<f32>::zeros(w.wx.raw_dim());
-    let mut wh = Array2::<f32>::zeros(w.wh.raw_dim());
-    let mut b = Array1::<f32>::zeros(w.b.raw_dim());
+    let h_last = &trace.state[0];
+    let dense_kernel = h_last.t().dot(&dlogits);
+    let dense_bias = dlogits.sum_axis(Axis(0));
+    let mut g = w.mapv(|_| 0.0);
+    g.dense_kernel = dense_kernel;
+    g.dense_bias = dense_bias;
+    let batch = x.dim().0;
+    let zeros = || Array2::<f32>::zeros((batch, hd));
+    let mut dstate: Vec<Array2<f32>> = cell.state.iter().map(|_| zeros()).collect();
+    dstate[0] = dlogits.dot(&w.dense_kernel.t());
+    let program = &cell.program;
     for t in (0..steps).rev() {
-        let h = &trace.states[t];
-        // dz = dh * (1 - h^2)
-        let mut dz = dh;
-        dz.zip_mut_with(h, |d, &hv| *d *= 1.0 - hv * hv);
-        wx += &x.slice(s![.., t, ..]).t().dot(&dz);
-        if t > 0 {
-            wh += &trace.states[t - 1].t().dot(&dz);
+        let st = &trace.steps[t];
+        let mut dops: Vec<Option<Array2<f32>>> = vec![None; program.ops.len()];
+        let mut dprev: Vec<Array2<f32>> = cell.state.iter().map(|_| zeros()).collect();
+        let width = cell.gate_count() * hd;
+        let mut dinput = Array2::<f32>::zeros((batch, width));
+        let mut drec = Array2::<f32>::zeros((batch, width));
+        let mut grads = Grads {
+            ops: &mut dops,
+            prev: &mut dprev,
+            input: &mut dinput,
+            recurrent: &mut drec,
+            hd,
+        };
+        for (v, d) in program.next_state.iter().zip(&dstate) {
+            grads.add(*v, d.clone());
         }
-        b += &dz.sum_axis(Axis(0));
-        dh = dz.dot(&w.wh.t());
+        for (k, op) in program.ops.iter().enumerate().rev() {
+            let Some(d) = grads.ops[k].take() else {
+                continue;
+            };
+            match *op {
+                Op::Add(a, b) => {
+                    grads.add(a, d.clone());
+                    grads.add(b, d);
+                }
+                Op::Mul(a, b) => {
+                    grads.add(a, &d * &value(st, b, hd));
+                    grads.add(b, d * value(st, a, hd));
+                }
+                Op::OneMinus(a) => grads.add(a, -d),
+                Op::Activate { slot, arg } => {
+                    let out = &st.ops[k];
+                    let mut d = d;
+                    match cell.slots[slot].function {
+                        Activation::Tanh => d.zip_mut_with(out, |d, &y| *d *= 1.0 - y * y),
+                        Activation::Sigmoid => d.zip_mut_with(out, |d, &y| *d *= y * (1.0 - y)),
+                    }
+                    grads.add(arg, d);
+                }
+            }
+        }
+        g.kernel += &x.slice(s![.., t, ..]).t().dot(&dinput);
+        g.bias += &dinput.sum_axis(Axis(0));
+        g.recurrent_kernel += &st.state_in[0].t().dot(&drec);
+        if let Some(rb) = g.recurrent_bias.as_mut() {
+            *rb += &drec.sum_axis(Axis(0));
+        }
+        dprev[0] += &drec.dot(&w.recurrent_kernel.t());
+        dstate = dprev;
     }
-    (loss / n as f64, correct, RnnWeights { wx, wh, b, wd, bd })
+    (loss / n as f64, correct, g)
+}
+
+/// The value a step read (for the derivative of a product).
+fn value(st: &StepTrace<f32>, v: Value, hd: usize) -> Array2<f32> {
+    let block = |m: &Array2<f32>, g: usize| m.slice(s![.., g * hd..(g + 1) * hd]).to_owned();
+    match v {
+        Value::State(i) => st.state_in[i].clone(),
+        Value::Project(g) => block(&st.input, g) + block(&st.recurrent, g),
+        Value::ProjectInput(g) => block(&st.input, g),
+        Value::ProjectRecurrent(g) => block(&st.recurrent, g),
+        Value::Op(k) => st.ops[k].clone(),
+    }
+}
+
+/// Gradients of one step's values being accumulated.
+struct Grads<'a> {
+    ops: &'a mut [Option<Array2<f32>>],
+    prev: &'a mut [Array2<f32>],
+    input: &'a mut Array2<f32>,
+    recurrent: &'a mut Array2<f32>,
+    hd: usize,
+}
+
+impl Grads<'_> {
+    /// Adds `d` to the gradient of value `v`.
+    fn add(&mut self, v: Value, d: Array2<f32>) {
+        let hd = self.hd;
+        let block = |m: &mut Array2<f32>, g: usize| {
+            let mut b = m.slice_mut(s![.., g * hd..(g + 1) * hd]);
+            b += &d;
+        };
+        match v {
+            Value::State(i) => self.prev[i] += &d,
+            Value::Project(g) => {
+                block(self.input, g);
+                block(self.recurrent, g);
+            }
+            Value::ProjectInput(g) => block(self.input, g),
+            Value::ProjectRecurrent(g) => block(self.recurrent, g),
+            Value::Op(k) => match &mut self.ops[k] {
+                Some(acc) => *acc += &d,
+                slot => *slot = Some(d),
+            },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -94,13 +191,13 @@ mod tests {
     fn gradient_matches_finite_differences() {
         let mut rng = ChaCha20Rng::seed_from_u64(7);
         let mut w = keras_init(5, 6, 3, &mut rng);
-        w.b.mapv_inplace(|_| rng.random_range(-0.5..0.5));
-        w.bd.mapv_inplace(|_| rng.random_range(-0.5..0.5));
+        w.bias.mapv_inplace(|_| rng.random_range(-0.5..0.5));
+        w.dense_bias.mapv_inplace(|_| rng.random_range(-0.5..0.5));
         let x = Array3::from_shape_fn((4, 4, 5), |_| rng.random_range(0.0f32..1.0));
         let y = [0u8, 2, 1, 2];
         let (_, _, g) = loss_and_gradient(&w, x.view(), &y);
         let eps = 1e-2f32;
-        let loss_at = |w: &RnnWeights| loss_and_gradient(w, x.view(), &y).0;
+        let loss_at = |w: &Weights| loss_and_gradient(w, x.view(), &y).0;
         let mut checked = 0;
         for name in ["wx", "wh", "b", "wd", "bd"] {
             let len = pick(&mut w.clone(), name).len();
@@ -132,22 +229,27 @@ mod tests {
         let (l, c, g) = loss_and_gradient(&w, x.view(), &y);
         let (l0, c0, g0) = half_loss_and_gradient(&w, x.view(), &y, 70);
         assert!((l - l0).abs() < 1e-6 && c == c0);
-        for (a, b) in
-            g.wh.iter()
-                .zip(g0.wh.iter())
-                .chain(g.wx.iter().zip(g0.wx.iter()))
+        for (a, b) in g
+            .recurrent_kernel
+            .iter()
+            .zip(g0.recurrent_kernel.iter())
+            .chain(g.kernel.iter().zip(g0.kernel.iter()))
         {
             assert!((a - b).abs() < 1e-6);
         }
     }
 
-    fn pick<'a>(w: &'a mut RnnWeights, name: &str) -> ndarray::ArrayViewMut1<'a, f32> {
+    fn pick<'a>(w: &'a mut Weights, name: &str) -> ndarray::ArrayViewMut1<'a, f32> {
         match name {
-            "wx" => w.wx.view_mut().into_shape_with_order(30).unwrap(),
-            "wh" => w.wh.view_mut().into_shape_with_order(36).unwrap(),
-            "b" => w.b.view_mut(),
-            "wd" => w.wd.view_mut().into_shape_with_order(18).unwrap(),
-            _ => w.bd.view_mut(),
+            "wx" => w.kernel.view_mut().into_shape_with_order(30).unwrap(),
+            "wh" => w
+                .recurrent_kernel
+                .view_mut()
+                .into_shape_with_order(36)
+                .unwrap(),
+            "b" => w.bias.view_mut(),
+            "wd" => w.dense_kernel.view_mut().into_shape_with_order(18).unwrap(),
+            _ => w.dense_bias.view_mut(),
         }
     }
 }

@@ -5,7 +5,7 @@ use ndarray::{Array1, Array2};
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::RnnWeights;
+use super::Weights;
 
 /// Keras-initialised weights for `input` inputs, `hidden` units and `classes` outputs.
 pub fn keras_init<R: rand::Rng>(
@@ -13,13 +13,15 @@ pub fn keras_init<R: rand::Rng>(
     hidden: usize,
     classes: usize,
     rng: &mut R,
-) -> RnnWeights {
-    RnnWeights {
-        wx: glorot_uniform(input, hidden, rng),
-        wh: orthogonal(hidden, rng),
-        b: Array1::zeros(hidden),
-        wd: glorot_uniform(hidden, classes, rng),
-        bd: Array1::zeros(classes),
+) -> Weights {
+    Weights {
+        cell: crate::recurrence::CellKind::SimpleRnn,
+        kernel: glorot_uniform(input, hidden, rng),
+        recurrent_kernel: orthogonal(hidden, rng),
+        bias: Array1::zeros(hidden),
+        recurrent_bias: None,
+        dense_kernel: glorot_uniform(hidden, classes, rng),
+        dense_bias: Array1::zeros(classes),
     }
 }
 
@@ -63,7 +65,7 @@ mod tests {
     fn recurrent_kernel_is_orthogonal_and_seeded() {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
         let w = keras_init(28, 32, 10, &mut rng);
-        let qtq = w.wh.t().dot(&w.wh);
+        let qtq = w.recurrent_kernel.t().dot(&w.recurrent_kernel);
         for i in 0..32 {
             for j in 0..32 {
                 let want = if i == j { 1.0 } else { 0.0 };
@@ -71,7 +73,7 @@ mod tests {
             }
         }
         let limit = (6.0f32 / 60.0).sqrt();
-        assert!(w.wx.iter().all(|v| v.abs() <= limit));
+        assert!(w.kernel.iter().all(|v| v.abs() <= limit));
         let again = keras_init(28, 32, 10, &mut ChaCha20Rng::seed_from_u64(1));
         assert_eq!(w, again);
     }

@@ -9,13 +9,13 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
 
-use ndarray::{Array3, Axis};
+use ndarray::Array3;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use super::RnnWeights;
+use super::Weights;
 use super::forward::{logits, loss_and_accuracy};
 use super::gradient::loss_and_gradient;
 use super::init::keras_init;
@@ -56,13 +56,13 @@ pub struct TrainState {
     /// Problem name and seed, checked on resume.
     pub problem: String,
     pub seed: u64,
-    pub weights: RnnWeights,
-    adam_m: RnnWeights,
-    adam_v: RnnWeights,
+    pub weights: Weights,
+    adam_m: Weights,
+    adam_v: Weights,
     adam_steps: u64,
     pub learning_rate: f64,
     pub best_val_loss: f64,
-    pub best_weights: RnnWeights,
+    pub best_weights: Weights,
     pub best_epoch: usize,
     early_stop_wait: usize,
     plateau_best: f64,
@@ -241,7 +241,7 @@ fn run_epoch(state: &mut TrainState, train: &Split, batch: usize, epoch: usize) 
 }
 
 /// One Adam update with Keras' bias correction folded into the step size.
-fn adam_step(state: &mut TrainState, grad: &RnnWeights) {
+fn adam_step(state: &mut TrainState, grad: &Weights) {
     state.adam_steps += 1;
     let t = state.adam_steps as f64;
     let lr_t = (state.learning_rate * (1.0 - BETA2.powf(t)).sqrt() / (1.0 - BETA1.powf(t))) as f32;
@@ -277,21 +277,19 @@ fn progress_bar(len: u64, epoch: usize) -> indicatif::ProgressBar {
 }
 
 /// Accuracy of weights on a split under exact tanh.
-pub fn float_accuracy(w: &RnnWeights, split: &Split) -> f64 {
+pub fn float_accuracy(w: &Weights, split: &Split) -> f64 {
     loss_and_accuracy(&logits(w, split.images.view()), &split.labels).1
 }
 
-/// Largest |pre-activation| of the exact model over a split (how far cells leave a fit
-/// interval).
-pub fn max_abs_preactivation(w: &RnnWeights, split: &Split) -> f32 {
-    let (n, steps, _) = split.images.dim();
-    let mut h = ndarray::Array2::<f32>::zeros((n, w.hidden()));
+/// Largest |pre-activation| at any activation slot of the exact model over a split (how far
+/// the slots leave a fit interval).
+pub fn max_abs_preactivation(w: &Weights, split: &Split) -> f32 {
+    let cell = w.cell.cell();
+    let p = super::forward::Params::of(w);
     let mut max = 0.0f32;
-    for t in 0..steps {
-        let mut z = split.images.index_axis(Axis(1), t).dot(&w.wx) + h.dot(&w.wh);
-        z += &w.b;
+    super::forward::forward_with(w, &p, split.images.view(), |slot, _, z| {
         max = z.iter().fold(max, |m, v| m.max(v.abs()));
-        h = z.mapv(f32::tanh);
-    }
+        super::forward::exact(cell.slots[slot].function, z);
+    });
     max
 }

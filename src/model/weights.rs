@@ -10,7 +10,8 @@ use ndarray_npy::{NpzReader, NpzWriter};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use sha2::{Digest, Sha256};
 
-use super::RnnWeights;
+use super::Weights;
+use crate::recurrence::CellKind;
 
 /// Names of the arrays, in canonical order.
 pub const ARRAY_NAMES: [&str; 5] = ["wx", "wh", "b", "wd", "bd"];
@@ -31,42 +32,72 @@ pub enum WeightsError {
     Invalid(String),
 }
 
-impl RnnWeights {
+impl Weights {
     /// Input width.
     pub fn input_width(&self) -> usize {
-        self.wx.nrows()
+        self.kernel.nrows()
     }
 
     /// Hidden units.
     pub fn hidden(&self) -> usize {
-        self.wh.nrows()
+        self.recurrent_kernel.nrows()
     }
 
     /// Output classes.
     pub fn classes(&self) -> usize {
-        self.wd.ncols()
+        self.dense_kernel.ncols()
     }
 
     /// Number of parameters.
     pub fn parameter_count(&self) -> usize {
-        self.wx.len() + self.wh.len() + self.b.len() + self.wd.len() + self.bd.len()
+        self.arrays_ref().iter().map(|a| a.len()).sum()
     }
 
     /// Checks shapes against each other (and, if given, against a problem's input width,
     /// hidden size and classes) and that every value is finite.
     pub fn validate(&self, expect: Option<(usize, usize, usize)>) -> Result<(), WeightsError> {
-        let (i, h, c) = (self.wx.nrows(), self.wx.ncols(), self.wd.ncols());
-        let shapes = [
-            ("wx", self.wx.shape().to_vec(), vec![i, h]),
-            ("wh", self.wh.shape().to_vec(), vec![h, h]),
-            ("b", self.b.shape().to_vec(), vec![h]),
-            ("wd", self.wd.shape().to_vec(), vec![h, c]),
-            ("bd", self.bd.shape().to_vec(), vec![c]),
+        let g = self.cell.cell().gate_count();
+        let (i, h, c) = (
+            self.kernel.nrows(),
+            self.recurrent_kernel.nrows(),
+            self.dense_kernel.ncols(),
+        );
+        let mut shapes = vec![
+            ("kernel", self.kernel.shape().to_vec(), vec![i, g * h]),
+            (
+                "recurrent_kernel",
+                self.recurrent_kernel.shape().to_vec(),
+                vec![h, g * h],
+            ),
+            ("bias", self.bias.shape().to_vec(), vec![g * h]),
+            (
+                "dense_kernel",
+                self.dense_kernel.shape().to_vec(),
+                vec![h, c],
+            ),
+            ("dense_bias", self.dense_bias.shape().to_vec(), vec![c]),
         ];
+        match (&self.recurrent_bias, self.cell.cell().recurrent_bias) {
+            (Some(b), true) => shapes.push(("recurrent_bias", b.shape().to_vec(), vec![g * h])),
+            (None, false) => {}
+            (Some(_), false) => {
+                return Err(WeightsError::Invalid(format!(
+                    "a {} has no recurrent bias",
+                    self.cell
+                )));
+            }
+            (None, true) => {
+                return Err(WeightsError::Invalid(format!(
+                    "a {} needs a recurrent bias",
+                    self.cell
+                )));
+            }
+        }
         for (name, found, want) in shapes {
             if found != want {
                 return Err(WeightsError::Invalid(format!(
-                    "{name} has shape {found:?}, expected {want:?} (wx is {i}x{h})"
+                    "{name} has shape {found:?}, expected {want:?} (a {} of {h} units on {i} inputs)",
+                    self.cell
                 )));
             }
         }
@@ -89,26 +120,46 @@ impl RnnWeights {
     }
 
     /// The arrays as flat slices with their names, in canonical order.
-    fn arrays(&self) -> [(&'static str, Vec<f32>); 5] {
-        [
-            ("wx", self.wx.iter().copied().collect()),
-            ("wh", self.wh.iter().copied().collect()),
-            ("b", self.b.to_vec()),
-            ("wd", self.wd.iter().copied().collect()),
-            ("bd", self.bd.to_vec()),
-        ]
+    fn arrays(&self) -> Vec<(&'static str, Vec<f32>)> {
+        let mut out = vec![
+            ("kernel", self.kernel.iter().copied().collect()),
+            (
+                "recurrent_kernel",
+                self.recurrent_kernel.iter().copied().collect(),
+            ),
+            ("bias", self.bias.to_vec()),
+        ];
+        if let Some(b) = &self.recurrent_bias {
+            out.push(("recurrent_bias", b.to_vec()));
+        }
+        out.push(("dense_kernel", self.dense_kernel.iter().copied().collect()));
+        out.push(("dense_bias", self.dense_bias.to_vec()));
+        out
     }
 
-    /// First 16 hex digits of the SHA-256 of the shapes and little-endian values.
+    /// The shapes of [`Weights::arrays`], in the same order.
+    fn shapes(&self) -> Vec<Vec<usize>> {
+        let mut out = vec![
+            self.kernel.shape().to_vec(),
+            self.recurrent_kernel.shape().to_vec(),
+            self.bias.shape().to_vec(),
+        ];
+        if let Some(b) = &self.recurrent_bias {
+            out.push(b.shape().to_vec());
+        }
+        out.push(self.dense_kernel.shape().to_vec());
+        out.push(self.dense_bias.shape().to_vec());
+        out
+    }
+
+    /// First 16 hex digits of the SHA-256 of the shapes and little-endian values (a gated
+    /// cell's name first; a SimpleRNN's fingerprint is what earlier versions computed).
     pub fn fingerprint(&self) -> String {
         let mut h = Sha256::new();
-        let shapes = [
-            self.wx.shape(),
-            self.wh.shape(),
-            self.b.shape(),
-            self.wd.shape(),
-            self.bd.shape(),
-        ];
+        if self.cell != CellKind::SimpleRnn {
+            h.update(self.cell.name().as_bytes());
+        }
+        let shapes = self.shapes();
         for (shape, (_, values)) in shapes.iter().zip(self.arrays()) {
             for d in shape.iter() {
                 h.update((*d as u64).to_le_bytes());
@@ -122,7 +173,7 @@ impl RnnWeights {
 }
 
 /// Reads weights from a `.npz` or `.safetensors` file and validates them.
-pub fn load_weights(path: &Path) -> Result<RnnWeights, WeightsError> {
+pub fn load_weights(path: &Path) -> Result<Weights, WeightsError> {
     let name = path.display().to_string();
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     let weights = match ext {
@@ -146,7 +197,7 @@ pub fn load_weights(path: &Path) -> Result<RnnWeights, WeightsError> {
     Ok(weights)
 }
 
-fn read_npz(path: &Path) -> Result<RnnWeights, WeightsError> {
+fn read_npz(path: &Path) -> Result<Weights, WeightsError> {
     let name = path.display().to_string();
     let fmt = |message: String| WeightsError::Format {
         path: name.clone(),
@@ -172,7 +223,7 @@ fn read_npz(path: &Path) -> Result<RnnWeights, WeightsError> {
     assemble(arrays).map_err(fmt)
 }
 
-fn from_safetensors(bytes: &[u8]) -> Result<RnnWeights, String> {
+fn from_safetensors(bytes: &[u8]) -> Result<Weights, String> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file: {e}"))?;
     let mut arrays: HashMap<&str, ArrayD<f32>> = HashMap::new();
     for key in ARRAY_NAMES {
@@ -203,7 +254,7 @@ fn from_safetensors(bytes: &[u8]) -> Result<RnnWeights, String> {
     assemble(arrays)
 }
 
-fn assemble(mut arrays: HashMap<&str, ArrayD<f32>>) -> Result<RnnWeights, String> {
+fn assemble(mut arrays: HashMap<&str, ArrayD<f32>>) -> Result<Weights, String> {
     let mut take2 = |k: &str| -> Result<Array2<f32>, String> {
         let a = arrays.remove(k).ok_or(format!("array '{k}' is missing"))?;
         let shape = a.shape().to_vec();
@@ -223,25 +274,26 @@ fn assemble(mut arrays: HashMap<&str, ArrayD<f32>>) -> Result<RnnWeights, String
     let bd = take1("bd")?;
     // Fortran-ordered inputs become C order, which the rest of the crate relies on.
     let c = |a: Array2<f32>| a.as_standard_layout().into_owned();
-    Ok(RnnWeights {
-        wx: c(wx),
-        wh: c(wh),
-        b,
-        wd: c(wd),
-        bd,
+    Ok(Weights {
+        cell: CellKind::SimpleRnn,
+        kernel: c(wx),
+        recurrent_kernel: c(wh),
+        bias: b,
+        recurrent_bias: None,
+        dense_kernel: c(wd),
+        dense_bias: bd,
     })
 }
 
 /// Serialises weights as safetensors bytes (F32, little-endian).
-pub fn to_safetensors(w: &RnnWeights) -> Result<Vec<u8>, WeightsError> {
-    let arrays = w.arrays();
-    let shapes = [
-        w.wx.shape().to_vec(),
-        w.wh.shape().to_vec(),
-        w.b.shape().to_vec(),
-        w.wd.shape().to_vec(),
-        w.bd.shape().to_vec(),
-    ];
+pub fn to_safetensors(w: &Weights) -> Result<Vec<u8>, WeightsError> {
+    let arrays: Vec<(&str, Vec<f32>)> = w
+        .arrays()
+        .into_iter()
+        .zip(ARRAY_NAMES)
+        .map(|((_, v), name)| (name, v))
+        .collect();
+    let shapes = w.shapes();
     let bytes: Vec<Vec<u8>> = arrays
         .iter()
         .map(|(_, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
@@ -256,14 +308,14 @@ pub fn to_safetensors(w: &RnnWeights) -> Result<Vec<u8>, WeightsError> {
 }
 
 /// Parses safetensors bytes (e.g. the embedded default) and validates them.
-pub fn weights_from_safetensors_bytes(bytes: &[u8]) -> Result<RnnWeights, WeightsError> {
+pub fn weights_from_safetensors_bytes(bytes: &[u8]) -> Result<Weights, WeightsError> {
     let w = from_safetensors(bytes).map_err(WeightsError::Invalid)?;
     w.validate(None)?;
     Ok(w)
 }
 
 /// Writes `STEM.npz` and `STEM.safetensors` (each atomically, through a temporary file).
-pub fn save_weights(w: &RnnWeights, stem: &Path) -> Result<(), WeightsError> {
+pub fn save_weights(w: &Weights, stem: &Path) -> Result<(), WeightsError> {
     let npz_path = stem.with_extension("npz");
     let io = |path: &Path| {
         let path = path.display().to_string();
@@ -274,11 +326,11 @@ pub fn save_weights(w: &RnnWeights, stem: &Path) -> Result<(), WeightsError> {
         let file = File::create(&tmp).map_err(io(&tmp))?;
         let mut npz = NpzWriter::new(file);
         let err = |e: ndarray_npy::WriteNpzError| WeightsError::Invalid(e.to_string());
-        npz.add_array("wx", &w.wx).map_err(err)?;
-        npz.add_array("wh", &w.wh).map_err(err)?;
-        npz.add_array("b", &w.b).map_err(err)?;
-        npz.add_array("wd", &w.wd).map_err(err)?;
-        npz.add_array("bd", &w.bd).map_err(err)?;
+        npz.add_array("wx", &w.kernel).map_err(err)?;
+        npz.add_array("wh", &w.recurrent_kernel).map_err(err)?;
+        npz.add_array("b", &w.bias).map_err(err)?;
+        npz.add_array("wd", &w.dense_kernel).map_err(err)?;
+        npz.add_array("bd", &w.dense_bias).map_err(err)?;
         npz.finish().map_err(err)?;
     }
     std::fs::rename(&tmp, &npz_path).map_err(io(&npz_path))?;
@@ -294,7 +346,7 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::ChaCha20Rng;
 
-    fn sample() -> RnnWeights {
+    fn sample() -> Weights {
         keras_init(4, 3, 2, &mut ChaCha20Rng::seed_from_u64(3))
     }
 
@@ -310,16 +362,19 @@ mod tests {
     #[test]
     fn bad_weights_are_refused() {
         let mut w = sample();
-        w.wh[[1, 2]] = f32::NAN;
+        w.recurrent_kernel[[1, 2]] = f32::NAN;
         let e = w.validate(None).unwrap_err().to_string();
-        assert!(e.contains("wh") && e.contains("non-finite"), "{e}");
+        assert!(
+            e.contains("recurrent_kernel") && e.contains("non-finite"),
+            "{e}"
+        );
         let mut w = sample();
-        w.b = ndarray::Array1::zeros(5);
+        w.bias = ndarray::Array1::zeros(5);
         assert!(
             w.validate(None)
                 .unwrap_err()
                 .to_string()
-                .contains("b has shape")
+                .contains("bias has shape")
         );
         let w = sample();
         let e = w.validate(Some((28, 32, 10))).unwrap_err().to_string();
@@ -334,7 +389,7 @@ mod tests {
     fn fingerprint_tracks_values() {
         let w = sample();
         let mut v = w.clone();
-        v.bd[0] += 1e-3;
+        v.dense_bias[0] += 1e-3;
         assert_ne!(w.fingerprint(), v.fingerprint());
         assert_eq!(w.fingerprint(), sample().fingerprint());
     }

@@ -1,16 +1,16 @@
-//! A bounded LRU cache of hidden states after a schedule prefix, so that schedules sharing
-//! a prefix (a DFS child and its parent) do not recompute it.
+//! A bounded LRU cache of carried states after a schedule's first steps, so that schedules
+//! sharing those steps (a DFS child and its parent) do not recompute them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::schedule::CellApprox;
+use crate::schedule::Approx;
 
-/// The state of every image after a prefix of cells, in the kernel's block layout.
+/// The state of every image after a schedule's first steps, in the kernel's block layout.
 pub struct PrefixState<T> {
-    /// Hidden states, [blocks][hidden][lanes].
+    /// Carried states (h, and c for an LSTM), [blocks][state][hidden][lanes].
     pub h: Vec<T>,
-    /// Peak |Chebyshev argument| of each image over the prefix's polynomial cells,
+    /// Peak |Chebyshev argument| of each image over the prefix's polynomial slots,
     /// [blocks][lanes].
     pub peak: Vec<T>,
     /// Out-of-domain counts of the prefix's steps.
@@ -21,7 +21,7 @@ pub struct PrefixState<T> {
 
 /// LRU over prefixes, bounded in bytes.
 pub struct PrefixCache<T> {
-    entries: HashMap<Vec<CellApprox>, (Arc<PrefixState<T>>, u64)>,
+    entries: HashMap<Vec<Approx>, (Arc<PrefixState<T>>, u64)>,
     tick: u64,
     bytes: usize,
     capacity: usize,
@@ -84,11 +84,18 @@ impl<T> PrefixCache<T> {
         (state.h.len() + state.peak.len()) * std::mem::size_of::<T>() + state.ood.len() * 16
     }
 
-    /// The longest cached proper prefix of `cells` (length >= 1), marking it recently used.
-    pub fn longest_prefix(&mut self, cells: &[CellApprox]) -> Option<(usize, Arc<PrefixState<T>>)> {
+    /// The most steps (at least 1, fewer than all) of `entries` (a schedule's entries,
+    /// step-major, `slots` per step) whose state is cached, with that state, marking it
+    /// recently used.
+    pub fn longest_prefix(
+        &mut self,
+        entries: &[Approx],
+        slots: usize,
+    ) -> Option<(usize, Arc<PrefixState<T>>)> {
         self.tick += 1;
-        for len in (1..cells.len()).rev() {
-            if let Some((state, used)) = self.entries.get_mut(&cells[..len]) {
+        let steps = entries.len() / slots.max(1);
+        for len in (1..steps).rev() {
+            if let Some((state, used)) = self.entries.get_mut(&entries[..len * slots]) {
                 *used = self.tick;
                 return Some((len, Arc::clone(state)));
             }
@@ -98,7 +105,7 @@ impl<T> PrefixCache<T> {
 
     /// Stores the state after `prefix`, evicting least recently used entries to stay within
     /// the capacity. A state larger than the whole capacity is not stored.
-    pub fn insert(&mut self, prefix: Vec<CellApprox>, state: PrefixState<T>) {
+    pub fn insert(&mut self, prefix: Vec<Approx>, state: PrefixState<T>) {
         let size = Self::entry_bytes(&state);
         if size > self.capacity || self.entries.contains_key(&prefix) {
             self.recycle(state.h);
@@ -139,7 +146,7 @@ impl<T> PrefixCache<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use CellApprox::Degree;
+    use Approx::Degree;
 
     fn state(n: usize) -> PrefixState<f32> {
         PrefixState {
@@ -156,13 +163,13 @@ mod tests {
         let s = [Degree(17), Degree(7), Degree(3), Degree(17)];
         c.insert(s[..1].to_vec(), state(50));
         c.insert(s[..2].to_vec(), state(50));
-        assert_eq!(c.longest_prefix(&s).map(|(l, _)| l), Some(2));
-        c.longest_prefix(&s[..2]); // touches the length-1 entry
+        assert_eq!(c.longest_prefix(&s, 1).map(|(l, _)| l), Some(2));
+        c.longest_prefix(&s[..2], 1); // touches the length-1 entry
         c.insert(s[..3].to_vec(), state(50)); // evicts the least recently used: length 2
-        assert_eq!(c.longest_prefix(&s).map(|(l, _)| l), Some(3));
+        assert_eq!(c.longest_prefix(&s, 1).map(|(l, _)| l), Some(3));
         assert!(c.bytes() <= 400);
         assert_eq!(
-            c.longest_prefix(&[Degree(3), Degree(3)]).map(|(l, _)| l),
+            c.longest_prefix(&[Degree(3), Degree(3)], 1).map(|(l, _)| l),
             None
         );
     }

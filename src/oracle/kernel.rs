@@ -1,12 +1,15 @@
-//! The oracle's inner loop: one chunk of images through the remaining steps of a schedule.
+//! The oracle's inner loop: one chunk of images through the remaining steps of a schedule,
+//! interpreting the cell's [`StepProgram`] on blocks of [`LANES`] images.
 
 use super::real::Real;
+use crate::approx::Activation;
+use crate::recurrence::{Cell, GateUse, Op, StepProgram, Value};
 
-/// The activation of one cell, ready to run.
+/// The activation of one (slot, step), ready to run.
 #[derive(Clone, Debug)]
-pub enum CellFn<T> {
-    /// Exact tanh.
-    Exact,
+pub enum SlotFn<T> {
+    /// The exact function.
+    Exact(Activation),
     /// Chebyshev series: p(x) = sum c_k T_k(x * scale + shift).
     Poly { scale: T, shift: T, coeffs: Vec<T> },
     /// An odd Chebyshev series (every even coefficient zero, as for tanh on a symmetric
@@ -16,8 +19,8 @@ pub enum CellFn<T> {
     OddPoly { scale: T, shift: T, odd: Vec<T> },
 }
 
-impl<T: Real> CellFn<T> {
-    /// The cell function of a Chebyshev series on [lo, hi], using the odd form when every
+impl<T: Real> SlotFn<T> {
+    /// The slot function of a Chebyshev series on [lo, hi], using the odd form when every
     /// even coefficient is negligible (below 1e-12 of the largest).
     pub fn from_chebyshev(coeffs: &[f64], [lo, hi]: [f64; 2]) -> Self {
         let scale = T::from_f64(2.0 / (hi - lo));
@@ -55,6 +58,26 @@ type Lanes<T> = [T; LANES];
 /// lane that hide the latency of a fused multiply-add.
 const PRODUCT_GROUP: usize = 4;
 
+/// Where a fit's argument t = (z - centre) * inv lies, for the out-of-domain counts and the
+/// peaks of one slot.
+#[derive(Clone, Copy, Debug)]
+pub struct SlotMap<T> {
+    pub centre: T,
+    pub inv: T,
+}
+
+impl<T: Real> SlotMap<T> {
+    /// The map of the fit interval [lo, hi] onto [-1, 1].
+    pub fn new([lo, hi]: [f64; 2]) -> Self {
+        let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+        let half = T::from_f64(0.5);
+        Self {
+            centre: (lo + hi) * half,
+            inv: T::ONE / ((hi - lo) * half),
+        }
+    }
+}
+
 /// Everything about a split that does not depend on the schedule. Per-image arrays are laid
 /// out by block: [block][unit][lane], with `blocks() * LANES >= n` (padding lanes are zero
 /// inputs whose results are never read).
@@ -62,17 +85,23 @@ pub struct Prepared<T> {
     pub n: usize,
     pub steps: usize,
     pub hidden: usize,
-    /// x_t Wx + b for every step and image, [steps][blocks][hidden][LANES].
+    /// The cell whose step program the kernel runs.
+    pub cell: &'static Cell,
+    /// The input projection of every gate, step and image: x_t W_g + b_g, plus the recurrent
+    /// bias for gates read whole, [steps][blocks][gates * hidden][LANES].
     pub xproj: Vec<T>,
-    /// Recurrent weights, [hidden (input)][hidden (output)].
+    /// Initial value of the recurrent projection of each gate unit: the recurrent bias for
+    /// gates read split, zero otherwise, [gates * hidden].
+    pub rec_init: Vec<T>,
+    /// Recurrent kernel, [hidden (input)][gates * hidden (output)].
     pub wh: Vec<T>,
     /// Dense weights, [hidden][classes].
     pub wd: Vec<T>,
     pub bd: Vec<T>,
     pub labels: Vec<u8>,
-    /// Fit interval, for the out-of-domain count and the peaks.
-    pub interval: [T; 2],
-    /// Exact-tanh hidden states of the first `dev_images` images,
+    /// Each slot's fit interval map, for the out-of-domain counts and the peaks.
+    pub maps: Vec<SlotMap<T>>,
+    /// Exact-model hidden states of the first `dev_images` images,
     /// [steps][dev_blocks][hidden][LANES].
     pub exact_states: Vec<T>,
     pub dev_images: usize,
@@ -88,6 +117,11 @@ impl<T> Prepared<T> {
     pub fn dev_blocks(&self) -> usize {
         self.dev_images.div_ceil(LANES)
     }
+
+    /// Values of one image block's carried state (every state vector), [state][hidden][LANES].
+    pub fn state_len(&self) -> usize {
+        self.cell.state.len() * self.hidden * LANES
+    }
 }
 
 /// What one chunk of blocks produced.
@@ -95,17 +129,17 @@ pub struct ChunkResult<T> {
     pub correct: usize,
     /// Predicted class of each real image of the chunk.
     pub predictions: Vec<u8>,
-    /// Out-of-domain pre-activations per step (indexed by absolute step).
+    /// Out-of-domain pre-activations per (step, slot), [steps][slots] (absolute steps).
     pub ood: Vec<u64>,
     /// Each real image's peak |Chebyshev argument| t = (z - centre) / half-width over the
-    /// polynomial cells so far (non-finite: infinite), the steps before `from` included.
+    /// polynomial slots so far (non-finite: infinite), the steps before `from` included.
     pub peak: Vec<T>,
     /// Sum of |h - h_exact| per step over the chunk's deviation-sample images.
     pub dev: Vec<f64>,
 }
 
-/// Where a run copies the state after `step` cells: the chunk's part of a stored prefix,
-/// hidden states [blocks][hidden][LANES] and peaks [blocks][LANES].
+/// Where a run copies the state after `step` steps: the chunk's part of a stored prefix,
+/// carried states [blocks][state][hidden][LANES] and peaks [blocks][LANES].
 pub struct Snapshot<'a, T> {
     pub step: usize,
     pub h: &'a mut [T],
@@ -115,16 +149,17 @@ pub struct Snapshot<'a, T> {
 /// Prediction recorded for an image whose logits are all non-finite (matches no label).
 pub const NO_PREDICTION: u8 = u8::MAX;
 
-/// Runs blocks `first..last` from step `from` (with the hidden states and peaks `h0` of
+/// Runs blocks `first..last` from step `from` (with the carried states and peaks `h0` of
 /// those blocks, laid out as in [`Snapshot`], or zeros when `from` is 0) to the end, copying
 /// the states into `snapshots` (ascending steps, from < step < steps) on the way.
+/// `fns[t * slots + s]` is slot s's function at step t.
 ///
 /// Uses AVX-512 or AVX2 code when the CPU has it. Every lane performs the same sequence of
 /// IEEE operations (fused multiply-adds included) on every path, so the results are
 /// bit-identical whatever the CPU, the thread count or the chunking.
 pub fn run_chunk<T: Real>(
     p: &Prepared<T>,
-    cells: &[CellFn<T>],
+    fns: &[SlotFn<T>],
     from: usize,
     h0: Option<(&[T], &[T])>,
     blocks: (usize, usize),
@@ -134,15 +169,15 @@ pub fn run_chunk<T: Real>(
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F (which implies AVX2 and FMA), checked just above.
-            return unsafe { run_chunk_avx512(p, cells, from, h0, blocks, snapshots) };
+            return unsafe { run_chunk_avx512(p, fns, from, h0, blocks, snapshots) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            return unsafe { run_chunk_avx2(p, cells, from, h0, blocks, snapshots) };
+            return unsafe { run_chunk_avx2(p, fns, from, h0, blocks, snapshots) };
         }
     }
-    run_chunk_body(p, cells, from, h0, blocks, snapshots)
+    run_chunk_body(p, fns, from, h0, blocks, snapshots)
 }
 
 /// Defines `$name`: [`run_chunk_body`] compiled with the target features `$features`.
@@ -153,90 +188,184 @@ macro_rules! simd_kernel {
         #[target_feature(enable = $features)]
         fn $name<T: Real>(
             p: &Prepared<T>,
-            cells: &[CellFn<T>],
+            fns: &[SlotFn<T>],
             from: usize,
             h0: Option<(&[T], &[T])>,
             blocks: (usize, usize),
             snapshots: &mut [Snapshot<'_, T>],
         ) -> ChunkResult<T> {
-            run_chunk_body(p, cells, from, h0, blocks, snapshots)
+            run_chunk_body(p, fns, from, h0, blocks, snapshots)
         }
     };
 }
 simd_kernel!(run_chunk_avx512, "avx512f,avx2,fma");
 simd_kernel!(run_chunk_avx2, "avx2,fma");
 
+/// The registers of one block's step: every H-vector the step program reads or writes.
+/// Register ids: the carried states in two banks (current and next, swapped after each
+/// step), the projections of all gates (one register of gates * hidden vectors), the split
+/// gates' input halves, then one per operation.
+/// An operation whose result is a next state writes straight into the next bank.
+struct Registers<T> {
+    regs: Vec<Vec<Lanes<T>>>,
+    /// Index of the current state bank (0 or 1).
+    bank: usize,
+    states: usize,
+    /// Register of each operation's result, for each bank parity.
+    op_reg: [Vec<usize>; 2],
+    /// Gate of each split gate's input-half register (in register order).
+    split_gates: Vec<usize>,
+    /// Whether each gate is read whole (else split).
+    whole: Vec<bool>,
+    /// Per slot, the out-of-domain counts of the last step.
+    counts: Vec<[u32; LANES]>,
+}
+
+impl<T: Real> Registers<T> {
+    fn new(p: &Prepared<T>) -> Self {
+        let cell = p.cell;
+        let (states, ops) = (cell.state.len(), cell.program.ops.len());
+        let uses = cell.gate_uses();
+        let split_gates: Vec<usize> = uses
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| **u == GateUse::Split)
+            .map(|(g, _)| g)
+            .collect();
+        let first_op = 2 * states + 1 + split_gates.len();
+        let op_reg = [0, 1].map(|bank: usize| {
+            (0..ops)
+                .map(|k| {
+                    match cell
+                        .program
+                        .next_state
+                        .iter()
+                        .position(|v| *v == Value::Op(k))
+                    {
+                        // The next bank of a step run with current bank `bank`.
+                        Some(i) => (1 - bank) * states + i,
+                        None => first_op + k,
+                    }
+                })
+                .collect()
+        });
+        Self {
+            regs: vec![vec![[T::ZERO; LANES]; p.hidden]; first_op + ops],
+            bank: 0,
+            states,
+            op_reg,
+            split_gates,
+            whole: uses.iter().map(|u| *u == GateUse::Whole).collect(),
+            counts: vec![[0; LANES]; cell.slots.len()],
+        }
+    }
+
+    /// The register holding a value this step.
+    fn of(&self, v: Value) -> usize {
+        match v {
+            Value::State(i) => self.bank * self.states + i,
+            Value::Project(_) | Value::ProjectRecurrent(_) => 2 * self.states,
+            Value::ProjectInput(g) => {
+                let k = self.split_gates.iter().position(|&x| x == g).unwrap_or(0);
+                2 * self.states + 1 + k
+            }
+            Value::Op(k) => self.op_reg[self.bank][k],
+        }
+    }
+
+    /// The current hidden state h.
+    fn h(&self) -> &[Lanes<T>] {
+        &self.regs[self.bank * self.states]
+    }
+
+    /// Loads a stored block state ([state][hidden][LANES]) into the current bank.
+    fn load(&mut self, src: &[T]) {
+        let hd = self.regs[0].len();
+        for (i, part) in src.chunks_exact(hd * LANES).enumerate() {
+            let reg = &mut self.regs[self.bank * self.states + i];
+            for (v, s) in reg.iter_mut().zip(part.chunks_exact(LANES)) {
+                v.copy_from_slice(s);
+            }
+        }
+    }
+
+    /// Zeroes the current bank (h_0 = 0, c_0 = 0).
+    fn clear(&mut self) {
+        for i in 0..self.states {
+            for v in self.regs[self.bank * self.states + i].iter_mut() {
+                *v = [T::ZERO; LANES];
+            }
+        }
+    }
+
+    /// Copies the current bank into a stored block state.
+    fn store(&self, dst: &mut [T]) {
+        let hd = self.regs[0].len();
+        for (i, part) in dst.chunks_exact_mut(hd * LANES).enumerate() {
+            let reg = &self.regs[self.bank * self.states + i];
+            for (d, v) in part.chunks_exact_mut(LANES).zip(reg) {
+                d.copy_from_slice(v);
+            }
+        }
+    }
+}
+
 /// The kernel without dispatch (portable; what the SIMD paths compile).
 #[inline(always)]
-#[allow(clippy::needless_range_loop)] // `t` also indexes the inputs and the counts
 pub fn run_chunk_body<T: Real>(
     p: &Prepared<T>,
-    cells: &[CellFn<T>],
+    fns: &[SlotFn<T>],
     from: usize,
     h0: Option<(&[T], &[T])>,
     (first, last): (usize, usize),
     snapshots: &mut [Snapshot<'_, T>],
 ) -> ChunkResult<T> {
     let hd = p.hidden;
+    let slots = p.cell.slots.len();
+    let state_len = p.state_len();
     let block_len = hd * LANES;
     let images = (last * LANES).min(p.n) - first * LANES;
     let mut result = ChunkResult {
         correct: 0,
         predictions: Vec::with_capacity(images),
-        ood: vec![0; p.steps],
+        ood: vec![0; p.steps * slots],
         peak: Vec::with_capacity(images),
         dev: vec![0.0; p.steps],
     };
-    let [lo, hi] = p.interval;
-    let half = T::from_f64(0.5);
-    let centre = (lo + hi) * half;
-    let inv = T::ONE / ((hi - lo) * half);
     let dev_blocks = p.dev_blocks();
-    let mut h = vec![[T::ZERO; LANES]; hd];
-    let mut z = vec![[T::ZERO; LANES]; hd];
+    let mut r = Registers::new(p);
     for b in first..last {
         let local = b - first;
         let valid = (p.n - b * LANES).min(LANES);
         let mut peak = [T::ZERO; LANES];
         match h0 {
             Some((hs, pk)) => {
-                load(&mut h, &hs[local * block_len..][..block_len]);
+                r.load(&hs[local * state_len..][..state_len]);
                 peak.copy_from_slice(&pk[local * LANES..][..LANES]);
             }
-            None => {
-                for v in h.iter_mut() {
-                    *v = [T::ZERO; LANES];
-                }
-            }
+            None => r.clear(),
         }
         let mut next = 0;
         for t in from..p.steps {
-            let cell = &cells[t];
-            let x = &p.xproj[(t * p.blocks() + b) * block_len..][..block_len];
-            recurrent_product(&mut z, &h, &p.wh, x);
-            let outside = if matches!(cell, CellFn::Exact) {
-                scan::<T, false>(&z, centre, inv, &mut peak)
-            } else {
-                scan::<T, true>(&z, centre, inv, &mut peak)
-            };
-            for &c in &outside[..valid] {
-                result.ood[t] += u64::from(c);
+            let step_fns = &fns[t * slots..][..slots];
+            step(p, &mut r, step_fns, t, b, &mut peak);
+            for (s, c) in r.counts.iter().enumerate() {
+                let n: u64 = c[..valid].iter().map(|&v| u64::from(v)).sum();
+                result.ood[t * slots + s] += n;
             }
-            activate(&mut z, cell);
-            std::mem::swap(&mut h, &mut z);
             if b < dev_blocks {
                 let exact = &p.exact_states[(t * dev_blocks + b) * block_len..][..block_len];
                 let lanes = (p.dev_images - b * LANES).min(LANES);
-                result.dev[t] += deviation(&h, exact, lanes);
+                result.dev[t] += deviation(r.h(), exact, lanes);
             }
             while next < snapshots.len() && snapshots[next].step == t + 1 {
                 let s = &mut snapshots[next];
-                store(&mut s.h[local * block_len..][..block_len], &h);
+                r.store(&mut s.h[local * state_len..][..state_len]);
                 s.peak[local * LANES..][..LANES].copy_from_slice(&peak);
                 next += 1;
             }
         }
-        let predictions = classify(&h, &p.wd, &p.bd);
+        let predictions = classify(r.h(), &p.wd, &p.bd);
         for (l, &pred) in predictions[..valid].iter().enumerate() {
             result.correct += usize::from(pred == p.labels[b * LANES + l]);
         }
@@ -246,33 +375,114 @@ pub fn run_chunk_body<T: Real>(
     result
 }
 
-/// Copies a stored block [hidden][LANES] into lane arrays.
+/// One step of one block: the recurrent projections, then the cell's program; leaves the
+/// new carried state in the current bank and returns, per slot, how many of each lane's
+/// pre-activations left the slot's fit interval.
 #[inline(always)]
-fn load<T: Real>(h: &mut [Lanes<T>], src: &[T]) {
-    for (v, s) in h.iter_mut().zip(src.chunks_exact(LANES)) {
-        v.copy_from_slice(s);
+fn step<T: Real>(
+    p: &Prepared<T>,
+    r: &mut Registers<T>,
+    fns: &[SlotFn<T>],
+    t: usize,
+    b: usize,
+    peak: &mut Lanes<T>,
+) {
+    let hd = p.hidden;
+    let width = p.cell.gates.len() * hd;
+    let x = &p.xproj[(t * p.blocks() + b) * width * LANES..][..width * LANES];
+    // Gates read whole start from x W + b (+ b'); split gates from their recurrent bias,
+    // with their input half copied into its own register.
+    let proj = 2 * r.states;
+    let mut gates_out = std::mem::take(&mut r.regs[proj]);
+    gates_out.resize(width, [T::ZERO; LANES]);
+    let (h, whole) = (&r.regs[r.bank * r.states], &r.whole);
+    recurrent_product(&mut gates_out, h, &p.wh, |j| {
+        if whole[j / hd] {
+            x[j * LANES..][..LANES]
+                .try_into()
+                .unwrap_or([T::ZERO; LANES])
+        } else {
+            [p.rec_init[j]; LANES]
+        }
+    });
+    r.regs[proj] = gates_out;
+    for k in 0..r.split_gates.len() {
+        let g = r.split_gates[k];
+        let reg = &mut r.regs[proj + 1 + k];
+        for (j, v) in reg.iter_mut().enumerate() {
+            v.copy_from_slice(&x[(g * hd + j) * LANES..][..LANES]);
+        }
+    }
+    let mut counts = std::mem::take(&mut r.counts);
+    let program: &StepProgram = &p.cell.program;
+    for (k, op) in program.ops.iter().enumerate() {
+        let out_reg = r.of(Value::Op(k));
+        let mut out = std::mem::take(&mut r.regs[out_reg]);
+        let read = |v: Value| -> &[Lanes<T>] { vector(r, v, hd) };
+        match *op {
+            Op::Add(a, c) => zip_into(&mut out, read(a), read(c), |x, y| x + y),
+            Op::Mul(a, c) => zip_into(&mut out, read(a), read(c), |x, y| x * y),
+            Op::OneMinus(a) => {
+                for (o, v) in out.iter_mut().zip(read(a)) {
+                    for l in 0..LANES {
+                        o[l] = T::ONE - v[l];
+                    }
+                }
+            }
+            Op::Activate { slot, arg } => {
+                let z = read(arg);
+                let m = p.maps[slot];
+                counts[slot] = if matches!(fns[slot], SlotFn::Exact(_)) {
+                    scan::<T, false>(z, m.centre, m.inv, peak)
+                } else {
+                    scan::<T, true>(z, m.centre, m.inv, peak)
+                };
+                out.copy_from_slice(z);
+                activate(&mut out, &fns[slot]);
+            }
+        }
+        r.regs[out_reg] = out;
+    }
+    r.counts = counts;
+    r.bank = 1 - r.bank;
+}
+
+/// The H-vector of a value (the register that holds it this step).
+#[inline(always)]
+fn vector<T: Real>(r: &Registers<T>, v: Value, hd: usize) -> &[Lanes<T>] {
+    let reg = &r.regs[r.of(v)];
+    match v {
+        Value::Project(g) | Value::ProjectRecurrent(g) => &reg[g * hd..][..hd],
+        _ => reg,
     }
 }
 
-/// Copies lane arrays into a stored block [hidden][LANES].
+/// out = f(a, b) elementwise.
 #[inline(always)]
-fn store<T: Real>(dst: &mut [T], h: &[Lanes<T>]) {
-    for (d, v) in dst.chunks_exact_mut(LANES).zip(h) {
-        d.copy_from_slice(v);
+fn zip_into<T: Real>(out: &mut [Lanes<T>], a: &[Lanes<T>], b: &[Lanes<T>], f: impl Fn(T, T) -> T) {
+    for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+        for l in 0..LANES {
+            o[l] = f(x[l], y[l]);
+        }
     }
 }
 
-/// z_j = x_j + sum_k h_k Wh[k][j], summed in ascending k by fused multiply-adds: groups of
-/// [`PRODUCT_GROUP`] outputs, then one group of the remainder (the same sum per output).
+/// z_j = init(j) + sum_k h_k Wh[k][j], summed in ascending k by fused multiply-adds: groups
+/// of [`PRODUCT_GROUP`] outputs, then one group of the remainder (the same sum per output).
 #[inline(always)]
-fn recurrent_product<T: Real>(z: &mut [Lanes<T>], h: &[Lanes<T>], wh: &[T], x: &[T]) {
-    let hd = h.len();
-    let full = hd / PRODUCT_GROUP * PRODUCT_GROUP;
+fn recurrent_product<T: Real>(
+    z: &mut [Lanes<T>],
+    h: &[Lanes<T>],
+    wh: &[T],
+    init: impl Fn(usize) -> Lanes<T>,
+) {
+    let width = z.len();
+    let full = width / PRODUCT_GROUP * PRODUCT_GROUP;
     for j in (0..full).step_by(PRODUCT_GROUP) {
-        product_group::<T, PRODUCT_GROUP>(&mut z[j..j + PRODUCT_GROUP], h, wh, x, j);
+        product_group::<T, PRODUCT_GROUP>(&mut z[j..j + PRODUCT_GROUP], h, wh, &init, j);
     }
-    for j in full..hd {
-        product_group::<T, 1>(&mut z[j..j + 1], h, wh, x, j);
+    for j in full..width {
+        product_group::<T, 1>(&mut z[j..j + 1], h, wh, &init, j);
     }
 }
 
@@ -282,16 +492,16 @@ fn product_group<T: Real, const G: usize>(
     z: &mut [Lanes<T>],
     h: &[Lanes<T>],
     wh: &[T],
-    x: &[T],
+    init: &impl Fn(usize) -> Lanes<T>,
     j: usize,
 ) {
-    let hd = h.len();
+    let width = wh.len() / h.len();
     let mut acc = [[T::ZERO; LANES]; G];
     for (g, a) in acc.iter_mut().enumerate() {
-        a.copy_from_slice(&x[(j + g) * LANES..][..LANES]);
+        *a = init(j + g);
     }
     for (k, hk) in h.iter().enumerate() {
-        let w = &wh[k * hd + j..][..G];
+        let w = &wh[k * width + j..][..G];
         for (a, &wg) in acc.iter_mut().zip(w) {
             for l in 0..LANES {
                 a[l] = hk[l].mul_add(wg, a[l]);
@@ -301,7 +511,7 @@ fn product_group<T: Real, const G: usize>(
     z.copy_from_slice(&acc);
 }
 
-/// Per lane, how many of the block's pre-activations leave the fit interval (|t| > 1 for
+/// Per lane, how many of the vector's pre-activations leave the fit interval (|t| > 1 for
 /// t = (z - centre) * inv; NaN counts as outside) and, with `PEAKS`, each lane's peak raised
 /// to its largest |t| (a non-finite t makes the peak infinite). Written without masks
 /// beyond the count: the maximum is a select, and non-finite values are caught by a
@@ -341,21 +551,28 @@ fn scan<T: Real, const PEAKS: bool>(
     count
 }
 
-/// Applies the cell's activation in place, unit by unit (the units' recurrences are
+/// Applies the slot's activation in place, unit by unit (the units' recurrences are
 /// independent, so the CPU overlaps them; grouping them by hand spilled registers on AVX2).
 /// Plain loops: an iterator adaptor that the compiler does not inline would be compiled
 /// without the caller's SIMD features.
 #[inline(always)]
-fn activate<T: Real>(z: &mut [Lanes<T>], cell: &CellFn<T>) {
-    match cell {
-        CellFn::Exact => {
+fn activate<T: Real>(z: &mut [Lanes<T>], f: &SlotFn<T>) {
+    match f {
+        SlotFn::Exact(Activation::Tanh) => {
             for v in z.iter_mut() {
                 for x in v.iter_mut() {
                     *x = x.tanh();
                 }
             }
         }
-        CellFn::Poly {
+        SlotFn::Exact(Activation::Sigmoid) => {
+            for v in z.iter_mut() {
+                for x in v.iter_mut() {
+                    *x = T::ONE / (T::ONE + (T::ZERO - *x).exp());
+                }
+            }
+        }
+        SlotFn::Poly {
             scale,
             shift,
             coeffs,
@@ -364,12 +581,36 @@ fn activate<T: Real>(z: &mut [Lanes<T>], cell: &CellFn<T>) {
                 apply_poly(v, *scale, *shift, coeffs);
             }
         }
-        CellFn::OddPoly { scale, shift, odd } => {
+        SlotFn::OddPoly { scale, shift, odd } => {
             for v in z.iter_mut() {
                 apply_odd_poly(v, *scale, *shift, odd);
             }
         }
     }
+}
+
+/// The exact model's hidden state after every step for blocks `0..blocks` (one chunk, from
+/// step 0), [steps][blocks][hidden][LANES]: the deviation reference.
+pub fn exact_states<T: Real>(p: &Prepared<T>, blocks: usize) -> Vec<T> {
+    let slots = p.cell.slots.len();
+    let fns: Vec<SlotFn<T>> = (0..p.steps * slots)
+        .map(|i| SlotFn::Exact(p.cell.slots[i % slots].function))
+        .collect();
+    let block_len = p.hidden * LANES;
+    let mut out = vec![T::ZERO; p.steps * blocks * block_len];
+    let mut r = Registers::new(p);
+    let mut peak = [T::ZERO; LANES];
+    for b in 0..blocks {
+        r.clear();
+        for t in 0..p.steps {
+            step(p, &mut r, &fns[t * slots..][..slots], t, b, &mut peak);
+            let dst = &mut out[(t * blocks + b) * block_len..][..block_len];
+            for (d, v) in dst.chunks_exact_mut(LANES).zip(r.h()) {
+                d.copy_from_slice(v);
+            }
+        }
+    }
+    out
 }
 
 /// Sum over the block's first `lanes` images of |h - h_exact|.
@@ -414,7 +655,7 @@ fn classify<T: Real>(h: &[Lanes<T>], wd: &[T], bd: &[T]) -> [u8; LANES] {
     best
 }
 
-/// Evaluates an odd Chebyshev series (see [`CellFn::OddPoly`]) in place on a lane array.
+/// Evaluates an odd Chebyshev series (see [`SlotFn::OddPoly`]) in place on a lane array.
 #[inline(always)]
 fn apply_odd_poly<T: Real>(z: &mut Lanes<T>, scale: T, shift: T, odd: &[T]) {
     let a0 = odd.first().copied().unwrap_or(T::ZERO);
@@ -470,7 +711,8 @@ fn apply_poly<T: Real>(z: &mut Lanes<T>, scale: T, shift: T, coeffs: &[T]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::approx::{Activation, Approximation, FitMethod};
+    use crate::approx::{Approximation, FitMethod};
+    use crate::recurrence::CellKind;
 
     /// Values as lane arrays (zero-padded) and back.
     fn to_lanes(xs: &[f64]) -> Vec<Lanes<f64>> {
@@ -493,13 +735,13 @@ mod tests {
                 &FitMethod::LeastSquares,
             )
             .unwrap();
-            let odd = CellFn::<f64>::from_chebyshev(&a.chebyshev, a.interval);
+            let odd = SlotFn::<f64>::from_chebyshev(&a.chebyshev, a.interval);
             assert!(
-                matches!(odd, CellFn::OddPoly { .. }),
+                matches!(odd, SlotFn::OddPoly { .. }),
                 "tanh on a symmetric interval must use the odd form"
             );
             let [lo, hi] = a.interval;
-            let general = CellFn::Poly {
+            let general = SlotFn::Poly {
                 scale: 2.0 / (hi - lo),
                 shift: -(lo + hi) / (hi - lo),
                 coeffs: a.chebyshev.clone(),
@@ -527,17 +769,20 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            CellFn::<f32>::from_chebyshev(&s.chebyshev, s.interval),
-            CellFn::Poly { .. }
+            SlotFn::<f32>::from_chebyshev(&s.chebyshev, s.interval),
+            SlotFn::Poly { .. }
         ));
     }
 
-    /// A random split of `n` images with `hidden` units (not a multiple of the product group).
-    fn random_prepared(n: usize, hidden: usize) -> Prepared<f32> {
+    /// A random split of `n` images with `hidden` units (not a multiple of the product
+    /// group) for `cell`.
+    fn random_prepared(n: usize, hidden: usize, kind: CellKind) -> Prepared<f32> {
         use rand::{RngExt, SeedableRng};
         let mut rng = rand::rngs::ChaCha20Rng::seed_from_u64(5);
+        let cell = kind.cell();
         let (steps, classes) = (6, 10usize);
         let blocks = n.div_ceil(LANES);
+        let gw = cell.gate_count() * hidden;
         let mut r = |len: usize, s: f32| -> Vec<f32> {
             (0..len).map(|_| rng.random_range(-s..s)).collect()
         };
@@ -546,12 +791,18 @@ mod tests {
             n,
             steps,
             hidden,
-            xproj: r(steps * blocks * hidden * LANES, 6.0),
-            wh: r(hidden * hidden, 1.0),
+            cell,
+            xproj: r(steps * blocks * gw * LANES, 6.0),
+            rec_init: r(gw, 0.5),
+            wh: r(hidden * gw, 1.0),
             wd: r(hidden * classes, 1.0),
             bd: r(classes, 0.1),
             labels: (0..n).map(|i| (i % classes) as u8).collect(),
-            interval: [-8.0, 8.0],
+            maps: cell
+                .slots
+                .iter()
+                .map(|_| SlotMap::new([-3.0, 3.0]))
+                .collect(),
             exact_states: r(steps * dev_images.div_ceil(LANES) * hidden * LANES, 1.0),
             dev_images,
         }
@@ -559,57 +810,69 @@ mod tests {
 
     #[test]
     fn dispatched_kernel_is_bit_identical_to_the_portable_one_and_resumes_exactly() {
-        let p = random_prepared(53, 7);
-        let fit = |d| {
-            let a = Approximation::fit(Activation::Tanh, d, [-8.0, 8.0], &FitMethod::LeastSquares)
-                .unwrap();
-            CellFn::<f32>::from_chebyshev(&a.chebyshev, a.interval)
-        };
-        let cells = vec![fit(17), CellFn::Exact, fit(3), fit(7), fit(17), fit(3)];
-        let all = (0, p.blocks());
-        let fast = run_chunk(&p, &cells, 0, None, all, &mut []);
-        let portable = run_chunk_body(&p, &cells, 0, None, all, &mut []);
-        assert_eq!(fast.predictions, portable.predictions);
-        assert_eq!(fast.ood, portable.ood);
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&fast.peak), bits(&portable.peak));
-        assert_eq!(fast.dev, portable.dev);
-        assert!(
-            fast.ood.iter().sum::<u64>() > 0,
-            "the test must leave the interval"
-        );
+        for kind in CellKind::ALL {
+            let p = random_prepared(53, 7, kind);
+            let cell = kind.cell();
+            let fit = |f, d| {
+                let a = Approximation::fit(f, d, [-8.0, 8.0], &FitMethod::LeastSquares).unwrap();
+                SlotFn::<f32>::from_chebyshev(&a.chebyshev, a.interval)
+            };
+            let degrees = [17, 0, 3, 7, 17, 3];
+            let fns: Vec<SlotFn<f32>> = (0..p.steps * cell.slots.len())
+                .map(|i| {
+                    let f = cell.slots[i % cell.slots.len()].function;
+                    match degrees[(i + i / 3) % degrees.len()] {
+                        0 => SlotFn::Exact(f),
+                        d => fit(f, d),
+                    }
+                })
+                .collect();
+            let all = (0, p.blocks());
+            let fast = run_chunk(&p, &fns, 0, None, all, &mut []);
+            let portable = run_chunk_body(&p, &fns, 0, None, all, &mut []);
+            assert_eq!(fast.predictions, portable.predictions, "{kind}");
+            assert_eq!(fast.ood, portable.ood);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast.peak), bits(&portable.peak));
+            assert_eq!(fast.dev, portable.dev);
+            assert!(
+                fast.ood.iter().sum::<u64>() > 0,
+                "the test must leave the interval"
+            );
 
-        // Snapshot after 3 steps, then resume blocks 1.. from it: same answers for them.
-        let len = p.blocks() * p.hidden * LANES;
-        let (mut h, mut peak) = (vec![0.0; len], vec![0.0; p.blocks() * LANES]);
-        let mut snaps = [Snapshot {
-            step: 3,
-            h: &mut h,
-            peak: &mut peak,
-        }];
-        let again = run_chunk(&p, &cells, 0, None, all, &mut snaps);
-        assert_eq!(again.predictions, fast.predictions);
-        let skip = p.hidden * LANES;
-        let resumed = run_chunk(
-            &p,
-            &cells,
-            3,
-            Some((&h[skip..], &peak[LANES..])),
-            (1, p.blocks()),
-            &mut [],
-        );
-        assert_eq!(resumed.predictions, fast.predictions[LANES..]);
-        assert_eq!(bits(&resumed.peak), bits(&fast.peak[LANES..]));
-        let head = run_chunk(
-            &p,
-            &cells,
-            3,
-            Some((&h[..skip], &peak[..LANES])),
-            (0, 1),
-            &mut [],
-        );
-        for t in 3..p.steps {
-            assert_eq!(head.ood[t] + resumed.ood[t], fast.ood[t]);
+            // Snapshot after 3 steps, then resume blocks 1.. from it: same answers for them.
+            let len = p.blocks() * p.state_len();
+            let (mut h, mut peak) = (vec![0.0; len], vec![0.0; p.blocks() * LANES]);
+            let mut snaps = [Snapshot {
+                step: 3,
+                h: &mut h,
+                peak: &mut peak,
+            }];
+            let again = run_chunk(&p, &fns, 0, None, all, &mut snaps);
+            assert_eq!(again.predictions, fast.predictions);
+            let skip = p.state_len();
+            let resumed = run_chunk(
+                &p,
+                &fns,
+                3,
+                Some((&h[skip..], &peak[LANES..])),
+                (1, p.blocks()),
+                &mut [],
+            );
+            assert_eq!(resumed.predictions, fast.predictions[LANES..], "{kind}");
+            assert_eq!(bits(&resumed.peak), bits(&fast.peak[LANES..]));
+            let head = run_chunk(
+                &p,
+                &fns,
+                3,
+                Some((&h[..skip], &peak[..LANES])),
+                (0, 1),
+                &mut [],
+            );
+            let slots = cell.slots.len();
+            for i in 3 * slots..p.steps * slots {
+                assert_eq!(head.ood[i] + resumed.ood[i], fast.ood[i]);
+            }
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The accuracy oracle: one shared, thread-safe scorer of schedules on a data split.
 //!
-//! - x_t Wx + b is computed once per split and shared by every evaluation;
+//! - the cell's step program (`crate::recurrence`) is interpreted on blocks of images;
+//! - x_t W + b of every gate is computed once per split and shared by every evaluation;
 //! - images run in blocks of 16 through one SIMD kernel (`kernel`), in two parallel work
 //!   items (rayon);
-//! - hidden states after schedule prefixes are kept in a bounded LRU cache, so a schedule
-//!   that shares a prefix with an earlier one (a DFS child and its parent) starts from there;
+//! - carried states after a schedule's first steps are kept in a bounded LRU cache, so a
+//!   schedule that shares those steps with an earlier one (a DFS child and its parent)
+//!   starts from there;
 //! - [`Oracle::accepts`] answers "at least `min_correct` right?" and stops as soon as the
 //!   answer is certain; it always equals the full evaluation's answer;
 //! - whole-schedule results are memoised; counters say what was computed.
@@ -19,9 +21,11 @@ use serde::Serialize;
 
 use crate::approx::{Activation, ApproxError, Approximation, FitMethod};
 use crate::data::Split;
-use crate::model::RnnWeights;
+use crate::model::Weights;
+use crate::model::forward::slot_histograms;
 use crate::problem::Problem;
-use crate::schedule::{CellApprox, Schedule, ScheduleError};
+use crate::recurrence::{CellKind, GateUse};
+use crate::schedule::{Approx, Schedule, ScheduleError, Space};
 
 mod cache;
 mod gemm;
@@ -32,7 +36,7 @@ pub use gemm::matmul;
 pub use kernel::NO_PREDICTION;
 
 use cache::{PrefixCache, PrefixState};
-use kernel::{CellFn, LANES, Prepared, Snapshot, run_chunk};
+use kernel::{LANES, Prepared, SlotFn, SlotMap, Snapshot, run_chunk};
 use real::Real;
 
 /// Parallel work items per split (also the granularity of the early exit). Few and large:
@@ -93,53 +97,104 @@ impl Default for OracleConfig {
     }
 }
 
-/// The candidate approximations of a problem: one fitted polynomial per degree.
+/// The candidate approximations of one activation slot: one fitted polynomial per degree.
 #[derive(Clone, Debug)]
-pub struct Candidates {
+pub struct SlotCandidates {
+    /// Slot name.
+    pub name: &'static str,
+    pub function: Activation,
     pub interval: [f64; 2],
     pub approximations: Vec<Approximation>,
 }
 
+impl SlotCandidates {
+    /// The candidate degrees, as the problem lists them.
+    pub fn degrees(&self) -> Vec<usize> {
+        self.approximations.iter().map(|a| a.degree).collect()
+    }
+
+    /// The fit of `degree`, if it is a candidate.
+    pub fn fit(&self, degree: usize) -> Option<&Approximation> {
+        self.approximations.iter().find(|a| a.degree == degree)
+    }
+}
+
+/// The candidate approximations of a problem, slot by slot.
+#[derive(Clone, Debug)]
+pub struct Candidates {
+    pub cell: CellKind,
+    pub slots: Vec<SlotCandidates>,
+}
+
+/// Bins of the pre-activation histograms behind `weighted` fits.
+pub const HISTOGRAM_BINS: usize = 256;
+
 impl Candidates {
-    /// Fits the problem's candidate degrees by its method (`weighted` fits need the
-    /// histogram of measured pre-activations: see [`preactivation_histogram`]).
+    /// Fits every slot's candidate degrees by its method; `weighted` slots need the
+    /// histogram of their measured pre-activations (one entry per slot, see
+    /// [`Candidates::for_model`]).
     pub fn from_problem(
         problem: &Problem,
-        histogram: Option<(Vec<f64>, Vec<f64>)>,
+        histograms: Option<Vec<(Vec<f64>, Vec<f64>)>>,
     ) -> Result<Self, OracleError> {
-        let a = &problem.approximation;
-        let function = Activation::parse(&a.function)?;
-        let method = match (a.method.as_str(), histogram) {
-            ("weighted", Some((edges, counts))) => FitMethod::Weighted { edges, counts },
-            ("weighted", None) => return Err(ApproxError::EmptyHistogram.into()),
-            (name, _) => FitMethod::parse(name)?,
-        };
-        let approximations = a
-            .degrees
-            .iter()
-            .map(|&d| Approximation::fit(function, d, a.interval, &method))
-            .collect::<Result<_, _>>()?;
+        let fits = problem.slot_fits();
+        let mut slots = Vec::with_capacity(fits.len());
+        for (s, fit) in fits.into_iter().enumerate() {
+            let method = match (fit.method.as_str(), &histograms) {
+                ("weighted", Some(h)) => FitMethod::Weighted {
+                    edges: h[s].0.clone(),
+                    counts: h[s].1.clone(),
+                },
+                ("weighted", None) => return Err(ApproxError::EmptyHistogram.into()),
+                (name, _) => FitMethod::parse(name)?,
+            };
+            let approximations = fit
+                .degrees
+                .iter()
+                .map(|&d| Approximation::fit(fit.function, d, fit.interval, &method))
+                .collect::<Result<_, _>>()?;
+            slots.push(SlotCandidates {
+                name: fit.name,
+                function: fit.function,
+                interval: fit.interval,
+                approximations,
+            });
+        }
         Ok(Self {
-            interval: a.interval,
-            approximations,
+            cell: problem.cell(),
+            slots,
         })
     }
 
-    /// Fits the problem's candidates for `weights`; a `weighted` problem takes the
-    /// histogram of the exact model's pre-activations on `train` (256 bins of the interval).
+    /// Fits the problem's candidates for `weights`; a slot with `weighted` fits takes the
+    /// histogram of the exact model's pre-activations at that slot on `train`
+    /// ([`HISTOGRAM_BINS`] bins of its interval).
     pub fn for_model(
         problem: &Problem,
-        weights: &RnnWeights,
+        weights: &Weights,
         train: &Split,
     ) -> Result<Self, OracleError> {
-        let histogram = (problem.approximation.method == "weighted")
-            .then(|| preactivation_histogram(weights, train, problem.approximation.interval, 256));
-        Self::from_problem(problem, histogram)
+        let fits = problem.slot_fits();
+        let histograms = fits.iter().any(|f| f.method == "weighted").then(|| {
+            let intervals: Vec<[f64; 2]> = fits.iter().map(|f| f.interval).collect();
+            slot_histograms(
+                weights,
+                train.images.view(),
+                &intervals,
+                HISTOGRAM_BINS,
+                8192,
+            )
+        });
+        Self::from_problem(problem, histograms)
     }
 
-    /// The candidate degrees.
-    pub fn degrees(&self) -> Vec<usize> {
-        self.approximations.iter().map(|a| a.degree).collect()
+    /// The search space these candidates span over `steps` steps.
+    pub fn space(&self, steps: usize) -> Space {
+        Space::new(
+            self.cell,
+            steps,
+            self.slots.iter().map(|s| s.degrees()).collect(),
+        )
     }
 }
 
@@ -155,11 +210,13 @@ pub struct Evaluation {
     pub interval: [f64; 2],
     /// Pre-activations outside the fit interval, all steps.
     pub out_of_domain: u64,
-    /// `out_of_domain` / (images x steps x hidden).
+    /// `out_of_domain` / (images x steps x hidden x slots).
     pub out_of_domain_rate: f64,
     pub out_of_domain_per_step: Vec<u64>,
-    /// Largest |Chebyshev argument| of a pre-activation at a polynomial cell over all
-    /// images and steps (in half-widths of the fit interval; infinite after an overflow).
+    /// Out-of-domain pre-activations per slot (in the cell's slot order), all steps.
+    pub out_of_domain_per_slot: Vec<u64>,
+    /// Largest |Chebyshev argument| of a pre-activation at a polynomial (slot, step) over all
+    /// images (in half-widths of the slot's fit interval; infinite after an overflow).
     pub peak_argument: f64,
     /// Images whose peak argument exceeds [`SAFE_ARGUMENT`] (ascending): each would spoil
     /// its CKKS batch.
@@ -197,7 +254,8 @@ enum Engine {
 
 struct EngineT<T> {
     prepared: Prepared<T>,
-    cells: HashMap<CellApprox, CellFn<T>>,
+    /// Each slot's functions by approximation.
+    fns: Vec<HashMap<Approx, SlotFn<T>>>,
     cache: Mutex<PrefixCache<T>>,
     stride: usize,
 }
@@ -206,7 +264,7 @@ struct EngineT<T> {
 pub struct Oracle {
     engine: Engine,
     split: String,
-    degrees: Vec<usize>,
+    space: Space,
     memo: Mutex<HashMap<Schedule, Arc<Evaluation>>>,
     runs: AtomicU64,
     memo_hits: AtomicU64,
@@ -219,7 +277,7 @@ pub struct Oracle {
 impl Oracle {
     /// Prepares the oracle of `split` for `weights` and the candidate approximations.
     pub fn new(
-        weights: &RnnWeights,
+        weights: &Weights,
         split: &Split,
         candidates: &Candidates,
         config: &OracleConfig,
@@ -231,6 +289,12 @@ impl Oracle {
                 weights.classes(),
             )))
             .map_err(|e| OracleError::Weights(e.to_string()))?;
+        if weights.cell != candidates.cell {
+            return Err(OracleError::Weights(format!(
+                "the weights are a {}, the problem's candidates are for a {}",
+                weights.cell, candidates.cell
+            )));
+        }
         if split.is_empty() {
             return Err(OracleError::EmptySplit(split.name.clone()));
         }
@@ -254,7 +318,7 @@ impl Oracle {
         Ok(Self {
             engine,
             split: split.name.clone(),
-            degrees: candidates.degrees(),
+            space: candidates.space(split.images.dim().1),
             memo: Mutex::new(HashMap::new()),
             runs: AtomicU64::new(0),
             memo_hits: AtomicU64::new(0),
@@ -278,17 +342,14 @@ impl Oracle {
         self.len() == 0
     }
 
-    /// Number of cells a schedule must have.
+    /// Number of steps a schedule must have.
     pub fn steps(&self) -> usize {
-        match &self.engine {
-            Engine::F32(e) => e.prepared.steps,
-            Engine::F64(e) => e.prepared.steps,
-        }
+        self.space.steps
     }
 
-    /// The candidate degrees.
-    pub fn degrees(&self) -> &[usize] {
-        &self.degrees
+    /// The search space: slots, steps and each slot's candidate degrees.
+    pub fn space(&self) -> &Space {
+        &self.space
     }
 
     /// Name of the split.
@@ -297,14 +358,8 @@ impl Oracle {
     }
 
     fn check(&self, schedule: &Schedule) -> Result<(), OracleError> {
-        if schedule.len() != self.steps() {
-            return Err(ScheduleError::WrongLength {
-                found: schedule.len(),
-                expected: self.steps(),
-            }
-            .into());
-        }
-        schedule.check_degrees(&self.degrees)?;
+        schedule.check_shape(self.space.shape())?;
+        schedule.check_degrees(&self.space)?;
         Ok(())
     }
 
@@ -385,8 +440,8 @@ impl Oracle {
     fn run(&self, schedule: &Schedule, threshold: Option<Threshold>) -> RunOutcome {
         let start = Instant::now();
         let outcome = match &self.engine {
-            Engine::F32(e) => e.run(schedule.cells(), threshold),
-            Engine::F64(e) => e.run(schedule.cells(), threshold),
+            Engine::F32(e) => e.run(schedule.entries(), threshold),
+            Engine::F64(e) => e.run(schedule.entries(), threshold),
         };
         self.runs.fetch_add(1, Ordering::Relaxed);
         if outcome.resumed_from > 0 {
@@ -406,6 +461,7 @@ impl Oracle {
             Engine::F64(e) => (e.prepared.steps, e.prepared.hidden),
         };
         let dev_images = total.min(DEVIATION_IMAGES);
+        let slots = self.space.slots();
         let out_of_domain: u64 = o.ood.iter().sum();
         Evaluation {
             schedule: schedule.to_string(),
@@ -415,8 +471,11 @@ impl Oracle {
             accuracy: o.correct as f64 / total as f64,
             interval: wilson(o.correct, total),
             out_of_domain,
-            out_of_domain_rate: out_of_domain as f64 / (total * steps * hidden) as f64,
-            out_of_domain_per_step: o.ood,
+            out_of_domain_rate: out_of_domain as f64 / (total * steps * hidden * slots) as f64,
+            out_of_domain_per_step: o.ood.chunks(slots).map(|c| c.iter().sum()).collect(),
+            out_of_domain_per_slot: (0..slots)
+                .map(|s| o.ood.iter().skip(s).step_by(slots).sum())
+                .collect(),
             peak_argument: o.peak_argument,
             unsafe_images: o.unsafe_images,
             mean_abs_deviation_per_step: o
@@ -460,6 +519,7 @@ pub fn wilson(k: usize, n: usize) -> [f64; 2] {
 struct RunOutcome {
     correct: usize,
     predictions: Vec<u8>,
+    /// Out-of-domain counts per (step, slot), [steps][slots].
     ood: Vec<u64>,
     dev: Vec<f64>,
     peak_argument: f64,
@@ -472,59 +532,89 @@ struct RunOutcome {
 
 impl<T: Real> EngineT<T> {
     fn new(
-        w: &RnnWeights,
+        w: &Weights,
         split: &Split,
         candidates: &Candidates,
         cache_bytes: usize,
         stride: usize,
     ) -> Self {
+        let cell = w.cell.cell();
         let (n, steps, width) = split.images.dim();
         let hidden = w.hidden();
+        let gw = cell.gate_count() * hidden;
+        let uses = cell.gate_uses();
         let conv = |v: &[f32]| v.iter().map(|&x| T::from_f64(x as f64)).collect::<Vec<T>>();
-        let wx = conv(&w.wx.iter().copied().collect::<Vec<_>>());
-        let wh = conv(&w.wh.iter().copied().collect::<Vec<_>>());
-        let b = conv(w.b.as_slice().unwrap_or(&w.b.to_vec()));
-        // x_t Wx + b for all steps, computed [step][image][hidden], then laid out by block.
-        let mut xproj = vec![T::ZERO; steps * n * hidden];
+        let flat = |a: &ndarray::Array1<f32>| conv(&a.to_vec());
+        let wx = conv(&w.kernel.iter().copied().collect::<Vec<_>>());
+        let wh = conv(&w.recurrent_kernel.iter().copied().collect::<Vec<_>>());
+        // Gates read whole start from b + b' (the recurrent bias folded into the input
+        // projection); split gates keep b' for their recurrent half.
+        let mut b = flat(&w.bias);
+        let mut rec_init = vec![T::ZERO; gw];
+        if let Some(rb) = w.recurrent_bias.as_ref().map(flat) {
+            for (j, &v) in rb.iter().enumerate() {
+                match uses[j / hidden] {
+                    GateUse::Whole => b[j] += v,
+                    GateUse::Split => rec_init[j] = v,
+                }
+            }
+        }
+        // x_t W + b for all steps, computed [step][image][gates * hidden], then laid out by
+        // block.
+        let mut xproj = vec![T::ZERO; steps * n * gw];
         xproj
-            .par_chunks_mut(n * hidden)
+            .par_chunks_mut(n * gw)
             .enumerate()
             .for_each(|(t, out)| {
                 let x: Vec<T> = (0..n)
                     .flat_map(|i| (0..width).map(move |c| (i, c)))
                     .map(|(i, c)| T::from_f64(split.images[[i, t, c]] as f64))
                     .collect();
-                for row in out.chunks_exact_mut(hidden) {
+                for row in out.chunks_exact_mut(gw) {
                     row.copy_from_slice(&b);
                 }
-                matmul(out, &x, &wx, (n, width, hidden), true);
+                matmul(out, &x, &wx, (n, width, gw), true);
             });
-        let dev_images = n.min(DEVIATION_IMAGES);
-        let exact = exact_states(&xproj, &wh, n, steps, hidden, dev_images);
-        let prepared = Prepared {
+        let mut prepared = Prepared {
             n,
             steps,
             hidden,
-            xproj: by_blocks(&xproj, n, hidden),
+            cell,
+            xproj: by_blocks(&xproj, n, gw),
+            rec_init,
             wh,
-            wd: conv(&w.wd.iter().copied().collect::<Vec<_>>()),
-            bd: conv(w.bd.as_slice().unwrap_or(&w.bd.to_vec())),
+            wd: conv(&w.dense_kernel.iter().copied().collect::<Vec<_>>()),
+            bd: flat(&w.dense_bias),
             labels: split.labels.clone(),
-            interval: candidates.interval.map(T::from_f64),
-            exact_states: by_blocks(&exact, dev_images, hidden),
-            dev_images,
+            maps: candidates
+                .slots
+                .iter()
+                .map(|s| SlotMap::new(s.interval))
+                .collect(),
+            exact_states: Vec::new(),
+            dev_images: 0,
         };
-        let mut cells = HashMap::new();
-        cells.insert(CellApprox::Exact, CellFn::Exact);
-        for a in &candidates.approximations {
-            cells.insert(
-                CellApprox::Degree(a.degree),
-                CellFn::from_chebyshev(&a.chebyshev, a.interval),
-            );
-        }
+        let dev_images = n.min(DEVIATION_IMAGES);
+        prepared.exact_states = kernel::exact_states(&prepared, dev_images.div_ceil(LANES));
+        prepared.dev_images = dev_images;
+        let fns = candidates
+            .slots
+            .iter()
+            .map(|s| {
+                let mut m = HashMap::new();
+                m.insert(Approx::Exact, SlotFn::Exact(s.function));
+                for a in &s.approximations {
+                    m.insert(
+                        Approx::Degree(a.degree),
+                        SlotFn::from_chebyshev(&a.chebyshev, a.interval),
+                    );
+                }
+                m
+            })
+            .collect();
         Self {
             prepared,
-            cells,
+            fns,
             cache: Mutex::new(PrefixCache::new(cache_bytes)),
             stride: stride.max(1),
         }
@@ -545,17 +635,22 @@ impl<T: Real> EngineT<T> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    fn run(&self, cells: &[CellApprox], threshold: Option<Threshold>) -> RunOutcome {
+    fn run(&self, entries: &[Approx], threshold: Option<Threshold>) -> RunOutcome {
         let p = &self.prepared;
-        let fns: Vec<CellFn<T>> = cells.iter().map(|c| self.cells[c].clone()).collect();
+        let slots = self.fns.len();
+        let fns: Vec<SlotFn<T>> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, a)| self.fns[i % slots][a].clone())
+            .collect();
         let resumed = self
             .cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .longest_prefix(cells);
+            .longest_prefix(entries, slots);
         let from = resumed.as_ref().map_or(0, |(len, _)| *len);
         // Store the states after every later step (a child of this schedule that differs at
-        // cell i resumes after step i).
+        // step i resumes after step i).
         // A threshold run stores them too: it usually runs to the end (an accepted child is
         // the next parent of a DFS), and a run that exits early simply drops them.
         let store: Vec<usize> = if self.cache_capacity() > 0 {
@@ -571,7 +666,7 @@ impl<T: Real> EngineT<T> {
             .map(|b| (b, (b + per_chunk).min(p.blocks())))
             .collect();
         let images = |(first, last): (usize, usize)| (last * LANES).min(p.n) - first * LANES;
-        let block_len = p.hidden * LANES;
+        let block_len = p.state_len();
         let mut buffers: Vec<(Vec<T>, Vec<T>)> = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             store
@@ -668,27 +763,30 @@ impl<T: Real> EngineT<T> {
             };
         }
         let results: Vec<kernel::ChunkResult<T>> = results.into_iter().flatten().collect();
-        let mut ood = vec![0u64; p.steps];
+        // Out-of-domain counts per (step, slot).
+        let mut ood = vec![0u64; p.steps * slots];
         let mut dev = vec![0.0f64; p.steps];
         if let Some((len, st)) = &resumed {
-            ood[..*len].copy_from_slice(&st.ood);
+            ood[..*len * slots].copy_from_slice(&st.ood);
             dev[..*len].copy_from_slice(&st.dev);
         }
         for r in &results {
-            for t in from..p.steps {
-                ood[t] += r.ood[t];
-                dev[t] += r.dev[t];
+            for (a, b) in ood.iter_mut().zip(&r.ood).skip(from * slots) {
+                *a += b;
+            }
+            for (a, b) in dev.iter_mut().zip(&r.dev).skip(from) {
+                *a += b;
             }
         }
         if !store.is_empty() {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             for (&t, (h, peak)) in store.iter().zip(buffers) {
                 cache.insert(
-                    cells[..t].to_vec(),
+                    entries[..t * slots].to_vec(),
                     PrefixState {
                         h,
                         peak,
-                        ood: ood[..t].to_vec(),
+                        ood: ood[..t * slots].to_vec(),
                         dev: dev[..t].to_vec(),
                     },
                 );
@@ -720,30 +818,6 @@ impl<T: Real> EngineT<T> {
     }
 }
 
-/// Exact-tanh hidden states of the first `dev_images` images at every step, from the input
-/// projections `xproj` ([steps][n][hidden]); [steps][dev_images][hidden].
-fn exact_states<T: Real>(
-    xproj: &[T],
-    wh: &[T],
-    n: usize,
-    steps: usize,
-    hd: usize,
-    dev_images: usize,
-) -> Vec<T> {
-    let m = dev_images;
-    let mut out = Vec::with_capacity(steps * m * hd);
-    let mut h = vec![T::ZERO; m * hd];
-    for t in 0..steps {
-        let base = t * n * hd;
-        let mut z = xproj[base..base + m * hd].to_vec();
-        matmul(&mut z, &h, wh, (m, hd, hd), true);
-        z.iter_mut().for_each(|v| *v = v.tanh());
-        out.extend_from_slice(&z);
-        h = z;
-    }
-    out
-}
-
 /// [steps][images][hidden] rows laid out as the kernel's blocks,
 /// [steps][blocks][hidden][LANES], padding lanes zero.
 fn by_blocks<T: Real>(rows: &[T], images: usize, hd: usize) -> Vec<T> {
@@ -762,33 +836,4 @@ fn by_blocks<T: Real>(rows: &[T], images: usize, hd: usize) -> Vec<T> {
         }
     }
     out
-}
-
-/// Histogram of the exact model's pre-activations over a split on `bins` equal bins of
-/// `interval` (values outside are not counted), for range-aware weighted fits.
-pub fn preactivation_histogram(
-    w: &RnnWeights,
-    split: &Split,
-    interval: [f64; 2],
-    bins: usize,
-) -> (Vec<f64>, Vec<f64>) {
-    let [lo, hi] = interval;
-    let edges: Vec<f64> = (0..=bins)
-        .map(|i| lo + (hi - lo) * i as f64 / bins as f64)
-        .collect();
-    let mut counts = vec![0.0; bins];
-    let (n, steps, _) = split.images.dim();
-    let mut h = ndarray::Array2::<f32>::zeros((n, w.hidden()));
-    for t in 0..steps {
-        let mut z = split.images.index_axis(ndarray::Axis(1), t).dot(&w.wx) + h.dot(&w.wh);
-        z += &w.b;
-        for &v in z.iter() {
-            let v = v as f64;
-            if v >= lo && v < hi {
-                counts[(((v - lo) / (hi - lo)) * bins as f64) as usize] += 1.0;
-            }
-        }
-        h = z.mapv(f32::tanh);
-    }
-    (edges, counts)
 }

@@ -26,6 +26,8 @@ pub trait Real:
     fn to_f64(self) -> f64;
     /// tanh.
     fn tanh(self) -> Self;
+    /// e^x.
+    fn exp(self) -> Self;
     /// True unless NaN or infinite.
     fn is_finite(self) -> bool;
     /// Absolute value.
@@ -53,6 +55,10 @@ macro_rules! real {
             #[inline]
             fn tanh(self) -> Self {
                 <$t>::tanh(self)
+            }
+            #[inline]
+            fn exp(self) -> Self {
+                <$t>::exp(self)
             }
             #[inline]
             fn is_finite(self) -> bool {

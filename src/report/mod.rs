@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::fsutil::write_atomic;
 use crate::oracle::Oracle;
-use crate::schedule::{CellApprox, Schedule};
+use crate::schedule::{Approx, Schedule};
 use crate::search::{Constraints, SearchOutcome, hypervolume, pareto_front};
 
 /// Errors raised while writing outputs.
@@ -193,7 +193,7 @@ pub fn progress_points(
 
 /// Share of `schedules` that give each cell each degree: one row per degree (as listed).
 pub fn degree_shares(schedules: &[&Schedule], degrees: &[usize]) -> Vec<Vec<f64>> {
-    let cells = schedules.first().map_or(0, |s| s.len());
+    let cells = schedules.first().map_or(0, |s| s.entries().len());
     let n = schedules.len().max(1) as f64;
     degrees
         .iter()
@@ -202,7 +202,7 @@ pub fn degree_shares(schedules: &[&Schedule], degrees: &[usize]) -> Vec<Vec<f64>
                 .map(|c| {
                     schedules
                         .iter()
-                        .filter(|s| s.cells().get(c) == Some(&CellApprox::Degree(d)))
+                        .filter(|s| s.entries().get(c) == Some(&Approx::Degree(d)))
                         .count() as f64
                         / n
                 })

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Judged, ScheduleSearch, SearchContext, SearchError};
-use crate::schedule::{CellApprox, Schedule};
+use crate::schedule::{Approx, Schedule};
 
 /// Settings of the annealing (`strategies/anneal.toml`).
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -63,27 +63,34 @@ impl ScheduleSearch for Anneal {
             ));
         }
         let mut rng = ChaCha20Rng::seed_from_u64(ctx.seed);
-        let degrees = ctx.degrees_desc();
+        let space = ctx.space().clone();
+        let movable = (0..space.positions()).any(|i| space.degrees_at(i).len() > 1);
         let total = ctx.remaining().max(1) as f64;
-        let mut current = ctx.top_schedule();
+        let mut current = space.top();
         let Some(e) = ctx.evaluate(&current)? else {
             return Ok(json!({}));
         };
         let mut energy = self.energy(ctx, ctx.cost.cost(&current)?, &e);
         let (mut best, mut best_energy, mut accepted) = (current.clone(), energy, 0usize);
-        while ctx.remaining() > 0 && degrees.len() > 1 {
+        while ctx.remaining() > 0 && movable {
             let step = 1.0 - ctx.remaining() as f64 / total;
             let temperature =
                 c.initial_temperature * (c.final_temperature / c.initial_temperature).powf(step);
-            let cell = rng.random_range(0..current.len());
-            let CellApprox::Degree(d) = current.cells()[cell] else {
+            let i = rng.random_range(0..space.positions());
+            let Approx::Degree(d) = current.entries()[i] else {
                 continue;
             };
-            let others: Vec<usize> = degrees.iter().copied().filter(|&x| x != d).collect();
-            let next: Schedule = current.with_cell(
-                cell,
-                CellApprox::Degree(others[rng.random_range(0..others.len())]),
-            );
+            let others: Vec<usize> = space
+                .degrees_at(i)
+                .iter()
+                .copied()
+                .filter(|&x| x != d)
+                .collect();
+            if others.is_empty() {
+                continue;
+            }
+            let next: Schedule =
+                current.with_entry(i, Approx::Degree(others[rng.random_range(0..others.len())]));
             let Some(e) = ctx.evaluate(&next)? else {
                 break;
             };

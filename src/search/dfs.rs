@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ScheduleSearch, SearchContext, SearchError};
-use crate::schedule::{CellApprox, Schedule};
+use crate::schedule::{Approx, Schedule};
 
 /// What a child's accuracy is compared with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -60,8 +60,6 @@ impl Dfs {
         node: &Schedule,
         correct: usize,
         root_correct: usize,
-        top: usize,
-        lower: &[usize],
     ) -> Result<bool, SearchError> {
         let n = ctx.oracle.len() as f64;
         let drop = (self.config.tolerance_points / 100.0 * n).floor() as usize;
@@ -71,12 +69,14 @@ impl Dfs {
         };
         let floor = (self.config.floor * n).ceil() as usize;
         let threshold = reference.saturating_sub(drop).max(floor);
-        for cell in 0..node.len() {
-            if node.cells()[cell] != CellApprox::Degree(top) {
+        let space = ctx.space().clone();
+        for i in 0..space.positions() {
+            let degrees = space.degrees_at(i);
+            if node.entries()[i] != Approx::Degree(degrees[0]) {
                 continue;
             }
-            for &d in lower {
-                let child = node.with_cell(cell, CellApprox::Degree(d));
+            for &d in &degrees[1..] {
+                let child = node.with_entry(i, Approx::Degree(d));
                 if !self.visited.insert(child.clone()) {
                     continue;
                 }
@@ -90,7 +90,7 @@ impl Dfs {
                     return Ok(false);
                 };
                 self.kept.push(child.clone());
-                if !self.expand(ctx, &child, e.correct, root_correct, top, lower)? {
+                if !self.expand(ctx, &child, e.correct, root_correct)? {
                     return Ok(false);
                 }
             }
@@ -112,27 +112,32 @@ impl ScheduleSearch for Dfs {
                 "dfs: tolerance_points must be in [0, 100] and floor in [0, 1]".into(),
             ));
         }
-        let degrees = ctx.degrees_desc();
-        let (top, lower) = (degrees[0], degrees[1..].to_vec());
-        let root = ctx.top_schedule();
+        let space = ctx.space().clone();
+        let root = space.top();
         self.visited.insert(root.clone());
         let root_correct = match ctx.evaluate(&root)? {
             Some(e) => e.correct,
             None => return Ok(json!({})),
         };
         self.kept.push(root.clone());
-        let completed = self.expand(ctx, &root, root_correct, root_correct, top, &lower)?;
-        let lowest = *degrees.last().unwrap_or(&top);
+        let completed = self.expand(ctx, &root, root_correct, root_correct)?;
         let replacements = |s: &Schedule| {
-            s.cells()
+            s.entries()
                 .iter()
-                .filter(|c| **c != CellApprox::Degree(top))
+                .zip(root.entries())
+                .filter(|(c, r)| c != r)
                 .count()
+        };
+        let has_lowest = |s: &Schedule| {
+            s.entries().iter().enumerate().any(|(i, c)| {
+                let d = space.degrees_at(i);
+                d.len() > 1 && *c == Approx::Degree(d[d.len() - 1])
+            })
         };
         Ok(json!({
             "completed": completed,
             "kept": self.kept.len(),
-            "kept_with_lowest_degree": self.kept.iter().filter(|s| s.cells().contains(&CellApprox::Degree(lowest))).count(),
+            "kept_with_lowest_degree": self.kept.iter().filter(|s| has_lowest(s)).count(),
             "max_replacements": self.kept.iter().map(replacements).max().unwrap_or(0),
             "kept_schedules": self.kept.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
         }))

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ScheduleSearch, SearchContext, SearchError};
-use crate::schedule::{CellApprox, Schedule};
+use crate::schedule::Approx;
 
 /// Settings of the DP search (`strategies/dp.toml`).
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -99,9 +99,9 @@ impl ScheduleSearch for Dp {
                 "dp: resolution and budgets must be at least 1".into(),
             ));
         }
-        let degrees = ctx.degrees_desc();
-        let top = ctx.top_schedule();
-        let cells = top.len();
+        let space = ctx.space().clone();
+        let top = space.top();
+        let cells = space.positions();
         let Some(e) = ctx.evaluate(&top)? else {
             return Ok(json!({}));
         };
@@ -114,8 +114,8 @@ impl ScheduleSearch for Dp {
                 loss: 0.0,
                 saving: 0.0,
             }];
-            for (d, &deg) in degrees.iter().enumerate().skip(1) {
-                let s = top.with_cell(cell, CellApprox::Degree(deg));
+            for (d, &deg) in space.degrees_at(cell).iter().enumerate().skip(1) {
+                let s = top.with_entry(cell, Approx::Degree(deg));
                 let Some(e) = ctx.evaluate(&s)? else {
                     return Ok(json!({ "stopped": "budget spent while measuring sensitivities" }));
                 };
@@ -145,13 +145,12 @@ impl ScheduleSearch for Dp {
             })
             .collect();
         let schedule_of = |picks: &[usize]| {
-            Schedule::new(
-                picks
-                    .iter()
-                    .enumerate()
-                    .map(|(cell, &o)| CellApprox::Degree(degrees[choices[cell][o].degree]))
-                    .collect(),
-            )
+            let choice: Vec<usize> = picks
+                .iter()
+                .enumerate()
+                .map(|(cell, &o)| choices[cell][o].degree)
+                .collect();
+            space.from_choices(&choice)
         };
         let mut verified = Vec::new();
         let constraints = ctx.constraints.clone();
@@ -216,13 +215,13 @@ impl ScheduleSearch for Dp {
             }
             steps += 1;
         }
-        let degrees = &degrees;
+        let space = &space;
         let sensitivities: Vec<serde_json::Value> = choices
             .iter()
             .enumerate()
             .flat_map(|(cell, row)| {
                 row.iter().skip(1).map(move |c| {
-                    json!({ "cell": cell, "degree": degrees[c.degree], "loss": c.loss,
+                    json!({ "cell": cell, "degree": space.degrees_at(cell)[c.degree], "loss": c.loss,
                             "saving": c.saving, "units": (c.saving / unit).floor() })
                 })
             })

@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ScheduleSearch, SearchContext, SearchError};
-use crate::schedule::{CellApprox, Schedule};
 
 /// Largest number of schedules enumerated.
 pub const MAX_SCHEDULES: f64 = 1e6;
@@ -30,37 +29,33 @@ impl ScheduleSearch for Exhaustive {
     }
 
     fn search(&mut self, ctx: &mut SearchContext) -> Result<serde_json::Value, SearchError> {
-        let degrees = ctx.degrees_desc();
-        let steps = ctx.problem.steps();
-        let space = (degrees.len() as f64).powi(steps as i32);
-        if space > MAX_SCHEDULES {
+        let space = ctx.space().clone();
+        let positions = space.positions();
+        let size: f64 = (0..positions)
+            .map(|i| space.degrees_at(i).len() as f64)
+            .product();
+        if size > MAX_SCHEDULES {
             return Err(SearchError::Invalid(format!(
-                "exhaustive: {} candidates over {steps} cells make {space:.3e} schedules, more than the limit of {MAX_SCHEDULES:.0e}",
-                degrees.len()
+                "exhaustive: the candidates of {positions} (slot, step) positions make {size:.3e} schedules, more than the limit of {MAX_SCHEDULES:.0e}"
             )));
         }
-        let mut digits = vec![0usize; steps];
+        let mut digits = vec![0usize; positions];
         let mut count = 0usize;
         loop {
-            let s = Schedule::new(
-                digits
-                    .iter()
-                    .map(|&i| CellApprox::Degree(degrees[i]))
-                    .collect(),
-            );
+            let s = space.from_choices(&digits);
             if ctx.evaluate(&s)?.is_none() {
                 return Ok(json!({ "completed": false, "enumerated": count }));
             }
             count += 1;
             // Next index vector (odometer, last cell fastest).
-            let mut i = steps;
+            let mut i = positions;
             loop {
                 if i == 0 {
                     return Ok(json!({ "completed": true, "enumerated": count }));
                 }
                 i -= 1;
                 digits[i] += 1;
-                if digits[i] < degrees.len() {
+                if digits[i] < space.degrees_at(i).len() {
                     break;
                 }
                 digits[i] = 0;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ScheduleSearch, SearchContext, SearchError};
-use crate::schedule::{CellApprox, Schedule};
+use crate::schedule::{Schedule, Space};
 
 /// Settings of the genetic search (`strategies/genetic.toml`).
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -181,18 +181,13 @@ fn select(pop: &[Individual], n: usize) -> Vec<Individual> {
 
 struct Run<'c, 'a> {
     ctx: &'c mut SearchContext<'a>,
-    degrees: Vec<usize>,
+    space: Space,
     seen: HashMap<Vec<usize>, Individual>,
 }
 
 impl Run<'_, '_> {
     fn schedule(&self, genes: &[usize]) -> Schedule {
-        Schedule::new(
-            genes
-                .iter()
-                .map(|&g| CellApprox::Degree(self.degrees[g]))
-                .collect(),
-        )
+        self.space.from_choices(genes)
     }
 
     /// Judges a genome (once); `None` when the budget is spent.
@@ -224,11 +219,13 @@ impl Run<'_, '_> {
     }
 }
 
-/// A Latin-hypercube sample of `n` genomes: in every cell each degree appears in an equal
-/// share of the samples (up to rounding), in a random order per cell.
-fn latin_hypercube(rng: &mut ChaCha20Rng, n: usize, cells: usize, k: usize) -> Vec<Vec<usize>> {
+/// A Latin-hypercube sample of `n` genomes: at every position each of its candidates
+/// appears in an equal share of the samples (up to rounding), in a random order per position.
+fn latin_hypercube(rng: &mut ChaCha20Rng, n: usize, space: &Space) -> Vec<Vec<usize>> {
+    let cells = space.positions();
     let mut genomes = vec![vec![0usize; cells]; n];
     for c in 0..cells {
+        let k = space.degrees_at(c).len();
         let mut strata: Vec<usize> = (0..n).collect();
         strata.shuffle(rng);
         for (g, &s) in genomes.iter_mut().zip(&strata) {
@@ -264,16 +261,16 @@ impl ScheduleSearch for Genetic {
         let cfg = self.config.clone();
         cfg.validate()?;
         let mut rng = ChaCha20Rng::seed_from_u64(ctx.seed);
-        let cells = ctx.problem.steps();
+        let space = ctx.space().clone();
+        let cells = space.positions();
         let mut run = Run {
-            degrees: ctx.degrees_desc(),
+            space: space.clone(),
             ctx,
             seen: HashMap::new(),
         };
-        let k = run.degrees.len();
         let mut sample = Vec::new();
         let mut exhausted = false;
-        for genes in latin_hypercube(&mut rng, cfg.initial_samples, cells, k) {
+        for genes in latin_hypercube(&mut rng, cfg.initial_samples, &space) {
             match run.judge(genes)? {
                 Some(ind) => sample.push(ind),
                 None => {
@@ -306,7 +303,7 @@ impl ScheduleSearch for Genetic {
                     let mut child = child;
                     if rng.random::<f64>() < cfg.mutate_down {
                         let g = rng.random_range(0..cells);
-                        child[g] = (child[g] + 1).min(k - 1);
+                        child[g] = (child[g] + 1).min(space.degrees_at(g).len() - 1);
                     }
                     if rng.random::<f64>() < cfg.mutate_up {
                         let g = rng.random_range(0..cells);
@@ -384,7 +381,12 @@ mod tests {
     #[test]
     fn latin_hypercube_balances_every_cell() {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
-        let g = latin_hypercube(&mut rng, 200, 28, 3);
+        let space = Space::new(
+            crate::recurrence::CellKind::SimpleRnn,
+            28,
+            vec![vec![3, 7, 17]],
+        );
+        let g = latin_hypercube(&mut rng, 200, &space);
         for c in 0..28 {
             let counts = (0..3)
                 .map(|d| g.iter().filter(|x| x[c] == d).count())

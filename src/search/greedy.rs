@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ScheduleSearch, SearchContext, SearchError};
-use crate::schedule::{CellApprox, Schedule};
+use crate::schedule::{Approx, Schedule};
 
 /// Settings of the greedy search (`strategies/greedy.toml`).
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -31,8 +31,8 @@ impl ScheduleSearch for Greedy {
     }
 
     fn search(&mut self, ctx: &mut SearchContext) -> Result<serde_json::Value, SearchError> {
-        let degrees = ctx.degrees_desc();
-        let mut current = ctx.top_schedule();
+        let space = ctx.space().clone();
+        let mut current = space.top();
         let Some(e) = ctx.evaluate(&current)? else {
             return Ok(json!({}));
         };
@@ -40,14 +40,14 @@ impl ScheduleSearch for Greedy {
         self.path.push(current.clone());
         loop {
             let mut best: Option<(f64, Schedule, f64, f64)> = None;
-            for cell in 0..current.len() {
-                let CellApprox::Degree(d) = current.cells()[cell] else {
+            for i in 0..space.positions() {
+                let Approx::Degree(d) = current.entries()[i] else {
                     continue;
                 };
-                let Some(&next) = degrees.iter().find(|&&x| x < d) else {
+                let Some(&next) = space.degrees_at(i).iter().find(|&&x| x < d) else {
                     continue;
                 };
-                let child = current.with_cell(cell, CellApprox::Degree(next));
+                let child = current.with_entry(i, Approx::Degree(next));
                 let Some(e) = ctx.evaluate(&child)? else {
                     return Ok(self.summary(false));
                 };

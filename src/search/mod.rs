@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::cost::{CostError, CostModel};
 use crate::oracle::{Oracle, OracleError};
 use crate::problem::Problem;
-use crate::schedule::{CellApprox, Schedule};
+use crate::schedule::{Schedule, Space};
 
 pub mod anneal;
 pub mod dfs;
@@ -116,6 +116,7 @@ pub struct SearchContext<'a> {
     /// Maximum judgements (evaluations plus decisions).
     pub budget: usize,
     pub seed: u64,
+    space: Space,
     records: Vec<Record>,
     start: Instant,
     cpu_start: f64,
@@ -186,6 +187,7 @@ impl<'a> SearchContext<'a> {
             constraints,
             budget,
             seed,
+            space: oracle.space().clone(),
             records: Vec::new(),
             start: Instant::now(),
             cpu_start: crate::sysinfo::process_cpu_seconds(),
@@ -281,17 +283,9 @@ impl<'a> SearchContext<'a> {
         self.budget - self.records.len()
     }
 
-    /// The candidate degrees, highest first.
-    pub fn degrees_desc(&self) -> Vec<usize> {
-        let mut d = self.oracle.degrees().to_vec();
-        d.sort_unstable_by(|a, b| b.cmp(a));
-        d
-    }
-
-    /// Every cell at the highest candidate degree.
-    pub fn top_schedule(&self) -> Schedule {
-        let top = self.degrees_desc()[0];
-        Schedule::uniform(self.problem.steps(), CellApprox::Degree(top))
+    /// The search space: each (slot, step) position and its candidate degrees.
+    pub fn space(&self) -> &Space {
+        &self.space
     }
 
     /// Evaluates a schedule fully; `None` once the budget is spent.

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ScheduleSearch, SearchContext, SearchError};
-use crate::schedule::{CellApprox, Schedule};
 
 /// Settings of the random search (`strategies/random.toml`).
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -33,16 +32,16 @@ impl ScheduleSearch for RandomSearch {
 
     fn search(&mut self, ctx: &mut SearchContext) -> Result<serde_json::Value, SearchError> {
         let mut rng = ChaCha20Rng::seed_from_u64(ctx.seed);
-        let degrees = ctx.degrees_desc();
-        let steps = ctx.problem.steps();
-        let space = (degrees.len() as f64).powi(steps as i32);
+        let space = ctx.space().clone();
+        let size: f64 = (0..space.positions())
+            .map(|i| space.degrees_at(i).len() as f64)
+            .product();
         let mut seen = HashSet::new();
-        while ctx.remaining() > 0 && (seen.len() as f64) < space {
-            let s = Schedule::new(
-                (0..steps)
-                    .map(|_| CellApprox::Degree(degrees[rng.random_range(0..degrees.len())]))
-                    .collect(),
-            );
+        while ctx.remaining() > 0 && (seen.len() as f64) < size {
+            let choice: Vec<usize> = (0..space.positions())
+                .map(|i| rng.random_range(0..space.degrees_at(i).len()))
+                .collect();
+            let s = space.from_choices(&choice);
             if seen.insert(s.clone()) {
                 ctx.evaluate(&s)?;
             }
