@@ -5,9 +5,7 @@
 //! profile operations must agree. Degrees 3, 7, 17 and mixed schedules, `fgb-like` shape.
 
 use cellwise::ckks::plan::{self, Placement, PlanConfig};
-use cellwise::cost::{
-    BootstrapsModel, CostBreakdown, CostModel, CostOptions, DepthModel, PlacementPolicy,
-};
+use cellwise::cost::{BootstrapsModel, CostModel, CostOptions, DepthModel, PlacementPolicy};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::schedule::{Approx, Schedule};
 
@@ -17,19 +15,6 @@ fn schedule(degrees: &[usize]) -> Schedule {
 
 /// Segment indices (0 = linear part of step 0, 2t + 1 = polynomial of step t, 2 * steps =
 /// output) right before which the breakdown bootstraps.
-fn bootstrap_points(b: &CostBreakdown) -> Vec<usize> {
-    let mut points = Vec::new();
-    for s in &b.steps {
-        if s.bootstrap_before {
-            points.push(2 * s.step);
-        }
-        if s.bootstrap_mid {
-            points.push(2 * s.step + 1);
-        }
-    }
-    points
-}
-
 fn sorted_ops(ops: impl Iterator<Item = (String, usize, usize)>) -> Vec<(String, usize, usize)> {
     let mut merged: Vec<(String, usize, usize)> = Vec::new();
     for (op, level, count) in ops {
@@ -52,13 +37,17 @@ fn check_against_simulator(degrees: &[usize], policy: PlacementPolicy) {
     let b = model.breakdown(&schedule(degrees)).unwrap();
     let cells = plan::tanh_cells(degrees, (-8.0, 8.0)).unwrap();
     let cfg = PlanConfig::fgb_like();
-    let p = plan::plan_schedule(&cfg, &cells, &Placement::Before(bootstrap_points(&b))).unwrap();
+    let p = plan::plan_schedule(&cfg, &cells, &Placement::Before(b.bootstrap_segments())).unwrap();
     assert_eq!(p.bootstraps, b.bootstraps, "{degrees:?}");
     assert_eq!(p.depth, b.depth, "{degrees:?}");
     let depth = DepthModel::new(&problem, &options).unwrap();
     assert_eq!(depth.cost(&schedule(degrees)).unwrap(), p.depth as f64);
     for step in &b.steps {
-        let segs: Vec<_> = p.segments.iter().filter(|s| s.step == step.step).collect();
+        let segs: Vec<_> = p
+            .segments
+            .iter()
+            .filter(|s| s.id.step == step.step)
+            .collect();
         let first = segs.first().unwrap();
         let last = segs.last().unwrap();
         let level_in = if first.bootstrap_before {
@@ -94,12 +83,15 @@ fn check_against_simulator(degrees: &[usize], policy: PlacementPolicy) {
     }
     if policy == PlacementPolicy::Greedy {
         let g = plan::plan_schedule(&cfg, &cells, &Placement::Greedy).unwrap();
-        let theirs: Vec<usize> = (0..g.segments.len())
-            .filter(|&i| g.segments[i].bootstrap_before)
+        let theirs: Vec<_> = g
+            .segments
+            .iter()
+            .filter(|s| s.bootstrap_before)
+            .map(|s| s.id)
             .collect();
         assert_eq!(
             theirs,
-            bootstrap_points(&b),
+            b.bootstrap_segments(),
             "greedy placement of {degrees:?}"
         );
     }

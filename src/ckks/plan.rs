@@ -491,6 +491,62 @@ impl PlanConfig {
     }
 }
 
+/// The part of a step a segment computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Part {
+    /// The linear part (projections, bias, the map onto the polynomial's interval).
+    Linear,
+    /// The activation polynomial.
+    Activation,
+    /// The Dense output layer (after the last step).
+    Output,
+}
+
+/// A segment's name: its step and part (the output layer's step is the number of steps).
+/// Bootstrap placements name the segments they refresh before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct SegmentId {
+    pub step: usize,
+    pub part: Part,
+}
+
+impl SegmentId {
+    /// The linear part of `step`.
+    pub fn linear(step: usize) -> Self {
+        Self {
+            step,
+            part: Part::Linear,
+        }
+    }
+
+    /// The activation of `step`.
+    pub fn activation(step: usize) -> Self {
+        Self {
+            step,
+            part: Part::Activation,
+        }
+    }
+
+    /// The output layer after `steps` steps.
+    pub fn output(steps: usize) -> Self {
+        Self {
+            step: steps,
+            part: Part::Output,
+        }
+    }
+}
+
+impl std::fmt::Display for SegmentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.part {
+            Part::Linear => write!(f, "linear@{}", self.step),
+            Part::Activation => write!(f, "activation@{}", self.step),
+            Part::Output => f.write_str("output"),
+        }
+    }
+}
+
 /// The kind of a segment.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub enum SegmentKind {
@@ -507,8 +563,8 @@ pub enum SegmentKind {
 /// One segment of the plan.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SegmentPlan {
-    /// Step index (number of steps for the output layer).
-    pub step: usize,
+    /// Which segment.
+    pub id: SegmentId,
     /// What it computes.
     pub kind: SegmentKind,
     /// Polynomial degree (poly segments only).
@@ -550,9 +606,12 @@ pub fn plan_segment(
     let circuit = cfg.circuit()?;
     let ev = SimEvaluator::counting_only(cfg.params.clone());
     let ct = ev.encrypt(&[], level, ev.default_scale())?;
-    let mut plan = run_segment(&circuit, &ev, kind, 0, &ct, &ct)?.1;
-    plan.step = 0;
-    Ok(plan)
+    let id = match kind {
+        SegmentKind::FirstLinear | SegmentKind::Linear => SegmentId::linear(0),
+        SegmentKind::Poly(_) => SegmentId::activation(0),
+        SegmentKind::Output => SegmentId::output(0),
+    };
+    Ok(run_segment(&circuit, &ev, kind, id, &ct, &ct)?.1)
 }
 
 /// A linear segment needs a cell for its interval; the ops do not depend on it.
@@ -565,7 +624,7 @@ fn run_segment(
     circuit: &RnnCircuit,
     ev: &SimEvaluator,
     kind: &SegmentKind,
-    step: usize,
+    id: SegmentId,
     x: &super::sim::SimCiphertext,
     state: &super::sim::SimCiphertext,
 ) -> Result<(super::sim::SimCiphertext, SegmentPlan), EvalError> {
@@ -589,7 +648,7 @@ fn run_segment(
         }
     };
     let plan = SegmentPlan {
-        step,
+        id,
         kind: kind.clone(),
         degree,
         bootstrap_before: false,
@@ -607,10 +666,8 @@ fn run_segment(
 pub enum Placement {
     /// Bootstrap right before a segment that does not fit in the levels left.
     Greedy,
-    /// Bootstrap right before these segment indices (0 = linear part of step 0, 2t + 1 =
-    /// polynomial of step t, 2 * steps = output layer); a segment that then does not fit is
-    /// an error.
-    Before(Vec<usize>),
+    /// Bootstrap right before these segments; a segment that then does not fit is an error.
+    Before(Vec<SegmentId>),
 }
 
 /// The plan of a whole inference.
@@ -681,7 +738,7 @@ pub fn plan_schedule(
     let mut kinds = Vec::with_capacity(2 * cells.len() + 1);
     for (t, cell) in cells.iter().enumerate() {
         kinds.push((
-            t,
+            SegmentId::linear(t),
             if t == 0 {
                 SegmentKind::FirstLinear
             } else {
@@ -690,19 +747,19 @@ pub fn plan_schedule(
             1,
         ));
         kinds.push((
-            t,
+            SegmentId::activation(t),
             SegmentKind::Poly(cell.clone()),
             cell.depth(InputMap::Folded),
         ));
     }
-    kinds.push((cells.len(), SegmentKind::Output, 1));
+    kinds.push((SegmentId::output(cells.len()), SegmentKind::Output, 1));
     let mut state = ev.encrypt(&[], top, ev.default_scale())?;
     let mut segments = Vec::with_capacity(kinds.len());
     let mut bootstraps = 0;
-    for (i, (step, kind, depth)) in kinds.into_iter().enumerate() {
+    for (id, kind, depth) in kinds {
         let boot = match placement {
             Placement::Greedy => state.level < depth,
-            Placement::Before(list) => list.contains(&i),
+            Placement::Before(list) => list.contains(&id),
         };
         if depth > top {
             return Err(EvalError::OutOfLevels {
@@ -718,7 +775,7 @@ pub fn plan_schedule(
         }
         let boot_counts = ev.take_counts();
         let x = ev.encrypt(&[], state.level, ev.default_scale())?;
-        let (next, mut plan) = run_segment(&circuit, &ev, &kind, step, &x, &state)?;
+        let (next, mut plan) = run_segment(&circuit, &ev, &kind, id, &x, &state)?;
         plan.bootstrap_before = boot;
         plan.primitives.merge(&boot_counts);
         segments.push(plan);
@@ -821,7 +878,8 @@ mod tests {
         let cells = tanh_cells(&[3, 3, 3, 3], (-8.0, 8.0)).unwrap();
         // 4 steps of 1 + 2 levels and the output: 13 levels, so one bootstrap is needed.
         assert!(plan_schedule(&cfg, &cells, &Placement::Before(vec![])).is_err());
-        let plan = plan_schedule(&cfg, &cells, &Placement::Before(vec![6])).unwrap();
+        let plan =
+            plan_schedule(&cfg, &cells, &Placement::Before(vec![SegmentId::linear(3)])).unwrap();
         assert_eq!(plan.bootstraps, 1);
         assert_eq!(plan.segments.last().unwrap().level_out, 9 - 4);
         let greedy = plan_schedule(&cfg, &cells, &Placement::Greedy).unwrap();

@@ -134,6 +134,29 @@ pub struct CostBreakdown {
     pub steps: Vec<StepCost>,
 }
 
+impl CostBreakdown {
+    /// The segments a bootstrap runs right before, in circuit order: the named form of
+    /// `bootstrap_before` / `bootstrap_mid` that the CKKS plan and the server take.
+    pub fn bootstrap_segments(&self) -> Vec<crate::ckks::plan::SegmentId> {
+        use crate::ckks::plan::SegmentId;
+        let steps = self.steps.iter().filter(|s| s.degree.is_some()).count();
+        let mut boots = Vec::new();
+        for s in &self.steps {
+            if s.step < steps {
+                if s.bootstrap_before {
+                    boots.push(SegmentId::linear(s.step));
+                }
+                if s.bootstrap_mid {
+                    boots.push(SegmentId::activation(s.step));
+                }
+            } else if s.bootstrap_before {
+                boots.push(SegmentId::output(steps));
+            }
+        }
+        boots
+    }
+}
+
 /// One step of the encrypted inference (or the final Dense layer).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StepCost {

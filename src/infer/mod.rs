@@ -15,6 +15,7 @@ use ndarray::{Array2, ArrayView3};
 use serde::Serialize;
 
 use crate::ckks::evaluator::EvalError;
+use crate::ckks::plan::SegmentId;
 use crate::ckks::poly::Chebyshev;
 use crate::ckks::scheme::error::CkksError;
 use crate::ckks::scheme::params::ParamError;
@@ -116,24 +117,14 @@ pub fn cells_for(
         .collect()
 }
 
-/// Where the cost model bootstraps `schedule`: one flag per segment (2t: before step t's
-/// linear part, 2t + 1: before its polynomial, 2 steps: before the output layer), with the
-/// model's account of it.
+/// Where the cost model bootstraps `schedule`: the segments a bootstrap runs right before,
+/// with the model's account of it.
 pub fn placement_for(
     cost: &dyn CostModel,
     schedule: &Schedule,
-) -> Result<(Vec<bool>, CostBreakdown), InferError> {
+) -> Result<(Vec<SegmentId>, CostBreakdown), InferError> {
     let breakdown = cost.breakdown(schedule)?;
-    let steps = schedule.steps();
-    let mut boots = vec![false; 2 * steps + 1];
-    for s in &breakdown.steps {
-        if s.step < steps {
-            boots[2 * s.step] = s.bootstrap_before;
-            boots[2 * s.step + 1] = s.bootstrap_mid;
-        } else {
-            boots[2 * steps] = s.bootstrap_before;
-        }
-    }
+    let boots = breakdown.bootstrap_segments();
     Ok((boots, breakdown))
 }
 

@@ -7,7 +7,8 @@ use std::time::Instant;
 use crate::ckks::bootstrap::{BootstrapConfig, Bootstrapper};
 use crate::ckks::evaluator::{EvalError, Evaluator};
 use crate::ckks::plan::{
-    Placement, PlanConfig, RnnCircuit, RnnMatrices, SegmentKind, WeightCache, plan_schedule,
+    Part, Placement, PlanConfig, RnnCircuit, RnnMatrices, SegmentId, SegmentKind, WeightCache,
+    plan_schedule,
 };
 use crate::ckks::poly::Chebyshev;
 use crate::ckks::scheme::ciphertext::Ciphertext;
@@ -51,13 +52,33 @@ pub struct CircuitRun<'a, E: Evaluator> {
     pub inputs: &'a [E::Ciphertext],
     /// One polynomial per step.
     pub cells: &'a [Chebyshev],
-    /// `boots[i]`: refresh right before segment i (2t: linear part of step t, 2t + 1: its
-    /// polynomial, 2 steps: the output layer).
-    pub boots: &'a [bool],
+    /// Refresh right before these segments (see [`SegmentId`]; never before step 0's linear
+    /// part, which has no state to refresh).
+    pub boots: &'a [SegmentId],
     /// Weight encodings to reuse (None: encode in place).
     pub cache: Option<&'a WeightCache<E>>,
     /// The bootstrap.
     pub refresh: &'a Refresh<'a, E>,
+}
+
+/// Checks that every bootstrap point names a segment of an inference of `steps` steps and
+/// has a state to refresh.
+fn check_boots(boots: &[SegmentId], steps: usize) -> Result<(), String> {
+    for b in boots {
+        let exists = match b.part {
+            Part::Linear | Part::Activation => b.step < steps,
+            Part::Output => b.step == steps,
+        };
+        if !exists {
+            return Err(format!(
+                "a bootstrap before {b}: an inference of {steps} steps has no such segment"
+            ));
+        }
+        if *b == SegmentId::linear(0) {
+            return Err("a bootstrap before step 0 has nothing to refresh".into());
+        }
+    }
+    Ok(())
 }
 
 /// Runs `run` on `ev`, calling `on_step` after every step; returns the logits and the steps'
@@ -76,21 +97,15 @@ pub fn run_circuit<E: Evaluator>(
         refresh,
     } = *run;
     let steps = cells.len();
-    if inputs.len() != steps || boots.len() != 2 * steps + 1 || steps == 0 {
+    if inputs.len() != steps || steps == 0 {
         return Err(EvalError::InvalidInput(format!(
-            "{} inputs, {} cells and {} bootstrap flags do not describe one inference",
+            "{} inputs and {} cells do not describe one inference",
             inputs.len(),
             steps,
-            boots.len()
         ))
         .into());
     }
-    if boots[0] {
-        return Err(EvalError::InvalidInput(
-            "a bootstrap before step 0 has nothing to refresh".into(),
-        )
-        .into());
-    }
+    check_boots(boots, steps).map_err(EvalError::InvalidInput)?;
     let mut state: Option<E::Ciphertext> = None;
     let mut reports = Vec::with_capacity(steps + 1);
     for t in 0..=steps {
@@ -104,8 +119,8 @@ pub fn run_circuit<E: Evaluator>(
             bootstrap_seconds: 0.0,
             seconds: 0.0,
         };
-        let mut refreshed = |ct: E::Ciphertext, i: usize| -> Result<E::Ciphertext, E::Error> {
-            if !boots[i] {
+        let mut refreshed = |ct: E::Ciphertext, id: SegmentId| -> Result<E::Ciphertext, E::Error> {
+            if !boots.contains(&id) {
                 return Ok(ct);
             }
             let b = Instant::now();
@@ -115,13 +130,19 @@ pub fn run_circuit<E: Evaluator>(
             Ok(out)
         };
         let out = if t < steps {
-            let h = state.take().map(|s| refreshed(s, 2 * t)).transpose()?;
+            let h = state
+                .take()
+                .map(|s| refreshed(s, SegmentId::linear(t)))
+                .transpose()?;
             let (pre, _) = circuit.linear(ev, &inputs[t], h.as_ref(), &cells[t], cache)?;
-            let pre = refreshed(pre, 2 * t + 1)?;
+            let pre = refreshed(pre, SegmentId::activation(t))?;
             circuit.activation(ev, &pre, &cells[t])?.0
         } else {
             // Invariant: steps >= 1, so the loop set a state before the output layer.
-            let h = refreshed(state.take().expect("a hidden state"), 2 * steps)?;
+            let h = refreshed(
+                state.take().expect("a hidden state"),
+                SegmentId::output(steps),
+            )?;
             circuit.output(ev, &h, cache)?.0
         };
         report.level_out = ev.level(&out);
@@ -211,7 +232,7 @@ impl Server {
     /// Checks that `cells` with bootstraps before the segments flagged in `boots` fit the
     /// levels (planning the circuit over the simulator) and encodes every weight matrix at
     /// the levels the inference will use, so the timed run only computes.
-    pub fn prepare(&self, cells: &[Chebyshev], boots: &[bool]) -> Result<(), InferError> {
+    pub fn prepare(&self, cells: &[Chebyshev], boots: &[SegmentId]) -> Result<(), InferError> {
         let p = self.ctx.params();
         let cfg = PlanConfig {
             params: SimParams {
@@ -224,28 +245,27 @@ impl Server {
             hidden: self.shape.hidden,
             classes: self.shape.classes,
         };
-        if boots.len() != 2 * cells.len() + 1 {
-            return Err(InferError::Invalid(format!(
-                "{} bootstrap flags for {} cells",
-                boots.len(),
-                cells.len()
-            )));
-        }
-        let points: Vec<usize> = (0..boots.len()).filter(|&i| boots[i]).collect();
-        let plan = plan_schedule(&cfg, cells, &Placement::Before(points.clone())).map_err(|e| {
+        check_boots(boots, cells.len()).map_err(InferError::Invalid)?;
+        let plan = plan_schedule(&cfg, cells, &Placement::Before(boots.to_vec())).map_err(|e| {
+            let names: Vec<String> = boots.iter().map(|b| b.to_string()).collect();
+            let with = if names.is_empty() {
+                "without bootstraps".to_string()
+            } else {
+                format!("with bootstraps before {}", names.join(", "))
+            };
             InferError::Placement(format!(
-                "with bootstraps before segments {points:?} the schedule does not fit {} levels: {e}",
+                "{with} the schedule does not fit {} levels: {e}",
                 p.top_level()
             ))
         })?;
-        for (i, seg) in plan.segments.iter().enumerate() {
+        for seg in &plan.segments {
             let level = seg.level_in;
             match seg.kind {
                 SegmentKind::FirstLinear | SegmentKind::Linear => self.circuit.precompute_linear(
                     &self.engine,
                     &self.cache,
                     level,
-                    &cells[i / 2],
+                    &cells[seg.id.step],
                     seg.kind == SegmentKind::Linear,
                 )?,
                 SegmentKind::Output => {
@@ -264,7 +284,7 @@ impl Server {
         &self,
         batch: &EncryptedBatch,
         cells: &[Chebyshev],
-        boots: &[bool],
+        boots: &[SegmentId],
         on_step: &mut dyn FnMut(&StepReport),
     ) -> Result<(Ciphertext, ServerRun), InferError> {
         if batch.key_set != self.key_set {
