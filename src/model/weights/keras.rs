@@ -24,7 +24,12 @@ pub(super) const LEGACY_NAMES: [&str; 5] = ["wx", "wh", "b", "wd", "bd"];
 /// from the recurrent kernel's shape and, for a GRU, the [2, 3H] bias.
 pub(super) fn read(t: &Tensors, names: [&str; 5]) -> Result<Weights, String> {
     let [nk, nr, nb, ndk, ndb] = names;
-    t.expect_names(&names, &format!("Keras layout: {}", names.join(", ")))?;
+    let layout = if names == KERAS_NAMES {
+        "the Keras layout"
+    } else {
+        "cellwise's earlier layout"
+    };
+    t.expect_names(&names, &format!("{layout}: {}", names.join(", ")))?;
     let recurrent_kernel = t.need(nr)?.matrix(nr)?;
     let (h, gh) = recurrent_kernel.dim();
     let cell = cell_of(nr, recurrent_kernel.shape(), h, gh)?;
