@@ -113,3 +113,31 @@ fn inconsistent_weights_are_not_written() {
     let e = to_safetensors(&w).unwrap_err().to_string();
     assert_eq!(e, "weights: an lstm has no recurrent bias");
 }
+
+#[test]
+fn export_writes_keras_names_for_a_pytorch_gru() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gru");
+    let input = gated_dir().join("torch-gru.npz");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_cellwise"))
+        .args(["export", "--weights"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let bytes = std::fs::read(out.with_extension("safetensors")).unwrap();
+    assert_eq!(
+        header(&bytes),
+        vec![
+            ("bias".to_string(), vec![2, 12]),
+            ("dense_bias".to_string(), vec![10]),
+            ("dense_kernel".to_string(), vec![4, 10]),
+            ("kernel".to_string(), vec![28, 12]),
+            ("recurrent_kernel".to_string(), vec![4, 12]),
+        ]
+    );
+    let w = load_weights(&input).unwrap();
+    assert_eq!(load_weights(&out.with_extension("npz")).unwrap(), w);
+}

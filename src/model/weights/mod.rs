@@ -139,7 +139,7 @@ fn cell_of(name: &str, shape: &[usize], hidden: usize, blocks: usize) -> Result<
     if hidden == 0 {
         return Err(format!("{name} has shape {shape:?}: no hidden units"));
     }
-    if blocks % hidden == 0
+    if blocks.is_multiple_of(hidden)
         && let Some(cell) = CellKind::from_gate_count(blocks / hidden)
     {
         return Ok(cell);
