@@ -69,7 +69,7 @@ fn bad_weight_files() {
     let shape = dir.path().join("shape.safetensors");
     fails_with(
         &["eval", "--weights", shape.to_str().unwrap()],
-        "b has shape [31]",
+        "bias has shape [31]",
     );
 
     let small = cellwise::model::init::keras_init(
@@ -82,7 +82,7 @@ fn bad_weight_files() {
     let small = dir.path().join("small.npz");
     fails_with(
         &["eval", "--weights", small.to_str().unwrap()],
-        "problem needs 28x32x10",
+        "the weights have 8 hidden units, problem mnist-rnn32 needs 32",
     );
 
     let garbage = dir.path().join("garbage.npz");
@@ -98,7 +98,7 @@ fn bad_weight_files() {
     .unwrap();
     fails_with(
         &["eval", "--weights", missing.to_str().unwrap()],
-        "'wh' is missing",
+        "missing arrays: wh, b, wd, bd",
     );
     fails_with(
         &["export", "--weights", "weights.txt", "--out", "x"],

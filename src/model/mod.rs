@@ -19,7 +19,7 @@ mod weights;
 pub use embedded::EMBEDDED_RECORD;
 pub use gradient::loss_and_gradient;
 pub use weights::{
-    ARRAY_NAMES, WeightsError, load_weights, save_weights, to_safetensors,
+    ARRAY_NAMES, WeightsError, load_weights, save_weights, to_safetensors, weights_from_npz_bytes,
     weights_from_safetensors_bytes,
 };
 
