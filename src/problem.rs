@@ -28,8 +28,16 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("mnist-6x6", include_str!("../problems/mnist-6x6.toml")),
     ("mnist-gru32", include_str!("../problems/mnist-gru32.toml")),
     (
+        "mnist-gru32-safe",
+        include_str!("../problems/mnist-gru32-safe.toml"),
+    ),
+    (
         "mnist-lstm32",
         include_str!("../problems/mnist-lstm32.toml"),
+    ),
+    (
+        "mnist-lstm32-safe",
+        include_str!("../problems/mnist-lstm32-safe.toml"),
     ),
     ("mnist-gru64", include_str!("../problems/mnist-gru64.toml")),
 ];

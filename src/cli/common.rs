@@ -12,10 +12,13 @@ use cellwise::problem::Problem;
 pub fn weights_for(problem: &Problem, path: Option<&Path>) -> anyhow::Result<Weights> {
     let (weights, source) = match path {
         Some(path) => (load_weights(path)?, path.display().to_string()),
-        // The gated problems' embedded models come with `Weights::embedded_for(problem)`
-        // (branch gated-train); until then every problem defaults to the SimpleRNN's.
         None => (
-            Weights::embedded_default(),
+            Weights::embedded_for(problem).with_context(|| {
+                format!(
+                    "problem {} has no embedded model: train one (cellwise train --problem {0} --out STEM) and pass --weights STEM.safetensors",
+                    problem.name
+                )
+            })?,
             "the embedded default model".into(),
         ),
     };
