@@ -152,3 +152,48 @@ fn bad_search_configurations() {
         "--cost-fraction must be in (0, 1]",
     );
 }
+
+/// `train --resume` refuses a checkpoint of another problem, or of another cell under the
+/// same problem name, before reading any data.
+#[test]
+fn resuming_another_cells_checkpoint() {
+    use cellwise::model::train::{TrainState, train};
+    use cellwise::problem::Problem;
+    let dir = tempfile::tempdir().unwrap();
+    let stem = dir.path().join("m");
+    let mut gru = Problem::load("mnist-gru32").unwrap();
+    gru.training.max_epochs = 1;
+    let splits = cellwise::data::load_fixture_splits(&gru).unwrap();
+    let checkpoint = stem.with_extension("checkpoint.json");
+    train(&gru, &splits, TrainState::new(&gru, 42), Some(&checkpoint)).unwrap();
+    let out = stem.to_str().unwrap();
+    fails_with(
+        &[
+            "train",
+            "--problem",
+            "mnist-lstm32",
+            "--resume",
+            "--out",
+            out,
+        ],
+        "belongs to problem mnist-gru32 seed 42, not mnist-lstm32 seed 42",
+    );
+    let renamed = dir.path().join("lstm-named-gru.toml");
+    let lstm = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/mnist-lstm32.toml"),
+    )
+    .unwrap()
+    .replace("name = \"mnist-lstm32\"", "name = \"mnist-gru32\"");
+    std::fs::write(&renamed, lstm).unwrap();
+    fails_with(
+        &[
+            "train",
+            "--problem",
+            renamed.to_str().unwrap(),
+            "--resume",
+            "--out",
+            out,
+        ],
+        "its weights belong to cell gru, problem mnist-gru32 has cell lstm",
+    );
+}

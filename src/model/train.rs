@@ -132,8 +132,9 @@ impl TrainState {
         ] {
             if w.cell != problem.cell() {
                 return Err(err(format!(
-                    "its {what} are a {}'s, the problem trains a {}",
+                    "its {what} belong to cell {}, problem {} has cell {}",
                     w.cell,
+                    problem.name,
                     problem.cell()
                 )));
             }
