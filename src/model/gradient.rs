@@ -1,7 +1,7 @@
 //! Backpropagation through time for any cell + Dense under softmax cross-entropy, by
 //! running the cell's step program backwards.
 
-use ndarray::{Array2, ArrayView3, Axis, s};
+use ndarray::{Array2, ArrayView2, ArrayView3, Axis, CowArray, Ix2, s};
 
 use super::Weights;
 use super::forward::{Params, StepTrace, argmax_rows, exact, forward_with};
@@ -93,8 +93,8 @@ fn half_loss_and_gradient(
             recurrent: &mut drec,
             hd,
         };
-        for (v, d) in program.next_state.iter().zip(&dstate) {
-            grads.add(*v, d.clone());
+        for (v, d) in program.next_state.iter().zip(dstate) {
+            grads.add(*v, d.into());
         }
         for (k, op) in program.ops.iter().enumerate().rev() {
             let Some(d) = grads.ops[k].take() else {
@@ -102,14 +102,14 @@ fn half_loss_and_gradient(
             };
             match *op {
                 Op::Add(a, b) => {
-                    grads.add(a, d.clone());
-                    grads.add(b, d);
+                    grads.add(a, d.view().into());
+                    grads.add(b, d.into());
                 }
                 Op::Mul(a, b) => {
-                    grads.add(a, &d * &value(st, b, hd));
-                    grads.add(b, d * value(st, a, hd));
+                    grads.add(a, (&d * &value(st, b, hd)).into());
+                    grads.add(b, (d * &value(st, a, hd)).into());
                 }
-                Op::OneMinus(a) => grads.add(a, -d),
+                Op::OneMinus(a) => grads.add(a, (-d).into()),
                 Op::Activate { slot, arg } => {
                     let out = &st.ops[k];
                     let mut d = d;
@@ -117,7 +117,7 @@ fn half_loss_and_gradient(
                         Activation::Tanh => d.zip_mut_with(out, |d, &y| *d *= 1.0 - y * y),
                         Activation::Sigmoid => d.zip_mut_with(out, |d, &y| *d *= y * (1.0 - y)),
                     }
-                    grads.add(arg, d);
+                    grads.add(arg, d.into());
                 }
             }
         }
@@ -133,16 +133,21 @@ fn half_loss_and_gradient(
     (loss / n as f64, correct, g)
 }
 
-/// The value a step read (for the derivative of a product).
-fn value(st: &StepTrace<f32>, v: Value, hd: usize) -> Array2<f32> {
-    let block = |m: &Array2<f32>, g: usize| m.slice(s![.., g * hd..(g + 1) * hd]).to_owned();
+/// The value a step read (for the derivative of a product): a view of what the trace
+/// stores, or the sum of the two projections.
+fn value(st: &StepTrace<f32>, v: Value, hd: usize) -> CowArray<'_, f32, Ix2> {
     match v {
-        Value::State(i) => st.state_in[i].clone(),
-        Value::Project(g) => block(&st.input, g) + block(&st.recurrent, g),
-        Value::ProjectInput(g) => block(&st.input, g),
-        Value::ProjectRecurrent(g) => block(&st.recurrent, g),
-        Value::Op(k) => st.ops[k].clone(),
+        Value::State(i) => st.state_in[i].view().into(),
+        Value::Project(g) => (&block(&st.input, g, hd) + &block(&st.recurrent, g, hd)).into(),
+        Value::ProjectInput(g) => block(&st.input, g, hd).into(),
+        Value::ProjectRecurrent(g) => block(&st.recurrent, g, hd).into(),
+        Value::Op(k) => st.ops[k].view().into(),
     }
+}
+
+/// Gate block `g` of a [batch, gates * hidden] projection.
+fn block(m: &Array2<f32>, g: usize, hd: usize) -> ArrayView2<'_, f32> {
+    m.slice(s![.., g * hd..(g + 1) * hd])
 }
 
 /// Gradients of one step's values being accumulated.
@@ -155,8 +160,9 @@ struct Grads<'a> {
 }
 
 impl Grads<'_> {
-    /// Adds `d` to the gradient of value `v`.
-    fn add(&mut self, v: Value, d: Array2<f32>) {
+    /// Adds `d` to the gradient of value `v` (the first gradient of an operation's result is
+    /// kept as it is).
+    fn add(&mut self, v: Value, d: CowArray<'_, f32, Ix2>) {
         let hd = self.hd;
         let block = |m: &mut Array2<f32>, g: usize| {
             let mut b = m.slice_mut(s![.., g * hd..(g + 1) * hd]);
@@ -172,7 +178,7 @@ impl Grads<'_> {
             Value::ProjectRecurrent(g) => block(self.recurrent, g),
             Value::Op(k) => match &mut self.ops[k] {
                 Some(acc) => *acc += &d,
-                slot => *slot = Some(d),
+                slot => *slot = Some(d.into_owned()),
             },
         }
     }

@@ -308,7 +308,7 @@ pub fn max_abs_preactivation(w: &Weights, split: &Split) -> f32 {
     let cell = w.cell.cell();
     let p = super::forward::Params::of(w);
     let mut max = 0.0f32;
-    super::forward::forward_with(w, &p, split.images.view(), |slot, _, z| {
+    super::forward::logits_with(w, &p, split.images.view(), |slot, _, z| {
         max = z.iter().fold(max, |m, v| m.max(v.abs()));
         super::forward::exact(cell.slots[slot].function, z);
     });
