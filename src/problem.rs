@@ -26,6 +26,20 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../problems/mnist-rnn32-safe.toml"),
     ),
     ("mnist-6x6", include_str!("../problems/mnist-6x6.toml")),
+    ("mnist-gru32", include_str!("../problems/mnist-gru32.toml")),
+    (
+        "mnist-gru32-safe",
+        include_str!("../problems/mnist-gru32-safe.toml"),
+    ),
+    (
+        "mnist-lstm32",
+        include_str!("../problems/mnist-lstm32.toml"),
+    ),
+    (
+        "mnist-lstm32-safe",
+        include_str!("../problems/mnist-lstm32-safe.toml"),
+    ),
+    ("mnist-gru64", include_str!("../problems/mnist-gru64.toml")),
 ];
 
 /// Errors raised while loading or validating a problem preset.
@@ -402,6 +416,32 @@ mod tests {
         assert_eq!(paper.training.learning_rate, 1e-2);
         let safe = Problem::load("mnist-rnn32-safe").unwrap();
         assert_eq!(safe.approximation.method, "weighted");
+        for (name, cell, hidden) in [
+            ("mnist-gru32", CellKind::Gru, 32),
+            ("mnist-lstm32", CellKind::Lstm, 32),
+            ("mnist-gru64", CellKind::Gru, 64),
+        ] {
+            let p = Problem::load(name).unwrap();
+            assert_eq!(
+                (p.name.as_str(), p.cell(), p.model.hidden),
+                (name, cell, hidden)
+            );
+            assert_eq!(p.training, Problem::load(DEFAULT_PROBLEM).unwrap().training);
+        }
+        let mhegru: Vec<(&str, Vec<usize>, [f64; 2])> = Problem::load("mnist-gru64")
+            .unwrap()
+            .slot_fits()
+            .into_iter()
+            .map(|f| (f.name, f.degrees, f.interval))
+            .collect();
+        assert_eq!(
+            mhegru,
+            [
+                ("z", vec![7], [-8.0, 8.0]),
+                ("r", vec![7], [-8.0, 8.0]),
+                ("n", vec![7], [-4.0, 4.0])
+            ]
+        );
     }
 
     #[test]

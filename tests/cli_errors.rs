@@ -69,7 +69,7 @@ fn bad_weight_files() {
     let shape = dir.path().join("shape.safetensors");
     fails_with(
         &["eval", "--weights", shape.to_str().unwrap()],
-        "b has shape [31]",
+        "bias has shape [31]",
     );
 
     let small = cellwise::model::init::keras_init(
@@ -82,7 +82,7 @@ fn bad_weight_files() {
     let small = dir.path().join("small.npz");
     fails_with(
         &["eval", "--weights", small.to_str().unwrap()],
-        "problem needs 28x32x10",
+        "the weights have 8 hidden units, problem mnist-rnn32 needs 32",
     );
 
     let garbage = dir.path().join("garbage.npz");
@@ -98,7 +98,7 @@ fn bad_weight_files() {
     .unwrap();
     fails_with(
         &["eval", "--weights", missing.to_str().unwrap()],
-        "'wh' is missing",
+        "missing arrays: wh, b, wd, bd",
     );
     fails_with(
         &["export", "--weights", "weights.txt", "--out", "x"],
@@ -150,5 +150,50 @@ fn bad_search_configurations() {
     fails_with(
         &["compare", "--cost-fraction", "2"],
         "--cost-fraction must be in (0, 1]",
+    );
+}
+
+/// `train --resume` refuses a checkpoint of another problem, or of another cell under the
+/// same problem name, before reading any data.
+#[test]
+fn resuming_another_cells_checkpoint() {
+    use cellwise::model::train::{TrainState, train};
+    use cellwise::problem::Problem;
+    let dir = tempfile::tempdir().unwrap();
+    let stem = dir.path().join("m");
+    let mut gru = Problem::load("mnist-gru32").unwrap();
+    gru.training.max_epochs = 1;
+    let splits = cellwise::data::load_fixture_splits(&gru).unwrap();
+    let checkpoint = stem.with_extension("checkpoint.json");
+    train(&gru, &splits, TrainState::new(&gru, 42), Some(&checkpoint)).unwrap();
+    let out = stem.to_str().unwrap();
+    fails_with(
+        &[
+            "train",
+            "--problem",
+            "mnist-lstm32",
+            "--resume",
+            "--out",
+            out,
+        ],
+        "belongs to problem mnist-gru32 seed 42, not mnist-lstm32 seed 42",
+    );
+    let renamed = dir.path().join("lstm-named-gru.toml");
+    let lstm = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/mnist-lstm32.toml"),
+    )
+    .unwrap()
+    .replace("name = \"mnist-lstm32\"", "name = \"mnist-gru32\"");
+    std::fs::write(&renamed, lstm).unwrap();
+    fails_with(
+        &[
+            "train",
+            "--problem",
+            renamed.to_str().unwrap(),
+            "--resume",
+            "--out",
+            out,
+        ],
+        "its weights belong to cell gru, problem mnist-gru32 has cell lstm",
     );
 }

@@ -7,19 +7,22 @@ use cellwise::data::{self, Splits};
 use cellwise::model::{Weights, load_weights};
 use cellwise::problem::Problem;
 
-/// The weights of `path` (or the embedded default), checked against the problem's shape.
+/// The weights of `path` (or the embedded default), refused in one line when their cell or
+/// shape differs from the problem's.
 pub fn weights_for(problem: &Problem, path: Option<&Path>) -> anyhow::Result<Weights> {
-    let weights = match path {
-        Some(path) => load_weights(path)?,
-        None => Weights::embedded_default(),
+    let (weights, source) = match path {
+        Some(path) => (load_weights(path)?, path.display().to_string()),
+        None => (
+            Weights::embedded_for(problem).with_context(|| {
+                format!(
+                    "problem {} has no embedded model: train one (cellwise train --problem {0} --out STEM) and pass --weights STEM.safetensors",
+                    problem.name
+                )
+            })?,
+            "the embedded default model".into(),
+        ),
     };
-    weights
-        .validate(Some((
-            problem.input_width(),
-            problem.model.hidden,
-            problem.model.classes,
-        )))
-        .context("weights do not fit the problem")?;
+    weights.check_against(problem).context(source)?;
     Ok(weights)
 }
 

@@ -1,9 +1,13 @@
 //! `cellwise eval`: score schedules with the accuracy oracle.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use super::common::{splits_for, weights_for};
-use cellwise::oracle::{Candidates, Oracle, OracleConfig, Precision};
+use cellwise::data::Split;
+use cellwise::model::Weights;
+use cellwise::oracle::{Candidates, Evaluation, NO_PREDICTION, Oracle, OracleConfig, Precision};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::schedule::Schedule;
 
@@ -29,6 +33,10 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Also write each schedule's predicted class per image (in split order) to FILE, as
+    /// JSON (null where no logit is finite).
+    #[arg(long, value_name = "FILE")]
+    predictions: Option<PathBuf>,
     /// Data directory (default: $CELLWISE_DATA_DIR, else ./data); fetched if missing.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -72,6 +80,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|s| oracle.evaluate(s))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(path) = &args.predictions {
+        write_predictions(path, &problem, &weights, split, &evals)
+            .with_context(|| format!("writing predictions to {}", path.display()))?;
+    }
     if args.json {
         let fingerprint = weights.fingerprint();
         let rows: Vec<serde_json::Value> = evals
@@ -109,5 +121,42 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             e.unsafe_images.len()
         );
     }
+    Ok(())
+}
+
+/// Writes the predictions of every evaluated schedule as JSON: problem, weights fingerprint,
+/// split, images, and per schedule its accuracy and predicted class per image.
+fn write_predictions(
+    path: &Path,
+    problem: &Problem,
+    weights: &Weights,
+    split: &Split,
+    evals: &[std::sync::Arc<Evaluation>],
+) -> anyhow::Result<()> {
+    let schedules: Vec<serde_json::Value> = evals
+        .iter()
+        .map(|e| {
+            let predictions: Vec<Option<u8>> = e
+                .predictions
+                .iter()
+                .map(|&p| (p != NO_PREDICTION).then_some(p))
+                .collect();
+            serde_json::json!({
+                "schedule": e.schedule,
+                "accuracy": e.accuracy,
+                "correct": e.correct,
+                "predictions": predictions,
+            })
+        })
+        .collect();
+    let out = serde_json::json!({
+        "problem": problem.name,
+        "cell": weights.cell.name(),
+        "weights": weights.fingerprint(),
+        "split": split.name,
+        "images": split.len(),
+        "schedules": schedules,
+    });
+    cellwise::fsutil::write_atomic(path, serde_json::to_string(&out)?.as_bytes())?;
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! `cellwise export`: write model weights as `.npz` and `.safetensors`.
+//! `cellwise export`: write model weights as `.npz` and `.safetensors` under Keras's names
+//! (any cell; e.g. a PyTorch state_dict converted to the Keras layout).
 
 use std::path::PathBuf;
 
@@ -11,7 +12,8 @@ pub struct Args {
     /// Weights to export (.npz or .safetensors; default: the embedded model).
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// Output stem: writes STEM.npz and STEM.safetensors.
+    /// Output stem: writes STEM.npz and STEM.safetensors (Keras names: kernel,
+    /// recurrent_kernel, bias — [2, 3H] for a GRU —, dense_kernel, dense_bias).
     #[arg(long)]
     out: PathBuf,
 }

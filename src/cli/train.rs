@@ -40,17 +40,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         problem.training.max_epochs = n;
     }
     let seed = args.seed.unwrap_or(problem.training.seed);
-    let splits = splits_for(&problem, args.data_dir)?;
-    if let Some(parent) = args.out.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
+    // The checkpoint is checked before the data is read, so a wrong one fails at once.
     let checkpoint = args.out.with_extension("checkpoint.json");
     let state = if args.resume {
         TrainState::load(&checkpoint, &problem, seed)?
     } else {
         TrainState::new(&problem, seed)
     };
+    let splits = splits_for(&problem, args.data_dir)?;
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
     let start = std::time::Instant::now();
     let state = train(&problem, &splits, state, Some(&checkpoint))?;
     let seconds = start.elapsed().as_secs_f64();

@@ -3,7 +3,7 @@
 //! oracle is checked against, and — with an activation hook — the f64 reference of encrypted
 //! runs.
 
-use ndarray::{Array1, Array2, ArrayView2, ArrayView3, Axis, NdFloat, s};
+use ndarray::{Array1, Array2, ArrayView2, ArrayView3, Axis, CowArray, Ix2, NdFloat, Zip, s};
 
 use super::Weights;
 use crate::approx::Activation;
@@ -64,10 +64,37 @@ impl<A: NdFloat> Params<A> {
     }
 }
 
+/// The floats a forward pass runs in, with their exact tanh.
+pub trait Real: NdFloat {
+    /// tanh of every value in place.
+    fn tanh_in_place(v: &mut [Self]);
+}
+
+/// f32: glibc's fdlibm `tanhf`, vectorised ([`super::tanhf`]).
+impl Real for f32 {
+    fn tanh_in_place(v: &mut [f32]) {
+        super::tanhf::tanh_slice(v);
+    }
+}
+
+/// f64: the platform's `tanh`.
+impl Real for f64 {
+    fn tanh_in_place(v: &mut [f64]) {
+        v.iter_mut().for_each(|x| *x = x.tanh());
+    }
+}
+
 /// The exact activation, elementwise.
-pub fn exact<A: NdFloat>(f: Activation, z: &mut Array2<A>) {
+pub fn exact<A: Real>(f: Activation, z: &mut Array2<A>) {
     match f {
-        Activation::Tanh => z.mapv_inplace(|v| v.tanh()),
+        Activation::Tanh => {
+            if z.as_slice_memory_order().is_none() {
+                *z = z.as_standard_layout().into_owned();
+            }
+            if let Some(v) = z.as_slice_memory_order_mut() {
+                A::tanh_in_place(v);
+            }
+        }
         Activation::Sigmoid => z.mapv_inplace(|v| A::one() / (A::one() + (-v).exp())),
     }
 }
@@ -79,13 +106,36 @@ pub fn forward_with<A: NdFloat>(
     w: &Weights,
     p: &Params<A>,
     images: ArrayView3<'_, A>,
+    activate: impl FnMut(usize, usize, &mut Array2<A>),
+) -> Trace<A> {
+    run(w, p, images, activate, true)
+}
+
+/// The logits of [`forward_with`] without keeping the steps' values (what evaluation needs:
+/// the same arithmetic, a fraction of the memory).
+pub fn logits_with<A: NdFloat>(
+    w: &Weights,
+    p: &Params<A>,
+    images: ArrayView3<'_, A>,
+    activate: impl FnMut(usize, usize, &mut Array2<A>),
+) -> Array2<A> {
+    run(w, p, images, activate, false).logits
+}
+
+/// The forward pass; `keep` keeps every step's values in the trace (else its steps are
+/// empty).
+fn run<A: NdFloat>(
+    w: &Weights,
+    p: &Params<A>,
+    images: ArrayView3<'_, A>,
     mut activate: impl FnMut(usize, usize, &mut Array2<A>),
+    keep: bool,
 ) -> Trace<A> {
     let cell = w.cell.cell();
     let (n, steps, _) = images.dim();
     let hd = w.hidden();
     let mut state: Vec<Array2<A>> = cell.state.iter().map(|_| Array2::zeros((n, hd))).collect();
-    let mut trace = Vec::with_capacity(steps);
+    let mut trace = Vec::with_capacity(if keep { steps } else { 0 });
     for t in 0..steps {
         let mut input = images.slice(s![.., t, ..]).dot(&p.kernel);
         let mut recurrent = state[0].dot(&p.recurrent_kernel);
@@ -94,31 +144,20 @@ pub fn forward_with<A: NdFloat>(
         }
         let mut ops: Vec<Array2<A>> = Vec::with_capacity(cell.program.ops.len());
         for op in cell.program.ops {
-            let read = |v: Value, ops: &[Array2<A>]| -> Array2<A> {
-                match v {
-                    Value::State(i) => state[i].clone(),
-                    Value::Project(g) => {
-                        // (x W + h U) + b, the order of earlier versions for a SimpleRNN.
-                        let mut z = gate(&input, g, hd).to_owned();
-                        z += &gate(&recurrent, g, hd);
-                        z += &p.bias.slice(s![g * hd..(g + 1) * hd]);
-                        z
-                    }
-                    Value::ProjectInput(g) => {
-                        let mut z = gate(&input, g, hd).to_owned();
-                        z += &p.bias.slice(s![g * hd..(g + 1) * hd]);
-                        z
-                    }
-                    Value::ProjectRecurrent(g) => gate(&recurrent, g, hd).to_owned(),
-                    Value::Op(k) => ops[k].clone(),
-                }
+            let step = Operands {
+                state: &state,
+                input: &input,
+                recurrent: &recurrent,
+                bias: &p.bias,
+                ops: &ops,
+                hd,
             };
             let value = match *op {
-                Op::Add(a, b) => read(a, &ops) + read(b, &ops),
-                Op::Mul(a, b) => read(a, &ops) * read(b, &ops),
-                Op::OneMinus(a) => read(a, &ops).mapv(|v| A::one() - v),
+                Op::Add(a, b) => step.zip(a, b, |x, y| x + y),
+                Op::Mul(a, b) => step.zip(a, b, |x, y| x * y),
+                Op::OneMinus(a) => step.value(a).mapv(|v| A::one() - v),
                 Op::Activate { slot, arg } => {
-                    let mut z = read(arg, &ops);
+                    let mut z = step.value(arg).into_owned();
                     activate(slot, t, &mut z);
                     z
                 }
@@ -135,21 +174,66 @@ pub fn forward_with<A: NdFloat>(
                 _ => unreachable!("next states are results of operations (checked by a test)"),
             })
             .collect();
-        // The input projection is kept with its bias folded in, as the backward pass reads it.
-        input += &p.bias;
         let state_in = std::mem::replace(&mut state, next);
-        trace.push(StepTrace {
-            state_in,
-            input,
-            recurrent,
-            ops,
-        });
+        if keep {
+            // The input projection is kept with its bias folded in, as the backward pass
+            // reads it.
+            input += &p.bias;
+            trace.push(StepTrace {
+                state_in,
+                input,
+                recurrent,
+                ops,
+            });
+        }
     }
     let logits = state[0].dot(&p.dense_kernel) + &p.dense_bias;
     Trace {
         steps: trace,
         state,
         logits,
+    }
+}
+
+/// What one step's operations read: the state entering it, its projections and the results
+/// so far.
+struct Operands<'a, A> {
+    state: &'a [Array2<A>],
+    /// x_t W (without the bias).
+    input: &'a Array2<A>,
+    /// h U (+ the recurrent bias).
+    recurrent: &'a Array2<A>,
+    bias: &'a Array1<A>,
+    ops: &'a [Array2<A>],
+    hd: usize,
+}
+
+impl<'a, A: NdFloat> Operands<'a, A> {
+    /// Value `v`: a view of what is stored, or the projection computed (in the order of
+    /// earlier versions: (x W + h U) + b, x W + b).
+    fn value(&self, v: Value) -> CowArray<'a, A, Ix2> {
+        let hd = self.hd;
+        let bias = |g: usize| self.bias.slice(s![g * hd..(g + 1) * hd]);
+        match v {
+            Value::State(i) => self.state[i].view().into(),
+            Value::Op(k) => self.ops[k].view().into(),
+            Value::ProjectRecurrent(g) => gate(self.recurrent, g, hd).into(),
+            Value::Project(g) => Zip::from(gate(self.input, g, hd))
+                .and(gate(self.recurrent, g, hd))
+                .and_broadcast(bias(g))
+                .map_collect(|&x, &h, &b| x + h + b)
+                .into(),
+            Value::ProjectInput(g) => Zip::from(gate(self.input, g, hd))
+                .and_broadcast(bias(g))
+                .map_collect(|&x, &b| x + b)
+                .into(),
+        }
+    }
+
+    /// f(a, b) elementwise, in one pass.
+    fn zip(&self, a: Value, b: Value, f: impl Fn(A, A) -> A) -> Array2<A> {
+        let (a, b) = (self.value(a), self.value(b));
+        Zip::from(&a).and(&b).map_collect(|&x, &y| f(x, y))
     }
 }
 
@@ -168,7 +252,10 @@ pub fn forward_trace(w: &Weights, images: ArrayView3<f32>) -> Trace<f32> {
 
 /// Logits of the exact model.
 pub fn logits(w: &Weights, images: ArrayView3<f32>) -> Array2<f32> {
-    forward_trace(w, images).logits
+    let cell = w.cell.cell();
+    logits_with(w, &Params::of(w), images, |slot, _, z| {
+        exact(cell.slots[slot].function, z)
+    })
 }
 
 /// Index of the largest logit of each row (non-finite logits never win; a row without a
@@ -220,7 +307,7 @@ pub fn slot_histograms(
     let n = images.dim().0;
     for start in (0..n).step_by(batch.max(1)) {
         let chunk = images.slice(s![start..(start + batch).min(n), .., ..]);
-        forward_with(w, &p, chunk, |slot, _, z| {
+        logits_with(w, &p, chunk, |slot, _, z| {
             let [lo, hi] = intervals[slot];
             for &v in z.iter() {
                 let v = v as f64;

@@ -1,6 +1,8 @@
-//! The model: a Keras-style SimpleRNN(H, tanh) followed by Dense(C).
+//! The model: a Keras-style recurrent cell (SimpleRNN, GRU or LSTM, see
+//! [`crate::recurrence`]) of H units followed by Dense(C).
 //!
-//! h_0 = 0, h_t = act_t(x_t Wx + h_{t-1} Wh + b), logits = h_T Wd + bd.
+//! The state starts at zero, each step runs the cell's step program on x_t, and
+//! logits = h_T Wd + bd.
 
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
@@ -11,13 +13,14 @@ mod embedded;
 pub mod forward;
 mod gradient;
 pub mod init;
+mod tanhf;
 pub mod train;
 mod weights;
 
 pub use embedded::EMBEDDED_RECORD;
 pub use gradient::loss_and_gradient;
 pub use weights::{
-    ARRAY_NAMES, WeightsError, load_weights, save_weights, to_safetensors,
+    ARRAY_NAMES, WeightsError, load_weights, save_weights, to_safetensors, weights_from_npz_bytes,
     weights_from_safetensors_bytes,
 };
 

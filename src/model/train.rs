@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::Weights;
 use super::forward::{logits, loss_and_accuracy};
 use super::gradient::loss_and_gradient;
-use super::init::keras_init;
+use super::init::keras_init_cell;
 use crate::data::{Split, Splits};
 use crate::problem::Problem;
 
@@ -73,10 +73,11 @@ pub struct TrainState {
 }
 
 impl TrainState {
-    /// A fresh state: Keras-initialised weights from the seed.
+    /// A fresh state: Keras-initialised weights of the problem's cell from the seed.
     pub fn new(problem: &Problem, seed: u64) -> Self {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let w = keras_init(
+        let w = keras_init_cell(
+            problem.cell(),
             problem.input_width(),
             problem.model.hidden,
             problem.model.classes,
@@ -102,7 +103,9 @@ impl TrainState {
         }
     }
 
-    /// Reads a checkpoint and checks that it belongs to this problem and seed.
+    /// Reads a checkpoint and checks that it belongs to this problem and seed, and that its
+    /// weights (current, best and Adam's moments) are valid weights of the problem's cell and
+    /// shape.
     pub fn load(path: &Path, problem: &Problem, seed: u64) -> Result<Self, TrainError> {
         let err = |message: String| TrainError::Checkpoint {
             path: path.display().to_string(),
@@ -116,10 +119,28 @@ impl TrainState {
                 state.problem, state.seed, problem.name
             )));
         }
-        state
-            .weights
-            .validate(None)
-            .map_err(|e| err(e.to_string()))?;
+        let shape = (
+            problem.input_width(),
+            problem.model.hidden,
+            problem.model.classes,
+        );
+        for (what, w) in [
+            ("weights", &state.weights),
+            ("best weights", &state.best_weights),
+            ("Adam's first moments", &state.adam_m),
+            ("Adam's second moments", &state.adam_v),
+        ] {
+            if w.cell != problem.cell() {
+                return Err(err(format!(
+                    "its {what} belong to cell {}, problem {} has cell {}",
+                    w.cell,
+                    problem.name,
+                    problem.cell()
+                )));
+            }
+            w.validate(Some(shape))
+                .map_err(|e| err(format!("{what}: {e}")))?;
+        }
         Ok(state)
     }
 
@@ -276,7 +297,7 @@ fn progress_bar(len: u64, epoch: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// Accuracy of weights on a split under exact tanh.
+/// Accuracy of weights on a split under the exact activations.
 pub fn float_accuracy(w: &Weights, split: &Split) -> f64 {
     loss_and_accuracy(&logits(w, split.images.view()), &split.labels).1
 }
@@ -287,7 +308,7 @@ pub fn max_abs_preactivation(w: &Weights, split: &Split) -> f32 {
     let cell = w.cell.cell();
     let p = super::forward::Params::of(w);
     let mut max = 0.0f32;
-    super::forward::forward_with(w, &p, split.images.view(), |slot, _, z| {
+    super::forward::logits_with(w, &p, split.images.view(), |slot, _, z| {
         max = z.iter().fold(max, |m, v| m.max(v.abs()));
         super::forward::exact(cell.slots[slot].function, z);
     });
