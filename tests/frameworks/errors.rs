@@ -62,6 +62,19 @@ fn truncated_and_corrupt_files() {
         refused("empty.npz", &npz_of(&[])),
         "the file holds no arrays"
     );
+    // np.savez_compressed's output: the fixture with every entry marked deflated.
+    let mut deflated = npz.clone();
+    for i in 0..deflated.len().saturating_sub(12) {
+        match &deflated[i..i + 4] {
+            b"PK\x03\x04" => deflated[i + 8] = 8,
+            b"PK\x01\x02" => deflated[i + 10] = 8,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        refused("deflated.npz", &deflated),
+        "array 0 of the .npz: Compression method not supported (cellwise reads np.savez files, not np.savez_compressed)"
+    );
 }
 
 #[test]

@@ -29,11 +29,10 @@ pub(super) fn read(t: &Tensors) -> Result<Weights, String> {
     };
     let [wih, whh, bih, bhh] = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
         .map(|s| format!("{prefix}{s}"));
-    let rnn = [&wih, &whh, &bih, &bhh];
-    // The head: the one 2-D `*.weight` that is not the recurrent layer's.
+    // The head: the one 2-D `*.weight` (the recurrent layer's names end in `_l0`).
     let heads: Vec<&str> = t
         .names()
-        .filter(|n| (n.ends_with(".weight") || *n == "weight") && !rnn.contains(&&n.to_string()))
+        .filter(|n| n.ends_with(".weight") || *n == "weight")
         .filter(|n| t.get(n).is_some_and(|a| a.shape.len() == 2))
         .collect();
     let head = match heads[..] {

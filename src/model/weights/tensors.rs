@@ -117,9 +117,12 @@ pub(super) fn read_npz(bytes: &[u8]) -> Result<Tensors, String> {
         .map_err(|e| format!("not a readable .npz (zip) file: {e}"))?;
     let mut out = Tensors::default();
     for i in 0..zip.len() {
-        let mut entry = zip
-            .by_index(i)
-            .map_err(|e| format!("array {i} of the .npz is unreadable: {e}"))?;
+        let mut entry = zip.by_index(i).map_err(|e| match e {
+            zip::result::ZipError::UnsupportedArchive(what) => format!(
+                "array {i} of the .npz: {what} (cellwise reads np.savez files, not np.savez_compressed)"
+            ),
+            e => format!("array {i} of the .npz is unreadable: {e}"),
+        })?;
         if entry.is_dir() {
             continue;
         }
