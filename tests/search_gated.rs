@@ -14,7 +14,7 @@ use cellwise::model::Weights;
 use cellwise::oracle::{Candidates, Oracle, OracleConfig};
 use cellwise::problem::Problem;
 use cellwise::report::write_plots;
-use cellwise::schedule::Schedule;
+use cellwise::schedule::{Approx, Schedule};
 use cellwise::search::dfs::{Anchor, DfsConfig};
 use cellwise::search::{
     Checkpoint, Constraints, Record, SearchContext, SearchOutcome, StrategyConfig,
@@ -194,6 +194,18 @@ fn every_strategy_respects_budget_constraints_and_seed_on_gru_and_lstm() {
                 "{cell} {strategy}: same seed, same records"
             );
             assert_eq!(a.details, b.details, "{cell} {strategy}");
+            if strategy == "dp" {
+                // One sensitivity per (slot, step, lower degree), named by slot and step.
+                let sens = a.details["sensitivities"].as_array().unwrap();
+                assert_eq!(sens.len(), 2 * space.positions(), "{cell}");
+                let slots = problem.cell().cell().slots;
+                for (k, e) in sens.iter().enumerate() {
+                    let i = k / 2;
+                    assert_eq!(e["slot"], slots[i % slots.len()].name, "{cell}");
+                    assert_eq!(e["step"], i / slots.len(), "{cell}");
+                    assert!(e.get("cell").is_none());
+                }
+            }
         }
         // Seeded strategies depend on the seed.
         for strategy in ["genetic", "anneal", "random"] {
@@ -215,6 +227,97 @@ fn every_strategy_respects_budget_constraints_and_seed_on_gru_and_lstm() {
             err.contains("(slot, step) positions") && err.contains("limit"),
             "{err}"
         );
+    }
+}
+
+/// The DFS definition over (slot, step) positions, with full evaluations (no early exit, no
+/// budget): a child lowers one more position still at its highest candidate.
+fn brute_force_dfs(oracle: &Oracle, drop: usize) -> HashSet<Schedule> {
+    fn expand(
+        oracle: &Oracle,
+        node: &Schedule,
+        correct: usize,
+        drop: usize,
+        seen: &mut HashSet<Schedule>,
+        kept: &mut HashSet<Schedule>,
+    ) {
+        let space = oracle.space();
+        for i in 0..space.positions() {
+            let degrees = space.degrees_at(i);
+            if node.entries()[i] != Approx::Degree(degrees[0]) {
+                continue;
+            }
+            for &d in &degrees[1..] {
+                let child = node.with_entry(i, Approx::Degree(d));
+                if !seen.insert(child.clone()) {
+                    continue;
+                }
+                let c = oracle.evaluate(&child).unwrap().correct;
+                if c + drop >= correct {
+                    kept.insert(child.clone());
+                    expand(oracle, &child, c, drop, seen, kept);
+                }
+            }
+        }
+    }
+    let root = oracle.space().top();
+    let correct = oracle.evaluate(&root).unwrap().correct;
+    let (mut seen, mut kept) = (HashSet::from([root.clone()]), HashSet::from([root.clone()]));
+    expand(oracle, &root, correct, drop, &mut seen, &mut kept);
+    kept
+}
+
+#[test]
+fn dfs_keeps_exactly_what_its_definition_keeps_over_slot_step_positions() {
+    // 3 steps; GRU: 3^9 schedules; LSTM: i and f fixed at 17 (never lowered), 3^9 as well.
+    let lstm_slots = "degrees = [3, 7, 17]\n[approximation.slots.i]\ndegrees = [17]\n[approximation.slots.f]\ndegrees = [17]";
+    for (cell, approximation) in [("gru", THREE_DEGREES), ("lstm", lstm_slots)] {
+        let (problem, oracle) = setup(cell, 3, approximation);
+        let model = cost::by_name("depth", &problem).unwrap();
+        let preset = StrategyConfig::Dfs(DfsConfig {
+            tolerance_points: 3.0,
+            anchor: Anchor::Parent,
+            floor: 0.0,
+        });
+        let ctx =
+            SearchContext::new(&problem, &oracle, model.as_ref(), open(), 1_000_000, 1).unwrap();
+        let out = ctx.run(preset.build().as_mut()).unwrap();
+        assert_eq!(out.details["completed"], true, "{cell}");
+        let kept: HashSet<Schedule> = out.details["kept_schedules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| Schedule::parse(s.as_str().unwrap(), problem.shape()).unwrap())
+            .collect();
+        oracle.clear_caches();
+        let want = brute_force_dfs(&oracle, 3);
+        assert_eq!(kept, want, "{cell}");
+        assert!(kept.len() > 5, "{cell}: {} kept", kept.len());
+        // The summary counts per position: a kept schedule "has the lowest degree" when some
+        // position is at its own lowest candidate (i and f have one: never lowered).
+        let space = oracle.space();
+        let lowest = kept
+            .iter()
+            .filter(|s| {
+                (0..space.positions()).any(|i| {
+                    let d = space.degrees_at(i);
+                    d.len() > 1 && s.entries()[i] == Approx::Degree(d[d.len() - 1])
+                })
+            })
+            .count();
+        assert_eq!(out.details["kept_with_lowest_degree"], lowest, "{cell}");
+        let most = kept
+            .iter()
+            .map(|s| {
+                s.entries()
+                    .iter()
+                    .zip(space.top().entries())
+                    .filter(|(a, b)| a != b)
+                    .count()
+            })
+            .max()
+            .unwrap();
+        assert_eq!(out.details["max_replacements"], most, "{cell}");
     }
 }
 
