@@ -55,10 +55,33 @@ impl From<usize> for Shape {
 
 /// One approximation per (slot, step), stored step-major: a time prefix of a schedule is a
 /// prefix of its entries.
+///
+/// JSON form: `{"slots": S, "entries": [...]}` (step-major); the one-slot form of earlier
+/// versions, `{"cells": [...]}`, still reads (checkpoints of SimpleRNN runs resume).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "ScheduleJson")]
 pub struct Schedule {
     slots: usize,
     entries: Vec<Approx>,
+}
+
+/// The JSON forms a [`Schedule`] reads from.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ScheduleJson {
+    Grid { slots: usize, entries: Vec<Approx> },
+    Cells { cells: Vec<Approx> },
+}
+
+impl TryFrom<ScheduleJson> for Schedule {
+    type Error = ScheduleError;
+
+    fn try_from(json: ScheduleJson) -> Result<Self, ScheduleError> {
+        match json {
+            ScheduleJson::Grid { slots, entries } => Self::from_entries(slots, entries),
+            ScheduleJson::Cells { cells } => Ok(Self::new(cells)),
+        }
+    }
 }
 
 /// A schedule that cannot be parsed or does not fit a problem.
@@ -692,6 +715,16 @@ mod tests {
         assert_eq!(g.to_string(), "17 except z:7@*");
         let json = serde_json::to_string(&g).unwrap();
         assert_eq!(serde_json::from_str::<Schedule>(&json).unwrap(), g);
+        // The one-slot JSON of earlier versions reads; entries that do not fill whole steps
+        // are refused.
+        let old: Schedule = serde_json::from_str(r#"{"cells":[{"Degree":17},"Exact"]}"#).unwrap();
+        assert_eq!(old, Schedule::new(vec![Degree(17), Exact]));
+        for bad in [
+            r#"{"slots":0,"entries":[]}"#,
+            r#"{"slots":3,"entries":[{"Degree":3}]}"#,
+        ] {
+            assert!(serde_json::from_str::<Schedule>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

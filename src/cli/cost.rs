@@ -2,15 +2,18 @@
 
 use anyhow::Context;
 
-use cellwise::cost::{self, BootstrapPoints, CostBreakdown, CostOptions, PlacementPolicy};
+use cellwise::cost::{
+    self, BootstrapPoints, CostBreakdown, CostError, CostOptions, PlacementPolicy,
+};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
+use cellwise::recurrence::CellKind;
 use cellwise::schedule::Schedule;
 
 /// Arguments of `cellwise cost`.
 #[derive(clap::Args)]
 pub struct Args {
     /// The schedule: `all-17`, `17 except 7@0,4,24`, or one entry per cell separated by
-    /// commas.
+    /// commas; gated cells name slots (`17 except n:7@0-5`, `z:...; r:...; n:...`).
     #[arg(long, required_unless_present = "report")]
     schedule: Option<String>,
     /// Print the markdown tables of results/cost-model.md instead (all-17, all-7, all-3 and
@@ -54,6 +57,12 @@ enum Placement {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let problem = Problem::load(&args.problem).context("loading the problem")?;
     if args.report {
+        anyhow::ensure!(
+            problem.cell() == CellKind::SimpleRnn,
+            "--report prices the encrypted circuit of a simple-rnn; problem {} is a {} (price its schedules with --schedule S --model depth)",
+            problem.name,
+            problem.cell()
+        );
         let mut names: Vec<String> = cost::profile::shipped_names()
             .iter()
             .map(|n| n.to_string())
@@ -68,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     // clap guarantees a schedule without --report.
     let text = args.schedule.unwrap_or_default();
-    let schedule = Schedule::parse(&text, problem.steps())
+    let schedule = Schedule::parse(&text, problem.shape())
         .with_context(|| format!("parsing schedule '{text}'"))?;
     let spec = match &args.profile {
         Some(p) => format!("{}:{p}", args.model),
@@ -86,14 +95,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Placement::Greedy => PlacementPolicy::Greedy,
         },
     };
-    let model = cost::by_name_with(&spec, &problem, &options).context("building the cost model")?;
+    let model = match cost::by_name_with(&spec, &problem, &options) {
+        Err(CostError::NoCircuit { model, cell }) => anyhow::bail!(
+            "--model {model} needs the encrypted circuit of a {cell}, which exists for simple-rnn only; use --model depth (the step graph's depth)"
+        ),
+        other => other.context("building the cost model")?,
+    };
     let breakdown = model
         .breakdown(&schedule)
         .with_context(|| format!("pricing schedule '{text}'"))?;
     if args.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&breakdown)?))
-    } else {
+    } else if schedule.slots() == 1 {
         emit(&render(&text, &problem.name, &breakdown))
+    } else {
+        emit(&render_graph(&text, &problem, &schedule, &breakdown))
     }
 }
 
@@ -139,6 +155,44 @@ fn render(schedule: &str, problem: &str, b: &CostBreakdown) -> String {
     out.push_str(&format!(
         "total: {} {} | depth {} levels | {} bootstraps\n",
         b.total, b.unit, b.depth, b.bootstraps
+    ));
+    out
+}
+
+/// The step-graph depth of a gated cell as a text table: each step's approximation per slot
+/// and the depth of h entering and leaving it (no bootstraps: the encrypted circuit of gated
+/// cells does not exist yet).
+fn render_graph(text: &str, problem: &Problem, schedule: &Schedule, b: &CostBreakdown) -> String {
+    let cell = problem.cell().cell();
+    let mut out = format!(
+        "schedule {text} | problem {} | model {} ({} step graph, no bootstraps)\n",
+        problem.name, b.model, cell.kind
+    );
+    out.push_str("step");
+    for slot in cell.slots {
+        out.push_str(&format!("  {:>5}", slot.name));
+    }
+    out.push_str("  h depth in  h depth out  depth\n");
+    for s in &b.steps {
+        out.push_str(&format!("{:>4}", s.step));
+        for slot in 0..cell.slots.len() {
+            let a = if s.step < schedule.steps() {
+                schedule.get(slot, s.step).to_string()
+            } else if slot == 0 {
+                "dense".to_string()
+            } else {
+                String::new()
+            };
+            out.push_str(&format!("  {a:>5}"));
+        }
+        out.push_str(&format!(
+            "  {:>10}  {:>11}  {:>5}\n",
+            s.level_in, s.level_out, s.depth
+        ));
+    }
+    out.push_str(&format!(
+        "total: {} {} | depth {} levels\n",
+        b.total, b.unit, b.depth
     ));
     out
 }

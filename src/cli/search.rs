@@ -180,7 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let timing = json!({ "oracle": val.stats(), "resumed": args.resume.is_some() });
     write_run(&out, meta.clone(), timing, &outcome, &finals)
         .with_context(|| format!("writing {}", out.display()))?;
-    write_plots(&out, &outcome, &constraints, &val.space().all_degrees())
+    write_plots(&out, &outcome, &constraints, val.space())
         .with_context(|| format!("writing plots to {}", out.display()))?;
     // The run is complete: its outputs supersede the checkpoint.
     let cp = out.join(CHECKPOINT_FILE);

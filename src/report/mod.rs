@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::fsutil::write_atomic;
 use crate::oracle::Oracle;
-use crate::schedule::{Approx, Schedule};
+use crate::schedule::{Approx, Schedule, Space};
 use crate::search::{Constraints, SearchOutcome, hypervolume, pareto_front};
 
 /// Errors raised while writing outputs.
@@ -211,13 +211,35 @@ pub fn degree_shares(schedules: &[&Schedule], degrees: &[usize]) -> Vec<Vec<f64>
         .collect()
 }
 
-/// Writes `pareto.svg`, `cells.svg` (degrees per cell of the schedules a threshold search
-/// kept, or else of the Pareto front) and `progress.svg` (hypervolume against judgements).
+/// Share of `schedules` that lower each (slot, step) below the slot's highest candidate:
+/// one row per slot, one column per step.
+pub fn lowered_shares(schedules: &[&Schedule], space: &Space) -> Vec<Vec<f64>> {
+    let n = schedules.len().max(1) as f64;
+    (0..space.slots())
+        .map(|slot| {
+            let top = Approx::Degree(space.degrees[slot][0]);
+            (0..space.steps)
+                .map(|t| {
+                    schedules
+                        .iter()
+                        .filter(|s| s.entries().get(t * space.slots() + slot) != Some(&top))
+                        .count() as f64
+                        / n
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Writes `pareto.svg`, `cells.svg` (the degrees of the schedules a threshold search kept,
+/// or else of the Pareto front: for a one-slot cell the share at each degree per step, for
+/// gated cells the share lowered below the highest candidate per slot and step) and
+/// `progress.svg` (hypervolume against judgements).
 pub fn write_plots(
     dir: &Path,
     outcome: &SearchOutcome,
     constraints: &Constraints,
-    degrees: &[usize],
+    space: &Space,
 ) -> Result<(), ReportError> {
     let write = |name: &str, text: String| {
         let path = dir.join(name);
@@ -258,8 +280,10 @@ pub fn write_plots(
     } else {
         ("kept", kept)
     };
-    write(
-        "cells.svg",
+    let map = if space.slots() == 1 {
+        // Rows lowest degree first, as presets list their degrees.
+        let mut degrees = space.all_degrees();
+        degrees.reverse();
         svg::heatmap(
             &format!(
                 "{name}: degree per cell over {} {what} schedules",
@@ -269,9 +293,29 @@ pub fn write_plots(
                 .iter()
                 .map(|d| format!("degree {d}"))
                 .collect::<Vec<_>>(),
-            &degree_shares(&shown, degrees),
-        ),
-    )?;
+            &degree_shares(&shown, &degrees),
+            "cell (time step); shade = share of the schedules",
+        )
+    } else {
+        let slots: Vec<String> = space
+            .cell
+            .cell()
+            .slots
+            .iter()
+            .zip(&space.degrees)
+            .map(|(s, d)| format!("{} (top {})", s.name, d[0]))
+            .collect();
+        svg::heatmap(
+            &format!(
+                "{name}: lowered (slot, step) positions over {} {what} schedules",
+                shown.len()
+            ),
+            &slots,
+            &lowered_shares(&shown, space),
+            "time step; shade = share of the schedules below the slot's highest degree",
+        )
+    };
+    write("cells.svg", map)?;
     let reference = outcome
         .records
         .iter()

@@ -1,6 +1,7 @@
 //! SVG plots of search runs: the Pareto front (validation accuracy against cost, strategies
-//! overlaid), the cell-by-degree heat map of the schedules on the front, and the hypervolume
-//! of the front found so far against the number of judgements.
+//! overlaid), the heat map of the degrees the shown schedules give each step (by degree for
+//! a SimpleRNN, by slot for gated cells), and the hypervolume of the front found so far
+//! against the number of judgements.
 //!
 //! Written as plain SVG text: the viewer lays the text out, so no font file is needed
 //! (plotters' layout needs a registered font even for SVG output).
@@ -176,9 +177,9 @@ fn fmt_tick(t: f64) -> String {
     }
 }
 
-/// A heat map: `share[row][col]` in [0, 1], rows labelled (e.g. degrees), columns numbered
-/// (cells).
-pub fn heatmap(title: &str, row_labels: &[String], share: &[Vec<f64>]) -> String {
+/// A heat map: `share[row][col]` in [0, 1], rows labelled (e.g. degrees or slots), columns
+/// numbered (steps), `x_label` under the columns (it should say what the shade means).
+pub fn heatmap(title: &str, row_labels: &[String], share: &[Vec<f64>], x_label: &str) -> String {
     let cols = share.first().map_or(0, Vec::len).max(1);
     let rows = share.len().max(1);
     let (cw, ch) = ((W - LEFT - 40.0) / cols as f64, 40.0);
@@ -229,9 +230,10 @@ pub fn heatmap(title: &str, row_labels: &[String], share: &[Vec<f64>]) -> String
     }
     let _ = write!(
         s,
-        r#"<text x="{}" y="{}" text-anchor="middle">cell (time step); shade = share of the schedules</text></svg>"#,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text></svg>"#,
         LEFT + (W - LEFT - 40.0) / 2.0,
-        TOP + ch * rows as f64 + 40.0
+        TOP + ch * rows as f64 + 40.0,
+        escape(x_label)
     );
     s.push('\n');
     s
@@ -260,8 +262,10 @@ mod tests {
             "map",
             &["17".into(), "7".into()],
             &[vec![1.0, 0.0], vec![0.0, 1.0]],
+            "step; shade <share>",
         );
         assert_eq!(h.matches("<rect x=").count(), 4);
+        assert!(h.contains("step; shade &lt;share&gt;"));
         let t = ticks(0.0, 1.0);
         assert_eq!(t.len(), 6);
         assert!(t[0] == 0.0 && (t[5] - 1.0).abs() < 1e-9);

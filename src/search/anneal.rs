@@ -1,7 +1,8 @@
-//! Simulated annealing over schedules: a move changes one random cell to another candidate
-//! degree; the energy is the cost plus a penalty per accuracy point below the minimum (a
-//! schedule that breaks required batch safety is charged as if it had lost every point); worse
-//! moves are taken with probability exp(-delta / temperature), the temperature falling
+//! Simulated annealing over schedules: a move changes one random (slot, step) position to
+//! another of its candidate degrees (a drawn position with a single candidate is skipped);
+//! the energy is the cost plus a penalty per accuracy point below the minimum (a schedule
+//! that breaks required batch safety is charged as if it had lost every point); worse moves
+//! are taken with probability exp(-delta / temperature), the temperature falling
 //! geometrically over the budget.
 
 use rand::rngs::ChaCha20Rng;

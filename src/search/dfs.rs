@@ -1,11 +1,16 @@
 //! The paper's depth-first search.
 //!
-//! Start from every cell at the highest degree. A child replaces one more highest-degree
-//! cell by each lower candidate degree (cells in order, higher degrees first); it is kept,
-//! and expanded in turn, if its validation accuracy is within `tolerance_points` of its
-//! parent's (the paper's rule; `anchor = "root"` measures from the all-highest schedule
-//! instead) and at least `floor`. A schedule reached again by another path is not judged
-//! twice.
+//! Start from every (slot, step) position at its highest candidate degree. A child lowers
+//! one more position that is still at its highest degree to each of its lower candidates
+//! (positions step-major, slots in the cell's order within a step, higher degrees first; a
+//! position with a single candidate is never lowered); it is kept, and expanded in turn, if
+//! its validation accuracy is within `tolerance_points` of its parent's (the paper's rule;
+//! `anchor = "root"` measures from the all-highest schedule instead) and at least `floor`.
+//! A schedule reached again by another path is not judged twice. For a SimpleRNN a position
+//! is a step (the paper's cell).
+//!
+//! Summary: `kept_with_lowest_degree` counts the kept schedules with some position at its
+//! own lowest candidate, `max_replacements` the most positions a kept schedule lowers.
 
 use std::collections::HashSet;
 

@@ -1,11 +1,17 @@
-//! Lee et al.-style dynamic programming. Each cell's sensitivity to each lower candidate
-//! degree is measured with the oracle (the accuracy lost when only that cell is lowered from
-//! the all-highest schedule), and so is the cost it saves. Assuming both add up over cells,
-//! the schedule that loses the least accuracy for a required saving is a multiple-choice
-//! knapsack, solved exactly by dynamic programming over the saving in integer units. The
-//! picks for a sweep of cost budgets are then verified with the real oracle, and the budget
-//! is tightened by bisection between the cheapest verified pick that meets the minimum
-//! accuracy and the next budget that failed. Proxy and real figures are reported side by side.
+//! Lee et al.-style dynamic programming. Each (slot, step) position's sensitivity to each
+//! lower candidate degree is measured with the oracle (the accuracy lost when only that
+//! position is lowered from the all-highest schedule), and so is the cost it saves. Assuming
+//! both add up over positions, the schedule that loses the least accuracy for a required
+//! saving is a multiple-choice knapsack, solved exactly by dynamic programming over the saving
+//! in integer units. The picks for a sweep of cost budgets are then verified with the real
+//! oracle, and the budget is tightened by bisection between the cheapest verified pick that
+//! meets the minimum accuracy and the next budget that failed. Proxy and real figures are
+//! reported side by side.
+//!
+//! Savings add up exactly for a SimpleRNN under `depth` (one slot per step, depths add). In a
+//! gated cell the depth is a maximum over parallel paths: lowering one slot alone saves
+//! nothing where a parallel path stays as deep (GRU's z, for one), so the proxy sees no
+//! saving there and the knapsack lowers only positions that shorten the critical path alone.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -37,7 +43,7 @@ impl Dp {
     }
 }
 
-/// One option of one cell: the degree index (into the candidates, highest first), the
+/// One option of one position: the degree index (into its candidates, highest first), the
 /// accuracy it loses and the cost it saves when alone.
 #[derive(Clone, Copy, Debug)]
 struct Choice {
@@ -46,9 +52,9 @@ struct Choice {
     saving: f64,
 }
 
-/// Exact multiple-choice knapsack: per cell one option (option 0 = keep the highest degree:
-/// no loss, no saving), total saving in units >= `need`, least total loss. Returns the option
-/// index per cell, or `None` if the saving cannot be reached.
+/// Exact multiple-choice knapsack: per position one option (option 0 = keep the highest
+/// degree: no loss, no saving), total saving in units >= `need`, least total loss. Returns the
+/// option index per position, or `None` if the saving cannot be reached.
 fn knapsack(options: &[Vec<(usize, f64)>], need: usize) -> Option<Vec<usize>> {
     // best[j] = least loss with saving units >= j (capped at need) over the cells so far;
     // back[c][j] = (option, previous state) that reached state j after cell c.
@@ -106,7 +112,7 @@ impl ScheduleSearch for Dp {
             return Ok(json!({}));
         };
         let (acc0, cost0) = (e.accuracy, ctx.cost.cost(&top)?);
-        // Sensitivities: one evaluation per (cell, lower degree).
+        // Sensitivities: one evaluation per (position, lower degree).
         let mut choices: Vec<Vec<Choice>> = Vec::with_capacity(cells);
         for cell in 0..cells {
             let mut row = vec![Choice {
@@ -215,14 +221,23 @@ impl ScheduleSearch for Dp {
             }
             steps += 1;
         }
+        // One entry per (position, lower degree): `cell` (the step) for one-slot cells,
+        // `slot` and `step` otherwise.
         let space = &space;
         let sensitivities: Vec<serde_json::Value> = choices
             .iter()
             .enumerate()
-            .flat_map(|(cell, row)| {
+            .flat_map(|(i, row)| {
                 row.iter().skip(1).map(move |c| {
-                    json!({ "cell": cell, "degree": space.degrees_at(cell)[c.degree], "loss": c.loss,
-                            "saving": c.saving, "units": (c.saving / unit).floor() })
+                    let mut entry = json!({ "degree": space.degrees_at(i)[c.degree], "loss": c.loss,
+                            "saving": c.saving, "units": (c.saving / unit).floor() });
+                    if space.slots() == 1 {
+                        entry["cell"] = i.into();
+                    } else {
+                        entry["slot"] = space.cell.cell().slots[space.slot_of(i)].name.into();
+                        entry["step"] = (i / space.slots()).into();
+                    }
+                    entry
                 })
             })
             .collect();

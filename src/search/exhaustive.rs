@@ -13,7 +13,8 @@ pub const MAX_SCHEDULES: f64 = 1e6;
 #[serde(deny_unknown_fields)]
 pub struct ExhaustiveConfig {}
 
-/// Every schedule, in lexicographic order of degree indices.
+/// Every schedule, in lexicographic order of the positions' candidate indices (step-major,
+/// the last position fastest).
 pub struct Exhaustive;
 
 impl Exhaustive {
@@ -47,7 +48,7 @@ impl ScheduleSearch for Exhaustive {
                 return Ok(json!({ "completed": false, "enumerated": count }));
             }
             count += 1;
-            // Next index vector (odometer, last cell fastest).
+            // Next index vector (odometer, last position fastest).
             let mut i = positions;
             loop {
                 if i == 0 {

@@ -1,9 +1,12 @@
-//! AutoFHE-style NSGA-II: a genome is one degree per cell; the two objectives are
+//! AutoFHE-style NSGA-II: a genome is one candidate index per (slot, step) position,
+//! step-major as schedules store them; the two objectives are
 //! `1 - validation accuracy` and cost, both minimised, with Deb's constrained domination
 //! (schedules within the constraints dominate those outside; among the latter the smaller
 //! violation wins). A Latin-hypercube sample seeds the first population; parents are picked
-//! by tournament on (rank, crowding distance); children come from block crossover and
-//! one-degree mutations; survivors are chosen by non-dominated sorting and crowding.
+//! by tournament on (rank, crowding distance); children come from block crossover (a run of
+//! consecutive positions, so whole steps with every slot, plus the ends of the two boundary
+//! steps) and one-degree mutations of one position within its own candidates; survivors are
+//! chosen by non-dominated sorting and crowding.
 //!
 //! Each distinct schedule is judged once (later occurrences reuse the answer and cost no
 //! budget). Written against `SearchContext` rather than genevo, whose fitness is a single
@@ -34,9 +37,9 @@ pub struct GeneticConfig {
     pub tournament: usize,
     /// Probability of block crossover per pair of parents.
     pub crossover: f64,
-    /// Probability of lowering one random cell by one degree.
+    /// Probability of lowering one random (slot, step) position by one candidate degree.
     pub mutate_down: f64,
-    /// Probability of raising one random cell by one degree.
+    /// Probability of raising one random (slot, step) position by one candidate degree.
     pub mutate_up: f64,
 }
 
@@ -80,8 +83,8 @@ impl Genetic {
     }
 }
 
-/// A judged individual: genome (degree indices into the candidate list, highest first) and
-/// objectives.
+/// A judged individual: genome (per position, the index into its candidates, highest first)
+/// and objectives.
 #[derive(Clone, Debug)]
 struct Individual {
     genes: Vec<usize>,

@@ -1,6 +1,9 @@
-//! Greedy descent: from every cell at the highest degree, repeatedly take the single-cell
-//! lowering (one cell to the next lower candidate degree) that loses the least validation
-//! accuracy per unit of cost saved, while the result stays at or above the minimum accuracy.
+//! Greedy descent: from every (slot, step) position at its highest candidate degree,
+//! repeatedly take the single-position lowering (one position to its next lower candidate)
+//! that loses the least validation accuracy per unit of cost saved, while the result stays
+//! within the constraints. A lowering that saves nothing (a gated slot off the depth's
+//! critical path, or a step within a bootstrap's levels) ranks after every one that saves;
+//! among those the first position in step-major order is taken.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -1,5 +1,5 @@
-//! The budget-matched random baseline: schedules drawn uniformly (a seeded generator), each
-//! evaluated once.
+//! The budget-matched random baseline: schedules drawn uniformly (each (slot, step)
+//! position's candidate independently, a seeded generator), each evaluated once.
 
 use std::collections::HashSet;
 
