@@ -69,7 +69,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "--min-accuracy {} is not an accuracy: give a number in [0, 1]",
         args.min_accuracy
     );
-    // Before any work: a second comparison into the same directory is refused at once.
+    let problem = Problem::load(&args.problem)?;
+    let presets = args
+        .strategies
+        .iter()
+        .map(|s| StrategyConfig::load(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cost_model = cost::by_name(&args.cost, &problem)?;
+    // The presets first (bad ones are refused without touching the directory), then the
+    // lock, before any real work: a second comparison into the directory is refused at once.
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let lock = report::RunLock::acquire(&args.out)?;
@@ -79,13 +87,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.out.display()
         ));
     }
-    let problem = Problem::load(&args.problem)?;
-    let presets = args
-        .strategies
-        .iter()
-        .map(|s| StrategyConfig::load(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    let cost_model = cost::by_name(&args.cost, &problem)?;
     let weights = weights_for(&problem, args.weights.as_deref())?;
     let splits = splits_for(&problem, args.data_dir)?;
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;

@@ -159,7 +159,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             (settings, args.out.clone(), Vec::new())
         }
     };
-    // Before any work: a second run on the same directory is refused at once.
+    // The presets first (bad ones are refused without touching the directory), then the
+    // lock, before any real work: a second run on the same directory is refused at once.
+    let problem = Problem::load(&settings.problem)?;
+    let config = StrategyConfig::load(&settings.strategy)?;
+    let cost_model = cost::by_name(&settings.cost, &problem)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let lock = RunLock::acquire(&out)?;
     if let Some(pid) = lock.stale_owner() {
@@ -168,9 +172,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             out.display()
         ));
     }
-    let problem = Problem::load(&settings.problem)?;
-    let config = StrategyConfig::load(&settings.strategy)?;
-    let cost_model = cost::by_name(&settings.cost, &problem)?;
     let weights = weights_for(&problem, settings.weights.as_deref())?;
     let constraints = Constraints {
         min_accuracy: settings.min_accuracy,
