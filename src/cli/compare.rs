@@ -159,10 +159,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Some((_, r)) => Some(test.evaluate(&r.schedule)?),
                 None => None,
             };
-            eprintln!(
+            super::status(&format!(
                 "{name} seed {seed}: {} judgements in {:.1} s, hypervolume {hv:.4}",
                 outcome.judgements, outcome.seconds
-            );
+            ));
             rows.push(json!({
                 "strategy": name,
                 "seed": seed,

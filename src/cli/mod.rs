@@ -129,9 +129,15 @@ fn usage_error_line(rendered: &str) -> String {
         .join(" ")
 }
 
-/// A note on stderr (lost if stderr is closed: it is never worth failing for).
+/// A line of progress or status on stderr (lost if stderr is closed or broken:
+/// `eprintln!` would panic there, and a status line is never worth failing for).
+pub fn status(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// A note on stderr ([`status`] with `note: `).
 pub fn note(text: &str) {
-    let _ = writeln!(std::io::stderr(), "note: {text}");
+    status(&format!("note: {text}"));
 }
 
 /// Standard output was closed by its reader (a broken pipe): the command stops quietly.
