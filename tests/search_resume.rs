@@ -1,50 +1,68 @@
 //! `cellwise search` killed with SIGKILL mid-run and resumed from its checkpoint gives
 //! byte-identical outputs to an uninterrupted run; corrupt or foreign checkpoints are refused
-//! in one line. Uses the real MNIST data (fetched into $CELLWISE_DATA_DIR or ./data if
-//! missing, as the CI smoke check does).
+//! in one line. Self-contained: the runs use the committed MNIST fixture (`--fixture`, kept
+//! in the checkpoint's settings, so the resumed run uses it too) and no data directory.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cellwise::cost;
+use cellwise::data::load_fixture_splits;
+use cellwise::model::Weights;
+use cellwise::oracle::{Candidates, Oracle, OracleConfig};
+use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::schedule::Schedule;
-use cellwise::search::{CHECKPOINT_FORMAT, Checkpoint, Record};
+use cellwise::search::{Checkpoint, Record};
 
-fn cellwise() -> Command {
+/// The binary, with a data directory that does not exist: nothing may need one.
+fn cellwise(scratch: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cellwise"));
-    let data = std::env::var_os("CELLWISE_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("data"));
-    c.env("CELLWISE_DATA_DIR", data);
+    c.env("CELLWISE_DATA_DIR", scratch.join("no-data"));
     c
 }
 
-const RUN: [&str; 8] = [
-    "search",
-    "--strategy",
-    "anneal",
-    "--budget",
-    "1500",
-    "--checkpoint-every",
-    "100",
-    "--json",
-];
+const BUDGET: usize = 1500;
+
+fn run_args() -> Vec<String> {
+    [
+        "search",
+        "--fixture",
+        "--strategy",
+        "anneal",
+        "--budget",
+        &BUDGET.to_string(),
+        "--json",
+    ]
+    .map(String::from)
+    .to_vec()
+}
 
 #[test]
 fn a_killed_search_resumes_to_identical_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let out = cellwise().args(RUN).arg("--out").arg(&a).output().unwrap();
+    let out = cellwise(dir.path())
+        .args(run_args())
+        .arg("--out")
+        .arg(&a)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!a.join("checkpoint.json").exists());
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let full = summary["judgements"].as_u64().unwrap() as usize;
+    assert_eq!(full, BUDGET, "anneal spends its whole budget");
 
-    let mut child = cellwise()
-        .args(RUN)
-        .arg("--out")
+    // A checkpoint after every judgement (each written and synced: milliseconds apiece, so
+    // the whole run takes seconds), killed as soon as the first one appears.
+    let mut child = cellwise(dir.path())
+        .args(run_args())
+        .args(["--checkpoint-every", "1", "--out"])
         .arg(&b)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -53,10 +71,10 @@ fn a_killed_search_resumes_to_identical_outputs() {
     let start = Instant::now();
     while !b.join("checkpoint.json").exists() {
         assert!(
-            start.elapsed() < Duration::from_secs(300),
+            start.elapsed() < Duration::from_secs(120),
             "no checkpoint appeared"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(1));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -64,18 +82,23 @@ fn a_killed_search_resumes_to_identical_outputs() {
         !b.join("run.json").exists(),
         "the run finished before it was killed"
     );
+    let saved = Checkpoint::read(&b.join("checkpoint.json")).unwrap();
+    assert!(
+        !saved.records.is_empty() && saved.records.len() < full,
+        "the kill landed after {} of {full} judgements",
+        saved.records.len()
+    );
 
-    let out = cellwise()
+    let out = cellwise(dir.path())
         .arg("search")
         .arg("--resume")
         .arg(&b)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The killed run's lock file names a pid that no longer runs: taken over with a note.
+    assert!(stderr.contains("taking the lock over"), "{stderr}");
     for f in [
         "run.json",
         "schedules.csv",
@@ -90,6 +113,8 @@ fn a_killed_search_resumes_to_identical_outputs() {
         );
         assert!(x == y, "{f} differs after resuming");
     }
+    assert!(!b.join("checkpoint.json").exists());
+    assert!(!b.join(cellwise::report::LOCK_FILE).exists());
 }
 
 #[test]
@@ -97,7 +122,7 @@ fn bad_checkpoints_are_refused_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let resume = |text: &str| {
         std::fs::write(dir.path().join("checkpoint.json"), text).unwrap();
-        let out = cellwise()
+        let out = cellwise(dir.path())
             .arg("search")
             .arg("--resume")
             .arg(dir.path())
@@ -110,24 +135,36 @@ fn bad_checkpoints_are_refused_in_one_line() {
     };
     assert!(resume("{ not json").contains("corrupt"));
     assert!(resume(r#"{"format":"other/9","header":{},"records":[]}"#).contains("format"));
-    // A checkpoint whose first judgement is not what greedy asks for first (all-17).
-    let foreign = Checkpoint {
-        format: CHECKPOINT_FORMAT.into(),
-        header: serde_json::json!({"strategy": "greedy", "problem": "mnist-rnn32",
+    // A sealed checkpoint whose first judgement (all-3, judged truthfully) is not what greedy
+    // asks for first (all-17).
+    let problem = Problem::load(DEFAULT_PROBLEM).unwrap();
+    let splits = load_fixture_splits(&problem).unwrap();
+    let weights = Weights::embedded_default();
+    let candidates = Candidates::for_model(&problem, &weights, &splits.train).unwrap();
+    let oracle = Oracle::new(&weights, &splits.val, &candidates, &OracleConfig::default()).unwrap();
+    let all3 = Schedule::parse("all-3", 28).unwrap();
+    let e = oracle.evaluate(&all3).unwrap();
+    let foreign = Checkpoint::new(
+        serde_json::json!({"strategy": "greedy", "problem": "mnist-rnn32",
             "weights": null, "budget": 50, "cost": "depth", "min_accuracy": 0.0,
-            "max_cost": null, "seed": 1}),
-        records: vec![Record {
+            "max_cost": null, "seed": 1, "fixture": true}),
+        vec![Record {
             index: 0,
-            schedule: Schedule::parse("all-3", 28).unwrap(),
-            accuracy: Some(0.5),
-            correct: Some(2500),
-            unsafe_images: Some(0),
+            schedule: all3.clone(),
+            accuracy: Some(e.accuracy),
+            correct: Some(e.correct),
+            unsafe_images: Some(e.unsafe_images.len()),
             accepted: None,
-            cost: 85.0,
+            cost: cost::by_name("depth", &problem)
+                .unwrap()
+                .cost(&all3)
+                .unwrap(),
         }],
-    };
-    assert!(resume(&serde_json::to_string(&foreign).unwrap()).contains("does not match"));
-    let missing = cellwise()
+    )
+    .unwrap();
+    let err = resume(&serde_json::to_string(&foreign).unwrap());
+    assert!(err.contains("does not match"), "{err}");
+    let missing = cellwise(dir.path())
         .args(["search", "--resume"])
         .arg(dir.path().join("nowhere"))
         .output()

@@ -19,8 +19,15 @@ pub const GRID_POINTS: usize = 100_001;
 pub enum ApproxError {
     #[error("unknown function '{0}' (known: tanh, sigmoid)")]
     UnknownFunction(String),
-    #[error("unknown fit method '{0}' (known: least-squares, chebyshev, weighted)")]
+    #[error(
+        "unknown fit method '{0}' (known: least-squares, chebyshev; weighted in problem presets)"
+    )]
     UnknownMethod(String),
+    /// `weighted` named where no measured histogram exists (`cellwise approx`).
+    #[error(
+        "fit method 'weighted' needs a problem's measured histogram of pre-activations and is not available in `cellwise approx` (set method = \"weighted\" in a problem preset)"
+    )]
+    WeightedNeedsHistogram,
     #[error("bad interval [{0}, {1}]: it must be finite with lo < hi")]
     BadInterval(f64, f64),
     #[error("bad degree {0}: it must be between 1 and {MAX_DEGREE}")]
@@ -87,6 +94,7 @@ impl FitMethod {
         match name {
             "least-squares" => Ok(Self::LeastSquares),
             "chebyshev" => Ok(Self::Chebyshev),
+            "weighted" => Err(ApproxError::WeightedNeedsHistogram),
             other => Err(ApproxError::UnknownMethod(other.to_string())),
         }
     }

@@ -1,5 +1,7 @@
 //! `cellwise approx`: fit polynomial approximations and report their errors.
 
+use std::fmt::Write;
+
 use cellwise::approx::{Activation, Approximation, FitMethod};
 use serde_json::json;
 
@@ -35,24 +37,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|&d| Approximation::fit(function, d, interval, &method))
         .collect::<Result<Vec<_>, _>>()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json!(fits))?);
-        return Ok(());
+        return super::print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json!(fits))?
+        ));
     }
-    println!(
+    let mut out = String::new();
+    writeln!(
+        out,
         "{} on [{}, {}], {} fit",
         args.function,
         interval[0],
         interval[1],
         method.name()
-    );
-    println!("{:>6} {:>12} {:>12}", "degree", "max error", "rms error");
+    )?;
+    writeln!(
+        out,
+        "{:>6} {:>12} {:>12}",
+        "degree", "max error", "rms error"
+    )?;
     for a in &fits {
-        println!(
+        writeln!(
+            out,
             "{:>6} {:>12.4e} {:>12.4e}",
             a.degree, a.max_error, a.rms_error
-        );
+        )?;
     }
-    Ok(())
+    super::print(&out)
 }
 
 /// Parses "LO,HI".

@@ -1,5 +1,6 @@
 //! `cellwise bench`: built-in benchmarks that report medians and same-run ratios.
 
+use std::fmt::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
@@ -31,10 +32,10 @@ enum What {
 
 #[derive(clap::Args)]
 struct OracleArgs {
-    /// Timed repetitions (the median is reported).
+    /// Timed repetitions (the median is reported), 1 to 1,000.
     #[arg(long, default_value_t = 15)]
     repeats: usize,
-    /// Judgements of the paper's DFS run (validation split).
+    /// Judgements of the paper's DFS run (validation split), 1 to 1,000,000.
     #[arg(long, default_value_t = 10_000)]
     dfs_judgements: usize,
     /// Skip the numpy baseline.
@@ -55,9 +56,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
+/// The most timed repetitions: a full evaluation of the test split takes tens of
+/// milliseconds and the DFS run seconds, so 1,000 repetitions are already hours of
+/// benchmarking; a median needs no more.
+const MAX_REPEATS: usize = 1_000;
+
+/// The most judgements of the benchmark's DFS run: the paper's run has 10,000, and its record
+/// of judgements grows with the count.
+const MAX_DFS_JUDGEMENTS: usize = 1_000_000;
+
+/// The median (NaN for no values; the flags' checks make sure there is one).
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn time<R>(repeats: usize, mut f: impl FnMut() -> R) -> f64 {
@@ -74,6 +85,16 @@ fn time<R>(repeats: usize, mut f: impl FnMut() -> R) -> f64 {
 }
 
 fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=MAX_REPEATS).contains(&args.repeats),
+        "--repeats {} is out of range: give 1 to {MAX_REPEATS} timed repetitions",
+        args.repeats
+    );
+    anyhow::ensure!(
+        (1..=MAX_DFS_JUDGEMENTS).contains(&args.dfs_judgements),
+        "--dfs-judgements {} is out of range: give 1 to {MAX_DFS_JUDGEMENTS}",
+        args.dfs_judgements
+    );
     let problem = Problem::load(DEFAULT_PROBLEM)?;
     let dir = args.data_dir.unwrap_or_else(data::default_data_dir);
     data::ensure_mnist(&dir).with_context(|| format!("data directory {}", dir.display()))?;
@@ -191,7 +212,7 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
     let dfs_run_s = median(dfs_runs.iter().map(|r| r.0).collect());
-    let (_, dfs_decisions, dfs_judgements) = dfs_runs[0];
+    let &(_, dfs_decisions, dfs_judgements) = dfs_runs.first().context("no DFS run was timed")?;
 
     let numpy = if args.no_numpy {
         None
@@ -220,34 +241,48 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
         "speedup_vs_numpy": numpy.map(|n| ours_per_s / n),
     });
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+        return super::print(&format!("{}\n", serde_json::to_string_pretty(&report)?));
     }
-    println!("oracle benchmark ({threads} threads, medians)");
-    println!("  GEMM 10000x32x32 f32 peak      {gemm_gflops:8.1} GFLOP/s");
-    println!(
+    let mut out = String::new();
+    writeln!(out, "oracle benchmark ({threads} threads, medians)")?;
+    writeln!(
+        out,
+        "  GEMM 10000x32x32 f32 peak      {gemm_gflops:8.1} GFLOP/s"
+    )?;
+    writeln!(
+        out,
         "  full evaluation, test 10k      {:8.2} ms  ({full_gflops:.1} GFLOP/s, {:.0} % of GEMM peak)",
         full_s * 1e3,
         100.0 * full_gflops / gemm_gflops
-    );
-    println!("  the same, storing prefix states {:8.2} ms", store_s * 1e3);
-    println!(
+    )?;
+    writeln!(
+        out,
+        "  the same, storing prefix states {:8.2} ms",
+        store_s * 1e3
+    )?;
+    writeln!(
+        out,
         "  DFS children of all-17, cold   {decisions_per_s:8.0} /s  ({} children, {accepted} accepted)",
         children.len()
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "  paper's DFS, {dfs_judgements} judgements  {:8.0} decisions/s  ({dfs_decisions} decisions, {:.0} judgements/s, {dfs_run_s:.2} s)",
         dfs_decisions as f64 / dfs_run_s,
         dfs_judgements as f64 / dfs_run_s
-    );
+    )?;
     match numpy {
-        Some(n) => println!(
+        Some(n) => writeln!(
+            out,
             "  numpy f64 forward pass         {n:8.2} schedules/s; cellwise {ours_per_s:.1}/s = {:.0}x",
             ours_per_s / n
-        ),
-        None => println!("  numpy baseline skipped (python3 with numpy not available)"),
+        )?,
+        None => writeln!(
+            out,
+            "  numpy baseline skipped (python3 with numpy not available)"
+        )?,
     }
-    Ok(())
+    super::print(&out)
 }
 
 /// Schedules per second of scripts/numpy-oracle-baseline.py, if python3 and numpy run.

@@ -34,8 +34,9 @@ pub struct Args {
     /// Cost limit for "best accuracy under a cost limit", as a fraction of all-highest's cost.
     #[arg(long, default_value_t = 0.95)]
     cost_fraction: f64,
-    /// Minimum validation accuracy passed to the strategies (anneal, greedy use it).
-    #[arg(long, default_value_t = 0.9)]
+    /// Minimum validation accuracy passed to the strategies (anneal, greedy use it), in
+    /// [0, 1].
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     min_accuracy: f64,
     /// Accept only schedules that leave no validation image unsafe for batched CKKS.
     #[arg(long)]
@@ -44,7 +45,8 @@ pub struct Args {
     problem: String,
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// Output directory (README.md table and compare.json).
+    /// Output directory (README.md table and compare.json); locked while the comparison
+    /// runs (a second run on it is refused).
     #[arg(long, default_value = "results/compare-default")]
     out: PathBuf,
     #[arg(long)]
@@ -62,6 +64,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.cost_fraction > 0.0 && args.cost_fraction <= 1.0,
         "--cost-fraction must be in (0, 1]"
     );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.min_accuracy),
+        "--min-accuracy {} is not an accuracy: give a number in [0, 1]",
+        args.min_accuracy
+    );
     let problem = Problem::load(&args.problem)?;
     let presets = args
         .strategies
@@ -69,6 +76,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|s| StrategyConfig::load(s))
         .collect::<Result<Vec<_>, _>>()?;
     let cost_model = cost::by_name(&args.cost, &problem)?;
+    // The presets first (bad ones are refused without touching the directory), then the
+    // lock, before any real work: a second comparison into the directory is refused at once.
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let lock = report::RunLock::acquire(&args.out)?;
+    if let Some(pid) = lock.stale_owner() {
+        super::note(&format!(
+            "output directory {} was locked by pid {pid}, which ended without releasing it; taking the lock over",
+            args.out.display()
+        ));
+    }
     let weights = weights_for(&problem, args.weights.as_deref())?;
     let splits = splits_for(&problem, args.data_dir)?;
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
@@ -136,10 +154,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Some((_, r)) => Some(test.evaluate(&r.schedule)?),
                 None => None,
             };
-            eprintln!(
+            super::status(&format!(
                 "{name} seed {seed}: {} judgements in {:.1} s, hypervolume {hv:.4}",
                 outcome.judgements, outcome.seconds
-            );
+            ));
             rows.push(json!({
                 "strategy": name,
                 "seed": seed,
@@ -154,8 +172,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }));
         }
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
     let doc = json!({
         "problem": problem.name,
         "git": env!("CELLWISE_GIT_HASH"),
@@ -249,6 +265,5 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .as_bytes(),
     )?;
     cellwise::fsutil::write_atomic(&args.out.join("README.md"), md.as_bytes())?;
-    print!("{md}");
-    Ok(())
+    super::print(&md)
 }

@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 
+use cellwise::cost::placement::MAX_LEVELS;
 use cellwise::cost::{
     self, BootstrapPoints, CostBreakdown, CostError, CostOptions, PlacementPolicy,
 };
@@ -30,8 +31,8 @@ pub struct Args {
     /// Problem preset (name or path to a .toml file).
     #[arg(long, default_value = DEFAULT_PROBLEM)]
     problem: String,
-    /// Levels between bootstraps for depth and bootstraps (default 9, fgb-like); latency
-    /// takes them from its profile.
+    /// Levels between bootstraps for depth and bootstraps (default 9, fgb-like; at most
+    /// 100); latency takes them from its profile.
     #[arg(long)]
     levels: Option<usize>,
     /// Bootstrap placement: optimal (shortest path) or greedy (when the next piece does not fit).
@@ -55,6 +56,12 @@ enum Placement {
 
 /// Runs `cellwise cost`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(levels) = args.levels {
+        anyhow::ensure!(
+            (1..=MAX_LEVELS).contains(&levels),
+            "--levels {levels} is out of range: levels between bootstraps must be 1 to {MAX_LEVELS}"
+        );
+    }
     let problem = Problem::load(&args.problem).context("loading the problem")?;
     if args.report {
         anyhow::ensure!(
@@ -73,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map(|n| cost::Profile::load(n))
             .collect::<Result<Vec<_>, _>>()
             .context("loading the profiles")?;
-        return emit(&cost::report::markdown(&problem, &profiles)?);
+        return super::print(&cost::report::markdown(&problem, &profiles)?);
     }
     // clap guarantees a schedule without --report.
     let text = args.schedule.unwrap_or_default();
@@ -105,20 +112,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .breakdown(&schedule)
         .with_context(|| format!("pricing schedule '{text}'"))?;
     if args.json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&breakdown)?))
+        super::print(&format!("{}\n", serde_json::to_string_pretty(&breakdown)?))
     } else if schedule.slots() == 1 {
-        emit(&render(&text, &problem.name, &breakdown))
+        super::print(&render(&text, &problem.name, &breakdown))
     } else {
-        emit(&render_graph(&text, &problem, &schedule, &breakdown))
-    }
-}
-
-/// Writes to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
-fn emit(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing to stdout"),
+        super::print(&render_graph(&text, &problem, &schedule, &breakdown))
     }
 }
 

@@ -1,5 +1,6 @@
 //! `cellwise eval`: score schedules with the accuracy oracle.
 
+use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -95,22 +96,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 v
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
+        return super::print(&format!("{}\n", serde_json::to_string_pretty(&rows)?));
     }
-    println!(
+    let mut out = String::new();
+    writeln!(
+        out,
         "problem {}  weights {}  split {} ({} images)",
         problem.name,
         weights.fingerprint(),
         split.name,
         split.len()
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "{:<28} {:>9} {:>19} {:>14} {:>11} {:>7}",
         "schedule", "accuracy", "95% interval", "out-of-domain", "peak |t|", "unsafe"
-    );
+    )?;
     for e in &evals {
-        println!(
+        writeln!(
+            out,
             "{:<28} {:>8.2}% {:>8.2}% - {:>6.2}% {:>13.4}% {:>11.3} {:>7}",
             e.schedule,
             100.0 * e.accuracy,
@@ -119,9 +123,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             100.0 * e.out_of_domain_rate,
             e.peak_argument,
             e.unsafe_images.len()
-        );
+        )?;
     }
-    Ok(())
+    super::print(&out)
 }
 
 /// Writes the predictions of every evaluated schedule as JSON: problem, weights fingerprint,

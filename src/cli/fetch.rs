@@ -17,6 +17,6 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = args.data_dir.unwrap_or_else(data::default_data_dir);
     data::ensure_mnist(&dir).with_context(|| format!("fetching MNIST into {}", dir.display()))?;
-    eprintln!("MNIST verified in {}", dir.display());
+    super::status(&format!("MNIST verified in {}", dir.display()));
     Ok(())
 }

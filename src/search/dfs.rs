@@ -34,11 +34,31 @@ pub enum Anchor {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DfsConfig {
-    /// Allowed accuracy drop in percentage points.
+    /// Allowed accuracy drop in percentage points, in [0, 100].
     pub tolerance_points: f64,
+    /// What a child's accuracy is compared with.
     pub anchor: Anchor,
     /// Absolute minimum validation accuracy of a kept schedule, in [0, 1].
     pub floor: f64,
+}
+
+impl DfsConfig {
+    /// Checks every numeric setting (finite and in range); the error names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=100.0).contains(&self.tolerance_points) {
+            return Err(format!(
+                "tolerance_points = {} must be a number of points in [0, 100]",
+                self.tolerance_points
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.floor) {
+            return Err(format!(
+                "floor = {} must be an accuracy in [0, 1]",
+                self.floor
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The paper's DFS.
@@ -110,13 +130,12 @@ impl ScheduleSearch for Dfs {
     }
 
     fn search(&mut self, ctx: &mut SearchContext) -> Result<serde_json::Value, SearchError> {
-        if !(0.0..=100.0).contains(&self.config.tolerance_points)
-            || !(0.0..=1.0).contains(&self.config.floor)
-        {
-            return Err(SearchError::Invalid(
-                "dfs: tolerance_points must be in [0, 100] and floor in [0, 1]".into(),
-            ));
-        }
+        self.config
+            .validate()
+            .map_err(|message| SearchError::Config {
+                name: "dfs".into(),
+                message,
+            })?;
         let space = ctx.space().clone();
         let root = space.top();
         self.visited.insert(root.clone());

@@ -23,12 +23,32 @@ use crate::schedule::Approx;
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DpConfig {
-    /// Integer units the largest possible saving is divided into (the knapsack's resolution).
+    /// Integer units the largest possible saving is divided into (the knapsack's
+    /// resolution), 1 to 100,000.
     pub resolution: usize,
-    /// Cost budgets swept evenly between the all-highest and the all-lowest schedule.
+    /// Cost budgets swept evenly between the all-highest and the all-lowest schedule, 1 to
+    /// 10,000.
     pub budgets: usize,
-    /// Bisection steps that tighten the budget after the sweep.
+    /// Bisection steps that tighten the budget after the sweep, 0 to 64.
     pub tighten_steps: usize,
+}
+
+impl DpConfig {
+    /// Checks every setting against its range; the error names the setting. The knapsack
+    /// keeps (resolution + 1) states per cell, so the resolution bounds its memory (100,000
+    /// units: a few tens of MB for 28 cells); 64 bisection steps exhaust any resolution.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, value, lo, hi) in [
+            ("resolution", self.resolution, 1, 100_000),
+            ("budgets", self.budgets, 1, 10_000),
+            ("tighten_steps", self.tighten_steps, 0, 64),
+        ] {
+            if !(lo..=hi).contains(&value) {
+                return Err(format!("{name} = {value} must be in {lo}..={hi}"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Sensitivity-and-knapsack search.
@@ -100,11 +120,10 @@ impl ScheduleSearch for Dp {
 
     fn search(&mut self, ctx: &mut SearchContext) -> Result<serde_json::Value, SearchError> {
         let cfg = self.config.clone();
-        if cfg.resolution == 0 || cfg.budgets == 0 {
-            return Err(SearchError::Invalid(
-                "dp: resolution and budgets must be at least 1".into(),
-            ));
-        }
+        cfg.validate().map_err(|message| SearchError::Config {
+            name: "dp".into(),
+            message,
+        })?;
         let space = ctx.space().clone();
         let top = space.top();
         let cells = space.positions();

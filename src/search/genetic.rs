@@ -43,20 +43,31 @@ pub struct GeneticConfig {
     pub mutate_up: f64,
 }
 
+/// The largest population, and the most generations and initial samples: the initial
+/// sample is held as one genome per sample (100,000 x 28 cells is a few tens of MB), and a
+/// search judges at most its budget anyway.
+const MAX_POPULATION: usize = 10_000;
+const MAX_GENERATIONS: usize = 1_000_000;
+const MAX_INITIAL_SAMPLES: usize = 100_000;
+
 impl GeneticConfig {
-    fn validate(&self) -> Result<(), SearchError> {
-        let bad = |m: String| Err(SearchError::Invalid(format!("genetic: {m}")));
-        if self.population < 2 {
-            return bad(format!("population {} must be at least 2", self.population));
-        }
-        if self.tournament == 0 {
-            return bad("tournament size must be at least 1".into());
-        }
-        if self.initial_samples < self.population {
-            return bad(format!(
-                "initial_samples {} must be at least the population {}",
-                self.initial_samples, self.population
-            ));
+    /// Checks every setting (finite and in range); the error names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        let counts = [
+            ("population", self.population, 2, MAX_POPULATION),
+            ("generations", self.generations, 0, MAX_GENERATIONS),
+            (
+                "initial_samples",
+                self.initial_samples,
+                self.population,
+                MAX_INITIAL_SAMPLES,
+            ),
+            ("tournament", self.tournament, 1, self.population),
+        ];
+        for (name, value, lo, hi) in counts {
+            if !(lo..=hi).contains(&value) {
+                return Err(format!("{name} = {value} must be in {lo}..={hi}"));
+            }
         }
         for (name, p) in [
             ("crossover", self.crossover),
@@ -64,7 +75,7 @@ impl GeneticConfig {
             ("mutate_up", self.mutate_up),
         ] {
             if !(0.0..=1.0).contains(&p) {
-                return bad(format!("{name} probability {p} must be within [0, 1]"));
+                return Err(format!("{name} = {p} must be a probability in [0, 1]"));
             }
         }
         Ok(())
@@ -262,7 +273,10 @@ impl ScheduleSearch for Genetic {
 
     fn search(&mut self, ctx: &mut SearchContext) -> Result<serde_json::Value, SearchError> {
         let cfg = self.config.clone();
-        cfg.validate()?;
+        cfg.validate().map_err(|message| SearchError::Config {
+            name: "genetic".into(),
+            message,
+        })?;
         let mut rng = ChaCha20Rng::seed_from_u64(ctx.seed);
         let space = ctx.space().clone();
         let cells = space.positions();

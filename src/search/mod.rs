@@ -17,12 +17,17 @@ use crate::problem::Problem;
 use crate::schedule::{Schedule, Space};
 
 pub mod anneal;
+mod checkpoint;
 pub mod dfs;
 pub mod dp;
 pub mod exhaustive;
 pub mod genetic;
 pub mod greedy;
 pub mod random;
+
+pub use checkpoint::{
+    CHECKPOINT_FORMAT, Checkpoint, MAX_CHECKPOINT_BYTES, REJUDGE_SAMPLE, verify_records,
+};
 
 /// Errors raised by a search.
 #[derive(Debug, thiserror::Error)]
@@ -72,22 +77,6 @@ pub struct Judged {
     pub correct: usize,
     /// Validation images left unsafe for batched CKKS evaluation.
     pub unsafe_images: usize,
-}
-
-/// Format tag of search checkpoints.
-pub const CHECKPOINT_FORMAT: &str = "cellwise-search-checkpoint/1";
-
-/// A search checkpoint: the run's settings (`header`, opaque here) and every judgement so
-/// far. Strategies are deterministic given their seed and the answers they receive, so a run
-/// resumes by replaying these answers to the strategy (no oracle calls) and then going on.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Checkpoint {
-    /// Must be [`CHECKPOINT_FORMAT`].
-    pub format: String,
-    /// The settings of the run (what the caller needs to rebuild it).
-    pub header: serde_json::Value,
-    /// The judgements so far.
-    pub records: Vec<Record>,
 }
 
 /// One judged schedule.
@@ -265,15 +254,7 @@ impl<'a> SearchContext<'a> {
             && self.records.len().is_multiple_of(*every)
             && self.replay.is_empty()
         {
-            let cp = Checkpoint {
-                format: CHECKPOINT_FORMAT.to_string(),
-                header: header.clone(),
-                records: self.records.clone(),
-            };
-            let text = serde_json::to_vec(&cp).map_err(|e| SearchError::Invalid(e.to_string()))?;
-            crate::fsutil::write_atomic(path, &text).map_err(|e| {
-                SearchError::Invalid(format!("writing checkpoint {}: {e}", path.display()))
-            })?;
+            Checkpoint::new(header.clone(), self.records.clone())?.write(path)?;
         }
         Ok(())
     }
@@ -435,6 +416,9 @@ pub enum StrategyConfig {
     Dp(dp::DpConfig),
 }
 
+/// The largest strategy preset file read (the shipped ones are a few hundred bytes).
+pub const MAX_PRESET_BYTES: u64 = 64 * 1024;
+
 /// Presets shipped in `strategies/`, embedded.
 const EMBEDDED: &[(&str, &str)] = &[
     ("dfs", include_str!("../../strategies/dfs.toml")),
@@ -450,16 +434,29 @@ const EMBEDDED: &[(&str, &str)] = &[
 ];
 
 impl StrategyConfig {
-    /// Loads a preset by name (embedded) or from a TOML file.
+    /// Loads a preset by name (embedded) or from a TOML file (at most
+    /// [`MAX_PRESET_BYTES`]), checked as [`StrategyConfig::from_toml`] does.
     pub fn load(name_or_path: &str) -> Result<Self, SearchError> {
         let (name, text) = match EMBEDDED.iter().find(|(n, _)| *n == name_or_path) {
             Some((n, t)) => (n.to_string(), t.to_string()),
             None if name_or_path.ends_with(".toml") => {
-                let text =
-                    std::fs::read_to_string(name_or_path).map_err(|e| SearchError::Config {
-                        name: name_or_path.to_string(),
-                        message: e.to_string(),
-                    })?;
+                let config_error = |message: String| SearchError::Config {
+                    name: name_or_path.to_string(),
+                    message,
+                };
+                let file =
+                    std::fs::File::open(name_or_path).map_err(|e| config_error(e.to_string()))?;
+                let mut text = String::new();
+                std::io::Read::read_to_string(
+                    &mut std::io::Read::take(file, MAX_PRESET_BYTES + 1),
+                    &mut text,
+                )
+                .map_err(|e| config_error(e.to_string()))?;
+                if text.len() as u64 > MAX_PRESET_BYTES {
+                    return Err(config_error(format!(
+                        "larger than the {MAX_PRESET_BYTES} bytes a preset may have"
+                    )));
+                }
                 (name_or_path.to_string(), text)
             }
             None => {
@@ -470,10 +467,32 @@ impl StrategyConfig {
                 )));
             }
         };
-        toml::from_str(&text).map_err(|e| SearchError::Config {
-            name,
-            message: e.message().to_string(),
-        })
+        Self::from_toml(&name, &text)
+    }
+
+    /// Parses a preset's TOML text and checks every numeric setting (finite, in range); the
+    /// error is one line naming the preset (`name`) and the setting.
+    pub fn from_toml(name: &str, text: &str) -> Result<Self, SearchError> {
+        let config_error = |message: String| SearchError::Config {
+            name: name.to_string(),
+            message,
+        };
+        let config: Self =
+            toml::from_str(text).map_err(|e| config_error(e.message().trim().to_string()))?;
+        config.validate().map_err(config_error)?;
+        Ok(config)
+    }
+
+    /// Checks the settings of the preset's strategy (greedy, random and exhaustive have
+    /// none).
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Self::Dfs(c) => c.validate(),
+            Self::Anneal(c) => c.validate(),
+            Self::Genetic(c) => c.validate(),
+            Self::Dp(c) => c.validate(),
+            Self::Greedy(_) | Self::Random(_) | Self::Exhaustive(_) => Ok(()),
+        }
     }
 
     /// The strategy this preset configures.

@@ -1,1 +1,797 @@
 //! Command-line cases: output streams, flags, presets, run directories, checkpoints.
+//!
+//! Every case runs the binary (`CARGO_BIN_EXE_cellwise`) in a scratch directory, with a data
+//! directory that does not exist: searches use the committed fixture (`--fixture`), and
+//! nothing here needs the network. The parsers of untrusted bytes (IDX files, checkpoints,
+//! strategy presets) are also fuzzed with proptest at the end; the case counts there are
+//! chosen so that the whole module runs in seconds.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use cellwise::data::idx::{IdxArray, MAX_IDX_DATA_BYTES, encode_idx, parse_idx, read_idx};
+use cellwise::report::LOCK_FILE;
+use cellwise::search::{Checkpoint, MAX_CHECKPOINT_BYTES, MAX_PRESET_BYTES, StrategyConfig};
+use proptest::prelude::*;
+
+/// A scratch directory the binary runs in (so a default `--out` lands there), and its
+/// (absent) data directory.
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cellwise"));
+        c.args(args)
+            .current_dir(self.path())
+            .env("CELLWISE_DATA_DIR", self.join("no-data"))
+            .env_remove("RUST_BACKTRACE");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("the binary runs")
+    }
+
+    /// Asserts a failure with one line on stderr, `error: ` and `needle` in it; returns it.
+    fn fails_with(&self, args: &[&str], needle: &str) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{args:?} succeeded: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(needle),
+            "{args:?}: {stderr}"
+        );
+        stderr
+    }
+}
+
+/// A short search on the fixture into `out`.
+fn fixture_search<'a>(out: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "search",
+        "--fixture",
+        "--strategy",
+        "greedy",
+        "--budget",
+        "20",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(more);
+    args
+}
+
+// ---- 1. stdout closed or full ----------------------------------------------------------
+
+/// Runs `args` with stdout a pipe whose reading end is already closed (`cellwise ... | true`
+/// where `true` has exited): the first write fails with EPIPE.
+fn with_closed_stdout(s: &Scratch, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    s.command(args)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    let s = Scratch::new();
+    let out = s.join("run").to_string_lossy().into_owned();
+    let search = fixture_search(&out, &["--json"]);
+    let cases: Vec<&[&str]> = vec![
+        &["approx", "--json"],
+        &["approx"],
+        &["cost", "--schedule", "all-17"],
+        &["cost", "--report"],
+        &search,
+    ];
+    for args in cases {
+        let o = with_closed_stdout(&s, args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{args:?}: {:?} {stderr}", o.status);
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+    // `cellwise eval --split val | true` needs MNIST: checked when a verified data
+    // directory is at hand (CI sets CELLWISE_DATA_DIR), skipped otherwise.
+    if let Some(data) = std::env::var_os("CELLWISE_DATA_DIR")
+        .filter(|d| cellwise::data::verify_mnist(Path::new(d)).is_ok())
+    {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = s
+            .command(&["eval", "--split", "val"])
+            .env("CELLWISE_DATA_DIR", data)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success() && o.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    } else {
+        eprintln!("closed_stdout_ends_quietly: no verified CELLWISE_DATA_DIR, eval not run");
+    }
+}
+
+#[test]
+fn full_stdout_is_a_one_line_error() {
+    let s = Scratch::new();
+    let out = s.join("run").to_string_lossy().into_owned();
+    let search = fixture_search(&out, &[]);
+    let cases: Vec<&[&str]> = vec![
+        &["approx", "--json"],
+        &["cost", "--schedule", "all-17", "--json"],
+        &search,
+    ];
+    for args in cases {
+        let o = s
+            .command(args)
+            .stdout(File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr, "error: writing to stdout: No space left on device (os error 28)\n",
+            "{args:?}"
+        );
+    }
+}
+
+// ---- 2. bench repetitions -------------------------------------------------------------
+
+#[test]
+fn bench_repetitions_are_bounded() {
+    let s = Scratch::new();
+    s.fails_with(
+        &["bench", "oracle", "--repeats", "0"],
+        "--repeats 0 is out of range: give 1 to 1000 timed repetitions",
+    );
+    s.fails_with(
+        &["bench", "oracle", "--repeats", "18446744073709551615"],
+        "--repeats 18446744073709551615 is out of range",
+    );
+    s.fails_with(
+        &["bench", "oracle", "--dfs-judgements", "0"],
+        "--dfs-judgements 0 is out of range",
+    );
+}
+
+// ---- 3. levels between bootstraps -----------------------------------------------------
+
+#[test]
+fn levels_are_bounded_before_any_work() {
+    let s = Scratch::new();
+    let start = Instant::now();
+    for levels in ["0", "256", "5000", "1000000000000"] {
+        for model in ["depth", "bootstraps", "latency"] {
+            s.fails_with(
+                &[
+                    "cost",
+                    "--schedule",
+                    "all-17",
+                    "--model",
+                    model,
+                    "--levels",
+                    levels,
+                ],
+                &format!(
+                    "--levels {levels} is out of range: levels between bootstraps must be 1 to 100"
+                ),
+            );
+        }
+    }
+    // A profile that claims 1000 levels.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/cellwise-fgb-like.json");
+    let mut profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(shipped).unwrap()).unwrap();
+    profile["params"]["levels"] = 1000.into();
+    let path = s.join("levels-1000.json");
+    std::fs::write(&path, profile.to_string()).unwrap();
+    let path = path.to_string_lossy();
+    s.fails_with(
+        &["cost", "--schedule", "all-17", "--profile", &path],
+        "params.levels 1000 is out of range (1 to 100)",
+    );
+    s.fails_with(
+        &[
+            "search",
+            "--fixture",
+            "--cost",
+            &format!("latency:{path}"),
+            "--out",
+            "run",
+        ],
+        "params.levels 1000 is out of range (1 to 100)",
+    );
+    // Refused before planning: --levels 5000 used to plan for minutes.
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    // The bound itself still prices.
+    let o = s.run(&[
+        "cost",
+        "--schedule",
+        "all-17",
+        "--model",
+        "depth",
+        "--levels",
+        "100",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+// ---- 4. checkpoints -------------------------------------------------------------------
+
+/// A genuine checkpoint of 40 judgements of anneal on the fixture (as `cellwise search
+/// --fixture --strategy anneal --budget 60` writes it), in `dir/checkpoint.json`.
+fn write_checkpoint(dir: &Path) -> Checkpoint {
+    use cellwise::data::load_fixture_splits;
+    use cellwise::model::Weights;
+    use cellwise::oracle::{Candidates, Oracle, OracleConfig};
+    use cellwise::problem::{DEFAULT_PROBLEM, Problem};
+    use cellwise::search::{Constraints, SearchContext};
+
+    let problem = Problem::load(DEFAULT_PROBLEM).unwrap();
+    let splits = load_fixture_splits(&problem).unwrap();
+    let weights = Weights::embedded_default();
+    let candidates = Candidates::for_model(&problem, &weights, &splits.train).unwrap();
+    let oracle = Oracle::new(&weights, &splits.val, &candidates, &OracleConfig::default()).unwrap();
+    let cost = cellwise::cost::by_name("depth", &problem).unwrap();
+    let constraints = Constraints {
+        min_accuracy: 0.0,
+        max_cost: f64::INFINITY,
+        batch_safe: false,
+    };
+    let mut ctx = SearchContext::new(&problem, &oracle, cost.as_ref(), constraints, 40, 1).unwrap();
+    let header = serde_json::json!({"strategy": "anneal", "problem": "mnist-rnn32",
+        "weights": null, "budget": 60, "cost": "depth", "min_accuracy": 0.0,
+        "max_cost": null, "batch_safe": false, "seed": 1, "fixture": true});
+    let path = dir.join("checkpoint.json");
+    ctx.checkpoint_every(path.clone(), 40, header);
+    ctx.run(StrategyConfig::load("anneal").unwrap().build().as_mut())
+        .unwrap();
+    Checkpoint::read(&path).unwrap()
+}
+
+#[test]
+fn edited_checkpoints_are_refused() {
+    let s = Scratch::new();
+    let dir = s.join("run");
+    std::fs::create_dir(&dir).unwrap();
+    let cp = write_checkpoint(&dir);
+    assert_eq!(cp.records.len(), 40);
+    let path = dir.join("checkpoint.json");
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let resume = ["search", "--resume", dir_arg.as_str()];
+    let text = std::fs::read_to_string(&path).unwrap();
+
+    // One accuracy edited in the file (the 0.257 -> 0.99): the digest fails.
+    let first = cp.records[0].accuracy.unwrap();
+    let needle = format!("\"accuracy\":{first}");
+    assert!(text.contains(&needle), "{needle}");
+    std::fs::write(&path, text.replacen(&needle, "\"accuracy\":0.99", 1)).unwrap();
+    s.fails_with(
+        &resume,
+        "fails its SHA-256 check: its settings or judgements were changed after it was written",
+    );
+    // The settings too.
+    std::fs::write(&path, text.replacen("\"budget\":60", "\"budget\":61", 1)).unwrap();
+    s.fails_with(&resume, "fails its SHA-256 check");
+
+    // Forged with a recomputed digest: an accuracy that does not match its count ...
+    let mut forged = cp.clone();
+    forged.records[0].accuracy = Some(0.99);
+    let reseal = |c: &Checkpoint| {
+        let c = Checkpoint::new(c.header.clone(), c.records.clone()).unwrap();
+        std::fs::write(&path, serde_json::to_vec(&c).unwrap()).unwrap();
+    };
+    reseal(&forged);
+    s.fails_with(
+        &resume,
+        "the checkpoint's judgement 0 (`all-17`) records accuracy 0.99 with",
+    );
+    // ... a consistent but false one, which the oracle re-judges ...
+    forged.records[0].correct = Some(99);
+    reseal(&forged);
+    s.fails_with(
+        &resume,
+        "the checkpoint's judgement 0 (`all-17`) records 99 right and 0 unsafe, re-judged",
+    );
+    // ... and a false cost.
+    let mut forged = cp.clone();
+    forged.records[5].cost -= 10.0;
+    reseal(&forged);
+    s.fails_with(&resume, "but the cost model gives");
+
+    // The genuine checkpoint resumes.
+    reseal(&cp);
+    let o = s.run(&resume);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.join("pareto.csv").exists());
+}
+
+#[test]
+fn oversized_checkpoints_and_presets_are_refused_unread() {
+    let s = Scratch::new();
+    let dir = s.join("run");
+    std::fs::create_dir(&dir).unwrap();
+    // Sparse files: their length is all that is looked at.
+    File::create(dir.join("checkpoint.json"))
+        .unwrap()
+        .set_len(MAX_CHECKPOINT_BYTES + 1)
+        .unwrap();
+    s.fails_with(
+        &["search", "--resume", &dir.to_string_lossy()],
+        "more than the 1073741824 a checkpoint may have",
+    );
+    let preset = s.join("big.toml");
+    File::create(&preset)
+        .unwrap()
+        .set_len(MAX_PRESET_BYTES + 1)
+        .unwrap();
+    s.fails_with(
+        &["search", "--strategy", &preset.to_string_lossy()],
+        "larger than the 65536 bytes a preset may have",
+    );
+}
+
+// ---- 5. strategy presets and limits ---------------------------------------------------
+
+#[test]
+fn strategy_settings_and_limits_are_validated() {
+    let s = Scratch::new();
+    let cases = [
+        (
+            "strategy = \"anneal\"\ninitial_temperature = 4.0\nfinal_temperature = 0.05\npenalty_per_point = inf\n",
+            "penalty_per_point = inf must be a finite number in [0, 1e9]",
+        ),
+        (
+            "strategy = \"anneal\"\ninitial_temperature = nan\nfinal_temperature = 0.05\npenalty_per_point = 2.0\n",
+            "initial_temperature = NaN must be a finite number in (0, 1e9]",
+        ),
+        (
+            "strategy = \"anneal\"\ninitial_temperature = 1.0\nfinal_temperature = 2.0\npenalty_per_point = 2.0\n",
+            "final_temperature = 2 must not exceed initial_temperature = 1",
+        ),
+        (
+            "strategy = \"dfs\"\ntolerance_points = 2.0\nanchor = \"parent\"\nfloor = -inf\n",
+            "floor = -inf must be an accuracy in [0, 1]",
+        ),
+        (
+            "strategy = \"genetic\"\npopulation = 1000000000000\ngenerations = 10\ninitial_samples = 200\ntournament = 3\ncrossover = 0.5\nmutate_down = 0.5\nmutate_up = 0.3\n",
+            "population = 1000000000000 must be in 2..=10000",
+        ),
+        (
+            "strategy = \"genetic\"\npopulation = 20\ngenerations = 10\ninitial_samples = 200\ntournament = 3\ncrossover = nan\nmutate_down = 0.5\nmutate_up = 0.3\n",
+            "crossover = NaN must be a probability in [0, 1]",
+        ),
+        (
+            "strategy = \"dp\"\nresolution = 0\nbudgets = 12\ntighten_steps = 6\n",
+            "resolution = 0 must be in 1..=100000",
+        ),
+    ];
+    for (i, (toml, message)) in cases.iter().enumerate() {
+        let path = s.join(&format!("preset-{i}.toml"));
+        std::fs::write(&path, toml).unwrap();
+        let path = path.to_string_lossy().into_owned();
+        let err = s.fails_with(
+            &["search", "--fixture", "--strategy", &path, "--out", "run"],
+            message,
+        );
+        assert!(err.contains(&format!("strategy preset {path}: ")), "{err}");
+        s.fails_with(
+            &[
+                "compare",
+                "--strategies",
+                &format!("dfs,{path}"),
+                "--out",
+                "cmp",
+            ],
+            message,
+        );
+    }
+    // Nothing was created for the refused runs.
+    assert!(!s.join("run").exists() && !s.join("cmp").exists());
+
+    s.fails_with(
+        &["search", "--fixture", "--max-cost", "NaN"],
+        "--max-cost NaN is not a cost limit: give a positive number, or inf for no limit",
+    );
+    s.fails_with(
+        &["search", "--fixture", "--max-cost=-inf"],
+        "--max-cost -inf is not a cost limit",
+    );
+    s.fails_with(
+        &["search", "--fixture", "--max-cost", "0"],
+        "--max-cost 0 is not a cost limit",
+    );
+    s.fails_with(
+        &["search", "--fixture", "--max-cost", "cheap"],
+        "invalid value 'cheap' for '--max-cost <MAX_COST>'",
+    );
+    s.fails_with(
+        &["search", "--fixture", "--min-accuracy", "NaN"],
+        "--min-accuracy NaN is not an accuracy: give a number in [0, 1]",
+    );
+    s.fails_with(
+        &["search", "--fixture", "--min-accuracy", "-0.5"],
+        "--min-accuracy -0.5 is not an accuracy",
+    );
+    s.fails_with(
+        &["compare", "--min-accuracy", "NaN"],
+        "--min-accuracy NaN is not an accuracy",
+    );
+}
+
+// ---- 6. run-directory locks -----------------------------------------------------------
+
+#[test]
+fn a_locked_run_directory_is_refused() {
+    let s = Scratch::new();
+    let dir = s.join("run");
+    std::fs::create_dir(&dir).unwrap();
+    // This test process plays the running owner: its pid in the file, the lock held.
+    let lock = File::create(dir.join(LOCK_FILE)).unwrap();
+    lock.try_lock().unwrap();
+    std::fs::write(dir.join(LOCK_FILE), format!("{}\n", std::process::id())).unwrap();
+    let out = dir.to_string_lossy().into_owned();
+    let expected = format!(
+        "run directory {out} is in use by another cellwise run (pid {}); wait for it to finish or choose another directory",
+        std::process::id()
+    );
+    s.fails_with(&fixture_search(&out, &[]), &expected);
+    s.fails_with(&["compare", "--out", &out], &expected);
+    assert!(!dir.join("run.json").exists());
+    drop(lock);
+}
+
+#[test]
+fn a_stale_lock_is_taken_over_with_a_note() {
+    let s = Scratch::new();
+    let dir = s.join("run");
+    std::fs::create_dir(&dir).unwrap();
+    // A pid that has certainly ended: a child that was waited for.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    std::fs::write(dir.join(LOCK_FILE), format!("{dead}\n")).unwrap();
+    let out = dir.to_string_lossy().into_owned();
+    let o = s.run(&fixture_search(&out, &[]));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "note: run directory {out} was locked by pid {dead}, which ended without releasing it; taking the lock over"
+        )
+    );
+    assert!(dir.join("run.json").exists());
+    assert!(
+        !dir.join(LOCK_FILE).exists(),
+        "the lock is removed at the end"
+    );
+    // A second run finds no lock and says nothing.
+    let o = s.run(&fixture_search(&out, &[]));
+    assert!(o.status.success() && o.stderr.is_empty());
+}
+
+// ---- 8. messages ----------------------------------------------------------------------
+
+#[test]
+fn messages_say_what_is_wrong_once() {
+    let s = Scratch::new();
+    // An OS error printed once, not once per link of the chain.
+    let err = s.fails_with(
+        &["cost", "--schedule", "all-17", "--profile", "/"],
+        "reading profile /: Is a directory (os error 21)",
+    );
+    assert_eq!(err.matches("os error 21").count(), 1, "{err}");
+
+    // A data directory that is a file.
+    let file = s.join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let file = file.to_string_lossy().into_owned();
+    s.fails_with(
+        &["eval", "--data-dir", &file],
+        &format!(
+            "data directory {file}: {file} is not a directory (the data directory must be a directory for the MNIST files)"
+        ),
+    );
+    s.fails_with(&["fetch", "--data-dir", &file], "is not a directory");
+
+    // A failed export leaves no temporaries.
+    std::fs::create_dir(s.join("w.npz")).unwrap();
+    s.fails_with(
+        &["export", "--out", "w"],
+        "exporting to w: w.npz: Is a directory (os error 21)",
+    );
+    let left: Vec<String> = std::fs::read_dir(s.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    s.fails_with(
+        &["approx", "--method", "weighted"],
+        "fit method 'weighted' needs a problem's measured histogram of pre-activations and is not available in `cellwise approx`",
+    );
+}
+
+// ---- 9. README ------------------------------------------------------------------------
+
+#[test]
+fn the_readme_states_the_embedded_models_parameter_count() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("models/mnist-rnn32.json")).unwrap())
+            .unwrap();
+    let n = record["parameters"].as_u64().unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let with_commas = format!("{},{:03}", n / 1000, n % 1000);
+    assert!(
+        readme.contains(&format!(
+            "`models/mnist-rnn32.safetensors` ({with_commas} parameters)"
+        )),
+        "README does not state {with_commas} parameters"
+    );
+}
+
+// ---- 10. parsers of untrusted bytes ---------------------------------------------------
+
+/// IDX bytes: a header of `rank` dimensions followed by `data`.
+fn idx_bytes(kind: u8, rank: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut b = vec![0, 0, kind, rank];
+    for d in dims {
+        b.extend_from_slice(&d.to_be_bytes());
+    }
+    b.extend_from_slice(data);
+    b
+}
+
+#[test]
+fn a_forged_idx_header_is_refused_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    // 65536 x 65536 x 1 bytes announced (4 GiB), and a sparse file that long: refused by the
+    // bound without reading (or allocating) the data.
+    let path = dir.path().join("big.idx");
+    let header = idx_bytes(8, 3, &[65536, 65536, 1], &[]);
+    std::fs::write(&path, &header).unwrap();
+    File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(header.len() as u64 + (1u64 << 32))
+        .unwrap();
+    let err = read_idx(&path, 3).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("more than the {MAX_IDX_DATA_BYTES} data bytes")),
+        "{err}"
+    );
+    // Within the bound but longer than the file: refused by the file's length.
+    std::fs::write(&path, idx_bytes(8, 3, &[1000, 28, 28], &[0; 10])).unwrap();
+    let err = read_idx(&path, 3).unwrap_err().to_string();
+    assert!(
+        err.contains("need 784000 data bytes but the file has 10"),
+        "{err}"
+    );
+}
+
+proptest! {
+    // 512 cases of at most 64 bytes: a few milliseconds.
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Arbitrary bytes: an error or an array whose data is exactly what its header says,
+    /// never more than the input.
+    #[test]
+    fn idx_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..64), rank in 0usize..5) {
+        if let Ok(a) = parse_idx(&bytes, rank) {
+            prop_assert_eq!(a.dims.len(), rank);
+            prop_assert_eq!(a.data.len(), a.dims.iter().product::<usize>());
+            prop_assert!(a.data.len() <= bytes.len());
+        }
+    }
+}
+
+proptest! {
+    // 256 cases, each writing and reading a file of at most a few hundred bytes.
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A valid file with arbitrary header fields and a few bytes flipped or cut, read from
+    /// disk: an error, or exactly the announced data.
+    #[test]
+    fn mutated_idx_files_never_panic(
+        dims in prop::collection::vec(0u32..8, 3),
+        huge in prop::option::of((0usize..3, any::<u32>())),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        cut in prop::option::of(any::<prop::sample::Index>()),
+    ) {
+        let n: usize = dims.iter().map(|&d| d as usize).product();
+        let mut dims = dims;
+        if let Some((i, d)) = huge {
+            dims[i] = d;
+        }
+        let mut bytes = encode_idx(&IdxArray {
+            dims: vec![0; 3],
+            data: vec![],
+        });
+        bytes.truncate(4);
+        for d in &dims {
+            bytes.extend_from_slice(&d.to_be_bytes());
+        }
+        bytes.extend(std::iter::repeat_n(7u8, n));
+        for (at, value) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        if let Some(at) = cut {
+            let len = at.index(bytes.len() + 1);
+            bytes.truncate(len);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.idx");
+        std::fs::write(&path, &bytes).unwrap();
+        let from_file = read_idx(&path, 3);
+        let from_bytes = parse_idx(&bytes, 3);
+        prop_assert_eq!(from_file.is_ok(), from_bytes.is_ok());
+        if let Ok(a) = from_file {
+            prop_assert_eq!(a.data.len(), a.dims.iter().product::<usize>());
+            prop_assert!(a.data.len() <= MAX_IDX_DATA_BYTES);
+        }
+    }
+}
+
+/// A small sealed checkpoint (no oracle needed: the records are only parsed).
+fn sample_checkpoint() -> Vec<u8> {
+    use cellwise::schedule::{Approx, Schedule};
+    use cellwise::search::Record;
+    let all17 = Schedule::uniform(28, Approx::Degree(17));
+    let records = vec![
+        Record {
+            index: 0,
+            schedule: all17.clone(),
+            accuracy: Some(0.93),
+            correct: Some(93),
+            unsafe_images: Some(0),
+            accepted: None,
+            cost: 169.0,
+        },
+        Record {
+            index: 1,
+            schedule: all17.with_entry(3, Approx::Degree(7)),
+            accuracy: None,
+            correct: None,
+            unsafe_images: None,
+            accepted: Some(true),
+            cost: 167.0,
+        },
+    ];
+    let cp = Checkpoint::new(serde_json::json!({"strategy": "dfs", "seed": 1}), records).unwrap();
+    serde_json::to_vec(&cp).unwrap()
+}
+
+proptest! {
+    // 256 cases of each kind, on inputs of at most a few kilobytes: well under a second.
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Arbitrary bytes are never a checkpoint, and never a panic.
+    #[test]
+    fn checkpoint_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        prop_assert!(Checkpoint::from_json(&bytes, "fuzz").is_err());
+    }
+
+    /// A sealed checkpoint with a byte changed, inserted or removed: refused in one line,
+    /// unless the change left the content the same (white space, say); then it verifies.
+    #[test]
+    fn mutated_checkpoints_are_refused_or_unchanged(
+        at in any::<prop::sample::Index>(),
+        op in 0u8..3,
+        value in any::<u8>(),
+    ) {
+        let good = sample_checkpoint();
+        let original = Checkpoint::from_json(&good, "good").unwrap();
+        let mut bytes = good.clone();
+        let i = at.index(bytes.len());
+        match op {
+            0 => bytes[i] = value,
+            1 => bytes.insert(i, value),
+            _ => { bytes.remove(i); }
+        }
+        match Checkpoint::from_json(&bytes, "fuzz") {
+            Ok(cp) => {
+                prop_assert_eq!(cp.digest, original.digest);
+                prop_assert_eq!(
+                    serde_json::to_string(&cp.records).unwrap(),
+                    serde_json::to_string(&original.records).unwrap()
+                );
+            }
+            Err(e) => prop_assert_eq!(e.to_string().lines().count(), 1),
+        }
+    }
+
+    /// Arbitrary text is a preset only if it validates.
+    #[test]
+    fn preset_text_never_panics(text in "\\PC{0,200}") {
+        if let Ok(c) = StrategyConfig::from_toml("fuzz", &text) {
+            prop_assert!(c.validate().is_ok());
+        }
+    }
+
+    /// Every numeric setting of every preset, set to hostile numbers: loaded only when every
+    /// value is finite and in range, otherwise one line naming the setting.
+    #[test]
+    fn preset_numbers_are_checked(
+        preset in 0usize..4,
+        numbers in prop::collection::vec(hostile_number(), 7),
+    ) {
+        let (strategy, keys): (&str, &[&str]) = [
+            ("anneal", &["initial_temperature", "final_temperature", "penalty_per_point"][..]),
+            ("dfs", &["tolerance_points", "floor"][..]),
+            ("dp", &["resolution", "budgets", "tighten_steps"][..]),
+            ("genetic", &["population", "generations", "initial_samples", "tournament", "crossover", "mutate_down", "mutate_up"][..]),
+        ][preset];
+        let mut text = format!("strategy = \"{strategy}\"\n");
+        if strategy == "dfs" {
+            text.push_str("anchor = \"parent\"\n");
+        }
+        for (key, value) in keys.iter().zip(&numbers) {
+            text.push_str(&format!("{key} = {value}\n"));
+        }
+        match StrategyConfig::from_toml("fuzz", &text) {
+            Ok(c) => {
+                prop_assert!(c.validate().is_ok());
+                let v = serde_json::to_value(&c).unwrap();
+                for key in keys {
+                    let x = v[key].as_f64().unwrap();
+                    prop_assert!((0.0..=1e12).contains(&x), "{} = {}", key, x);
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                prop_assert_eq!(e.lines().count(), 1);
+                prop_assert!(e.starts_with("strategy preset fuzz: "), "{}", e);
+            }
+        }
+    }
+}
+
+/// TOML numbers a hostile preset might hold: specials, extremes, negatives, plain values.
+fn hostile_number() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("nan".to_string()),
+        Just("inf".to_string()),
+        Just("-inf".to_string()),
+        Just("1e308".to_string()),
+        Just("-1".to_string()),
+        Just("0".to_string()),
+        Just("9223372036854775807".to_string()),
+        (0u32..300).prop_map(|n| n.to_string()),
+        (0.0f64..2.0).prop_map(|x| format!("{x:?}")),
+    ]
+}
