@@ -25,3 +25,61 @@ pub fn write_atomic_with<E: From<std::io::Error>>(
     std::fs::rename(&tmp, path)?;
     Ok(())
 }
+
+/// The temporary file beside `path` that an atomic write goes through.
+fn temporary(path: &Path) -> std::path::PathBuf {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::path::PathBuf::from(tmp)
+}
+
+/// [`write_atomic_with`] for files that hold secret material: the temporary file is created
+/// anew (a stale one is removed, never reused with its old permissions) with permissions
+/// `mode` (Unix; 0o600 lets only the owner read it) before any byte is written, so the
+/// content is never readable by others, not even during the write; then flushed, renamed
+/// over `path`, and the rename itself flushed to disk.
+pub fn write_atomic_with_mode<E: From<std::io::Error>>(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
+) -> Result<(), E> {
+    let tmp = temporary(path);
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut out = BufWriter::with_capacity(1 << 20, options.open(&tmp)?);
+    write(&mut out)?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Checks that [`write_atomic`] can write `path`, before a long computation whose result goes
+/// there: `path` is not a directory, and the temporary file beside it can be created (it is
+/// removed again).
+pub fn check_writable(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a directory",
+        ));
+    }
+    let tmp = temporary(path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&tmp)?;
+    std::fs::remove_file(&tmp)
+}
