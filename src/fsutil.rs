@@ -83,3 +83,32 @@ pub fn check_writable(path: &Path) -> std::io::Result<()> {
         .open(&tmp)?;
     std::fs::remove_file(&tmp)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn private_files_are_created_private_over_a_stale_temporary() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        std::fs::write(temporary(&path), b"stale").unwrap();
+        std::fs::set_permissions(temporary(&path), std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomic_with_mode(&path, 0o600, |out| out.write_all(b"key")).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"key");
+        assert!(!temporary(&path).exists());
+    }
+
+    #[test]
+    fn unwritable_outputs_are_found_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable(&dir.path().join("out.json")).unwrap();
+        assert!(!dir.path().join("out.json.tmp").exists());
+        assert!(check_writable(dir.path()).is_err());
+        assert!(check_writable(&dir.path().join("missing/out.json")).is_err());
+    }
+}

@@ -513,6 +513,22 @@ fn a_profile_output_that_cannot_be_written_is_refused_before_measuring() {
         ],
         "cannot write there: is a directory",
     );
+    // The same for an encrypted run's report.
+    fails(
+        &[
+            "infer",
+            "--encrypted",
+            "--schedule",
+            "all-3",
+            "--preset",
+            "test-boot",
+            "--insecure",
+            "--fixture",
+            "--out",
+            "/nonexistent/x",
+        ],
+        "--out /nonexistent/x: cannot write there",
+    );
 }
 
 // ---- 7. property tests of every parser of untrusted bytes ----
@@ -1003,6 +1019,17 @@ mod props {
             "server.keys" => Kind::ServerKeys,
             _ => Kind::Ciphertexts,
         }
+    }
+
+    /// The counter sees an allocation the system only backs when it is touched (so the
+    /// bounds above would catch a reader that sizes a buffer by a hostile count).
+    #[test]
+    fn the_allocation_counter_sees_untouched_memory() {
+        let (v, held) = peak(|| vec![0u8; 1 << 30]);
+        assert!(held >= 1 << 30, "{held}");
+        drop(v);
+        let ((), held) = peak(|| ());
+        assert_eq!(held, 0);
     }
 
     /// The unmodified files read back (so the properties above exercise real parsers).
