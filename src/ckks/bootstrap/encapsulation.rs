@@ -31,12 +31,13 @@ pub const SPARSE_LOG_N: u32 = 16;
 /// Largest log2(q_0 p_0) at which the ephemeral secret (Hamming weight [`SPARSE_WEIGHT`], ring
 /// degree 2^[`SPARSE_LOG_N`]) keeps 128-bit security, as published with the implementation of
 /// sparse-secret encapsulation by its authors: Lattigo's bootstrapping parameters
-/// (tuneinsight/lattigo v4, `ckks/bootstrapping/parameters_literal.go`, field
-/// `EphemeralSecretWeight`: "by default set to 32, which ensure over 128-bit security for an
-/// evaluation key of modulus 121 bits"; the defaults documented there are for 2^15 slots,
-/// N = 2^16), which cites Bossuat, Troncoso-Pastoriza and Hubaux, "Bootstrapping for
-/// approximate homomorphic encryption with negligible failure-probability by using
-/// sparse-secret encapsulation", ACNS 2022 (ePrint 2022/024). The dense-to-sparse key is an
+/// (tuneinsight/lattigo v4, `ckks/bootstrapping/parameters_literal.go` at commit 0a0ed6e2,
+/// field `EphemeralSecretWeight`: "by default set to 32, which ensure over 128-bit security
+/// for an evaluation key of modulus 121 bits"; the defaults documented there are for 2^15
+/// slots, N = 2^16), which refers to Bossuat, Troncoso-Pastoriza and Hubaux, "Bootstrapping
+/// for approximate homomorphic encryption with negligible failure-probability by using
+/// sparse-secret encapsulation", ACNS 2022 (ePrint 2022/024) for the construction and its
+/// security. The dense-to-sparse key is an
 /// RLWE sample under the sparse secret modulo `q_0 p_0` only; every other key and ciphertext
 /// is under the dense ternary secret, covered by
 /// [`crate::ckks::scheme::params::max_log_qp_128`]. At `fgb-like`, `q_0 p_0` is a 58-bit and a

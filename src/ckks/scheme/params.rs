@@ -32,9 +32,10 @@ pub const MAX_PRIMES: usize = 88;
 ///   largest log2 q for the ternary secret distribution, coefficients uniform in {-1, 0, 1},
 ///   classical 128-bit security).
 /// - N = 2^16 (1772): NOT in that standard, whose tables stop at N = 2^15. The figure is
-///   OpenFHE's extension of the table, computed with the lattice-estimator
-///   (`StdLatticeParm(HEStd_ternary, 65536, HEStd_128_classic, 1772)` in OpenFHE's
-///   `src/core/lib/lattice/stdlatticeparms.cpp`).
+///   OpenFHE's extension of the table (`StdLatticeParm(HEStd_ternary, 65536,
+///   HEStd_128_classic, 1772)` in `src/core/lib/lattice/stdlatticeparms.cpp`), added by
+///   openfhe-development pull request 439 (2023) after issue 147 ("the standard does not
+///   include entries for N = 2^16 ... run estimation using" the lattice-estimator).
 ///
 /// The table holds for uniform ternary secrets only: [`ParametersLiteral::build`] refuses a
 /// sparse main secret that claims 128-bit security.
