@@ -66,14 +66,24 @@ pub fn write_atomic_with_mode<E: From<std::io::Error>>(
 }
 
 /// Checks that [`write_atomic`] can write `path`, before a long computation whose result goes
-/// there: `path` is not a directory, and the temporary file beside it can be created (it is
-/// removed again).
+/// there: `path` is a regular file or does not exist yet (an atomic write renames a new file
+/// over it, which would replace a device such as `/dev/null`, a FIFO or a directory entry
+/// of another kind), and the temporary file beside it can be created (it is removed again).
 pub fn check_writable(path: &Path) -> std::io::Result<()> {
-    if path.is_dir() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::IsADirectory,
-            "is a directory",
-        ));
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "is a directory",
+            ));
+        }
+        Ok(m) if !m.is_file() => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file (an atomic write would replace it)",
+            ));
+        }
+        _ => {}
     }
     let tmp = temporary(path);
     std::fs::OpenOptions::new()

@@ -513,6 +513,26 @@ fn a_profile_output_that_cannot_be_written_is_refused_before_measuring() {
         ],
         "cannot write there: is a directory",
     );
+    // A FIFO (or a device such as /dev/null) would be replaced by the atomic write's rename.
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(s(&fifo)).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        fails(
+            &[
+                "ckks",
+                "profile",
+                "--preset",
+                "test-small",
+                "--insecure",
+                "--out",
+                s(&fifo),
+            ],
+            "cannot write there: not a regular file",
+        );
+    }
     // The same for an encrypted run's report.
     fails(
         &[
