@@ -136,8 +136,17 @@ fn flip_byte(path: &Path, at: usize) {
 #[test]
 fn two_processes_exchange_files_and_refuse_bad_ones() {
     let tmp = tempfile::tempdir().unwrap();
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    let (a_s, b_s) = (a.to_str().unwrap(), b.to_str().unwrap());
+    // Clients a and b; the server's directory s (it must never see a secret key).
+    let (a, b, s) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("s"),
+    );
+    let (a_s, b_s, s_s) = (
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        s.to_str().unwrap(),
+    );
     let keygen = |dir: &str, seed: &str| {
         run(&[
             "infer",
@@ -168,10 +177,15 @@ fn two_processes_exchange_files_and_refuse_bad_ones() {
     };
     encrypt(a_s);
     encrypt(b_s);
-    let serve = ["infer", "serve", "--dir", a_s, "--schedule", "all-3"];
+    std::fs::create_dir(&s).unwrap();
+    for f in ["server.keys", "inputs.ct"] {
+        std::fs::copy(a.join(f), s.join(f)).unwrap();
+    }
+    let serve = ["infer", "serve", "--dir", s_s, "--schedule", "all-3"];
     fails(&serve, "--insecure");
     let serve: Vec<&str> = serve.iter().copied().chain(["--insecure"]).collect();
     assert!(run(&serve).contains("16 images"));
+    std::fs::copy(s.join("logits.ct"), a.join("logits.ct")).unwrap();
     let out = run(&["infer", "decrypt", "--dir", a_s]);
     assert!(out.contains("16 images of test[0..16]"), "{out}");
 
@@ -179,16 +193,16 @@ fn two_processes_exchange_files_and_refuse_bad_ones() {
     std::fs::copy(a.join("logits.ct"), b.join("logits.ct")).unwrap();
     fails(&["infer", "decrypt", "--dir", b_s], "other keys");
     // Inputs of another key set.
-    std::fs::copy(b.join("inputs.ct"), a.join("inputs.ct")).unwrap();
+    std::fs::copy(b.join("inputs.ct"), s.join("inputs.ct")).unwrap();
     fails(&serve, "other keys");
     // Inputs where keys belong, logits where inputs belong.
-    std::fs::copy(a.join("server.keys"), a.join("inputs.ct")).unwrap();
+    std::fs::copy(s.join("server.keys"), s.join("inputs.ct")).unwrap();
     fails(&serve, "expected ciphertexts");
-    std::fs::copy(a.join("logits.ct"), a.join("inputs.ct")).unwrap();
+    std::fs::copy(a.join("logits.ct"), s.join("inputs.ct")).unwrap();
     fails(&serve, "holds logit ciphertexts, expected input");
     // A damaged key file, a truncated one.
-    std::fs::copy(b.join("inputs.ct"), a.join("inputs.ct")).unwrap();
-    let keys = a.join("server.keys");
+    std::fs::copy(b.join("inputs.ct"), s.join("inputs.ct")).unwrap();
+    let keys = s.join("server.keys");
     let len = std::fs::metadata(&keys).unwrap().len() as usize;
     flip_byte(&keys, len / 2);
     fails(&serve, "server.keys");
@@ -196,12 +210,13 @@ fn two_processes_exchange_files_and_refuse_bad_ones() {
     std::fs::write(&keys, &bytes[..bytes.len() / 3]).unwrap();
     fails(&serve, "truncated");
     // Keys of parameters without room for a bootstrap.
+    let c = tmp.path().join("c");
     fails(
         &[
             "infer",
             "keygen",
             "--dir",
-            a_s,
+            c.to_str().unwrap(),
             "--preset",
             "test-small",
             "--insecure",

@@ -7,8 +7,18 @@ use anyhow::Context as _;
 
 use cellwise::ckks::bootstrap::BootstrapConfig;
 use cellwise::ckks::profile::{ProfileConfig, measure};
+use cellwise::ckks::scheme::error::CkksError;
 use cellwise::ckks::scheme::params::{PRESETS, Parameters, ParametersLiteral};
 use cellwise::cost::profile::{FORMAT, OpTiming, Profile, ProfileParams};
+
+/// Most worker threads: rayon starts them all at once, and this project's machines have a
+/// few dozen cores at most.
+const MAX_THREADS: usize = 1024;
+/// Most timed repetitions per operation: the median of 1,000 is as stable as it gets, and a
+/// profile of that many at `fgb-like` already takes days.
+const MAX_SAMPLES: usize = 1000;
+/// Most timed bootstraps (15-20 s each at `fgb-like`).
+const MAX_BOOTSTRAP_SAMPLES: usize = 100;
 
 /// Arguments of `cellwise ckks`.
 #[derive(clap::Args)]
@@ -71,8 +81,7 @@ fn parameters(a: &ProfileArgs) -> anyhow::Result<(String, Parameters)> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading parameters {}", path.display()))?;
-            let lit: ParametersLiteral = toml::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{}", e.message()))
+            let lit = ParametersLiteral::from_toml(&text)
                 .with_context(|| format!("parsing parameters {}", path.display()))?;
             (path.display().to_string(), lit)
         }
@@ -93,23 +102,44 @@ fn parameters(a: &ProfileArgs) -> anyhow::Result<(String, Parameters)> {
 }
 
 fn profile(a: ProfileArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(a.threads >= 1, "--threads must be at least 1");
-    anyhow::ensure!(a.samples >= 1, "--samples must be at least 1");
+    for (flag, got, min, max) in [
+        ("--threads", a.threads, 1, MAX_THREADS),
+        ("--samples", a.samples, 1, MAX_SAMPLES),
+        (
+            "--bootstrap-samples",
+            a.bootstrap_samples,
+            0,
+            MAX_BOOTSTRAP_SAMPLES,
+        ),
+    ] {
+        anyhow::ensure!(
+            (min..=max).contains(&got),
+            "{flag} {got}: must be between {min} and {max}"
+        );
+    }
+    // A profile takes minutes to hours: a path it cannot be written to is refused first.
+    if let Some(out) = &a.out {
+        cellwise::fsutil::check_writable(out)
+            .with_context(|| format!("--out {}: cannot write there", out.display()))?;
+    }
     let (name, params) = parameters(&a)?;
     let top = params.top_level();
-    let levels = a.levels.clone().unwrap_or_else(|| (0..=top).collect());
+    let mut levels = a.levels.clone().unwrap_or_else(|| (0..=top).collect());
     if let Some(&bad) = levels.iter().find(|&&l| l > top) {
         anyhow::bail!("--levels: level {bad} is above the top level {top} of {name}");
     }
+    levels.sort_unstable();
+    levels.dedup();
     let cfg = ProfileConfig {
         samples: a.samples,
         levels,
         seed: a.seed,
-        // Parameters without room for a bootstrap are profiled without one.
-        bootstrap_samples: if BootstrapConfig::for_params(&params).is_ok() {
-            a.bootstrap_samples
-        } else {
-            0
+        // Parameters without room for a bootstrap are profiled without one; secure parameters
+        // whose bootstrap would not be secure are refused.
+        bootstrap_samples: match BootstrapConfig::for_params(&params) {
+            Ok(_) => a.bootstrap_samples,
+            Err(e @ CkksError::InsecureEncapsulation { .. }) => return Err(e.into()),
+            Err(_) => 0,
         },
     };
     let pool = rayon::ThreadPoolBuilder::new()

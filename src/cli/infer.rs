@@ -14,7 +14,7 @@ use cellwise::ckks::plan::RnnMatrices;
 use cellwise::ckks::scheme::params::{PRESETS, ParametersLiteral};
 use cellwise::cost::{self, CostModel, CostOptions};
 use cellwise::data::{self, Split, Splits};
-use cellwise::infer::files::{self, Role};
+use cellwise::infer::files::{self, CiphertextInfo, Role};
 use cellwise::infer::{
     self, Client, InferenceReport, NetShape, Request, Server, StepReport, argmax_rows,
 };
@@ -87,7 +87,8 @@ struct KeyArgs {
     /// Accept parameters below 128-bit security (the test presets need it).
     #[arg(long)]
     insecure: bool,
-    /// Seed of keys and encryptions (default: from the OS).
+    /// TESTS ONLY: seed of keys and encryptions. The secret key is then derived from these 64
+    /// bits, so anyone who knows or guesses the seed can decrypt (default: from the OS).
     #[arg(long)]
     seed: Option<u64>,
 }
@@ -135,6 +136,10 @@ struct KeygenArgs {
     /// Problem preset (the network shape the keys are for).
     #[arg(long, default_value = DEFAULT_PROBLEM)]
     problem: String,
+    /// Replace the secret key of an existing key set in DIR (whatever was encrypted under it
+    /// can then never be decrypted).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(clap::Args)]
@@ -147,7 +152,7 @@ struct EncryptArgs {
     /// Problem preset (how images become steps).
     #[arg(long, default_value = DEFAULT_PROBLEM)]
     problem: String,
-    /// Seed of the encryptions (default: from the OS).
+    /// TESTS ONLY: seed of the encryptions' randomness (default: from the OS).
     #[arg(long)]
     seed: Option<u64>,
 }
@@ -186,15 +191,21 @@ struct DecryptArgs {
     json: bool,
 }
 
-/// The client's note of what it encrypted (kept beside its secret key).
+/// The client's note of what it encrypted (kept beside its secret key, readable by its owner
+/// only: it holds the batch's labels).
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct BatchNote {
     split: String,
     offset: usize,
     labels: Vec<u8>,
+    /// The digest of the inputs file (hex): the logits of this batch name it.
+    inputs: String,
 }
 
 const BATCH_NOTE: &str = "batch.json";
+/// Largest batch note read: 2^15 labels (the largest batch) take about 64 KB of JSON.
+const MAX_NOTE_BYTES: u64 = 1 << 20;
 
 /// Runs `cellwise infer`.
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -364,6 +375,10 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
         "`cellwise infer` runs under CKKS: pass --encrypted (`cellwise eval` scores schedules in plaintext)"
     );
     anyhow::ensure!(!a.schedule.is_empty(), "give at least one --schedule");
+    if let Some(path) = &a.out {
+        cellwise::fsutil::check_writable(path)
+            .with_context(|| format!("--out {}: cannot write there", path.display()))?;
+    }
     set_threads(a.threads)?;
     let problem = Problem::load(&a.model.problem)?;
     let schedules = a
@@ -502,9 +517,20 @@ fn print_table(r: &RunRecord<'_>) {
 }
 
 fn keygen(a: KeygenArgs) -> anyhow::Result<()> {
+    let secret = a.dir.join(files::SECRET_KEY);
+    anyhow::ensure!(
+        a.force || !secret.exists(),
+        "{} exists: a new key set would replace it, and what was encrypted under it could never be decrypted again; pass --force to replace it",
+        secret.display()
+    );
     let problem = Problem::load(&a.problem)?;
     let params = parameters(&a.keys)?;
     std::fs::create_dir_all(&a.dir).with_context(|| format!("creating {}", a.dir.display()))?;
+    if a.keys.seed.is_some() {
+        eprintln!(
+            "warning: --seed derives the secret key from a 64-bit seed: these keys are for tests only, not secret"
+        );
+    }
     let (client, keys) = Client::keygen(&params, shape_of(&problem), a.keys.seed)?;
     files::write_secret(&a.dir.join(files::SECRET_KEY), &client)?;
     files::write_server_keys(&a.dir.join(files::SERVER_KEYS), &keys)?;
@@ -532,25 +558,32 @@ fn encrypt(a: EncryptArgs) -> anyhow::Result<()> {
         client.batch_capacity(),
     )?;
     let enc = client.encrypt(batch.images.view())?;
-    files::write_ciphertexts(
+    let info = CiphertextInfo {
+        key_set: client.key_set(),
+        shape: client.shape(),
+        role: Role::Inputs,
+        images: enc.images,
+        batch: None,
+    };
+    let digest = files::write_ciphertexts(
         &a.dir.join(files::INPUTS),
         client.params(),
         client.context(),
-        client.shape(),
-        client.key_set(),
-        Role::Inputs,
-        enc.images,
+        &info,
         &enc.inputs,
     )?;
     let note = BatchNote {
         split: batch.name.clone(),
         offset: a.data.offset,
         labels: batch.labels.clone(),
+        inputs: files::hex(&digest),
     };
-    cellwise::fsutil::write_atomic(
-        &a.dir.join(BATCH_NOTE),
-        serde_json::to_string(&note)?.as_bytes(),
-    )?;
+    let json = serde_json::to_string(&note)?;
+    let path = a.dir.join(BATCH_NOTE);
+    cellwise::fsutil::write_atomic_with_mode(&path, 0o600, |out| {
+        std::io::Write::write_all(out, json.as_bytes())
+    })
+    .with_context(|| format!("writing {}", path.display()))?;
     println!(
         "encrypted {} images of {} into {}",
         enc.images,
@@ -561,6 +594,14 @@ fn encrypt(a: EncryptArgs) -> anyhow::Result<()> {
 }
 
 fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let secret = a.dir.join(files::SECRET_KEY);
+    anyhow::ensure!(
+        !secret.exists(),
+        "{} exists: the server must never see the secret key; give `infer serve` a directory with only {} and {}",
+        secret.display(),
+        files::SERVER_KEYS,
+        files::INPUTS
+    );
     set_threads(a.threads)?;
     let problem = Problem::load(&a.model.problem)?;
     let schedule = schedule_of(&a.schedule, &problem)?;
@@ -577,11 +618,12 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         problem.name
     );
     let levels = keys.params.levels;
-    let (params, key_set) = (keys.params.clone(), keys.key_set);
+    let (params, key_set, shape) = (keys.params.clone(), keys.key_set, keys.shape);
     let server = Server::new(keys, &RnnMatrices::from_weights(&weights))?;
     let inputs_path = a.dir.join(files::INPUTS);
-    let (images, inputs) =
-        files::read_ciphertexts(&inputs_path, server.context(), key_set, Role::Inputs)?;
+    let inputs =
+        files::read_ciphertexts(&inputs_path, server.context(), key_set, shape, Role::Inputs)?;
+    let images = inputs.info.images;
     let cost = cost_model(&a.cost, &problem, levels)?;
     let candidates = server_candidates(&problem, &weights)?;
     let cells = infer::cells_for(&schedule, &candidates)?;
@@ -590,17 +632,21 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let batch = infer::EncryptedBatch {
         key_set,
         images,
-        inputs,
+        inputs: inputs.ciphertexts,
     };
     let (logits, run) = server.infer(&batch, &cells, &boots, &mut progress(problem.steps()))?;
+    let info = CiphertextInfo {
+        key_set,
+        shape,
+        role: Role::Logits,
+        images,
+        batch: Some(inputs.digest),
+    };
     files::write_ciphertexts(
         &a.dir.join(files::LOGITS),
         &params,
         server.context(),
-        server.shape(),
-        key_set,
-        Role::Logits,
-        images,
+        &info,
         std::slice::from_ref(&logits),
     )?;
     if a.json {
@@ -622,55 +668,80 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
 
 fn decrypt(a: DecryptArgs) -> anyhow::Result<()> {
     let client = files::read_secret(&a.dir.join(files::SECRET_KEY), None)?;
-    let (images, cts) = files::read_ciphertexts(
-        &a.dir.join(files::LOGITS),
+    let note_path = a.dir.join(BATCH_NOTE);
+    let note = read_note(&note_path)?;
+    let logits_path = a.dir.join(files::LOGITS);
+    let logits = files::read_ciphertexts(
+        &logits_path,
         client.context(),
         client.key_set(),
+        client.shape(),
         Role::Logits,
     )?;
+    let answered = logits.info.batch.as_ref().map(files::hex);
     anyhow::ensure!(
-        cts.len() == 1,
-        "{} holds {} ciphertexts, expected 1",
-        files::LOGITS,
-        cts.len()
+        answered.as_deref() == Some(note.inputs.as_str()),
+        "{} answers another batch (inputs {}) than the one {} records ({}, inputs {}): serve this batch's {} again",
+        logits_path.display(),
+        short(answered.as_deref().unwrap_or("unknown")),
+        BATCH_NOTE,
+        note.split,
+        short(&note.inputs),
+        files::INPUTS
     );
-    let logits = client.decrypt(&cts[0], images)?;
-    let predictions = argmax_rows(&logits);
-    let note: Option<BatchNote> = read_note(&a.dir.join(BATCH_NOTE))?;
-    let correct = note.as_ref().map(|n| {
-        predictions
-            .iter()
-            .zip(&n.labels)
-            .filter(|(p, l)| p == l)
-            .count()
-    });
+    let images = logits.info.images;
+    anyhow::ensure!(
+        note.labels.len() == images,
+        "{} holds {} labels for a batch of {images} images",
+        note_path.display(),
+        note.labels.len()
+    );
+    let decrypted = client.decrypt(&logits.ciphertexts[0], images)?;
+    let predictions = argmax_rows(&decrypted);
+    let correct = predictions
+        .iter()
+        .zip(&note.labels)
+        .filter(|(p, l)| p == l)
+        .count();
     if a.json {
         let v = serde_json::json!({
             "images": images,
             "predictions": predictions,
             "correct": correct,
-            "split": note.as_ref().map(|n| n.split.clone()),
+            "split": note.split,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        match (correct, &note) {
-            (Some(c), Some(n)) => println!(
-                "{images} images of {}: {c} correct ({:.2} %)",
-                n.split,
-                100.0 * c as f64 / images as f64
-            ),
-            _ => println!("{images} images decrypted"),
-        }
+        println!(
+            "{images} images of {}: {correct} correct ({:.2} %)",
+            note.split,
+            100.0 * correct as f64 / images as f64
+        );
     }
     Ok(())
 }
 
-fn read_note(path: &Path) -> anyhow::Result<Option<BatchNote>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?,
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
+/// The first 12 hex digits of a digest (enough to tell batches apart in a message).
+fn short(hex: &str) -> &str {
+    hex.get(..12).unwrap_or(hex)
+}
+
+/// The client's batch note (written by `infer encrypt`), read only up to its size bound.
+fn read_note(path: &Path) -> anyhow::Result<BatchNote> {
+    let size = std::fs::metadata(path)
+        .with_context(|| {
+            format!(
+                "{}: infer decrypt needs the note infer encrypt writes beside the secret key",
+                path.display()
+            )
+        })?
+        .len();
+    anyhow::ensure!(
+        size <= MAX_NOTE_BYTES,
+        "{}: {size} bytes, a batch note has at most {MAX_NOTE_BYTES}",
+        path.display()
+    );
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }

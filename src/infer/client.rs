@@ -18,6 +18,14 @@ use crate::ckks::scheme::params::ParametersLiteral;
 
 use super::InferError;
 
+/// Most time steps a network shape may have. A batch's inputs are one ciphertext per step
+/// (10 MiB each at `fgb-like`), so this also bounds an inputs file: 4,096 steps are already
+/// 40 GiB of inputs.
+pub const MAX_STEPS: usize = 4096;
+/// Largest width (inputs per step, hidden units, classes) a network shape may have: the
+/// packing gives each unit a block of slots, and the largest ring (N = 2^16) has 2^15 slots.
+pub const MAX_WIDTH: usize = 1 << 15;
+
 /// The shape of the network the keys are made for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NetShape {
@@ -32,6 +40,24 @@ pub struct NetShape {
 }
 
 impl NetShape {
+    /// Refuses a shape with a size of 0 or above its bound ([`MAX_STEPS`], [`MAX_WIDTH`]),
+    /// before anything is sized by it (a shape is read from file headers).
+    pub fn check(&self) -> Result<(), InferError> {
+        for (what, got, max) in [
+            ("steps", self.steps, MAX_STEPS),
+            ("inputs per step", self.input_width, MAX_WIDTH),
+            ("hidden units", self.hidden, MAX_WIDTH),
+            ("classes", self.classes, MAX_WIDTH),
+        ] {
+            if !(1..=max).contains(&got) {
+                return Err(InferError::Invalid(format!(
+                    "a network of {got} {what}: 1 to {max} possible"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Unit blocks of the packing: the smallest power of two holding every dimension.
     pub fn blocks(&self) -> usize {
         self.input_width
@@ -112,6 +138,7 @@ impl Client {
         shape: NetShape,
         seed: Option<u64>,
     ) -> Result<(Client, ServerKeys), InferError> {
+        shape.check()?;
         let built = params.build()?;
         let ctx = Context::new(&built)?;
         let boot = BootstrapConfig::for_params(&built)?;
@@ -144,6 +171,7 @@ impl Client {
         key_set: u64,
         seed: Option<u64>,
     ) -> Result<Client, InferError> {
+        shape.check()?;
         let ctx = Context::new(&params.build()?)?;
         let layout = shape.layout(ctx.params().slots())?;
         Ok(Client {
@@ -230,6 +258,12 @@ impl Client {
 
     /// Decrypts the logits of `images` images ([images, classes]).
     pub fn decrypt(&self, logits: &Ciphertext, images: usize) -> Result<Array2<f64>, InferError> {
+        if !(1..=self.layout.batch).contains(&images) {
+            return Err(InferError::Invalid(format!(
+                "logits of {images} images: a batch holds 1 to {} with these parameters",
+                self.layout.batch
+            )));
+        }
         let slots = self.decryptor.decrypt_values(logits)?;
         Ok(self.layout.unpack(&slots, images, self.shape.classes))
     }

@@ -1,8 +1,9 @@
 //! The files of the two-process mode, in the versioned [`crate::ckks::scheme::wire`]
-//! format. A client writes `secret.key` (for itself) and `server.keys`, then `inputs.ct`; the
-//! server reads the keys and inputs and writes `logits.ct`; the client decrypts that. Every
-//! file names its parameters and key set, so a file of another key generation, another
-//! parameter set or another role is refused before anything is computed.
+//! format. A client writes `secret.key` (for itself only: mode 0600) and `server.keys`, then
+//! `inputs.ct`; the server reads the keys and inputs and writes `logits.ct`, which names the
+//! inputs file it answers by its digest; the client decrypts that. Every file names its
+//! parameters, key set and network shape, so a file of another key generation, another
+//! parameter set, another role or another batch is refused before anything is computed.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -15,7 +16,7 @@ use crate::ckks::bootstrap::EncapsulationKeys;
 use crate::ckks::scheme::ciphertext::Ciphertext;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::params::ParametersLiteral;
-use crate::ckks::scheme::wire::{Header, Kind, WireError, WireReader, WireWriter};
+use crate::ckks::scheme::wire::{Digest, Header, Kind, WireError, WireReader, WireWriter};
 
 use super::InferError;
 use super::client::{Client, NetShape, ServerKeys};
@@ -29,8 +30,8 @@ pub const INPUTS: &str = "inputs.ct";
 /// The encrypted logits.
 pub const LOGITS: &str = "logits.ct";
 
-/// Most ciphertexts one file may hold.
-const MAX_CIPHERTEXTS: usize = 1 << 16;
+/// The key file permissions: secret material is readable by its owner only.
+const SECRET_MODE: u32 = 0o600;
 
 /// What a ciphertext file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,28 +53,81 @@ impl Role {
     }
 }
 
+/// The application data of a file's header.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Meta {
     shape: NetShape,
-    #[serde(default)]
     role: Option<Role>,
-    #[serde(default)]
     images: usize,
+    /// Logits: the digest of the inputs file they answer (hex).
+    batch: Option<String>,
 }
 
-/// Writes `header` and `body` to `path` atomically ([`crate::fsutil::write_atomic_with`]).
+/// What a ciphertext file says about its ciphertexts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CiphertextInfo {
+    /// The key set they are encrypted under.
+    pub key_set: u64,
+    /// The network shape.
+    pub shape: NetShape,
+    /// Inputs or logits.
+    pub role: Role,
+    /// Images in the batch.
+    pub images: usize,
+    /// Logits: the digest of the inputs file (its [`CiphertextFile::digest`]) they answer.
+    pub batch: Option<Digest>,
+}
+
+/// A ciphertext file, read and checked.
+pub struct CiphertextFile {
+    /// What the header says.
+    pub info: CiphertextInfo,
+    /// The ciphertexts: one per step for inputs, one for logits.
+    pub ciphertexts: Vec<Ciphertext>,
+    /// The file's digest: it names the batch.
+    pub digest: Digest,
+}
+
+/// A digest as lowercase hex.
+pub fn hex(d: &Digest) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A digest from [`hex`] text.
+fn from_hex(text: &str) -> Option<Digest> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut d = [0u8; 32];
+    for (i, b) in d.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(d)
+}
+
+/// Writes `header` and `body` to `path` atomically ([`crate::fsutil::write_atomic_with`]),
+/// or with permissions `mode` when given ([`crate::fsutil::write_atomic_with_mode`]).
+/// Returns the file's digest.
 fn write_file(
     path: &Path,
     header: &Header,
+    mode: Option<u32>,
     body: impl FnOnce(&mut WireWriter<&mut BufWriter<File>>) -> Result<(), WireError>,
-) -> Result<(), InferError> {
-    crate::fsutil::write_atomic_with(path, |out| {
+) -> Result<Digest, InferError> {
+    let mut digest = [0u8; 32];
+    let write = |out: &mut BufWriter<File>| {
         let mut w = WireWriter::new(out, header)?;
         body(&mut w)?;
-        w.finish()?;
-        Ok(())
-    })
-    .map_err(|e| at(path, e))
+        digest = w.finish()?.1;
+        Ok::<(), WireError>(())
+    };
+    match mode {
+        Some(mode) => crate::fsutil::write_atomic_with_mode(path, mode, write),
+        None => crate::fsutil::write_atomic_with(path, write),
+    }
+    .map_err(|e| at(path, e))?;
+    Ok(digest)
 }
 
 fn at(path: &Path, e: WireError) -> InferError {
@@ -86,21 +140,36 @@ fn open(path: &Path, kind: Kind) -> Result<WireReader<BufReader<File>>, InferErr
     WireReader::new(BufReader::with_capacity(1 << 20, file), kind).map_err(|e| at(path, e))
 }
 
+/// The header's application data, its shape checked against its bounds.
 fn meta(path: &Path, r: &WireReader<BufReader<File>>) -> Result<Meta, InferError> {
-    serde_json::from_str(&r.header().meta)
-        .map_err(|e| at(path, WireError::Malformed(format!("header data: {e}"))))
+    let m: Meta = serde_json::from_str(&r.header().meta)
+        .map_err(|e| at(path, WireError::Malformed(format!("header data: {e}"))))?;
+    m.shape
+        .check()
+        .map_err(|e| InferError::Invalid(format!("{}: {e}", path.display())))?;
+    Ok(m)
 }
 
-/// The context of a file's parameters, checked against the id it claims.
+/// The context of a file's parameters. The parameters are bounded
+/// ([`ParametersLiteral::build`]) and their id checked against the one the header claims
+/// before the context is made.
 fn context_of(path: &Path, r: &WireReader<BufReader<File>>) -> Result<Arc<Context>, InferError> {
     let params = r
         .header()
         .params
         .build()
         .map_err(|e| InferError::Invalid(format!("{}: parameters: {e}", path.display())))?;
-    let ctx = Context::new(&params)?;
-    r.expect(&ctx, None).map_err(|e| at(path, e))?;
-    Ok(ctx)
+    let claimed = r.header().context_id;
+    if params.id() != claimed {
+        return Err(at(
+            path,
+            WireError::Context {
+                expected: params.id(),
+                found: claimed,
+            },
+        ));
+    }
+    Ok(Context::new(&params)?)
 }
 
 fn header(
@@ -120,12 +189,13 @@ fn header(
     }
 }
 
-/// Writes the client's secret key file.
+/// Writes the client's secret key file, readable by its owner only (mode 0600), atomically.
 pub fn write_secret(path: &Path, client: &Client) -> Result<(), InferError> {
     let m = Meta {
         shape: client.shape(),
         role: None,
         images: 0,
+        batch: None,
     };
     let h = header(
         Kind::SecretKey,
@@ -134,7 +204,10 @@ pub fn write_secret(path: &Path, client: &Client) -> Result<(), InferError> {
         client.key_set(),
         &m,
     );
-    write_file(path, &h, |w| w.secret_key(client.secret_key()))
+    write_file(path, &h, Some(SECRET_MODE), |w| {
+        w.secret_key(client.secret_key())
+    })?;
+    Ok(())
 }
 
 /// Reads a secret key file back into a client (`seed`: of its encryptions).
@@ -155,19 +228,21 @@ pub fn write_server_keys(path: &Path, keys: &ServerKeys) -> Result<(), InferErro
         shape: keys.shape,
         role: None,
         images: 0,
+        batch: None,
     };
     let h = header(Kind::ServerKeys, &keys.params, &ctx, keys.key_set, &m);
-    write_file(path, &h, |w| {
+    write_file(path, &h, None, |w| {
         w.evaluation_keys(&keys.eval)?;
         keys.encapsulation.write(w)
-    })
+    })?;
+    Ok(())
 }
 
 /// Reads the server's keys.
 pub fn read_server_keys(path: &Path) -> Result<ServerKeys, InferError> {
     let mut r = open(path, Kind::ServerKeys)?;
-    let ctx = context_of(path, &r)?;
     let m = meta(path, &r)?;
+    let ctx = context_of(path, &r)?;
     let eval = r.evaluation_keys(&ctx).map_err(|e| at(path, e))?;
     let encapsulation = EncapsulationKeys::read(&mut r, &ctx).map_err(|e| at(path, e))?;
     let (params, key_set) = (r.header().params.clone(), r.header().key_set);
@@ -181,57 +256,95 @@ pub fn read_server_keys(path: &Path) -> Result<ServerKeys, InferError> {
     })
 }
 
-/// Writes ciphertexts of `role` for `images` images under the key set `key_set`.
-#[allow(clippy::too_many_arguments)]
+/// Writes `cts`, described by `info`, under the parameters `params` of `ctx`; returns the
+/// file's digest (what logits name as their batch).
 pub fn write_ciphertexts(
     path: &Path,
     params: &ParametersLiteral,
     ctx: &Context,
-    shape: NetShape,
-    key_set: u64,
-    role: Role,
-    images: usize,
+    info: &CiphertextInfo,
     cts: &[Ciphertext],
-) -> Result<(), InferError> {
+) -> Result<Digest, InferError> {
     let m = Meta {
-        shape,
-        role: Some(role),
-        images,
+        shape: info.shape,
+        role: Some(info.role),
+        images: info.images,
+        batch: info.batch.as_ref().map(hex),
     };
-    let h = header(Kind::Ciphertexts, params, ctx, key_set, &m);
-    write_file(path, &h, |w| {
+    let h = header(Kind::Ciphertexts, params, ctx, info.key_set, &m);
+    write_file(path, &h, None, |w| {
         w.u32(cts.len() as u32)?;
         cts.iter().try_for_each(|ct| w.ciphertext(ct))
     })
 }
 
-/// Reads ciphertexts of `role` of context `ctx` and key set `key_set`: (images, ciphertexts).
+/// Reads ciphertexts of `role` of context `ctx`, key set `key_set` and network `shape`. The
+/// count is checked before any ciphertext is read (one per step for inputs, one for logits),
+/// the images against the batch capacity, a logits file's batch digest for its form.
 pub fn read_ciphertexts(
     path: &Path,
     ctx: &Context,
     key_set: u64,
+    shape: NetShape,
     role: Role,
-) -> Result<(usize, Vec<Ciphertext>), InferError> {
+) -> Result<CiphertextFile, InferError> {
+    let bad = |m: String| at(path, WireError::Malformed(m));
     let mut r = open(path, Kind::Ciphertexts)?;
     r.expect(ctx, Some(key_set)).map_err(|e| at(path, e))?;
     let m = meta(path, &r)?;
     if m.role != Some(role) {
         let found = m.role.map_or("unlabelled", Role::name);
-        return Err(at(
-            path,
-            WireError::Malformed(format!(
-                "holds {found} ciphertexts, expected {}",
-                role.name()
-            )),
+        return Err(bad(format!(
+            "holds {found} ciphertexts, expected {}",
+            role.name()
+        )));
+    }
+    if m.shape != shape {
+        return Err(bad(
+            "ciphertexts of another network shape than the keys'".into()
         ));
     }
-    let n = r
-        .count("ciphertexts", MAX_CIPHERTEXTS)
-        .map_err(|e| at(path, e))?;
-    let cts = (0..n)
+    let capacity = shape.layout(ctx.params().slots())?.batch;
+    if !(1..=capacity).contains(&m.images) {
+        return Err(bad(format!(
+            "a batch of {} images, 1 to {capacity} possible",
+            m.images
+        )));
+    }
+    let batch = match (role, &m.batch) {
+        (Role::Inputs, None) => None,
+        (Role::Logits, Some(text)) => {
+            Some(from_hex(text).ok_or_else(|| bad(format!("batch digest '{text}'")))?)
+        }
+        _ => {
+            return Err(bad(format!(
+                "the batch digest of {} ciphertexts",
+                role.name()
+            )));
+        }
+    };
+    let want = match role {
+        Role::Inputs => shape.steps,
+        Role::Logits => 1,
+    };
+    let n = r.count("ciphertexts", want).map_err(|e| at(path, e))?;
+    if n != want {
+        return Err(bad(format!("{n} ciphertexts where {want} were expected")));
+    }
+    let ciphertexts = (0..n)
         .map(|_| r.ciphertext(ctx))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| at(path, e))?;
-    r.finish().map_err(|e| at(path, e))?;
-    Ok((m.images, cts))
+    let digest = r.finish().map_err(|e| at(path, e))?;
+    Ok(CiphertextFile {
+        info: CiphertextInfo {
+            key_set,
+            shape,
+            role,
+            images: m.images,
+            batch,
+        },
+        ciphertexts,
+        digest,
+    })
 }

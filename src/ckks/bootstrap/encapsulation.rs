@@ -19,10 +19,52 @@ use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::error::CkksError;
 use crate::ckks::scheme::keys::{KeyGenerator, SecretKey, SwitchingKey};
 use crate::ckks::scheme::keyswitch::key_switch;
+use crate::ckks::scheme::params::Parameters;
 use crate::ckks::scheme::wire::{WireError, WireReader, WireWriter};
 
 /// Hamming weight of the ephemeral sparse secret.
 pub const SPARSE_WEIGHT: usize = 32;
+
+/// Ring degree (log2 N) of the published security figure for the ephemeral secret.
+pub const SPARSE_LOG_N: u32 = 16;
+
+/// Largest log2(q_0 p_0) at which the ephemeral secret (Hamming weight [`SPARSE_WEIGHT`], ring
+/// degree 2^[`SPARSE_LOG_N`]) keeps 128-bit security, as published with the implementation of
+/// sparse-secret encapsulation by its authors: Lattigo's bootstrapping parameters
+/// (tuneinsight/lattigo v4, `ckks/bootstrapping/parameters_literal.go` at commit 0a0ed6e2,
+/// field `EphemeralSecretWeight`: "by default set to 32, which ensure over 128-bit security
+/// for an evaluation key of modulus 121 bits"; the defaults documented there are for 2^15
+/// slots, N = 2^16), which refers to Bossuat, Troncoso-Pastoriza and Hubaux, "Bootstrapping
+/// for approximate homomorphic encryption with negligible failure-probability by using
+/// sparse-secret encapsulation", ACNS 2022 (ePrint 2022/024) for the construction and its
+/// security. The dense-to-sparse key is an
+/// RLWE sample under the sparse secret modulo `q_0 p_0` only; every other key and ciphertext
+/// is under the dense ternary secret, covered by
+/// [`crate::ckks::scheme::params::max_log_qp_128`]. At `fgb-like`, `q_0 p_0` is a 58-bit and a
+/// 61-bit prime: about 2^119, inside the bound. The bound only falls with a smaller N or a
+/// larger modulus, so other ring degrees have no published figure here and are refused.
+pub const SPARSE_MAX_LOG_Q0P0: f64 = 121.0;
+
+/// Refuses parameters that claim 128-bit security ([`Parameters::is_secure`]) while the
+/// encapsulation's sparse instance is outside the published bound ([`SPARSE_MAX_LOG_Q0P0`]
+/// at N = 2^[`SPARSE_LOG_N`]). Parameters accepted as insecure are not checked.
+pub fn check_security(params: &Parameters) -> Result<(), CkksError> {
+    if !params.is_secure() {
+        return Ok(());
+    }
+    let (q0, p0) = (params.q()[0], params.p()[0]);
+    let log_q0p0 = (q0 as f64).log2() + (p0 as f64).log2();
+    let log_n = params.n().trailing_zeros();
+    if log_n == SPARSE_LOG_N && log_q0p0 <= SPARSE_MAX_LOG_Q0P0 {
+        return Ok(());
+    }
+    Err(CkksError::InsecureEncapsulation {
+        h: SPARSE_WEIGHT,
+        log_q0p0,
+        log_n,
+        bound: format!("log2 q_0 p_0 <= {SPARSE_MAX_LOG_Q0P0} at N = 2^{SPARSE_LOG_N}"),
+    })
+}
 
 /// The two switching keys of encapsulation; no secret material.
 #[derive(Clone, Debug)]
@@ -206,5 +248,55 @@ pub(crate) fn to_dense(ctx: &Context, ct: &Ciphertext, keys: &EncapsulationKeys)
         c0,
         c1: k1,
         ..ct.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ckks::scheme::params::ParametersLiteral;
+
+    fn params(name: &str, f: impl Fn(&mut ParametersLiteral)) -> Parameters {
+        let mut lit = ParametersLiteral::preset(name).unwrap();
+        f(&mut lit);
+        lit.build().unwrap()
+    }
+
+    #[test]
+    fn the_secure_presets_keep_the_sparse_secret_within_the_published_bound() {
+        for name in ["fgb-like", "fgb-like-12"] {
+            let p = params(name, |_| {});
+            let log = (p.q()[0] as f64).log2() + (p.p()[0] as f64).log2();
+            assert!(log <= SPARSE_MAX_LOG_Q0P0 && log > 118.0, "{name}: {log}");
+            check_security(&p).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_sparse_secret_outside_the_bound_is_refused_unless_insecure() {
+        // q_0 p_0 of 62 + 62 bits at N = 2^16, the whole chain still within 1772 bits.
+        let wide = params("fgb-like", |l| {
+            l.first_mod_bits = 62;
+            l.special_bits = 62;
+            l.levels = 8;
+        });
+        assert!(wide.is_secure());
+        let err = check_security(&wide).unwrap_err();
+        assert!(
+            matches!(err, CkksError::InsecureEncapsulation { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("121"), "{err}");
+        // No published figure at N = 2^15.
+        let small = params("fgb-like", |l| {
+            l.log_n = 15;
+            l.bootstrap_levels = 10;
+            l.levels = 2;
+            l.dnum = 13;
+        });
+        assert!(small.is_secure(), "{}", small.log_qp());
+        assert!(check_security(&small).is_err());
+        // Insecure parameters are not checked.
+        check_security(&params("test-boot", |_| {})).unwrap();
     }
 }

@@ -58,8 +58,11 @@ pub struct BootstrapConfig {
 impl BootstrapConfig {
     /// The default split of `params`' bootstrap levels: EvalMod with K = 12 (sparse-secret
     /// encapsulation), 3 double angles and a degree-31 cosine (8 levels); the remaining
-    /// levels go to CoeffsToSlots (one more than SlotsToCoeffs when odd).
+    /// levels go to CoeffsToSlots (one more than SlotsToCoeffs when odd). Parameters that
+    /// claim 128-bit security must keep the encapsulation within its published bound
+    /// ([`encapsulation::check_security`]).
     pub fn for_params(params: &Parameters) -> Result<Self, CkksError> {
+        encapsulation::check_security(params)?;
         let log_message_ratio = 8;
         let eval_mod = EvalModConfig {
             k: 12,

@@ -34,6 +34,21 @@ pub enum CkksError {
     /// The evaluation keys hold no conjugation key.
     #[error("no conjugation key: generate the evaluation keys with one")]
     MissingConjugationKey,
+    /// The bootstrap's sparse-secret encapsulation is outside the published 128-bit bound
+    /// while the parameters claim 128-bit security.
+    #[error(
+        "the bootstrap's ephemeral secret (h = {h}) over q_0 p_0 = 2^{log_q0p0:.1} at N = 2^{log_n} is outside the published 128-bit bound ({bound}); pass --insecure to allow"
+    )]
+    InsecureEncapsulation {
+        /// Hamming weight of the ephemeral secret.
+        h: usize,
+        /// log2(q_0 p_0).
+        log_q0p0: f64,
+        /// log2(N).
+        log_n: u32,
+        /// The bound, as text.
+        bound: String,
+    },
     /// A level above the chain's maximum was asked for.
     #[error("level {level} is above the maximum level {max} of this parameter set")]
     LevelTooHigh {

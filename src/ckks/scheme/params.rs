@@ -11,8 +11,34 @@ use std::sync::Arc;
 
 use crate::ckks::math::primes::{PrimeError, ntt_primes};
 
-/// Maximum log2(QP) for 128-bit classical security with a ternary secret (HE standard),
-/// indexed by log2(N).
+/// Smallest supported log2(N).
+pub const MIN_LOG_N: u32 = 10;
+/// Largest supported log2(N): the 128-bit table below ends at N = 2^16, and one polynomial
+/// limb at N = 2^17 is 1 MiB.
+pub const MAX_LOG_N: u32 = 16;
+/// Most primes, Q and P together, a parameter set may have. The largest 128-bit bound of the
+/// table below (log2 QP <= 1772 at N = 2^16) holds at most 1772 / 20 = 88 primes of the
+/// smallest supported size (20 bits), so no secure set needs more. The bound is checked before
+/// any prime is generated or anything allocated: parameters from a file or a file header that
+/// ask for thousands of levels are refused at once (88 limbs at N = 2^16 are 44 MiB per
+/// polynomial, the largest context this build will ever set up).
+pub const MAX_PRIMES: usize = 88;
+
+/// Maximum log2(QP) for 128-bit classical security with a uniform ternary secret and error
+/// of standard deviation 3.2, indexed by log2(N). Sources, row by row:
+///
+/// - N = 2^13, 2^14, 2^15 (218, 438, 881): the HomomorphicEncryption.org security standard
+///   (Albrecht et al., "Homomorphic Encryption Security Standard", 2018: its table of the
+///   largest log2 q for the ternary secret distribution, coefficients uniform in {-1, 0, 1},
+///   classical 128-bit security).
+/// - N = 2^16 (1772): NOT in that standard, whose tables stop at N = 2^15. The figure is
+///   OpenFHE's extension of the table (`StdLatticeParm(HEStd_ternary, 65536,
+///   HEStd_128_classic, 1772)` in `src/core/lib/lattice/stdlatticeparms.cpp`), added by
+///   openfhe-development pull request 439 (2023) after issue 147 ("the standard does not
+///   include entries for N = 2^16 ... run estimation using" the lattice-estimator).
+///
+/// The table holds for uniform ternary secrets only: [`ParametersLiteral::build`] refuses a
+/// sparse main secret that claims 128-bit security.
 pub fn max_log_qp_128(log_n: u32) -> Option<f64> {
     match log_n {
         13 => Some(218.0),
@@ -25,6 +51,7 @@ pub fn max_log_qp_128(log_n: u32) -> Option<f64> {
 
 /// Distribution of the secret key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum SecretDist {
     /// Uniform ternary coefficients in {-1, 0, 1}.
     Ternary,
@@ -48,9 +75,22 @@ impl SecretDist {
 /// Why parameters were refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ParamError {
+    /// The text is not a parameter description (TOML syntax, a missing or unknown key).
+    #[error("{0}")]
+    Parse(String),
     /// N out of range.
-    #[error("ring degree 2^{0} is not supported: log_n must be in 10..=16")]
+    #[error("ring degree 2^{0} is not supported: log_n must be in {MIN_LOG_N}..={MAX_LOG_N}")]
     RingDegree(u32),
+    /// More primes than any supported parameter set needs ([`MAX_PRIMES`]).
+    #[error(
+        "{what} = {got}: more than the {MAX_PRIMES} primes (Q and P together) a parameter set may have"
+    )]
+    TooManyPrimes {
+        /// The field or count that is too large.
+        what: &'static str,
+        /// Its value (or the primes it implies).
+        got: usize,
+    },
     /// A prime size is out of range.
     #[error("{what} of {bits} bits is outside 20..=62")]
     PrimeBits {
@@ -106,6 +146,14 @@ pub enum ParamError {
         /// Ring degree.
         n: usize,
     },
+    /// A sparse main secret with parameters that claim 128-bit security.
+    #[error(
+        "a sparse main secret (h = {h}) is not covered by the 128-bit table, which holds for uniform ternary secrets only: use secret = \"Ternary\" (or pass --insecure)"
+    )]
+    SparseSecret {
+        /// Hamming weight.
+        h: usize,
+    },
     /// Not 128-bit secure and `insecure` was not set.
     #[error(
         "insecure parameters: log2(QP) = {log_qp:.1} for N = 2^{log_n}, {} (pass --insecure to allow)",
@@ -132,8 +180,10 @@ fn bound_text(bound: f64) -> String {
     }
 }
 
-/// Unvalidated parameter description (what presets, configs and the CLI produce).
+/// Unvalidated parameter description (what presets, configs and the CLI produce). Unknown
+/// keys are refused when it is read (a misspelt key must not silently fall back to nothing).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ParametersLiteral {
     /// log2 of the ring degree N.
     pub log_n: u32,
@@ -232,9 +282,16 @@ impl ParametersLiteral {
         }
     }
 
-    /// Validates and generates the prime chain.
+    /// Reads a parameter description from TOML text (the fields of this type, every one
+    /// required, no other key). The error is one line naming the problem.
+    pub fn from_toml(text: &str) -> Result<Self, ParamError> {
+        toml::from_str(text).map_err(|e| ParamError::Parse(e.message().replace('\n', " ")))
+    }
+
+    /// Validates and generates the prime chain. Every size is checked against its bound
+    /// ([`MAX_LOG_N`], [`MAX_PRIMES`]) before any prime is generated or anything allocated.
     pub fn build(&self) -> Result<Parameters, ParamError> {
-        if !(10..=16).contains(&self.log_n) {
+        if !(MIN_LOG_N..=MAX_LOG_N).contains(&self.log_n) {
             return Err(ParamError::RingDegree(self.log_n));
         }
         for (what, bits) in [
@@ -250,6 +307,16 @@ impl ParametersLiteral {
         if self.levels == 0 {
             return Err(ParamError::NoLevels);
         }
+        for (what, got) in [
+            ("levels", self.levels),
+            ("bootstrap_levels", self.bootstrap_levels),
+            ("q_primes", self.q_primes.len()),
+            ("p_primes", self.p_primes.len()),
+        ] {
+            if got > MAX_PRIMES {
+                return Err(ParamError::TooManyPrimes { what, got });
+            }
+        }
         if self.log_scale >= self.first_mod_bits {
             return Err(ParamError::ScaleTooLarge {
                 log_scale: self.log_scale,
@@ -257,10 +324,13 @@ impl ParametersLiteral {
             });
         }
         let n = 1usize << self.log_n;
-        if let SecretDist::SparseTernary { h } = self.secret
-            && !(1..=n).contains(&h)
-        {
-            return Err(ParamError::Hamming { h, n });
+        if let SecretDist::SparseTernary { h } = self.secret {
+            if !(1..=n).contains(&h) {
+                return Err(ParamError::Hamming { h, n });
+            }
+            if !self.insecure {
+                return Err(ParamError::SparseSecret { h });
+            }
         }
         let limbs = 1 + self.levels + self.bootstrap_levels;
         if self.dnum == 0 || self.dnum > limbs {
@@ -270,6 +340,12 @@ impl ParametersLiteral {
             });
         }
         let alpha = limbs.div_ceil(self.dnum);
+        if limbs + alpha > MAX_PRIMES {
+            return Err(ParamError::TooManyPrimes {
+                what: "Q and P primes",
+                got: limbs + alpha,
+            });
+        }
         let q = if self.q_primes.is_empty() {
             let mut q = ntt_primes(self.first_mod_bits, n, 1, &[])?;
             let scale = ntt_primes(self.log_scale, n, self.levels, &q)?;
@@ -314,7 +390,7 @@ impl ParametersLiteral {
         let log_p: f64 = p.iter().map(|&x| (x as f64).log2()).sum();
         let log_qp = log_q + log_p;
         let bound = max_log_qp_128(self.log_n);
-        let secure = bound.is_some_and(|b| log_qp <= b);
+        let secure = self.secret == SecretDist::Ternary && bound.is_some_and(|b| log_qp <= b);
         if !secure && !self.insecure {
             return Err(ParamError::Insecure {
                 log_qp,
@@ -419,7 +495,8 @@ impl Parameters {
     pub fn log_qp(&self) -> f64 {
         self.0.log_q + self.0.log_p
     }
-    /// True if within the 128-bit HE-standard bound.
+    /// True if the main secret is uniform ternary and log2(QP) is within the 128-bit bound of
+    /// [`max_log_qp_128`].
     pub fn is_secure(&self) -> bool {
         self.0.secure
     }
@@ -528,5 +605,58 @@ mod tests {
             bad(&|l| l.secret = SecretDist::SparseTernary { h: 0 }),
             ParamError::Hamming { .. }
         ));
+    }
+
+    #[test]
+    fn sizes_are_refused_before_any_prime_is_generated() {
+        let base = ParametersLiteral::preset("test-small").unwrap();
+        let too_many = |f: &dyn Fn(&mut ParametersLiteral)| {
+            let mut l = base.clone();
+            f(&mut l);
+            let t = std::time::Instant::now();
+            let err = l.build().unwrap_err();
+            assert!(t.elapsed().as_secs_f64() < 0.1, "{err}");
+            assert!(matches!(err, ParamError::TooManyPrimes { .. }), "{err}");
+            err.to_string()
+        };
+        assert!(too_many(&|l| l.levels = 1000).starts_with("levels = 1000"));
+        too_many(&|l| l.bootstrap_levels = usize::MAX);
+        too_many(&|l| l.q_primes = vec![0; 1000]);
+        too_many(&|l| l.p_primes = vec![0; 1000]);
+        // Each size within its bound, the chain with its special primes above it.
+        too_many(&|l| {
+            l.levels = 60;
+            l.bootstrap_levels = 20;
+            l.dnum = 9;
+        });
+        let mut at_bound = base.clone();
+        at_bound.levels = MAX_PRIMES / 2 - 1;
+        at_bound.dnum = at_bound.levels + 1;
+        at_bound.build().unwrap();
+    }
+
+    #[test]
+    fn a_sparse_main_secret_is_never_called_secure() {
+        let mut lit = ParametersLiteral::preset("fgb-like").unwrap();
+        lit.secret = SecretDist::SparseTernary { h: 192 };
+        let err = lit.build().unwrap_err();
+        assert_eq!(err, ParamError::SparseSecret { h: 192 });
+        assert!(err.to_string().contains("--insecure"), "{err}");
+        lit.insecure = true;
+        assert!(!lit.build().unwrap().is_secure());
+    }
+
+    #[test]
+    fn parameter_files_refuse_unknown_keys() {
+        let lit = ParametersLiteral::preset("test-small").unwrap();
+        let text = toml::to_string(&lit).unwrap();
+        assert_eq!(ParametersLiteral::from_toml(&text).unwrap(), lit);
+        let err = ParametersLiteral::from_toml(&format!("levelz = 3\n{text}")).unwrap_err();
+        assert!(matches!(err, ParamError::Parse(_)), "{err}");
+        assert!(err.to_string().contains("levelz"), "{err}");
+        assert_eq!(err.to_string().lines().count(), 1, "{err}");
+        let err = serde_json::from_str::<SecretDist>(r#"{"SparseTernary": {"h": 64, "w": 1}}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown field `w`"), "{err}");
     }
 }

@@ -1,17 +1,26 @@
 //! A versioned binary format for what crosses between a client and a server: ciphertexts, the
 //! server's keys, and the client's own secret key file.
 //!
-//! A file is `header | body | SHA-256(header | body)`, written and read as a stream (keys at
-//! `fgb-like` are gigabytes). The header holds the format's magic and version, the kind of
-//! content, the CKKS parameters (as JSON, so a server can build its context from the key
-//! file alone), the id of the key set the content belongs to, and a free-form JSON string for
-//! the application. Readers check every field, every residue (below its prime) and the
-//! digest, and refuse with a one-line [`WireError`]: a corrupt, truncated, foreign or
-//! mismatched file never decodes into a wrong value.
+//! A file (version 3) is
+//!
+//! ```text
+//! magic | version | header length (u32) | header | SHA-256(everything before) | body | SHA-256(everything before)
+//! ```
+//!
+//! written and read as a stream (keys at `fgb-like` are gigabytes). The header holds the kind
+//! of content, the CKKS parameters (as JSON, so a server can build its context from the key
+//! file alone), the context id, the id of the key set the content belongs to, and a free-form
+//! JSON string for the application. It is at most [`MAX_HEADER`] bytes and has its own
+//! digest, checked before any field of it is read: a damaged header is refused before its
+//! parameters can make a reader build anything. Readers then check every field, every
+//! residue (below its prime) and the whole-file digest, and refuse with a one-line
+//! [`WireError`]: a corrupt, truncated, foreign or mismatched file never decodes into a
+//! wrong value. Counts in the body are checked against the context before anything is
+//! allocated for them, and memory grows only with bytes actually read.
 
 use std::io::{Read, Write};
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::ciphertext::Ciphertext;
@@ -21,10 +30,17 @@ use crate::ckks::scheme::params::ParametersLiteral;
 
 /// First bytes of every file.
 pub const MAGIC: [u8; 8] = *b"CELLWISE";
-/// Format version written; readers accept exactly this one.
-pub const VERSION: u32 = 2;
-/// Longest JSON string a header may hold.
-const MAX_JSON: usize = 1 << 20;
+/// Format version written; readers accept exactly this one. Version 3 added the header's
+/// length and digest (version 2 files had neither; version 1 held expanded switching keys).
+pub const VERSION: u32 = 3;
+/// Largest header, in bytes. A header holds the parameters (at most
+/// [`crate::ckks::scheme::params::MAX_PRIMES`] primes: about 2 KB of JSON) and a short
+/// application note; it is read into memory before its digest is checked, so its size is
+/// bounded first.
+pub const MAX_HEADER: usize = 64 << 10;
+
+/// A SHA-256 digest.
+pub type Digest = [u8; 32];
 
 /// What a file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +88,9 @@ pub enum WireError {
     #[error("not a cellwise CKKS file (bad magic bytes)")]
     Magic,
     /// A file of another format version.
-    #[error("format version {found} is not supported (this build reads version {VERSION})")]
+    #[error(
+        "format version {found} is not supported (this build reads version {VERSION}): make the file again with this build"
+    )]
     Version {
         /// Version in the file.
         found: u32,
@@ -85,6 +103,9 @@ pub enum WireError {
         /// What the file holds.
         found: String,
     },
+    /// The header's digest does not match: nothing in the header was used.
+    #[error("header checksum mismatch: the header is corrupt")]
+    HeaderChecksum,
     /// The digest does not match: the file was altered or damaged.
     #[error("checksum mismatch: the file is corrupt")]
     Checksum,
@@ -133,21 +154,35 @@ pub struct WireWriter<W: Write> {
 }
 
 impl<W: Write> WireWriter<W> {
-    /// Starts a file with its header.
+    /// Starts a file with its header and the header's digest.
     pub fn new(inner: W, header: &Header) -> Result<Self, WireError> {
+        let params = serde_json::to_string(&header.params)
+            .map_err(|e| WireError::Malformed(format!("parameters: {e}")))?;
+        let size = 4 + 4 + params.len() + 16 + 4 + header.meta.len();
+        if size > MAX_HEADER {
+            return Err(WireError::Malformed(format!(
+                "a header of {size} bytes, at most {MAX_HEADER}"
+            )));
+        }
+        // Each length fits in a u32: both texts are below MAX_HEADER.
+        let mut h = Vec::with_capacity(size);
+        h.extend(header.kind.code().to_le_bytes());
+        h.extend((params.len() as u32).to_le_bytes());
+        h.extend(params.as_bytes());
+        h.extend(header.context_id.to_le_bytes());
+        h.extend(header.key_set.to_le_bytes());
+        h.extend((header.meta.len() as u32).to_le_bytes());
+        h.extend(header.meta.as_bytes());
         let mut w = Self {
             inner,
             hash: Sha256::new(),
         };
         w.bytes(&MAGIC)?;
         w.u32(VERSION)?;
-        w.u32(header.kind.code())?;
-        let params = serde_json::to_string(&header.params)
-            .map_err(|e| WireError::Malformed(format!("parameters: {e}")))?;
-        w.string(&params)?;
-        w.u64(header.context_id)?;
-        w.u64(header.key_set)?;
-        w.string(&header.meta)?;
+        w.u32(h.len() as u32)?;
+        w.bytes(&h)?;
+        let digest = w.hash.clone().finalize();
+        w.bytes(&digest)?;
         Ok(w)
     }
 
@@ -170,11 +205,6 @@ impl<W: Write> WireWriter<W> {
     /// Writes an f64.
     pub fn f64(&mut self, v: f64) -> Result<(), WireError> {
         self.bytes(&v.to_le_bytes())
-    }
-
-    fn string(&mut self, s: &str) -> Result<(), WireError> {
-        self.u64(s.len() as u64)?;
-        self.bytes(s.as_bytes())
     }
 
     /// Writes an RNS polynomial (limb count, form, residues).
@@ -229,12 +259,13 @@ impl<W: Write> WireWriter<W> {
         self.poly(&sk.s)
     }
 
-    /// Appends the digest and returns the sink.
-    pub fn finish(mut self) -> Result<W, WireError> {
-        let digest = std::mem::take(&mut self.hash).finalize();
+    /// Appends the digest and returns the sink and the digest (which names the file's
+    /// content).
+    pub fn finish(mut self) -> Result<(W, Digest), WireError> {
+        let digest: Digest = std::mem::take(&mut self.hash).finalize().into();
         self.inner.write_all(&digest)?;
         self.inner.flush()?;
-        Ok(self.inner)
+        Ok((self.inner, digest))
     }
 }
 
@@ -247,43 +278,44 @@ pub struct WireReader<R: Read> {
 }
 
 impl<R: Read> WireReader<R> {
-    /// Reads and checks the header: magic, version, `kind`.
-    pub fn new(inner: R, kind: Kind) -> Result<Self, WireError> {
-        let mut r = Self {
-            inner,
-            hash: Sha256::new(),
-            header: Header {
-                kind,
-                params: placeholder_params(),
-                context_id: 0,
-                key_set: 0,
-                meta: String::new(),
-            },
-        };
+    /// Reads the header and checks, in this order: magic, version, the header's size
+    /// (at most [`MAX_HEADER`]), its digest, then its fields (`kind` first). Nothing in the
+    /// header is read before its digest matches. The parameters are only parsed here:
+    /// [`ParametersLiteral::build`] bounds them before a context is made.
+    pub fn new(mut inner: R, kind: Kind) -> Result<Self, WireError> {
+        let mut hash = Sha256::new();
+        let mut read = |buf: &mut [u8]| read_hashed(&mut inner, &mut hash, buf);
         let mut magic = [0u8; 8];
-        r.fill(&mut magic).map_err(|_| WireError::Magic)?;
+        read(&mut magic).map_err(|_| WireError::Magic)?;
         if magic != MAGIC {
             return Err(WireError::Magic);
         }
-        let version = r.u32()?;
+        let mut word = [0u8; 4];
+        read(&mut word)?;
+        let version = u32::from_le_bytes(word);
         if version != VERSION {
             return Err(WireError::Version { found: version });
         }
-        let code = r.u32()?;
-        let found = Kind::from_code(code);
-        if found != Some(kind) {
-            return Err(WireError::Kind {
-                expected: kind.name(),
-                found: found.map_or(format!("unknown content {code}"), |k| k.name().into()),
-            });
+        read(&mut word)?;
+        let size = u32::from_le_bytes(word) as usize;
+        if size > MAX_HEADER {
+            return Err(WireError::Malformed(format!(
+                "a header of {size} bytes, at most {MAX_HEADER}"
+            )));
         }
-        let params = r.string()?;
-        r.header.params = serde_json::from_str(&params)
-            .map_err(|e| WireError::Malformed(format!("parameters: {e}")))?;
-        r.header.context_id = r.u64()?;
-        r.header.key_set = r.u64()?;
-        r.header.meta = r.string()?;
-        Ok(r)
+        let mut bytes = vec![0u8; size];
+        read(&mut bytes)?;
+        let want: Digest = hash.clone().finalize().into();
+        let mut got: Digest = [0u8; 32];
+        read_hashed(&mut inner, &mut hash, &mut got)?;
+        if got != want {
+            return Err(WireError::HeaderChecksum);
+        }
+        Ok(Self {
+            header: parse_header(&bytes, kind)?,
+            inner,
+            hash,
+        })
     }
 
     /// The header (its parameters not yet checked against a context: see
@@ -310,14 +342,7 @@ impl<R: Read> WireReader<R> {
     }
 
     fn fill(&mut self, buf: &mut [u8]) -> Result<(), WireError> {
-        self.inner.read_exact(buf).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => {
-                WireError::Malformed("the file ends early (truncated)".into())
-            }
-            _ => WireError::Io(e),
-        })?;
-        self.hash.update(&*buf);
-        Ok(())
+        read_hashed(&mut self.inner, &mut self.hash, buf)
     }
 
     /// Reads a u32.
@@ -350,18 +375,6 @@ impl<R: Read> WireReader<R> {
             )));
         }
         Ok(n)
-    }
-
-    fn string(&mut self) -> Result<String, WireError> {
-        let len = self.u64()? as usize;
-        if len > MAX_JSON {
-            return Err(WireError::Malformed(format!(
-                "a header string of {len} bytes"
-            )));
-        }
-        let mut b = vec![0u8; len];
-        self.fill(&mut b)?;
-        String::from_utf8(b).map_err(|_| WireError::Malformed("header text is not UTF-8".into()))
     }
 
     /// Reads an RNS polynomial in NTT form over the ring primes `primes` (indices into the
@@ -463,12 +476,14 @@ impl<R: Read> WireReader<R> {
                 )));
             }
         };
-        let n = self.count("Galois keys", 2 * ctx.n())?;
+        let n = self.count("Galois keys", ctx.n())?;
         let mut galois = std::collections::BTreeMap::new();
         for _ in 0..n {
             let g = self.u64()? as usize;
-            if g.is_multiple_of(2) || g >= 2 * ctx.n() {
-                return Err(WireError::Malformed(format!("Galois element {g}")));
+            if g.is_multiple_of(2) || g >= 2 * ctx.n() || galois.contains_key(&g) {
+                return Err(WireError::Malformed(format!(
+                    "Galois element {g} (not odd below 2N, or repeated)"
+                )));
             }
             galois.insert(g, std::sync::Arc::new(self.switching_key(ctx)?));
         }
@@ -484,9 +499,10 @@ impl<R: Read> WireReader<R> {
         })
     }
 
-    /// Checks the digest and that nothing follows it.
-    pub fn finish(mut self) -> Result<(), WireError> {
-        let want = std::mem::take(&mut self.hash).finalize();
+    /// Checks the digest and that nothing follows it; returns the digest (which names the
+    /// file's content).
+    pub fn finish(mut self) -> Result<Digest, WireError> {
+        let want: Digest = std::mem::take(&mut self.hash).finalize().into();
         let mut got = [0u8; 32];
         self.inner
             .read_exact(&mut got)
@@ -494,21 +510,90 @@ impl<R: Read> WireReader<R> {
                 std::io::ErrorKind::UnexpectedEof => WireError::Checksum,
                 _ => WireError::Io(e),
             })?;
-        if got[..] != want[..] {
+        if got != want {
             return Err(WireError::Checksum);
         }
         let mut extra = [0u8; 1];
         if self.inner.read(&mut extra)? != 0 {
             return Err(WireError::Malformed("bytes after the checksum".into()));
         }
-        Ok(())
+        Ok(want)
     }
 }
 
-/// A stand-in until the header's parameters are read.
-fn placeholder_params() -> ParametersLiteral {
-    // Invariant: the preset exists (it is the crate's own).
-    ParametersLiteral::preset("test-small").expect("built-in preset")
+/// Reads exactly `buf.len()` bytes into `buf` and hashes them; a file that ends early is
+/// reported as truncated.
+fn read_hashed(inner: &mut impl Read, hash: &mut Sha256, buf: &mut [u8]) -> Result<(), WireError> {
+    inner.read_exact(buf).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => {
+            WireError::Malformed("the file ends early (truncated)".into())
+        }
+        _ => WireError::Io(e),
+    })?;
+    hash.update(&*buf);
+    Ok(())
+}
+
+/// A cursor over the bytes of a header.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.bytes(N)?);
+        Ok(out)
+    }
+
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if self.0.len() < n {
+            return Err(WireError::Malformed("the header ends early".into()));
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> Result<u32, WireError> {
+        self.take().map(u32::from_le_bytes)
+    }
+
+    fn u64(&mut self) -> Result<u64, WireError> {
+        self.take().map(u64::from_le_bytes)
+    }
+
+    fn text(&mut self) -> Result<&'a str, WireError> {
+        let len = self.u32()? as usize;
+        std::str::from_utf8(self.bytes(len)?)
+            .map_err(|_| WireError::Malformed("header text is not UTF-8".into()))
+    }
+}
+
+/// The fields of a header whose digest has been checked, expecting content of `kind`.
+fn parse_header(bytes: &[u8], kind: Kind) -> Result<Header, WireError> {
+    let mut f = Fields(bytes);
+    let code = f.u32()?;
+    let found = Kind::from_code(code);
+    if found != Some(kind) {
+        return Err(WireError::Kind {
+            expected: kind.name(),
+            found: found.map_or(format!("unknown content {code}"), |k| k.name().into()),
+        });
+    }
+    let params = serde_json::from_str(f.text()?)
+        .map_err(|e| WireError::Malformed(format!("parameters: {e}")))?;
+    let header = Header {
+        kind,
+        params,
+        context_id: f.u64()?,
+        key_set: f.u64()?,
+        meta: f.text()?.to_string(),
+    };
+    if !f.0.is_empty() {
+        return Err(WireError::Malformed(
+            "bytes after the header's fields".into(),
+        ));
+    }
+    Ok(header)
 }
 
 #[cfg(test)]
@@ -546,7 +631,7 @@ mod tests {
         let mut w = WireWriter::new(Vec::new(), &header(ctx, lit, Kind::Ciphertexts)).unwrap();
         w.ciphertext(&ct).unwrap();
         w.secret_key(&sk).unwrap();
-        (w.finish().unwrap(), values)
+        (w.finish().unwrap().0, values)
     }
 
     #[test]
@@ -575,10 +660,11 @@ mod tests {
         let keys = kg.evaluation_keys(&sk, &[1, 5], true);
         let mut w = WireWriter::new(Vec::new(), &header(&ctx, &lit, Kind::ServerKeys)).unwrap();
         w.evaluation_keys(&keys).unwrap();
-        let bytes = w.finish().unwrap();
+        let (bytes, digest) = w.finish().unwrap();
         let mut r = WireReader::new(&bytes[..], Kind::ServerKeys).unwrap();
         let back = r.evaluation_keys(&ctx).unwrap();
-        r.finish().unwrap();
+        assert_eq!(r.finish().unwrap(), digest);
+        assert_eq!(digest[..], bytes[bytes.len() - 32..]);
         assert_eq!(
             back.galois_elements().collect::<Vec<_>>(),
             keys.galois_elements().collect::<Vec<_>>()
@@ -599,7 +685,7 @@ mod tests {
             r.expect(&ctx, Some(42))?;
             r.ciphertext(&ctx)?;
             r.secret_key(&ctx)?;
-            r.finish()
+            r.finish().map(|_| ())
         };
         read_all(&bytes).unwrap();
         // One flipped bit in the body: a residue out of range or a checksum mismatch.
@@ -620,13 +706,27 @@ mod tests {
         assert!(read_all(&long).unwrap_err().to_string().contains("after"));
         // Not ours, another version, another kind.
         assert!(matches!(read_all(b"hello").unwrap_err(), WireError::Magic));
-        // Version 1 held expanded switching keys.
-        let mut v1 = bytes.clone();
-        v1[8] = 1;
+        // Version 1 held expanded switching keys, version 2 had no header digest.
+        for old in [1, 2] {
+            let mut v = bytes.clone();
+            v[8] = old;
+            let err = read_all(&v).unwrap_err();
+            assert!(matches!(err, WireError::Version { found } if found == old as u32));
+            assert!(err.to_string().contains("make the file again"), "{err}");
+        }
+        // A damaged header is refused before any of its fields is read, a header too large
+        // to be one before it is read at all.
+        let mut bad = bytes.clone();
+        let key = b"\"levels\":";
+        let at = bytes.windows(key.len()).position(|w| w == key).unwrap();
+        bad[at + key.len()] ^= 0x01; // levels 5 -> 4, a valid header of other parameters
         assert!(matches!(
-            read_all(&v1).unwrap_err(),
-            WireError::Version { found: 1 }
+            read_all(&bad).unwrap_err(),
+            WireError::HeaderChecksum
         ));
+        let mut huge = bytes.clone();
+        huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(read_all(&huge).unwrap_err().to_string().contains("at most"));
         let err = WireReader::new(&bytes[..], Kind::ServerKeys).err().unwrap();
         assert!(err.to_string().contains("expected server keys"), "{err}");
         // Another key set, another context.
@@ -646,5 +746,21 @@ mod tests {
             r.expect(&other, None).unwrap_err(),
             WireError::Context { .. }
         ));
+    }
+
+    #[test]
+    fn a_header_is_bounded_before_its_parameters_are_used() {
+        let (ctx, mut lit) = setup();
+        lit.levels = 3000;
+        let h = header(&ctx, &lit, Kind::ServerKeys);
+        let (bytes, _) = WireWriter::new(Vec::new(), &h).unwrap().finish().unwrap();
+        let r = WireReader::new(&bytes[..], Kind::ServerKeys).unwrap();
+        let err = r.header().params.build().unwrap_err();
+        assert!(err.to_string().starts_with("levels = 3000"), "{err}");
+        let long = Header {
+            meta: "x".repeat(MAX_HEADER),
+            ..h
+        };
+        assert!(WireWriter::new(Vec::new(), &long).is_err());
     }
 }
