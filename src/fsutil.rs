@@ -1,31 +1,92 @@
 //! File-system helpers shared by every module that writes results.
+//!
+//! Every result, checkpoint and key file is written atomically: to a fresh temporary file
+//! beside the target (a unique name, so two writers never share one), flushed to disk, then
+//! renamed over the target, and the rename flushed too. A reader, or a run resumed after a
+//! crash, never sees half a file; a failed write leaves only the old target behind.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Writes `bytes` to `path` atomically: to a temporary file beside it, flushed to disk, then
-/// renamed over `path`, so a reader (or a resumed run after a crash) never sees half a file.
+/// Writes `bytes` to `path` atomically (see the module documentation).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomic_with(path, |out| out.write_all(bytes))
 }
 
 /// [`write_atomic`] for content streamed by `write` (files too large to hold in memory).
-/// On any failure the temporary file is removed, so nothing but the old `path` (if any)
-/// is left behind.
 pub fn write_atomic_with<E: From<std::io::Error>>(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
+    write_through_temporary(path, None, write)
+}
+
+/// [`write_atomic_with`] for files that hold secret material: the temporary file is created
+/// with permissions `mode` (Unix; 0o600 lets only the owner read it) before any byte is
+/// written, so the content is never readable by others, not even during the write.
+pub fn write_atomic_with_mode<E: From<std::io::Error>>(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
+) -> Result<(), E> {
+    write_through_temporary(path, Some(mode), write)
+}
+
+/// Checks that [`write_atomic`] can write `path`, before a long computation whose result goes
+/// there: `path` is a regular file or does not exist yet, and a file can be created beside it
+/// (it is removed again).
+pub fn check_writable(path: &Path) -> std::io::Result<()> {
+    check_target(path)?;
+    let tmp = temporary(path);
+    create_new(&tmp, None)?;
+    std::fs::remove_file(&tmp)
+}
+
+/// Refuses targets an atomic rename would silently replace by a regular file: a directory, a
+/// device such as `/dev/null`, a FIFO, a socket, or a symbolic link (the link itself would
+/// become the file; its target would stay unchanged).
+fn check_target(path: &Path) -> std::io::Result<()> {
+    let kind = match std::fs::symlink_metadata(path) {
+        Ok(m) => m.file_type(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let refuse = |what: &str| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{what}; write to a regular file instead"),
+        ))
+    };
+    if kind.is_dir() {
+        refuse("is a directory")
+    } else if kind.is_symlink() {
+        refuse("is a symbolic link (an atomic write would replace the link, not its target)")
+    } else if !kind.is_file() {
+        refuse("is not a regular file (an atomic write would replace it)")
+    } else {
+        Ok(())
+    }
+}
+
+fn write_through_temporary<E: From<std::io::Error>>(
+    path: &Path,
+    mode: Option<u32>,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
+) -> Result<(), E> {
+    check_target(path)?;
+    let tmp = temporary(path);
+    let file = create_new(&tmp, mode)?;
     let result = (|| {
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        let mut out = BufWriter::with_capacity(1 << 20, file);
         write(&mut out)?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
         Ok(())
     })();
     if result.is_err() {
@@ -35,14 +96,48 @@ pub fn write_atomic_with<E: From<std::io::Error>>(
     result
 }
 
+/// A temporary name beside `path`, unique to this process and call.
+fn temporary(path: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(
+        ".{}-{}.tmp",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    PathBuf::from(tmp)
+}
+
+/// Creates `tmp`, which must not exist, with permissions `mode` if given.
+fn create_new(tmp: &Path, mode: Option<u32>) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    options.open(tmp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn entries(dir: &Path) -> Vec<std::ffi::OsString> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        v.sort();
+        v
+    }
+
     #[test]
     fn a_failed_write_leaves_no_temporary() {
         let dir = tempfile::tempdir().unwrap();
-        // The target is a directory: the rename fails after the temporary was written.
+        // The target is a directory: refused before anything is written.
         let target = dir.path().join("out");
         std::fs::create_dir(&target).unwrap();
         assert!(write_atomic(&target, b"data").is_err());
@@ -53,106 +148,63 @@ mod tests {
             Err(std::io::Error::other("no more"))
         });
         assert!(failed.is_err());
-        let left: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(left, vec![std::ffi::OsString::from("out")]);
+        assert_eq!(entries(dir.path()), vec![std::ffi::OsString::from("out")]);
     }
-}
-
-/// The temporary file beside `path` that an atomic write goes through.
-fn temporary(path: &Path) -> std::path::PathBuf {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::path::PathBuf::from(tmp)
-}
-
-/// [`write_atomic_with`] for files that hold secret material: the temporary file is created
-/// anew (a stale one is removed, never reused with its old permissions) with permissions
-/// `mode` (Unix; 0o600 lets only the owner read it) before any byte is written, so the
-/// content is never readable by others, not even during the write; then flushed, renamed
-/// over `path`, and the rename itself flushed to disk.
-pub fn write_atomic_with_mode<E: From<std::io::Error>>(
-    path: &Path,
-    mode: u32,
-    write: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
-) -> Result<(), E> {
-    let tmp = temporary(path);
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-        _ => {}
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut out = BufWriter::with_capacity(1 << 20, options.open(&tmp)?);
-    write(&mut out)?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
-/// Checks that [`write_atomic`] can write `path`, before a long computation whose result goes
-/// there: `path` is a regular file or does not exist yet (an atomic write renames a new file
-/// over it, which would replace a device such as `/dev/null`, a FIFO or a directory entry
-/// of another kind), and the temporary file beside it can be created (it is removed again).
-pub fn check_writable(path: &Path) -> std::io::Result<()> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::IsADirectory,
-                "is a directory",
-            ));
-        }
-        Ok(m) if !m.is_file() => {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "not a regular file (an atomic write would replace it)",
-            ));
-        }
-        _ => {}
-    }
-    let tmp = temporary(path);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&tmp)?;
-    std::fs::remove_file(&tmp)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     #[cfg(unix)]
     #[test]
-    fn private_files_are_created_private_over_a_stale_temporary() {
+    fn devices_and_links_are_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = write_atomic(Path::new("/dev/null"), b"x").unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        use std::os::unix::fs::FileTypeExt;
+        assert!(
+            std::fs::metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+        let real = dir.path().join("real");
+        std::fs::write(&real, b"old").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = write_atomic(&link, b"new").unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&real).unwrap(), b"old");
+        assert!(check_writable(&link).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_files_are_created_private() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secret.key");
-        std::fs::write(temporary(&path), b"stale").unwrap();
-        std::fs::set_permissions(temporary(&path), std::fs::Permissions::from_mode(0o644)).unwrap();
         write_atomic_with_mode(&path, 0o600, |out| out.write_all(b"key")).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{mode:o}");
         assert_eq!(std::fs::read(&path).unwrap(), b"key");
-        assert!(!temporary(&path).exists());
+        assert_eq!(
+            entries(dir.path()),
+            vec![std::ffi::OsString::from("secret.key")]
+        );
     }
 
     #[test]
-    fn unwritable_outputs_are_found_before_writing() {
+    fn overwrites_are_whole_and_unwritable_outputs_are_found_before_writing() {
         let dir = tempfile::tempdir().unwrap();
-        check_writable(&dir.path().join("out.json")).unwrap();
-        assert!(!dir.path().join("out.json.tmp").exists());
+        let out = dir.path().join("out.json");
+        check_writable(&out).unwrap();
+        assert!(entries(dir.path()).is_empty());
+        write_atomic(&out, b"first, longer").unwrap();
+        write_atomic(&out, b"second").unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"second");
         assert!(check_writable(dir.path()).is_err());
         assert!(check_writable(&dir.path().join("missing/out.json")).is_err());
     }

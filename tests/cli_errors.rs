@@ -114,11 +114,11 @@ fn bad_schedules_problems_and_fits() {
     );
     fails_with(
         &["eval", "--schedule", "17,17,17"],
-        "3 cells, the problem has 28",
+        "schedule has 3 steps, the problem has 28 steps",
     );
     fails_with(
         &["eval", "--schedule", "all-5"],
-        "unknown degree 5 at cell 0",
+        "unknown degree 5 at slot h step 0",
     );
     fails_with(&["eval", "--schedule", "17 except 7@3,40"], "out of range");
     fails_with(

@@ -184,7 +184,7 @@ fn bad_schedules_are_refused() {
         o.evaluate(&short)
             .unwrap_err()
             .to_string()
-            .contains("3 cells")
+            .contains("3 steps")
     );
     let unknown = Schedule::uniform(28, Approx::Degree(5));
     assert!(

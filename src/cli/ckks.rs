@@ -210,24 +210,24 @@ fn profile(a: ProfileArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", out.display()))?;
     }
     if a.json {
-        print!("{text}");
+        super::print(&text)?;
     } else {
-        println!(
-            "{:<18} {:>5} {:>12} {:>8}",
+        super::print(&format!(
+            "{:<18} {:>5} {:>12} {:>8}\n",
             "op", "level", "median ms", "bits"
-        );
+        ))?;
         for t in &m.timings {
             let bits = t.bits.map_or("-".to_string(), |b| format!("{b:.1}"));
-            println!(
-                "{:<18} {:>5} {:>12.3} {:>8}",
+            super::print(&format!(
+                "{:<18} {:>5} {:>12.3} {:>8}\n",
                 t.op, t.level, t.median_ms, bits
-            );
+            ))?;
         }
         if let Some(mb) = m.bootstrap_peak_rss_mb {
-            println!("peak memory after bootstrapping: {mb:.0} MB");
+            super::print(&format!("peak memory after bootstrapping: {mb:.0} MB\n"))?;
         }
         if let Some(mb) = m.peak_rss_mb {
-            println!("peak memory: {mb:.0} MB");
+            super::print(&format!("peak memory: {mb:.0} MB\n"))?;
         }
     }
     Ok(())

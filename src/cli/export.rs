@@ -24,14 +24,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => load_weights(path)?,
         None => Weights::embedded_default(),
     };
-    if let Err(e) = save_weights(&weights, &args.out) {
-        // The writer goes through temporaries beside the targets; a failed export leaves
-        // neither them nor half a file behind.
-        for tmp in ["npz.tmp", "safetensors.tmp"] {
-            let _ = std::fs::remove_file(args.out.with_extension(tmp));
-        }
-        return Err(e).with_context(|| format!("exporting to {}", args.out.display()));
-    }
+    // The writer goes through temporaries beside the targets: a failed export leaves neither
+    // them nor half a file behind.
+    save_weights(&weights, &args.out)
+        .with_context(|| format!("exporting to {}", args.out.display()))?;
     super::print(&format!(
         "wrote {} and {} (fingerprint {})\n",
         args.out.with_extension("npz").display(),

@@ -462,16 +462,16 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if a.json {
-        println!("{json}");
+        super::print(&format!("{json}\n"))?;
     } else {
-        print_table(&record);
+        print_table(&record)?;
     }
     Ok(())
 }
 
-fn print_table(r: &RunRecord<'_>) {
-    println!(
-        "{} ({}), {} threads, {} images of {}; keys {:.1} s, server setup {:.1} s",
+fn print_table(r: &RunRecord<'_>) -> anyhow::Result<()> {
+    super::print(&format!(
+        "{} ({}), {} threads, {} images of {}; keys {:.1} s, server setup {:.1} s\n",
         r.preset,
         r.cpu,
         r.threads,
@@ -479,9 +479,9 @@ fn print_table(r: &RunRecord<'_>) {
         r.split,
         r.keygen_seconds,
         r.server_setup_seconds
-    );
-    println!(
-        "{:<30} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7} {:>6} {:>10} {:>9}",
+    ))?;
+    super::print(&format!(
+        "{:<30} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7} {:>6} {:>10} {:>9}\n",
         "schedule",
         "agree",
         "acc enc",
@@ -492,10 +492,10 @@ fn print_table(r: &RunRecord<'_>) {
         "boots",
         "max dlogit",
         "unsafe"
-    );
+    ))?;
     for x in r.reports {
-        println!(
-            "{:<30} {:>8.2}% {:>8.2}% {:>8.2}% {:>9.1}s {:>9.1}{} {:>7} {:>6} {:>10.1e} {:>9}",
+        super::print(&format!(
+            "{:<30} {:>8.2}% {:>8.2}% {:>8.2}% {:>9.1}s {:>9.1}{} {:>7} {:>6} {:>10.1e} {:>9}\n",
             x.schedule,
             100.0 * x.agreement,
             100.0 * x.accuracy_encrypted,
@@ -512,8 +512,9 @@ fn print_table(r: &RunRecord<'_>) {
             x.bootstraps,
             x.max_logit_error,
             x.unsafe_images.len()
-        );
+        ))?;
     }
+    Ok(())
 }
 
 fn keygen(a: KeygenArgs) -> anyhow::Result<()> {
@@ -534,12 +535,12 @@ fn keygen(a: KeygenArgs) -> anyhow::Result<()> {
     let (client, keys) = Client::keygen(&params, shape_of(&problem), a.keys.seed)?;
     files::write_secret(&a.dir.join(files::SECRET_KEY), &client)?;
     files::write_server_keys(&a.dir.join(files::SERVER_KEYS), &keys)?;
-    println!(
-        "key set {:016x}: {} (client only), {} (for the server)",
+    super::print(&format!(
+        "key set {:016x}: {} (client only), {} (for the server)\n",
         client.key_set(),
         a.dir.join(files::SECRET_KEY).display(),
         a.dir.join(files::SERVER_KEYS).display()
-    );
+    ))?;
     Ok(())
 }
 
@@ -584,12 +585,12 @@ fn encrypt(a: EncryptArgs) -> anyhow::Result<()> {
         std::io::Write::write_all(out, json.as_bytes())
     })
     .with_context(|| format!("writing {}", path.display()))?;
-    println!(
-        "encrypted {} images of {} into {}",
+    super::print(&format!(
+        "encrypted {} images of {} into {}\n",
         enc.images,
         batch.name,
         a.dir.join(files::INPUTS).display()
-    );
+    ))?;
     Ok(())
 }
 
@@ -650,10 +651,10 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         std::slice::from_ref(&logits),
     )?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&run)?);
+        super::print(&format!("{}\n", serde_json::to_string_pretty(&run)?))?;
     } else {
-        println!(
-            "schedule {schedule}: {images} images in {:.1} s ({} bootstraps, {:.1} s); {} predicted {:.1} {}; wrote {}",
+        super::print(&format!(
+            "schedule {schedule}: {images} images in {:.1} s ({} bootstraps, {:.1} s); {} predicted {:.1} {}; wrote {}\n",
             run.seconds,
             run.bootstraps,
             run.bootstrap_seconds,
@@ -661,7 +662,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             breakdown.total,
             cost.unit(),
             a.dir.join(files::LOGITS).display()
-        );
+        ))?;
     }
     Ok(())
 }
@@ -710,13 +711,13 @@ fn decrypt(a: DecryptArgs) -> anyhow::Result<()> {
             "correct": correct,
             "split": note.split,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        super::print(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
     } else {
-        println!(
-            "{images} images of {}: {correct} correct ({:.2} %)",
+        super::print(&format!(
+            "{images} images of {}: {correct} correct ({:.2} %)\n",
             note.split,
             100.0 * correct as f64 / images as f64
-        );
+        ))?;
     }
     Ok(())
 }
