@@ -10,9 +10,7 @@ For each model it runs, for the .npz and the .safetensors export,
 
     cellwise eval --problem P --weights FILE --schedule all-exact --split test --predictions F
 
-with P = mnist-rnn32, mnist-gru32 or mnist-lstm32 by the model's cell (a preset missing from
-the binary is replaced by problems/mnist-rnn32.toml with that cell, written to a temporary
-directory, and the report says so), and writes a Markdown report (default
+with P = mnist-rnn32, mnist-gru32 or mnist-lstm32 by the model's cell, and writes a Markdown report (default
 results/gated-import.md): accuracy by the framework and by cellwise (both from the test
 labels), the number of images whose prediction differs and which. Acceptance: at most 1
 image differs per model, and the two formats agree; the exit code is 1 otherwise.
@@ -22,7 +20,6 @@ import datetime
 import json
 import os
 import platform
-import re
 import struct
 import subprocess
 import sys
@@ -30,7 +27,6 @@ import tempfile
 
 MODELS = ["keras-gru-32", "keras-lstm-32", "torch-rnn-32", "torch-gru-32", "torch-lstm-32"]
 PROBLEMS = {"rnn": "mnist-rnn32", "gru": "mnist-gru32", "lstm": "mnist-lstm32"}
-CELLS = {"rnn": "simple-rnn", "gru": "gru", "lstm": "lstm"}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -48,24 +44,6 @@ def read_labels(path):
 
 def accuracy(predictions, labels):
     return sum(p == y for p, y in zip(predictions, labels)) / len(labels)
-
-
-def problem_for(cellwise, cell, tmp):
-    """The preset of `cell`, or a temporary TOML of it if the binary does not know it."""
-    name = PROBLEMS[cell]
-    probe = subprocess.run([cellwise, "eval", "--problem", name, "--schedule", "nope"],
-                           capture_output=True, text=True)
-    if "unknown problem preset" not in probe.stderr:
-        return name, f"preset `{name}`"
-    with open(os.path.join(ROOT, "problems", "mnist-rnn32.toml")) as f:
-        text = f.read()
-    text = re.sub(r'(?m)^name = .*$', f'name = "{name}"', text)
-    text = re.sub(r'(?m)^activation = .*$', f'cell = "{CELLS[cell]}"', text)
-    text = re.sub(r'(?m)^function = .*\n', "", text)
-    path = os.path.join(tmp, f"{name}.toml")
-    with open(path, "w") as f:
-        f.write(text)
-    return path, f"`{name}` as problems/mnist-rnn32.toml with `cell = \"{CELLS[cell]}\"` (preset not in this build)"
 
 
 def run_eval(cellwise, problem, weights, data_dir, out):
@@ -110,7 +88,8 @@ def main():
                 ref = json.load(f)
             if len(ref["predictions"]) != len(labels):
                 sys.exit(f"{stem}: {len(ref['predictions'])} predictions, {len(labels)} labels")
-            problem, problem_note = problem_for(args.cellwise, ref["cell"], tmp)
+            problem = PROBLEMS[ref["cell"]]
+            problem_note = f"preset `{problem}`"
             runs = {}
             for ext in ["npz", "safetensors"]:
                 weights = os.path.join(ROOT, "results", "frameworks", f"{stem}.{ext}")
