@@ -197,3 +197,67 @@ fn resuming_another_cells_checkpoint() {
         "its weights belong to cell gru, problem mnist-gru32 has cell lstm",
     );
 }
+
+#[test]
+fn bad_gated_input() {
+    // A schedule naming a slot the cell does not have, and a slot degree not among its
+    // candidates.
+    fails_with(
+        &[
+            "eval",
+            "--problem",
+            "mnist-gru32",
+            "--schedule",
+            "17 except q:7@0",
+        ],
+        "unknown slot; a gru step has slots z, r, n",
+    );
+    fails_with(
+        &[
+            "eval",
+            "--problem",
+            "mnist-lstm32",
+            "--schedule",
+            "17 except f:5@2",
+        ],
+        "unknown degree 5 at slot f step 2",
+    );
+    // An empty sigmoid interval.
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut toml = std::fs::read_to_string(root.join("problems/mnist-gru32.toml")).unwrap();
+    toml.push_str("\n[approximation.slots.z]\ninterval = [2.0, 2.0]\n");
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, toml).unwrap();
+    fails_with(
+        &["eval", "--problem", empty.to_str().unwrap()],
+        "approximation.slots.z.interval [2, 2] must be finite with lo < hi",
+    );
+    // A GRU's weights given to an LSTM problem, and NaN in a gated model.
+    let gru = root.join("models/mnist-gru32.safetensors");
+    fails_with(
+        &[
+            "eval",
+            "--problem",
+            "mnist-lstm32",
+            "--weights",
+            gru.to_str().unwrap(),
+        ],
+        "the weights are a gru, problem mnist-lstm32 needs an lstm",
+    );
+    let problem = cellwise::problem::Problem::load("mnist-gru32").unwrap();
+    let mut w = Weights::embedded_for(&problem).unwrap();
+    w.recurrent_kernel[[3, 40]] = f32::NAN;
+    let nan = dir.path().join("nan.safetensors");
+    std::fs::write(&nan, to_safetensors(&w).unwrap()).unwrap();
+    fails_with(
+        &[
+            "eval",
+            "--problem",
+            "mnist-gru32",
+            "--weights",
+            nan.to_str().unwrap(),
+        ],
+        "non-finite",
+    );
+}
