@@ -25,7 +25,6 @@ use cellwise::search::{Constraints, SearchContext, StrategyConfig};
 use cellwise::sysinfo;
 use rayon::prelude::*;
 use serde::Serialize;
-use serde_json::json;
 
 /// Arguments of `cellwise bench`.
 #[derive(clap::Args)]
@@ -154,7 +153,7 @@ impl Subject {
 }
 
 /// The problems named (in order, each once), with the baseline first if it was not named.
-fn subjects(names: &[String], dir: &Path) -> anyhow::Result<Vec<Subject>> {
+fn problems(names: &[String]) -> anyhow::Result<Vec<Problem>> {
     let mut problems: Vec<Problem> = Vec::new();
     for name in names {
         let p = Problem::load(name)?;
@@ -165,6 +164,12 @@ fn subjects(names: &[String], dir: &Path) -> anyhow::Result<Vec<Subject>> {
     if !problems.iter().any(|p| p.name == BASELINE) {
         problems.insert(0, Problem::load(BASELINE)?);
     }
+    Ok(problems)
+}
+
+/// Each problem with its embedded model, splits (loaded once per data setting) and
+/// candidates.
+fn subjects(problems: Vec<Problem>, dir: &Path) -> anyhow::Result<Vec<Subject>> {
     let mut loaded: Vec<(DataSpec, Arc<Splits>)> = Vec::new();
     let mut out = Vec::with_capacity(problems.len());
     for problem in problems {
@@ -539,6 +544,7 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
     } else {
         args.problems.clone()
     };
+    let problems = problems(&names)?;
     // Say at once, before minutes of timing, when the numpy baseline cannot run.
     let numpy = if args.no_numpy {
         None
@@ -556,7 +562,7 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
     };
     let dir = args.data_dir.clone().unwrap_or_else(data::default_data_dir);
     data::ensure_mnist(&dir).with_context(|| format!("data directory {}", dir.display()))?;
-    let subjects = subjects(&names, &dir)?;
+    let subjects = subjects(problems, &dir)?;
     let threads = rayon::current_num_threads();
 
     let full = full_evaluations(&subjects, args.repeats)?;
@@ -621,31 +627,73 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
 
     let cpu = sysinfo::cpu_model();
     if args.json {
-        let report = json!({
-            "machine": {
-                "threads": threads,
-                "cpu": (cpu != "unknown").then_some(cpu.as_str()),
-                "date": sysinfo::utc_date(),
-                "git": env!("CELLWISE_GIT_HASH"),
+        let report = Report {
+            machine: Machine {
+                threads,
+                cpu: (cpu != "unknown").then_some(cpu.as_str()),
+                date: sysinfo::utc_date(),
+                git: env!("CELLWISE_GIT_HASH"),
             },
-            "settings": {
-                "repeats": args.repeats,
-                "dfs_child_rounds": args.repeats.div_ceil(3),
-                "dfs_runs": args.repeats.div_ceil(5),
-                "dfs_judgements": args.dfs_judgements,
-                "numpy_python": numpy.as_ref().map(|n| n.python.display().to_string()),
-                "numpy_version": numpy.as_ref().map(|n| n.version.as_str()),
+            settings: Settings {
+                repeats: args.repeats,
+                dfs_child_rounds: args.repeats.div_ceil(3),
+                dfs_runs: args.repeats.div_ceil(5),
+                dfs_judgements: args.dfs_judgements,
+                numpy_python: numpy.as_ref().map(|n| n.python.display().to_string()),
+                numpy_version: numpy.as_ref().map(|n| n.version.as_str()),
             },
-            "baseline": BASELINE,
-            "targets": {
-                "full_eval_ratio": "at most the FLOP ratio to the baseline (GRU-32 3x, LSTM-32 4x)",
-                "speedup_vs_numpy_min": NUMPY_SPEEDUP_TARGET,
+            baseline: BASELINE,
+            targets: Targets {
+                full_eval_ratio: "at most the FLOP ratio to the baseline (GRU-32 3x, LSTM-32 4x)",
+                speedup_vs_numpy_min: NUMPY_SPEEDUP_TARGET,
             },
-            "problems": reports,
-        });
+            problems: &reports,
+        };
         return super::print(&format!("{}\n", serde_json::to_string_pretty(&report)?));
     }
     super::print(&text_report(&reports, &args, threads, &cpu)?)
+}
+
+/// `bench oracle --json`: the machine, the settings, the targets and each problem's record.
+#[derive(Serialize)]
+struct Report<'a> {
+    machine: Machine<'a>,
+    settings: Settings<'a>,
+    /// The problem the ratios are taken against.
+    baseline: &'static str,
+    targets: Targets,
+    problems: &'a [ProblemReport],
+}
+
+/// Where the measurements were taken.
+#[derive(Serialize)]
+struct Machine<'a> {
+    /// rayon threads.
+    threads: usize,
+    /// The CPU model from /proc/cpuinfo, if available.
+    cpu: Option<&'a str>,
+    /// UTC date.
+    date: String,
+    /// The commit the binary was built from.
+    git: &'static str,
+}
+
+/// How much was timed.
+#[derive(Serialize)]
+struct Settings<'a> {
+    repeats: usize,
+    dfs_child_rounds: usize,
+    dfs_runs: usize,
+    dfs_judgements: usize,
+    numpy_python: Option<String>,
+    numpy_version: Option<&'a str>,
+}
+
+/// What the numbers are meant to reach.
+#[derive(Serialize)]
+struct Targets {
+    full_eval_ratio: &'static str,
+    speedup_vs_numpy_min: f64,
 }
 
 /// "ok" or "MISSED" for a target; "-" without one.
