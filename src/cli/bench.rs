@@ -545,7 +545,11 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
         args.problems.clone()
     };
     let problems = problems(&names)?;
-    // Say at once, before minutes of timing, when the numpy baseline cannot run.
+    let dir = args.data_dir.clone().unwrap_or_else(data::default_data_dir);
+    data::ensure_mnist(&dir).with_context(|| format!("data directory {}", dir.display()))?;
+    let subjects = subjects(problems, &dir)?;
+    // Whether the numpy baseline can run: said before minutes of timing, after any error of
+    // the problems or the data (which is one line on its own).
     let numpy = if args.no_numpy {
         None
     } else {
@@ -560,9 +564,6 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| PathBuf::from("python3"));
         numpy_setup(python)
     };
-    let dir = args.data_dir.clone().unwrap_or_else(data::default_data_dir);
-    data::ensure_mnist(&dir).with_context(|| format!("data directory {}", dir.display()))?;
-    let subjects = subjects(problems, &dir)?;
     let threads = rayon::current_num_threads();
 
     let full = full_evaluations(&subjects, args.repeats)?;
