@@ -730,12 +730,13 @@ fn text_report(
         writeln!(out)?;
         writeln!(
             out,
-            "{} ({}, {} units, {} steps x {} slots; top {}, test accuracy {:.2} %)",
+            "{} ({}, {} units, {} steps x {} slot{}; top {}, test accuracy {:.2} %)",
             r.problem,
             r.cell,
             r.hidden,
             r.steps,
             r.slots,
+            if r.slots == 1 { "" } else { "s" },
             r.top_schedule,
             100.0 * r.top_test_accuracy
         )?;
