@@ -178,6 +178,18 @@ fn bench_repetitions_are_bounded() {
         &["bench", "oracle", "--dfs-judgements", "0"],
         "--dfs-judgements 0 is out of range",
     );
+    // Problems are checked before the data is looked at.
+    s.fails_with(
+        &[
+            "bench",
+            "oracle",
+            "--problem",
+            "mnist-gru32",
+            "--problem",
+            "nope",
+        ],
+        "unknown problem preset 'nope'",
+    );
 }
 
 // ---- 3. levels between bootstraps -----------------------------------------------------
