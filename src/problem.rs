@@ -255,6 +255,13 @@ impl Problem {
             .collect()
     }
 
+    /// True if a slot's fits are `weighted`: fitted to the measured pre-activations of a
+    /// model on the training split, so they exist only with the weights and the data
+    /// (`crate::oracle::Candidates::for_model`).
+    pub fn fits_need_data(&self) -> bool {
+        self.slot_fits().iter().any(|f| f.method == "weighted")
+    }
+
     /// The search space: each slot's candidate degrees over the steps.
     pub fn space(&self) -> Space {
         Space::new(

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::Context;
-use cellwise::cost;
+use cellwise::cost::{self, CostOptions};
 use cellwise::data;
 use cellwise::model::Weights;
 use cellwise::oracle::{Candidates, Oracle, OracleConfig, matmul};
@@ -183,7 +183,7 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
     // The paper's DFS itself (strategies/dfs.toml, depth cost) for a fixed number of
     // judgements on a fresh oracle: what `cellwise search --strategy dfs` does, prefix
     // reuse across the tree included.
-    let depth = cost::by_name("depth", &problem)?;
+    let depth = cost::for_candidates("depth", &problem, &candidates, &CostOptions::default())?;
     let dfs_runs: Vec<(f64, usize, usize)> = (0..args.repeats.div_ceil(5))
         .map(|_| -> anyhow::Result<(f64, usize, usize)> {
             let oracle = Oracle::new(&weights, &splits.val, &candidates, &OracleConfig::default())?;
