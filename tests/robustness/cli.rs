@@ -113,27 +113,14 @@ fn closed_stdout_ends_quietly() {
         assert!(o.status.success(), "{args:?}: {:?} {stderr}", o.status);
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
-    // `cellwise eval --split val | true` needs MNIST: checked when a verified data
-    // directory is at hand (CI sets CELLWISE_DATA_DIR), skipped otherwise.
-    if let Some(data) = std::env::var_os("CELLWISE_DATA_DIR")
-        .filter(|d| cellwise::data::verify_mnist(Path::new(d)).is_ok())
-    {
-        let (reader, writer) = std::io::pipe().unwrap();
-        drop(reader);
-        let o = s
-            .command(&["eval", "--split", "val"])
-            .env("CELLWISE_DATA_DIR", data)
-            .stdout(writer)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success() && o.stderr.is_empty(),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    } else {
-        eprintln!("closed_stdout_ends_quietly: no verified CELLWISE_DATA_DIR, eval not run");
-    }
+    // `cellwise eval --split val | true`, on the committed fixture.
+    let o = with_closed_stdout(&s, &["eval", "--fixture", "--split", "val"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && stderr.is_empty(),
+        "{:?} {stderr}",
+        o.status
+    );
 }
 
 #[test]
@@ -144,6 +131,7 @@ fn full_stdout_is_a_one_line_error() {
     let cases: Vec<&[&str]> = vec![
         &["approx", "--json"],
         &["cost", "--schedule", "all-17", "--json"],
+        &["eval", "--fixture", "--split", "val"],
         &search,
     ];
     for args in cases {
@@ -501,6 +489,174 @@ fn a_stale_lock_is_taken_over_with_a_note() {
     assert!(o.status.success() && o.stderr.is_empty());
 }
 
+// ---- 7. problem presets, schedules, sizes and the cost of weighted fits ----------------
+
+/// The default preset with `from` replaced by `to`, written into the scratch directory.
+fn edited_problem(s: &Scratch, name: &str, from: &str, to: &str) -> String {
+    let text = include_str!("../../problems/mnist-rnn32.toml");
+    assert!(text.contains(from), "{from}");
+    let path = s.join(name);
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn problem_presets_are_validated_before_any_work() {
+    let s = Scratch::new();
+    let start = Instant::now();
+    let cases = [
+        // The three-element interval, read as [-8, 0] before.
+        (
+            "interval = [-8.0, 8.0]",
+            "interval = [-8.0, 0.0, 8.0]",
+            "approximation.interval must be [lo, hi], two numbers; it has 3 elements",
+        ),
+        // Extra elements of another type.
+        (
+            "interval = [-8.0, 8.0]",
+            "interval = [-8.0, 8.0, \"x\"]",
+            "invalid type: string \"x\", expected f64 (line 30)",
+        ),
+        // Finite in f64, but the f32 oracle loses it (100 % out of domain before).
+        (
+            "interval = [-8.0, 8.0]",
+            "interval = [-1e300, 1e300]",
+            "approximation.interval [-1e300, 1e300] reaches beyond +-1e6, where the f32 oracle loses the interval",
+        ),
+        (
+            "degrees = [3, 7, 17]",
+            "degrees = [3, 3, 3]",
+            "slot h: degrees [3, 3, 3] list a degree twice",
+        ),
+        (
+            "degrees = [3, 7, 17]",
+            "degrees = [3, 7, 1000]",
+            "slot h: degrees [3, 7, 1000] must be a non-empty list of degrees in 1..=255",
+        ),
+        // Sizes that sized arrays before anything checked them (train aborted allocating).
+        (
+            "hidden = 32",
+            "hidden = 1000000000",
+            "hidden 1000000000 must be in 1..=1024",
+        ),
+        (
+            "classes = 10",
+            "classes = 5",
+            "classes 5 must be in 10..=1024 (MNIST's labels are 0 to 9)",
+        ),
+    ];
+    for (i, (from, to, message)) in cases.iter().enumerate() {
+        let path = edited_problem(&s, &format!("problem-{i}.toml"), from, to);
+        for command in ["eval", "train", "cost"] {
+            let mut args = vec![command, "--problem", path.as_str()];
+            if command == "cost" {
+                args.extend(["--schedule", "all-17"]);
+            }
+            s.fails_with(&args, message);
+        }
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_step_set_twice_is_refused() {
+    let s = Scratch::new();
+    for command in ["eval", "cost"] {
+        s.fails_with(
+            &[command, "--schedule", "17 except 7@1 3@1"],
+            "schedule: bad token '1' at position 16: slot h at step 1 is set twice",
+        );
+    }
+}
+
+#[test]
+fn thread_counts_are_bounded() {
+    let s = Scratch::new();
+    for args in [
+        &["search", "--fixture", "--threads", "100000", "--out", "run"][..],
+        &["compare", "--threads", "100000", "--out", "cmp"],
+        &[
+            "infer",
+            "--encrypted",
+            "--schedule",
+            "all-17",
+            "--threads",
+            "100000",
+        ],
+    ] {
+        s.fails_with(
+            args,
+            "--threads 100000 is out of range: give 1 to 1024 worker threads",
+        );
+    }
+    s.fails_with(
+        &["ckks", "profile", "--threads", "100000"],
+        "--threads 100000: must be between 1 and 1024",
+    );
+}
+
+#[test]
+fn weighted_problems_are_priced_with_their_fits() {
+    use cellwise::cost::{CostOptions, for_candidates};
+    use cellwise::data::load_fixture_splits;
+    use cellwise::model::Weights;
+    use cellwise::oracle::Candidates;
+    use cellwise::problem::Problem;
+    use cellwise::schedule::Schedule;
+
+    let s = Scratch::new();
+    let text = "17 except 7@0,1,2,3";
+    let out = s.run(&[
+        "cost",
+        "--problem",
+        "mnist-rnn32-safe",
+        "--fixture",
+        "--model",
+        "latency",
+        "--schedule",
+        text,
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The library's model with the fixture's fits: the same breakdown.
+    let problem = Problem::load("mnist-rnn32-safe").unwrap();
+    let splits = load_fixture_splits(&problem).unwrap();
+    let weights = Weights::embedded_for(&problem).unwrap();
+    let candidates = Candidates::for_model(&problem, &weights, &splits.train).unwrap();
+    let model = for_candidates("latency", &problem, &candidates, &CostOptions::default()).unwrap();
+    let schedule = Schedule::parse(text, problem.shape()).unwrap();
+    let expected = serde_json::to_value(model.breakdown(&schedule).unwrap()).unwrap();
+    assert_eq!(got, expected);
+    // Its polynomials have even terms: the primitives show their constant products.
+    let even = got["steps"][5]["primitives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["op"] == "add_const")
+        .count();
+    assert!(even >= 3, "{}", got["steps"][5]);
+    // The gated cells' step-graph depth needs no fits, hence no data.
+    let o = s.run(&[
+        "cost",
+        "--problem",
+        "mnist-gru32-safe",
+        "--model",
+        "depth",
+        "--schedule",
+        "all-17",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 // ---- 8. messages ----------------------------------------------------------------------
 
 #[test]
@@ -529,7 +685,7 @@ fn messages_say_what_is_wrong_once() {
     std::fs::create_dir(s.join("w.npz")).unwrap();
     s.fails_with(
         &["export", "--out", "w"],
-        "exporting to w: w.npz: Is a directory (os error 21)",
+        "exporting to w: w.npz: is a directory; write to a regular file instead",
     );
     let left: Vec<String> = std::fs::read_dir(s.path())
         .unwrap()
@@ -557,7 +713,7 @@ fn the_readme_states_the_embedded_models_parameter_count() {
     let with_commas = format!("{},{:03}", n / 1000, n % 1000);
     assert!(
         readme.contains(&format!(
-            "`models/mnist-rnn32.safetensors` ({with_commas} parameters)"
+            "`models/mnist-rnn32.safetensors` ({with_commas} parameters"
         )),
         "README does not state {with_commas} parameters"
     );
