@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::approx::Activation;
+use crate::approx::{Activation, MAX_DEGREE};
 use crate::recurrence::CellKind;
 use crate::schedule::{Shape, Space};
 
@@ -179,6 +179,17 @@ pub struct SlotFit {
 /// the oracle's f32 arithmetic (centre, half-width, their inverse) stays finite.
 pub const MAX_INTERVAL_BOUND: f64 = 1e6;
 
+/// Most hidden units a preset may have: far beyond this project's networks (32 and 64),
+/// and small enough that every array sized by it (an LSTM's 1024 x 4096 recurrent kernel,
+/// its gradients and Adam moments, the oracle's per-block registers) fits in memory.
+pub const MAX_HIDDEN: usize = 1024;
+
+/// Most classes a preset may have (MNIST has 10; extra classes are logits no label uses).
+pub const MAX_CLASSES: usize = 1024;
+
+/// Classes of MNIST: a preset has at least this many, so that every label has a logit.
+pub const MNIST_CLASSES: usize = 10;
+
 impl Problem {
     /// Loads a preset by name (embedded) or from a path to a TOML file.
     pub fn load(name_or_path: &str) -> Result<Self, ProblemError> {
@@ -204,7 +215,7 @@ impl Problem {
     pub fn from_toml(name: &str, text: &str) -> Result<Self, ProblemError> {
         let problem: Problem = toml::from_str(text).map_err(|e| ProblemError::Parse {
             name: name.to_string(),
-            message: e.message().to_string(),
+            message: toml_message(text, &e),
         })?;
         problem.validate()?;
         Ok(problem)
@@ -255,6 +266,13 @@ impl Problem {
             .collect()
     }
 
+    /// True if a slot's fits are `weighted`: fitted to the measured pre-activations of a
+    /// model on the training split, so they exist only with the weights and the data
+    /// (`crate::oracle::Candidates::for_model`).
+    pub fn fits_need_data(&self) -> bool {
+        self.slot_fits().iter().any(|f| f.method == "weighted")
+    }
+
     /// The search space: each slot's candidate degrees over the steps.
     pub fn space(&self) -> Space {
         Space::new(
@@ -289,8 +307,17 @@ impl Problem {
                 self.data.validation
             ));
         }
-        if self.model.hidden == 0 || self.model.classes < 2 {
-            return bad("hidden must be >= 1 and classes >= 2".into());
+        if !(1..=MAX_HIDDEN).contains(&self.model.hidden) {
+            return bad(format!(
+                "hidden {} must be in 1..={MAX_HIDDEN}",
+                self.model.hidden
+            ));
+        }
+        if !(MNIST_CLASSES..=MAX_CLASSES).contains(&self.model.classes) {
+            return bad(format!(
+                "classes {} must be in {MNIST_CLASSES}..={MAX_CLASSES} (MNIST's labels are 0 to 9)",
+                self.model.classes
+            ));
         }
         if let Some(act) = &self.model.activation
             && (act != "tanh" || self.model.cell != CellKind::SimpleRnn)
@@ -357,10 +384,10 @@ impl Problem {
                     ));
                 }
             }
-            if fit.degrees.is_empty() || fit.degrees.contains(&0) {
+            if fit.degrees.is_empty() || fit.degrees.iter().any(|d| !(1..=MAX_DEGREE).contains(d)) {
                 return Err(format!(
-                    "slot {}: degrees must be a non-empty list of positive degrees",
-                    slot.name
+                    "slot {}: degrees {:?} must be a non-empty list of degrees in 1..={MAX_DEGREE}",
+                    slot.name, fit.degrees
                 ));
             }
             let mut sorted = fit.degrees.clone();
@@ -385,6 +412,23 @@ impl Problem {
     }
 }
 
+/// A TOML parse error of `text` as one line with the line it points at (the error's own
+/// message names no key for a value of the wrong type): the form every TOML reader of the
+/// project reports (problem and strategy presets, CKKS parameters).
+pub fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match e.span() {
+        Some(span) => {
+            let line = text
+                .get(..span.start)
+                .map_or(0, |before| before.matches('\n').count())
+                + 1;
+            format!("{message} (line {line})")
+        }
+        None => message,
+    }
+}
+
 /// A fit interval is two finite numbers lo < hi within [`MAX_INTERVAL_BOUND`].
 fn check_interval(what: &str, interval: &[f64]) -> Result<(), String> {
     let [lo, hi] = interval else {
@@ -398,7 +442,7 @@ fn check_interval(what: &str, interval: &[f64]) -> Result<(), String> {
     }
     if lo.abs().max(hi.abs()) > MAX_INTERVAL_BOUND {
         return Err(format!(
-            "{what} [{lo}, {hi}] reaches beyond +-{MAX_INTERVAL_BOUND:e}, where the f32 oracle loses the interval"
+            "{what} [{lo:e}, {hi:e}] reaches beyond +-{MAX_INTERVAL_BOUND:e}, where the f32 oracle loses the interval"
         ));
     }
     Ok(())

@@ -16,7 +16,7 @@ use cellwise::ckks::scheme::encryption::{Decryptor, Encryptor};
 use cellwise::ckks::scheme::engine::Engine;
 use cellwise::ckks::scheme::keys::KeyGenerator;
 use cellwise::ckks::scheme::params::ParametersLiteral;
-use cellwise::cost::circuit::{PlanTable, SegmentKind};
+use cellwise::cost::circuit::{CellFits, PlanTable, SegmentKind};
 use cellwise::cost::profile::Profile;
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 
@@ -49,7 +49,7 @@ fn tanh_degree_17_at_fgb_like_keeps_20_bits() {
     // The cost model's level accounting is what the engine consumes for the problem's own
     // cells (least-squares tanh fits on [-8, 8], evaluated as the RNN plan does).
     let problem = Problem::load(DEFAULT_PROBLEM).unwrap();
-    let table = PlanTable::new(&problem, top).unwrap();
+    let table = PlanTable::new(&problem, &CellFits::from_problem(&problem).unwrap(), top).unwrap();
     for degree in [3usize, 7, 17] {
         let fit = Approximation::fit(
             Activation::Tanh,

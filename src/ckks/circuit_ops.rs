@@ -17,6 +17,13 @@ use super::poly::{Chebyshev, InputMap, PolyOptions, evaluate};
 /// Interval of the profile's tanh fits.
 pub const TANH_INTERVAL: (f64, f64) = (-8.0, 8.0);
 
+/// The polynomial the profile's `poly_deg{degree}` times: the tanh interpolant of that degree
+/// on [`TANH_INTERVAL`] (odd: no even terms). The cost model prices a cell's real fit as this
+/// time plus the operations by which the fit's plan differs.
+pub fn profiled_poly(degree: usize) -> Result<Chebyshev, EvalError> {
+    Chebyshev::interpolate(f64::tanh, degree, TANH_INTERVAL)
+}
+
 /// A circuit-level operation of the timing profile.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CircuitOp {
@@ -26,8 +33,8 @@ pub enum CircuitOp {
         /// Unit blocks (32 for the reference RNN).
         blocks: usize,
     },
-    /// A tanh fit of this degree on [`TANH_INTERVAL`], evaluated on the mapped input as the
-    /// RNN does (the map folded into the preceding matvec).
+    /// The tanh fit of this degree on [`TANH_INTERVAL`] ([`profiled_poly`]), evaluated on the
+    /// mapped input as the RNN does (the map folded into the preceding matvec).
     Poly {
         /// Degree.
         degree: usize,
@@ -112,10 +119,7 @@ impl CircuitOp {
                 let w = weights(*blocks, 1);
                 Prepared::Matvec { enc, w }
             }
-            CircuitOp::Poly { degree } => {
-                let poly = Chebyshev::interpolate(f64::tanh, *degree, TANH_INTERVAL)?;
-                Prepared::Poly(poly)
-            }
+            CircuitOp::Poly { degree } => Prepared::Poly(profiled_poly(*degree)?),
         };
         let input = (0..slots)
             .map(|i| ((i as f64 * 0.618_033_988_7).fract() * 2.0 - 1.0) * 0.99)

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use cellwise::cost;
+use cellwise::cost::{self, CostOptions};
 use cellwise::data::{self, Splits};
 use cellwise::model::Weights;
 use cellwise::oracle::{Candidates, Oracle, OracleConfig, matmul};
@@ -363,7 +363,7 @@ fn measure(
     // The paper's DFS itself (strategies/dfs.toml, depth cost model) for a fixed number of
     // judgements on a fresh oracle: what `cellwise search --strategy dfs` does, prefix reuse
     // across the tree included.
-    let depth = cost::by_name("depth", problem)?;
+    let depth = cost::for_candidates("depth", problem, &s.candidates, &CostOptions::default())?;
     let dfs_runs: Vec<(f64, usize, usize)> = (0..args.repeats.div_ceil(5))
         .map(|_| -> anyhow::Result<(f64, usize, usize)> {
             let oracle = Oracle::new(

@@ -11,9 +11,8 @@ use cellwise::ckks::scheme::error::CkksError;
 use cellwise::ckks::scheme::params::{PRESETS, Parameters, ParametersLiteral};
 use cellwise::cost::profile::{FORMAT, OpTiming, Profile, ProfileParams};
 
-/// Most worker threads: rayon starts them all at once, and this project's machines have a
-/// few dozen cores at most.
-const MAX_THREADS: usize = 1024;
+use super::common::MAX_THREADS;
+
 /// Most timed repetitions per operation: the median of 1,000 is as stable as it gets, and a
 /// profile of that many at `fgb-like` already takes days.
 const MAX_SAMPLES: usize = 1000;

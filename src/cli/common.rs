@@ -34,10 +34,19 @@ pub fn splits_for(problem: &Problem, data_dir: Option<PathBuf>) -> anyhow::Resul
     Ok(data::load_splits(problem, &dir)?)
 }
 
-/// Sizes the global rayon pool (`None`: all cores).
+/// Most worker threads a command may ask for: rayon starts them all at once (a stack each),
+/// and this project's machines have a few dozen cores at most.
+pub const MAX_THREADS: usize = 1024;
+
+/// Sizes the global rayon pool (`None`: all cores); refuses 0 and more than
+/// [`MAX_THREADS`] threads.
 pub fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
     if let Some(n) = threads {
         anyhow::ensure!(n > 0, "--threads must be at least 1");
+        anyhow::ensure!(
+            n <= MAX_THREADS,
+            "--threads {n} is out of range: give 1 to {MAX_THREADS} worker threads"
+        );
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use cellwise::cost;
+use cellwise::cost::{self, CostOptions};
 use cellwise::oracle::{Candidates, Oracle, OracleConfig};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::report::{self, svg};
@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|s| StrategyConfig::load(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let cost_model = cost::by_name(&args.cost, &problem)?;
+    let cost_spec = cost::Spec::parse(&args.cost, &problem, &CostOptions::default())?;
     // The presets first (bad ones are refused without touching the directory), then the
     // lock, before any real work: a second comparison into the directory is refused at once.
     std::fs::create_dir_all(&args.out)
@@ -90,6 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let weights = weights_for(&problem, args.weights.as_deref())?;
     let splits = splits_for(&problem, args.data_dir)?;
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
+    let cost_model = cost_spec.build(&problem, Some(&candidates))?;
     let val = Oracle::new(&weights, &splits.val, &candidates, &OracleConfig::default())?;
     let no_cache = OracleConfig {
         cache_mb: 0,

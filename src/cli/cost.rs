@@ -1,14 +1,22 @@
 //! `cellwise cost`: price a schedule under a cost model and print its per-step breakdown.
+//! A problem with `weighted` fits is priced with its real fits, measured on the training
+//! split (`--weights`, `--data-dir`).
+
+use std::path::PathBuf;
 
 use anyhow::Context;
 
 use cellwise::cost::placement::MAX_LEVELS;
 use cellwise::cost::{
-    self, BootstrapPoints, CostBreakdown, CostError, CostOptions, PlacementPolicy,
+    self, BootstrapPoints, CellFits, CostBreakdown, CostError, CostOptions, PlacementPolicy,
 };
+use cellwise::data;
+use cellwise::oracle::Candidates;
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::recurrence::CellKind;
 use cellwise::schedule::Schedule;
+
+use super::common::{splits_for, weights_for};
 
 /// Arguments of `cellwise cost`.
 #[derive(clap::Args)]
@@ -45,6 +53,19 @@ pub struct Args {
     /// Print the breakdown as JSON.
     #[arg(long)]
     json: bool,
+    /// Weights (.npz/.safetensors) whose pre-activations a `weighted` problem's fits follow;
+    /// default: the problem's embedded model. Read only for such problems.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// MNIST directory whose training split a `weighted` problem's fits are measured on
+    /// (default: $CELLWISE_DATA_DIR, else ./data; fetched if missing). Read only for such
+    /// problems.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Measure a `weighted` problem's fits on the committed MNIST fixture (a few hundred
+    /// images) instead of the data directory (tests).
+    #[arg(long, hide = true, conflicts_with = "data_dir")]
+    fixture: bool,
 }
 
 /// `--placement` values.
@@ -80,10 +101,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map(|n| cost::Profile::load(n))
             .collect::<Result<Vec<_>, _>>()
             .context("loading the profiles")?;
-        return super::print(&cost::report::markdown(&problem, &profiles)?);
+        let fits = match measured_candidates(&problem, &args)? {
+            Some(c) => CellFits::from_candidates(&problem, &c)?,
+            None => CellFits::from_problem(&problem)?,
+        };
+        return super::print(&cost::report::markdown(&problem, &fits, &profiles)?);
     }
     // clap guarantees a schedule without --report.
-    let text = args.schedule.unwrap_or_default();
+    let text = args.schedule.clone().unwrap_or_default();
     let schedule = Schedule::parse(&text, problem.shape())
         .with_context(|| format!("parsing schedule '{text}'"))?;
     let spec = match &args.profile {
@@ -102,12 +127,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Placement::Greedy => PlacementPolicy::Greedy,
         },
     };
-    let model = match cost::by_name_with(&spec, &problem, &options) {
+    let spec = match cost::Spec::parse(&spec, &problem, &options) {
         Err(CostError::NoCircuit { model, cell }) => anyhow::bail!(
             "--model {model} needs the encrypted circuit of a {cell}, which exists for simple-rnn only; use --model depth (the step graph's depth)"
         ),
         other => other.context("building the cost model")?,
     };
+    let candidates = if spec.needs_fits() {
+        measured_candidates(&problem, &args)?
+    } else {
+        None
+    };
+    let model = spec
+        .build(&problem, candidates.as_ref())
+        .context("building the cost model")?;
     let breakdown = model
         .breakdown(&schedule)
         .with_context(|| format!("pricing schedule '{text}'"))?;
@@ -118,6 +151,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         super::print(&render_graph(&text, &problem, &schedule, &breakdown))
     }
+}
+
+/// The candidates of a problem whose fits need data (`weighted`: fitted to the weights'
+/// pre-activations on the training split), `None` for one whose own fits serve.
+fn measured_candidates(problem: &Problem, args: &Args) -> anyhow::Result<Option<Candidates>> {
+    if !problem.fits_need_data() {
+        return Ok(None);
+    }
+    let weights = weights_for(problem, args.weights.as_deref())?;
+    let splits = if args.fixture {
+        data::load_fixture_splits(problem)?
+    } else {
+        splits_for(problem, args.data_dir.clone())?
+    };
+    Ok(Some(Candidates::for_model(
+        problem,
+        &weights,
+        &splits.train,
+    )?))
 }
 
 /// The breakdown as a text table.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::common::{splits_for, weights_for};
-use cellwise::data::Split;
+use cellwise::data::{self, Split};
 use cellwise::model::Weights;
 use cellwise::oracle::{Candidates, Evaluation, NO_PREDICTION, Oracle, OracleConfig, Precision};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
@@ -41,6 +41,10 @@ pub struct Args {
     /// Data directory (default: $CELLWISE_DATA_DIR, else ./data); fetched if missing.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Use the committed MNIST fixture (a few hundred images) instead of the data
+    /// directory (tests).
+    #[arg(long, hide = true, conflicts_with = "data_dir")]
+    fixture: bool,
 }
 
 /// Runs `cellwise eval`.
@@ -61,7 +65,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let weights = weights_for(&problem, args.weights.as_deref())?;
-    let splits = splits_for(&problem, args.data_dir)?;
+    let splits = if args.fixture {
+        data::load_fixture_splits(&problem)?
+    } else {
+        splits_for(&problem, args.data_dir)?
+    };
     let split = if args.split == "val" {
         &splits.val
     } else {

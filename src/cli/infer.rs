@@ -248,12 +248,25 @@ fn schedule_of(text: &str, problem: &Problem) -> anyhow::Result<Schedule> {
     Ok(s)
 }
 
-fn cost_model(spec: &str, problem: &Problem, levels: usize) -> anyhow::Result<Box<dyn CostModel>> {
+/// The cost-model spec `spec` checked for `problem` with `levels` levels between bootstraps
+/// (built with the candidates' fits once they exist).
+fn cost_spec(spec: &str, problem: &Problem, levels: usize) -> anyhow::Result<cost::Spec> {
     let options = CostOptions {
         levels: Some(levels),
         ..CostOptions::default()
     };
-    cost::by_name_with(spec, problem, &options).with_context(|| format!("cost model '{spec}'"))
+    cost::Spec::parse(spec, problem, &options).with_context(|| format!("cost model '{spec}'"))
+}
+
+/// The cost model of `spec` planning and pricing the fits of `candidates`.
+fn cost_model(
+    spec: cost::Spec,
+    name: &str,
+    problem: &Problem,
+    candidates: &Candidates,
+) -> anyhow::Result<Box<dyn CostModel>> {
+    spec.build(problem, Some(candidates))
+        .with_context(|| format!("cost model '{name}'"))
 }
 
 /// The problem's splits from `d` (the committed fixture with `--fixture`).
@@ -268,7 +281,7 @@ fn splits_of(problem: &Problem, d: &DataArgs) -> anyhow::Result<Splits> {
 /// The server's candidate fits: it has no data arguments, so a `weighted` problem measures
 /// its training split from the default data directory (the data are read only then).
 fn server_candidates(problem: &Problem, weights: &Weights) -> anyhow::Result<Candidates> {
-    if problem.approximation.method != "weighted" {
+    if !problem.fits_need_data() {
         return Ok(Candidates::from_problem(problem, None)?);
     }
     Ok(Candidates::for_model(
@@ -388,9 +401,10 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let weights = weights_for(&problem, a.model.weights.as_deref())?;
     let params = parameters(&a.keys)?;
-    let cost = cost_model(&a.cost, &problem, params.levels)?;
+    let cost = cost_spec(&a.cost, &problem, params.levels)?;
     let splits = splits_of(&problem, &a.data)?;
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
+    let cost = cost_model(cost, &a.cost, &problem, &candidates)?;
     let shape = shape_of(&problem);
 
     let capacity = shape.layout(params.build()?.slots())?.batch;
@@ -625,8 +639,9 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let inputs =
         files::read_ciphertexts(&inputs_path, server.context(), key_set, shape, Role::Inputs)?;
     let images = inputs.info.images;
-    let cost = cost_model(&a.cost, &problem, levels)?;
+    let cost = cost_spec(&a.cost, &problem, levels)?;
     let candidates = server_candidates(&problem, &weights)?;
+    let cost = cost_model(cost, &a.cost, &problem, &candidates)?;
     let cells = infer::cells_for(&schedule, &candidates)?;
     let (boots, breakdown) = infer::placement_for(cost.as_ref(), &schedule)?;
     server.prepare(&cells, &boots)?;

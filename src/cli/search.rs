@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::common::{set_threads, splits_for, weights_for};
 use anyhow::Context;
-use cellwise::cost;
+use cellwise::cost::{self, CostOptions};
 use cellwise::data;
 use cellwise::oracle::{Candidates, Oracle, OracleConfig};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
@@ -163,7 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // lock, before any real work: a second run on the same directory is refused at once.
     let problem = Problem::load(&settings.problem)?;
     let config = StrategyConfig::load(&settings.strategy)?;
-    let cost_model = cost::by_name(&settings.cost, &problem)?;
+    let cost_spec = cost::Spec::parse(&settings.cost, &problem, &CostOptions::default())?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let lock = RunLock::acquire(&out)?;
     if let Some(pid) = lock.stale_owner() {
@@ -184,6 +184,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         splits_for(&problem, args.data_dir)?
     };
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
+    let cost_model = cost_spec.build(&problem, Some(&candidates))?;
     let val = Oracle::new(&weights, &splits.val, &candidates, &OracleConfig::default())?;
     let mut ctx = SearchContext::new(
         &problem,

@@ -20,10 +20,11 @@
 //! order, and the pre-activation there is already mapped into [-1, 1], the range CKKS
 //! bootstrapping expects.
 
-use crate::approx::{Approximation, FitMethod};
+use crate::ckks::circuit_ops;
 use crate::ckks::plan::{self, PlanConfig};
 use crate::ckks::poly::Chebyshev;
 use crate::ckks::sim::SimParams;
+use crate::oracle::Candidates;
 use crate::problem::Problem;
 use crate::schedule::{Approx, Schedule};
 
@@ -83,6 +84,40 @@ struct PlannedAt {
     ops: Vec<OpCount>,
     /// Primitive operations (as the simulator counts them).
     primitives: Vec<OpCount>,
+    /// For a polynomial: its primitives minus those of the polynomial its profile operation
+    /// was timed on ([`crate::ckks::circuit_ops::profiled_poly`]); empty otherwise.
+    extra: Vec<PrimitiveDelta>,
+}
+
+/// How many more (or, negative, fewer) times a primitive operation runs at one level.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrimitiveDelta {
+    /// Primitive operation name (`add`, `mul_const`, `mul_relin`, ...).
+    pub op: String,
+    /// Level the operation starts at.
+    pub level: usize,
+    /// Difference in the number of times.
+    pub count: i64,
+}
+
+/// `real` minus `reference`, per (operation, level), without the zeros.
+fn difference(real: &[OpCount], reference: &[OpCount]) -> Vec<PrimitiveDelta> {
+    let mut out: Vec<PrimitiveDelta> = Vec::new();
+    let signed = |c: usize| i64::try_from(c).unwrap_or(i64::MAX);
+    for (sign, ops) in [(1, real), (-1, reference)] {
+        for o in ops {
+            match out.iter_mut().find(|d| d.op == o.op && d.level == o.level) {
+                Some(d) => d.count += sign * signed(o.count),
+                None => out.push(PrimitiveDelta {
+                    op: o.op.clone(),
+                    level: o.level,
+                    count: sign * signed(o.count),
+                }),
+            }
+        }
+    }
+    out.retain(|d| d.count != 0);
+    out
 }
 
 /// Every segment kind of a problem's circuit, planned at every level over the simulator.
@@ -100,22 +135,83 @@ pub struct PlanTable {
     too_deep: Vec<(usize, usize)>,
 }
 
-/// The cell polynomial the plan evaluates for `degree`: the problem's own fit
-/// ([`crate::approx::Approximation`], least squares or Chebyshev interpolation as the problem
-/// says; a histogram-weighted fit needs data, so its unweighted least-squares counterpart,
-/// which has the same structure and hence the same operations, stands in for it).
-fn cell(problem: &Problem, degree: usize) -> Result<Chebyshev, CostError> {
-    let plan_err = |e: String| CostError::Plan(format!("degree-{degree} cell: {e}"));
-    let slot = problem
-        .slot_fits()
-        .into_iter()
-        .next()
-        .ok_or_else(|| plan_err("the cell has no activation slot".into()))?;
-    let method = FitMethod::parse(&slot.method).unwrap_or(FitMethod::LeastSquares);
-    let fit = Approximation::fit(slot.function, degree, slot.interval, &method)
-        .map_err(|e| plan_err(e.to_string()))?;
-    let [lo, hi] = slot.interval;
-    Chebyshev::new(&fit.chebyshev, (lo, hi)).map_err(|e| plan_err(e.to_string()))
+/// The cell's polynomials the circuit is planned with, one per candidate degree: the fits the
+/// oracle scores and the encrypted server evaluates. The plan (levels, operations) and the
+/// price are those of these polynomials: a `weighted` fit on a lopsided histogram has even
+/// terms that an odd least-squares fit lacks, and they cost ciphertext products.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CellFits {
+    /// (candidate degree, its fit), in the problem's order.
+    polys: Vec<(usize, Chebyshev)>,
+}
+
+impl CellFits {
+    /// The fits of `candidates`, which must be `problem`'s: its cell, one activation slot (the
+    /// encrypted circuit is a SimpleRNN's), its candidate degrees and fit interval. For a
+    /// problem whose fits need data these are [`Candidates::for_model`]'s.
+    pub fn from_candidates(problem: &Problem, candidates: &Candidates) -> Result<Self, CostError> {
+        let wrong = |reason: String| CostError::Candidates {
+            problem: problem.name.clone(),
+            reason,
+        };
+        if candidates.cell != problem.cell() {
+            return Err(wrong(format!(
+                "they are fits of a {} cell, the problem's is a {}",
+                candidates.cell,
+                problem.cell()
+            )));
+        }
+        let [slot] = candidates.slots.as_slice() else {
+            return Err(wrong(format!(
+                "they have {} activation slots, the encrypted circuit evaluates one",
+                candidates.slots.len()
+            )));
+        };
+        let Some(fit) = problem.slot_fits().into_iter().next() else {
+            return Err(wrong("the problem's cell has no activation slot".into()));
+        };
+        if slot.degrees() != fit.degrees || slot.interval != fit.interval {
+            return Err(wrong(format!(
+                "they fit degrees {:?} on {:?}, the problem lists degrees {:?} on {:?}",
+                slot.degrees(),
+                slot.interval,
+                fit.degrees,
+                fit.interval
+            )));
+        }
+        let [lo, hi] = slot.interval;
+        let polys = slot
+            .approximations
+            .iter()
+            .map(|a| {
+                Chebyshev::new(&a.chebyshev, (lo, hi))
+                    .map(|c| (a.degree, c))
+                    .map_err(|e| CostError::Plan(format!("degree-{} cell: {e}", a.degree)))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { polys })
+    }
+
+    /// The problem's own fits, for problems whose fits need no data (least squares,
+    /// Chebyshev interpolation). A problem with `weighted` fits is refused
+    /// ([`CostError::NeedsFits`]): they exist only with the weights and the training split,
+    /// and no stand-in has their operations.
+    pub fn from_problem(problem: &Problem) -> Result<Self, CostError> {
+        if problem.fits_need_data() {
+            return Err(CostError::NeedsFits(problem.name.clone()));
+        }
+        let candidates = Candidates::from_problem(problem, None)
+            .map_err(|e| CostError::Plan(format!("fitting the cell: {e}")))?;
+        Self::from_candidates(problem, &candidates)
+    }
+
+    /// The fit of `degree`, if it is a candidate.
+    pub fn get(&self, degree: usize) -> Option<&Chebyshev> {
+        self.polys
+            .iter()
+            .find(|(d, _)| *d == degree)
+            .map(|(_, c)| c)
+    }
 }
 
 fn profile_ops(ops: Vec<plan::ProfileOp>) -> Vec<OpCount> {
@@ -131,9 +227,9 @@ fn profile_ops(ops: Vec<plan::ProfileOp>) -> Vec<OpCount> {
 impl PlanTable {
     /// Plans the circuit of `problem` with `top` levels (fresh ciphertexts and bootstraps
     /// give `top` levels) on the `fgb-like` shape (N = 2^16, 42-bit scale): each segment
-    /// kind at each level. A candidate degree deeper than `top` is kept aside and refused
-    /// when a schedule uses it.
-    pub fn new(problem: &Problem, top: usize) -> Result<Self, CostError> {
+    /// kind at each level, the polynomials being `fits`. A candidate degree deeper than `top`
+    /// is kept aside and refused when a schedule uses it.
+    pub fn new(problem: &Problem, fits: &CellFits, top: usize) -> Result<Self, CostError> {
         let base = SimParams::fgb_like();
         let params = if top == base.top_level() {
             base
@@ -179,6 +275,7 @@ impl PlanTable {
                     Ok(Some(PlannedAt {
                         ops: profile_ops(p.ops),
                         primitives,
+                        extra: Vec::new(),
                     }))
                 })
                 .collect::<Result<Vec<_>, CostError>>()?;
@@ -196,12 +293,26 @@ impl PlanTable {
         let output = fixed(plan::SegmentKind::Output, "the output layer")?;
         let mut poly = Vec::new();
         let mut too_deep = Vec::new();
-        for &d in &problem.approximation.degrees {
-            let c = cell(problem, d)?;
-            match run(&plan::SegmentKind::Poly(c.clone()))? {
-                Some(p) => poly.push((d, p)),
-                None => too_deep.push((d, c.depth(crate::ckks::poly::InputMap::Folded))),
+        for (d, c) in &fits.polys {
+            let Some(mut p) = run(&plan::SegmentKind::Poly(c.clone()))? else {
+                too_deep.push((*d, c.depth(crate::ckks::poly::InputMap::Folded)));
+                continue;
+            };
+            // What the profile's operation for this degree was timed on: the plan's
+            // difference to it is what the latency model adds to that time.
+            let profiled = circuit_ops::profiled_poly(c.degree())
+                .map_err(|e| CostError::Plan(format!("degree-{d} profiled polynomial: {e}")))?;
+            let reference = run(&plan::SegmentKind::Poly(profiled))?.ok_or_else(|| {
+                CostError::Plan(format!(
+                    "degree-{d} profiled polynomial does not fit in {top} levels"
+                ))
+            })?;
+            for (at, r) in p.by_level.iter_mut().zip(&reference.by_level) {
+                if let (Some(at), Some(r)) = (at.as_mut(), r) {
+                    at.extra = difference(&at.primitives, &r.primitives);
+                }
             }
+            poly.push((*d, p));
         }
         Ok(Self {
             problem: problem.name.clone(),
@@ -255,6 +366,14 @@ impl PlanTable {
     pub fn primitives(&self, kind: SegmentKind, level: usize) -> Option<&[OpCount]> {
         let at = self.planned(kind)?.by_level.get(level)?.as_ref()?;
         Some(&at.primitives)
+    }
+
+    /// The primitive operations by which a segment kind started at `level` differs from
+    /// what its profile operations were timed on (non-empty only for a polynomial that is not
+    /// the profiled tanh interpolant, e.g. a `weighted` fit with even terms).
+    pub fn extra_primitives(&self, kind: SegmentKind, level: usize) -> Option<&[PrimitiveDelta]> {
+        let at = self.planned(kind)?.by_level.get(level)?.as_ref()?;
+        Some(&at.extra)
     }
 
     /// The segments of a schedule's encrypted inference, in order: for each step its linear
@@ -349,7 +468,8 @@ mod tests {
     use crate::problem::DEFAULT_PROBLEM;
 
     fn table(top: usize) -> PlanTable {
-        PlanTable::new(&Problem::load(DEFAULT_PROBLEM).unwrap(), top).unwrap()
+        let p = Problem::load(DEFAULT_PROBLEM).unwrap();
+        PlanTable::new(&p, &CellFits::from_problem(&p).unwrap(), top).unwrap()
     }
 
     #[test]

@@ -4,11 +4,19 @@
 //! Every segment's seconds at every level are precomputed when the model is built (the
 //! sum of its operations' profile times, see [`SegmentKind::ops`]), so pricing a schedule is
 //! a table look-up inside a (segment, level) shortest path of about 57 x 10 states.
+//!
+//! A polynomial's profile operation (`poly_deg17`, ...) was timed on the odd tanh
+//! interpolant of its degree ([`crate::ckks::circuit_ops::profiled_poly`]). The cell's real
+//! fit is priced as that time plus the primitive operations by which its plan differs
+//! ([`super::circuit::PlanTable::extra_primitives`], priced by `primitive_seconds`): a
+//! `weighted` fit's even terms add additions and products by constants, not ciphertext
+//! products. A least-squares tanh fit on a symmetric interval has the interpolant's
+//! structure, so nothing is added.
 
 use crate::problem::Problem;
 use crate::schedule::Schedule;
 
-use super::circuit::{OP_BOOTSTRAP, Segment, SegmentKind};
+use super::circuit::{CellFits, OP_BOOTSTRAP, Segment, SegmentKind};
 use super::models::{Circuit, Seconds};
 use super::profile::{Profile, ProfileError};
 use super::{CostBreakdown, CostError, CostModel, CostOptions};
@@ -16,6 +24,51 @@ use super::{CostBreakdown, CostError, CostModel, CostOptions};
 /// Seconds of one kind of segment at each level 0..=top (NaN where it cannot start: fewer
 /// levels than it consumes; the placement never starts it there).
 type LevelTable = Vec<f64>;
+
+/// Seconds of one primitive operation (as the simulator names them) from the profile's
+/// operations: a ciphertext product as `mul_relin_rescale`, a plaintext one as
+/// `mul_plain_rescale`, additions and products by constants as `add`, rotations as `rotate`;
+/// rescales (timed with the product they follow), level drops and encodings (precomputed) as
+/// nothing.
+fn primitive_seconds(profile: &Profile, op: &str, level: usize) -> Result<f64, ProfileError> {
+    let timed = match op {
+        "mul_relin" => "mul_relin_rescale",
+        "mul_plain" => "mul_plain_rescale",
+        "add" | "sub" | "add_const" | "mul_const" | "add_plain" => "add",
+        "rotate" | "hoisted_rotate" => "rotate",
+        "rescale" | "drop_level" | "encode" | "hoisted_decompose" => return Ok(0.0),
+        OP_BOOTSTRAP => {
+            return profile
+                .bootstrap_seconds()
+                .ok_or_else(|| profile.missing(OP_BOOTSTRAP));
+        }
+        other => {
+            return Err(ProfileError::Invalid {
+                name: profile.name.clone(),
+                message: format!("no price for the primitive operation '{other}'"),
+            });
+        }
+    };
+    profile
+        .seconds(timed, level)
+        .ok_or_else(|| profile.missing(timed))
+}
+
+/// Refuses a profile measured with other levels between bootstraps than `options.levels`
+/// (if given).
+pub fn check_levels(profile: &Profile, options: &CostOptions) -> Result<(), CostError> {
+    let top = profile.params.levels;
+    match options.levels.filter(|&l| l != top) {
+        Some(levels) => Err(ProfileError::Invalid {
+            name: profile.name.clone(),
+            message: format!(
+                "measured with {top} levels between bootstraps, not the {levels} asked for"
+            ),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
 
 /// The `latency` model.
 pub struct LatencyModel {
@@ -31,26 +84,20 @@ pub struct LatencyModel {
 }
 
 impl LatencyModel {
-    /// The model of `problem` priced with `profile`; levels between bootstraps and the top
-    /// level come from the profile's parameters (`options.levels`, if given, must agree).
+    /// The model of `problem` with the cell polynomials `fits`, priced with `profile`; levels
+    /// between bootstraps and the top level come from the profile's parameters
+    /// (`options.levels`, if given, must agree).
     /// Refuses a profile that lacks an operation of the circuit (the linear parts, the
     /// polynomial of a candidate degree, the output layer) or the bootstrap.
     pub fn new(
         problem: &Problem,
+        fits: &CellFits,
         profile: Profile,
         options: &CostOptions,
     ) -> Result<Self, CostError> {
+        check_levels(&profile, options)?;
         let top = profile.params.levels;
-        if let Some(levels) = options.levels.filter(|&l| l != top) {
-            return Err(ProfileError::Invalid {
-                name: profile.name.clone(),
-                message: format!(
-                    "measured with {top} levels between bootstraps, not the {levels} asked for"
-                ),
-            }
-            .into());
-        }
-        let circuit = Circuit::new(problem, top, options)?;
+        let circuit = Circuit::new(problem, fits, top, options)?;
         let bootstrap = profile
             .bootstrap_seconds()
             .ok_or_else(|| profile.missing(OP_BOOTSTRAP))?;
@@ -61,12 +108,20 @@ impl LatencyModel {
                     let Some(ops) = plan.ops(kind, level) else {
                         return Ok(f64::NAN);
                     };
-                    ops.iter().try_fold(0.0, |acc, o| {
+                    let timed = ops.iter().try_fold(0.0, |acc, o| {
                         let s = profile
                             .seconds(&o.op, o.level)
                             .ok_or_else(|| profile.missing(&o.op))?;
                         Ok(acc + s * o.count as f64)
-                    })
+                    })?;
+                    let extra = plan.extra_primitives(kind, level).unwrap_or_default();
+                    let total = extra.iter().try_fold(timed, |acc, d| {
+                        Ok::<_, ProfileError>(
+                            acc + primitive_seconds(&profile, &d.op, d.level)? * d.count as f64,
+                        )
+                    })?;
+                    // Fewer primitives than the profiled polynomial cannot make it free.
+                    Ok(total.max(0.0))
                 })
                 .collect()
         };
@@ -159,7 +214,8 @@ mod tests {
     fn model() -> LatencyModel {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
         let profile = Profile::from_json("sample", &sample_json()).unwrap();
-        LatencyModel::new(&p, profile, &CostOptions::default()).unwrap()
+        let fits = CellFits::from_problem(&p).unwrap();
+        LatencyModel::new(&p, &fits, profile, &CostOptions::default()).unwrap()
     }
 
     #[test]
@@ -180,6 +236,7 @@ mod tests {
     #[test]
     fn missing_ops_are_refused() {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
+        let fits = CellFits::from_problem(&p).unwrap();
         for (from, to) in [
             ("\"bootstrap\"", "\"bootstrapp\""),
             ("\"matvec_32\"", "\"matvec\""),
@@ -187,7 +244,7 @@ mod tests {
         ] {
             let json = sample_json().replace(from, to);
             let profile = Profile::from_json("broken", &json).unwrap();
-            let err = LatencyModel::new(&p, profile, &CostOptions::default())
+            let err = LatencyModel::new(&p, &fits, profile, &CostOptions::default())
                 .err()
                 .unwrap()
                 .to_string();
@@ -204,7 +261,7 @@ mod tests {
             levels: Some(8),
             ..CostOptions::default()
         };
-        let err = LatencyModel::new(&p, profile, &options)
+        let err = LatencyModel::new(&p, &fits, profile, &options)
             .err()
             .unwrap()
             .to_string();

@@ -3,7 +3,9 @@
 //! A schedule's price is not its degree sum. Each RNN step consumes levels (its linear part,
 //! then the cell's polynomial), bootstraps must be placed where the levels run out, and every
 //! operation costs what it costs *at the level it runs at*. All strategies price schedules
-//! through one trait, [`CostModel`], picked by name with [`by_name`]:
+//! through one trait, [`CostModel`], picked by name with [`by_name`] or, with the fits a
+//! model and its training data give, [`for_candidates`] ([`Spec`] checks a name before
+//! those fits exist):
 //!
 //! | spec | unit | what it counts |
 //! |---|---|---|
@@ -25,10 +27,12 @@ pub mod report;
 
 use serde::Serialize;
 
+use crate::oracle::Candidates;
 use crate::problem::Problem;
+use crate::recurrence::CellKind;
 use crate::schedule::Schedule;
 
-pub use circuit::BootstrapPoints;
+pub use circuit::{BootstrapPoints, CellFits};
 pub use latency::LatencyModel;
 pub use models::{BootstrapsModel, DepthModel, PlacementPolicy};
 pub use profile::{Profile, ProfileError};
@@ -83,6 +87,19 @@ pub enum CostError {
         model: String,
         /// The problem's cell.
         cell: crate::recurrence::CellKind,
+    },
+    /// A circuit model was built for a problem with `weighted` fits without those fits.
+    #[error(
+        "problem '{0}' has weighted fits, fitted to the training split's pre-activations: its cost model needs those fits (the weights and the data), not a stand-in"
+    )]
+    NeedsFits(String),
+    /// The fits given to a circuit model are not the problem's.
+    #[error("the fits given for problem '{problem}' are not its own: {reason}")]
+    Candidates {
+        /// Problem name.
+        problem: String,
+        /// What differs.
+        reason: String,
     },
     /// Planning the circuit over the simulated evaluator failed.
     #[error("planning the encrypted circuit: {0}")]
@@ -206,58 +223,133 @@ pub struct CostOptions {
     pub placement: PlacementPolicy,
 }
 
+/// What a spec names.
+enum SpecKind {
+    /// `depth` of a gated cell: its step graph (no circuit, no fits).
+    GraphDepth,
+    /// `depth` of a SimpleRNN's circuit.
+    Depth,
+    /// `bootstraps`.
+    Bootstraps,
+    /// `latency` with its profile.
+    Latency(Box<Profile>),
+}
+
+/// A cost-model spec `MODEL[:PROFILE]` checked against a problem and options, its profile
+/// loaded: everything a model needs but the cell's fitted polynomials. Commands parse it
+/// first, so that a bad spec is refused before any weights or data are read, and
+/// [`Spec::build`] it once the fits exist.
+pub struct Spec {
+    kind: SpecKind,
+    options: CostOptions,
+}
+
+impl Spec {
+    /// Parses `spec` for `problem`: `depth`, `bootstraps`, `latency` (with
+    /// [`profile::default_profile_for`] the options' levels) or `latency:PROFILE` (a shipped
+    /// profile's short name or a path to a profile JSON). Gated cells have `depth` only (their
+    /// step graph). Levels outside 1..=[`placement::MAX_LEVELS`], and a profile measured with
+    /// other levels than `options.levels`, are refused here.
+    pub fn parse(spec: &str, problem: &Problem, options: &CostOptions) -> Result<Self, CostError> {
+        let (model, profile) = match spec.split_once(':') {
+            Some((m, p)) => (m, Some(p)),
+            None => (spec, None),
+        };
+        if let Some(levels) = options.levels
+            && !(1..=placement::MAX_LEVELS).contains(&levels)
+        {
+            return Err(placement::levels_out_of_range(levels));
+        }
+        let no_profile = |kind: SpecKind| match profile {
+            Some(_) => Err(CostError::UnexpectedProfile(model.to_string())),
+            None => Ok(kind),
+        };
+        let circuit = problem.cell() == CellKind::SimpleRnn;
+        let kind = match model {
+            "depth" if circuit => no_profile(SpecKind::Depth)?,
+            "depth" => no_profile(SpecKind::GraphDepth)?,
+            "bootstraps" | "latency" if !circuit => {
+                return Err(CostError::NoCircuit {
+                    model: model.to_string(),
+                    cell: problem.cell(),
+                });
+            }
+            "bootstraps" => no_profile(SpecKind::Bootstraps)?,
+            "latency" => {
+                let profile = Profile::load(
+                    profile.unwrap_or_else(|| profile::default_profile_for(options.levels)),
+                )?;
+                latency::check_levels(&profile, options)?;
+                SpecKind::Latency(Box::new(profile))
+            }
+            _ => return Err(CostError::UnknownModel(spec.to_string())),
+        };
+        Ok(Self {
+            kind,
+            options: *options,
+        })
+    }
+
+    /// True if the model plans the encrypted circuit and so needs the cell's fits: a problem
+    /// with `weighted` fits must then give them to [`Spec::build`].
+    pub fn needs_fits(&self) -> bool {
+        !matches!(self.kind, SpecKind::GraphDepth)
+    }
+
+    /// Builds the model. A model of the encrypted circuit plans the fits of `candidates`
+    /// (for a problem whose fits need data: [`Candidates::for_model`]'s on the training
+    /// split), or with `None` the problem's own fits, which a problem with `weighted` fits
+    /// refuses ([`CostError::NeedsFits`]). A gated cell's step-graph depth needs no fits.
+    pub fn build(
+        self,
+        problem: &Problem,
+        candidates: Option<&Candidates>,
+    ) -> Result<Box<dyn CostModel>, CostError> {
+        let fits = || match candidates {
+            Some(c) => CellFits::from_candidates(problem, c),
+            None => CellFits::from_problem(problem),
+        };
+        Ok(match self.kind {
+            SpecKind::GraphDepth => Box::new(graph_depth::GraphDepthModel::new(problem)),
+            SpecKind::Depth => Box::new(DepthModel::new(problem, &fits()?, &self.options)?),
+            SpecKind::Bootstraps => {
+                Box::new(BootstrapsModel::new(problem, &fits()?, &self.options)?)
+            }
+            SpecKind::Latency(profile) => Box::new(LatencyModel::new(
+                problem,
+                &fits()?,
+                *profile,
+                &self.options,
+            )?),
+        })
+    }
+}
+
 /// [`by_name_with`] with the default [`CostOptions`].
 pub fn by_name(spec: &str, problem: &Problem) -> Result<Box<dyn CostModel>, CostError> {
     by_name_with(spec, problem, &CostOptions::default())
 }
 
-/// Builds a cost model from a spec `MODEL[:PROFILE]` for a problem: `depth`, `bootstraps`,
-/// `latency` (with [`profile::default_profile_for`] the options' levels) or `latency:PROFILE` (a shipped profile's short
-/// name or a path to a profile JSON).
+/// Builds a cost model from a spec `MODEL[:PROFILE]` (see [`Spec::parse`]) with the
+/// problem's own fits: a circuit model of a problem with `weighted` fits is refused
+/// (their fits need data: use [`for_candidates`]).
 pub fn by_name_with(
     spec: &str,
     problem: &Problem,
     options: &CostOptions,
 ) -> Result<Box<dyn CostModel>, CostError> {
-    let (model, profile) = match spec.split_once(':') {
-        Some((m, p)) => (m, Some(p)),
-        None => (spec, None),
-    };
-    let no_profile = || match profile {
-        Some(_) => Err(CostError::UnexpectedProfile(model.to_string())),
-        None => Ok(()),
-    };
-    let cell = problem.cell();
-    if cell != crate::recurrence::CellKind::SimpleRnn {
-        return match model {
-            "depth" => {
-                no_profile()?;
-                Ok(Box::new(graph_depth::GraphDepthModel::new(problem)))
-            }
-            "bootstraps" | "latency" => Err(CostError::NoCircuit {
-                model: model.to_string(),
-                cell,
-            }),
-            _ => Err(CostError::UnknownModel(spec.to_string())),
-        };
-    }
-    match model {
-        "depth" => {
-            no_profile()?;
-            Ok(Box::new(DepthModel::new(problem, options)?))
-        }
-        "bootstraps" => {
-            no_profile()?;
-            Ok(Box::new(BootstrapsModel::new(problem, options)?))
-        }
-        "latency" => {
-            let profile = Profile::load(
-                profile.unwrap_or_else(|| profile::default_profile_for(options.levels)),
-            )?;
-            Ok(Box::new(LatencyModel::new(problem, profile, options)?))
-        }
-        _ => Err(CostError::UnknownModel(spec.to_string())),
-    }
+    Spec::parse(spec, problem, options)?.build(problem, None)
+}
+
+/// Builds a cost model from a spec `MODEL[:PROFILE]` (see [`Spec::parse`]) that plans and
+/// prices the fits of `candidates`: the ones the oracle scores and the server evaluates.
+pub fn for_candidates(
+    spec: &str,
+    problem: &Problem,
+    candidates: &Candidates,
+    options: &CostOptions,
+) -> Result<Box<dyn CostModel>, CostError> {
+    Spec::parse(spec, problem, options)?.build(problem, Some(candidates))
 }
 
 #[cfg(test)]

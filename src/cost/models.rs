@@ -4,7 +4,7 @@
 use crate::problem::Problem;
 use crate::schedule::Schedule;
 
-use super::circuit::{BootstrapPoints, OP_BOOTSTRAP, PlanTable, Segment, SegmentKind};
+use super::circuit::{BootstrapPoints, CellFits, OP_BOOTSTRAP, PlanTable, Segment, SegmentKind};
 use super::placement::{self, Chain, Placement};
 use super::{CostBreakdown, CostError, CostModel, CostOptions, OpCount, StepCost};
 
@@ -28,15 +28,21 @@ pub struct Circuit {
 }
 
 impl Circuit {
-    /// The circuit of `problem` planned with `top` levels after a bootstrap (and in a fresh
-    /// ciphertext), bootstraps allowed at `options.points` and placed by `options.placement`.
-    /// Refuses `top` outside 1..=[`placement::MAX_LEVELS`] before planning anything.
-    pub fn new(problem: &Problem, top: usize, options: &CostOptions) -> Result<Self, CostError> {
+    /// The circuit of `problem` with the cell polynomials `fits`, planned with `top` levels
+    /// after a bootstrap (and in a fresh ciphertext), bootstraps allowed at `options.points`
+    /// and placed by `options.placement`. Refuses `top` outside 1..=[`placement::MAX_LEVELS`]
+    /// before planning anything.
+    pub fn new(
+        problem: &Problem,
+        fits: &CellFits,
+        top: usize,
+        options: &CostOptions,
+    ) -> Result<Self, CostError> {
         if top == 0 || top > placement::MAX_LEVELS {
             return Err(placement::levels_out_of_range(top));
         }
         Ok(Self {
-            table: PlanTable::new(problem, top)?,
+            table: PlanTable::new(problem, fits, top)?,
             points: options.points,
             policy: options.placement,
         })
@@ -179,12 +185,16 @@ pub struct DepthModel {
 }
 
 impl DepthModel {
-    /// The model for a problem with `options.levels` (default [`super::FGB_LEVELS`])
-    /// levels between bootstraps.
-    pub fn new(problem: &Problem, options: &CostOptions) -> Result<Self, CostError> {
+    /// The model for a problem with the cell polynomials `fits` and `options.levels`
+    /// (default [`super::FGB_LEVELS`]) levels between bootstraps.
+    pub fn new(
+        problem: &Problem,
+        fits: &CellFits,
+        options: &CostOptions,
+    ) -> Result<Self, CostError> {
         let top = options.levels.unwrap_or(super::FGB_LEVELS);
         Ok(Self {
-            circuit: Circuit::new(problem, top, options)?,
+            circuit: Circuit::new(problem, fits, top, options)?,
         })
     }
 }
@@ -222,12 +232,16 @@ pub struct BootstrapsModel {
 }
 
 impl BootstrapsModel {
-    /// The model for a problem with `options.levels` (default [`super::FGB_LEVELS`])
-    /// levels between bootstraps.
-    pub fn new(problem: &Problem, options: &CostOptions) -> Result<Self, CostError> {
+    /// The model for a problem with the cell polynomials `fits` and `options.levels`
+    /// (default [`super::FGB_LEVELS`]) levels between bootstraps.
+    pub fn new(
+        problem: &Problem,
+        fits: &CellFits,
+        options: &CostOptions,
+    ) -> Result<Self, CostError> {
         let top = options.levels.unwrap_or(super::FGB_LEVELS);
         Ok(Self {
-            circuit: Circuit::new(problem, top, options)?,
+            circuit: Circuit::new(problem, fits, top, options)?,
         })
     }
 }
@@ -272,8 +286,9 @@ mod tests {
     #[test]
     fn depth_and_bootstraps_of_uniform_schedules() {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
-        let depth = DepthModel::new(&p, &CostOptions::default()).unwrap();
-        let boots = BootstrapsModel::new(&p, &CostOptions::default()).unwrap();
+        let fits = CellFits::from_problem(&p).unwrap();
+        let depth = DepthModel::new(&p, &fits, &CostOptions::default()).unwrap();
+        let boots = BootstrapsModel::new(&p, &fits, &CostOptions::default()).unwrap();
         // (degree, levels per step, bootstraps with 9 levels)
         for (d, per_step, expected_boots) in [(17, 6, 27.0), (7, 4, 13.0), (3, 3, 9.0)] {
             let s = Schedule::uniform(28, Approx::Degree(d));
@@ -289,10 +304,11 @@ mod tests {
     #[test]
     fn breakdown_accounts_for_every_level() {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
+        let fits = CellFits::from_problem(&p).unwrap();
         let mut degrees = vec![17; 28];
         degrees[..4].fill(7);
         let s = schedule(&degrees);
-        let b = BootstrapsModel::new(&p, &CostOptions::default())
+        let b = BootstrapsModel::new(&p, &fits, &CostOptions::default())
             .unwrap()
             .breakdown(&s)
             .unwrap();
@@ -323,7 +339,7 @@ mod tests {
         // Four degree-7 cells first: two bootstraps fewer than all-17.
         assert_eq!(b.bootstraps, 25);
         let wrong = schedule(&[17; 27]);
-        let err = BootstrapsModel::new(&p, &CostOptions::default())
+        let err = BootstrapsModel::new(&p, &fits, &CostOptions::default())
             .unwrap()
             .cost(&wrong)
             .unwrap_err()

@@ -10,8 +10,8 @@ use crate::problem::Problem;
 use crate::schedule::{Approx, Schedule};
 
 use super::{
-    BootstrapPoints, BootstrapsModel, CostError, CostModel, CostOptions, DepthModel, LatencyModel,
-    PlacementPolicy, Profile,
+    BootstrapPoints, BootstrapsModel, CellFits, CostError, CostModel, CostOptions, DepthModel,
+    LatencyModel, PlacementPolicy, Profile,
 };
 
 /// The paper's all-17 latency (HEaaN FGb, one thread), seconds.
@@ -64,8 +64,13 @@ fn cells_label(cells: &[usize]) -> String {
         .join(",")
 }
 
-/// The markdown tables of the cost-model report for `problem` under `profiles`.
-pub fn markdown(problem: &Problem, profiles: &[Profile]) -> Result<String, CostError> {
+/// The markdown tables of the cost-model report for `problem` with the cell polynomials
+/// `fits` under `profiles`.
+pub fn markdown(
+    problem: &Problem,
+    fits: &CellFits,
+    profiles: &[Profile],
+) -> Result<String, CostError> {
     let steps = problem.steps();
     let best_cells: Vec<usize> = (0..4).collect();
     let schedules = [
@@ -95,10 +100,11 @@ pub fn markdown(problem: &Problem, profiles: &[Profile]) -> Result<String, CostE
         "| schedule | depth (levels) | bootstraps, mid-step allowed | bootstraps, step boundary only |"
     );
     let _ = writeln!(w, "|---|---|---|---|");
-    let depth = DepthModel::new(problem, &CostOptions::default())?;
-    let boots = BootstrapsModel::new(problem, &CostOptions::default())?;
+    let depth = DepthModel::new(problem, fits, &CostOptions::default())?;
+    let boots = BootstrapsModel::new(problem, fits, &CostOptions::default())?;
     let boundary = BootstrapsModel::new(
         problem,
+        fits,
         &CostOptions {
             points: BootstrapPoints::StepBoundary,
             ..CostOptions::default()
@@ -137,9 +143,10 @@ pub fn markdown(problem: &Problem, profiles: &[Profile]) -> Result<String, CostE
                 .seconds("poly_deg17", profile.params.levels - 1)
                 .unwrap_or(f64::NAN),
         );
-        let optimal = LatencyModel::new(problem, profile.clone(), &CostOptions::default())?;
+        let optimal = LatencyModel::new(problem, fits, profile.clone(), &CostOptions::default())?;
         let greedy = LatencyModel::new(
             problem,
+            fits,
             profile.clone(),
             &CostOptions {
                 placement: PlacementPolicy::Greedy,
@@ -187,7 +194,8 @@ mod tests {
     #[test]
     fn cheapest_cells_is_exhaustive() {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
-        let m = BootstrapsModel::new(&p, &CostOptions::default()).unwrap();
+        let fits = CellFits::from_problem(&p).unwrap();
+        let m = BootstrapsModel::new(&p, &fits, &CostOptions::default()).unwrap();
         let (cells, c) = cheapest_cells(&m, 28, 4).unwrap();
         assert_eq!(cells.len(), 4);
         // With mid-step bootstraps each degree-7 cell fits its polynomial (3 levels) in
@@ -198,6 +206,7 @@ mod tests {
         // Between steps only, degree-7 cells save a bootstrap only in adjacent pairs.
         let boundary = BootstrapsModel::new(
             &p,
+            &fits,
             &CostOptions {
                 points: BootstrapPoints::StepBoundary,
                 ..CostOptions::default()
@@ -220,7 +229,8 @@ mod tests {
     fn report_has_every_schedule_and_profile() {
         let p = Problem::load(DEFAULT_PROBLEM).unwrap();
         let profile = Profile::from_json("sample", &sample_json()).unwrap();
-        let md = markdown(&p, &[profile]).unwrap();
+        let fits = CellFits::from_problem(&p).unwrap();
+        let md = markdown(&p, &fits, &[profile]).unwrap();
         for needle in [
             "| all-17 | 169 | 27 |",
             "| all-3 |",

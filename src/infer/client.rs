@@ -58,17 +58,22 @@ impl NetShape {
         Ok(())
     }
 
-    /// Unit blocks of the packing: the smallest power of two holding every dimension.
-    pub fn blocks(&self) -> usize {
-        self.input_width
-            .max(self.hidden)
-            .max(self.classes)
-            .next_power_of_two()
+    /// Unit blocks of the packing: the smallest power of two holding every dimension (at
+    /// most [`MAX_WIDTH`]). A shape outside its bounds ([`NetShape::check`]) is refused
+    /// first, so nothing overflows.
+    pub fn blocks(&self) -> Result<usize, InferError> {
+        self.check()?;
+        let widest = self.input_width.max(self.hidden).max(self.classes);
+        widest.checked_next_power_of_two().ok_or_else(|| {
+            InferError::Invalid(format!(
+                "a network {widest} units wide has no power-of-two packing"
+            ))
+        })
     }
 
     /// The packing layout over `slots` slots.
     pub fn layout(&self, slots: usize) -> Result<Layout, InferError> {
-        Ok(Layout::new(slots, self.blocks())?)
+        Ok(Layout::new(slots, self.blocks()?)?)
     }
 
     /// Rotation steps the RNN circuit needs (trained weights have every diagonal).
@@ -266,5 +271,45 @@ impl Client {
         }
         let slots = self.decryptor.decrypt_values(logits)?;
         Ok(self.layout.unpack(&slots, images, self.shape.classes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_shapes_have_no_blocks() {
+        let shape = NetShape {
+            steps: 28,
+            input_width: 28,
+            hidden: 32,
+            classes: 10,
+        };
+        assert_eq!(shape.blocks().unwrap(), 32);
+        for (hidden, message) in [
+            (
+                usize::MAX,
+                "a network of 18446744073709551615 hidden units: 1 to 32768 possible",
+            ),
+            ((1 << 63) + 1, "hidden units: 1 to 32768 possible"),
+            (0, "a network of 0 hidden units"),
+        ] {
+            let err = NetShape { hidden, ..shape }
+                .blocks()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(message), "{err}");
+            assert!(NetShape { hidden, ..shape }.layout(1 << 15).is_err());
+        }
+        assert_eq!(
+            NetShape {
+                hidden: MAX_WIDTH,
+                ..shape
+            }
+            .blocks()
+            .unwrap(),
+            MAX_WIDTH
+        );
     }
 }

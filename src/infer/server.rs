@@ -240,7 +240,7 @@ impl Server {
                 default_scale: p.default_scale(),
                 primes: p.q()[..=p.top_level()].to_vec(),
             },
-            blocks: self.shape.blocks(),
+            blocks: self.shape.blocks()?,
             input_width: self.shape.input_width,
             hidden: self.shape.hidden,
             classes: self.shape.classes,

@@ -175,7 +175,7 @@ impl Candidates {
         train: &Split,
     ) -> Result<Self, OracleError> {
         let fits = problem.slot_fits();
-        let histograms = fits.iter().any(|f| f.method == "weighted").then(|| {
+        let histograms = problem.fits_need_data().then(|| {
             let intervals: Vec<[f64; 2]> = fits.iter().map(|f| f.interval).collect();
             slot_histograms(
                 weights,

@@ -477,8 +477,8 @@ impl StrategyConfig {
             name: name.to_string(),
             message,
         };
-        let config: Self =
-            toml::from_str(text).map_err(|e| config_error(e.message().trim().to_string()))?;
+        let config: Self = toml::from_str(text)
+            .map_err(|e| config_error(crate::problem::toml_message(text, &e)))?;
         config.validate().map_err(config_error)?;
         Ok(config)
     }

@@ -260,10 +260,10 @@ fn weights_of_another_problem_are_refused() {
         check("torch-rnn", &Problem::load("mnist-6x6").unwrap()),
         "the weights take 28 inputs per step, problem mnist-6x6 has 6"
     );
-    let five = Problem::from_toml("t", &problem("gru", 4, 5)).unwrap();
+    let twelve = Problem::from_toml("t", &problem("gru", 4, 12)).unwrap();
     assert_eq!(
-        check("torch-gru", &five),
-        "the weights have 10 classes, problem test-gru4 needs 5"
+        check("torch-gru", &twelve),
+        "the weights have 10 classes, problem test-gru4 needs 12"
     );
 }
 

@@ -3,8 +3,8 @@
 //! Every case runs the binary (`CARGO_BIN_EXE_cellwise`) in a scratch directory, with a data
 //! directory that does not exist: searches use the committed fixture (`--fixture`), and
 //! nothing here needs the network. The parsers of untrusted bytes (IDX files, checkpoints,
-//! strategy presets) are also fuzzed with proptest at the end; the case counts there are
-//! chosen so that the whole module runs in seconds.
+//! strategy presets, schedules, problem presets) are also fuzzed with proptest at the end;
+//! the case counts there are chosen so that the whole module runs in seconds.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -81,7 +81,7 @@ fn fixture_search<'a>(out: &'a str, more: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
-// ---- 1. stdout closed or full ----------------------------------------------------------
+// ---- 1. stdout closed or full ---------------------------------------------------------
 
 /// Runs `args` with stdout a pipe whose reading end is already closed (`cellwise ... | true`
 /// where `true` has exited): the first write fails with EPIPE.
@@ -113,27 +113,14 @@ fn closed_stdout_ends_quietly() {
         assert!(o.status.success(), "{args:?}: {:?} {stderr}", o.status);
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
-    // `cellwise eval --split val | true` needs MNIST: checked when a verified data
-    // directory is at hand (CI sets CELLWISE_DATA_DIR), skipped otherwise.
-    if let Some(data) = std::env::var_os("CELLWISE_DATA_DIR")
-        .filter(|d| cellwise::data::verify_mnist(Path::new(d)).is_ok())
-    {
-        let (reader, writer) = std::io::pipe().unwrap();
-        drop(reader);
-        let o = s
-            .command(&["eval", "--split", "val"])
-            .env("CELLWISE_DATA_DIR", data)
-            .stdout(writer)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success() && o.stderr.is_empty(),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    } else {
-        eprintln!("closed_stdout_ends_quietly: no verified CELLWISE_DATA_DIR, eval not run");
-    }
+    // `cellwise eval --split val | true`, on the committed fixture.
+    let o = with_closed_stdout(&s, &["eval", "--fixture", "--split", "val"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && stderr.is_empty(),
+        "{:?} {stderr}",
+        o.status
+    );
 }
 
 #[test]
@@ -144,6 +131,7 @@ fn full_stdout_is_a_one_line_error() {
     let cases: Vec<&[&str]> = vec![
         &["approx", "--json"],
         &["cost", "--schedule", "all-17", "--json"],
+        &["eval", "--fixture", "--split", "val"],
         &search,
     ];
     for args in cases {
@@ -513,6 +501,174 @@ fn a_stale_lock_is_taken_over_with_a_note() {
     assert!(o.status.success() && o.stderr.is_empty());
 }
 
+// ---- 7. problem presets, schedules, sizes and the cost of weighted fits ---------------
+
+/// The default preset with `from` replaced by `to`, written into the scratch directory.
+fn edited_problem(s: &Scratch, name: &str, from: &str, to: &str) -> String {
+    let text = include_str!("../../problems/mnist-rnn32.toml");
+    assert!(text.contains(from), "{from}");
+    let path = s.join(name);
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn problem_presets_are_validated_before_any_work() {
+    let s = Scratch::new();
+    let start = Instant::now();
+    let cases = [
+        // The issue's three-element interval, read as [-8, 0] before.
+        (
+            "interval = [-8.0, 8.0]",
+            "interval = [-8.0, 0.0, 8.0]",
+            "approximation.interval must be [lo, hi], two numbers; it has 3 elements",
+        ),
+        // Extra elements of another type.
+        (
+            "interval = [-8.0, 8.0]",
+            "interval = [-8.0, 8.0, \"x\"]",
+            "invalid type: string \"x\", expected f64 (line 30)",
+        ),
+        // Finite in f64, but the f32 oracle loses it (100 % out of domain before).
+        (
+            "interval = [-8.0, 8.0]",
+            "interval = [-1e300, 1e300]",
+            "approximation.interval [-1e300, 1e300] reaches beyond +-1e6, where the f32 oracle loses the interval",
+        ),
+        (
+            "degrees = [3, 7, 17]",
+            "degrees = [3, 3, 3]",
+            "slot h: degrees [3, 3, 3] list a degree twice",
+        ),
+        (
+            "degrees = [3, 7, 17]",
+            "degrees = [3, 7, 1000]",
+            "slot h: degrees [3, 7, 1000] must be a non-empty list of degrees in 1..=255",
+        ),
+        // Sizes that sized arrays before anything checked them (train aborted allocating).
+        (
+            "hidden = 32",
+            "hidden = 1000000000",
+            "hidden 1000000000 must be in 1..=1024",
+        ),
+        (
+            "classes = 10",
+            "classes = 5",
+            "classes 5 must be in 10..=1024 (MNIST's labels are 0 to 9)",
+        ),
+    ];
+    for (i, (from, to, message)) in cases.iter().enumerate() {
+        let path = edited_problem(&s, &format!("problem-{i}.toml"), from, to);
+        for command in ["eval", "train", "cost"] {
+            let mut args = vec![command, "--problem", path.as_str()];
+            if command == "cost" {
+                args.extend(["--schedule", "all-17"]);
+            }
+            s.fails_with(&args, message);
+        }
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_step_set_twice_is_refused() {
+    let s = Scratch::new();
+    for command in ["eval", "cost"] {
+        s.fails_with(
+            &[command, "--schedule", "17 except 7@1 3@1"],
+            "schedule: bad token '1' at position 16: slot h at step 1 is set twice",
+        );
+    }
+}
+
+#[test]
+fn thread_counts_are_bounded() {
+    let s = Scratch::new();
+    for args in [
+        &["search", "--fixture", "--threads", "100000", "--out", "run"][..],
+        &["compare", "--threads", "100000", "--out", "cmp"],
+        &[
+            "infer",
+            "--encrypted",
+            "--schedule",
+            "all-17",
+            "--threads",
+            "100000",
+        ],
+    ] {
+        s.fails_with(
+            args,
+            "--threads 100000 is out of range: give 1 to 1024 worker threads",
+        );
+    }
+    s.fails_with(
+        &["ckks", "profile", "--threads", "100000"],
+        "--threads 100000: must be between 1 and 1024",
+    );
+}
+
+#[test]
+fn weighted_problems_are_priced_with_their_fits() {
+    use cellwise::cost::{CostOptions, for_candidates};
+    use cellwise::data::load_fixture_splits;
+    use cellwise::model::Weights;
+    use cellwise::oracle::Candidates;
+    use cellwise::problem::Problem;
+    use cellwise::schedule::Schedule;
+
+    let s = Scratch::new();
+    let text = "17 except 7@0,1,2,3";
+    let out = s.run(&[
+        "cost",
+        "--problem",
+        "mnist-rnn32-safe",
+        "--fixture",
+        "--model",
+        "latency",
+        "--schedule",
+        text,
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The library's model with the fixture's fits: the same breakdown.
+    let problem = Problem::load("mnist-rnn32-safe").unwrap();
+    let splits = load_fixture_splits(&problem).unwrap();
+    let weights = Weights::embedded_for(&problem).unwrap();
+    let candidates = Candidates::for_model(&problem, &weights, &splits.train).unwrap();
+    let model = for_candidates("latency", &problem, &candidates, &CostOptions::default()).unwrap();
+    let schedule = Schedule::parse(text, problem.shape()).unwrap();
+    let expected = serde_json::to_value(model.breakdown(&schedule).unwrap()).unwrap();
+    assert_eq!(got, expected);
+    // Its polynomials have even terms: the primitives show their constant products.
+    let even = got["steps"][5]["primitives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["op"] == "add_const")
+        .count();
+    assert!(even >= 3, "{}", got["steps"][5]);
+    // The gated cells' step-graph depth needs no fits, hence no data.
+    let o = s.run(&[
+        "cost",
+        "--problem",
+        "mnist-gru32-safe",
+        "--model",
+        "depth",
+        "--schedule",
+        "all-17",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 // ---- 8. messages ----------------------------------------------------------------------
 
 #[test]
@@ -541,7 +697,7 @@ fn messages_say_what_is_wrong_once() {
     std::fs::create_dir(s.join("w.npz")).unwrap();
     s.fails_with(
         &["export", "--out", "w"],
-        "exporting to w: w.npz: is a directory",
+        "exporting to w: w.npz: is a directory; write to a regular file instead",
     );
     let left: Vec<String> = std::fs::read_dir(s.path())
         .unwrap()
@@ -549,6 +705,42 @@ fn messages_say_what_is_wrong_once() {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+
+    // A truncated .npy inside an .npz: said so, not "incorrect descriptor ('<f4')".
+    let cut = |name: &str, keep: &dyn Fn(usize) -> usize| -> String {
+        use std::io::{Cursor, Read, Write};
+        let stem = s.join("whole");
+        cellwise::model::save_weights(&cellwise::model::Weights::embedded_default(), &stem)
+            .unwrap();
+        let bytes = std::fs::read(stem.with_extension("npz")).unwrap();
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for i in 0..zip.len() {
+            let mut f = zip.by_index(i).unwrap();
+            let mut data = Vec::new();
+            f.read_to_end(&mut data).unwrap();
+            if f.name() == "kernel.npy" {
+                data.truncate(keep(data.len()));
+            }
+            out.start_file(f.name(), stored).unwrap();
+            out.write_all(&data).unwrap();
+        }
+        let path = s.join(name);
+        std::fs::write(&path, out.finish().unwrap().into_inner()).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let short = cut("short.npz", &|n| n - 8);
+    s.fails_with(
+        &["eval", "--weights", &short],
+        "array 'kernel' is truncated or corrupt: shape [28, 32] needs 3584 data bytes, the file has 3576",
+    );
+    let header = cut("header.npz", &|_| 30);
+    s.fails_with(
+        &["eval", "--weights", &header],
+        "array 'kernel' is truncated or corrupt (header cut short)",
+    );
 
     s.fails_with(
         &["approx", "--method", "weighted"],
@@ -807,4 +999,127 @@ fn hostile_number() -> impl Strategy<Value = String> {
         (0u32..300).prop_map(|n| n.to_string()),
         (0.0f64..2.0).prop_map(|x| format!("{x:?}")),
     ]
+}
+
+/// Pieces of the schedule grammar, hostile numbers among them.
+fn schedule_token() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "all-", " except ", "except", " ", "@", ",", "-", ":", ";", "exact", "h", "z", "r",
+            "n", "i", "f", "g", "o", "c", "q",
+        ])
+        .prop_map(str::to_string),
+        (0u32..40).prop_map(|n| n.to_string()),
+        prop::sample::select(vec![
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999999",
+        ])
+        .prop_map(str::to_string),
+    ]
+}
+
+proptest! {
+    // 1,024 cases of a few dozen bytes each, then 512: milliseconds.
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// Schedule text built from the grammar's own tokens, for every cell: one line of
+    /// error, or a schedule of exactly the problem's shape.
+    #[test]
+    fn schedule_text_never_panics(
+        tokens in prop::collection::vec(schedule_token(), 0..14),
+        cell in 0usize..3,
+        steps in 1usize..30,
+    ) {
+        use cellwise::recurrence::CellKind;
+        use cellwise::schedule::{Schedule, Shape};
+        let cell = [CellKind::SimpleRnn, CellKind::Gru, CellKind::Lstm][cell];
+        let text = tokens.concat();
+        match Schedule::parse(&text, Shape { cell, steps }) {
+            Ok(s) => {
+                prop_assert_eq!(s.steps(), steps);
+                prop_assert_eq!(s.slots(), cell.cell().slots.len());
+            }
+            Err(e) => prop_assert_eq!(e.to_string().lines().count(), 1),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Arbitrary text is a schedule or one line of error.
+    #[test]
+    fn arbitrary_schedule_text_never_panics(text in "\\PC{0,80}") {
+        use cellwise::schedule::Schedule;
+        if let Err(e) = Schedule::parse(&text, 28) {
+            prop_assert_eq!(e.to_string().lines().count(), 1);
+        }
+    }
+
+    /// A schedule's JSON (the form checkpoints hold) with hostile sizes and arbitrary
+    /// entries: a schedule whose entries fill whole steps, or an error.
+    #[test]
+    fn schedule_json_never_panics(
+        slots in prop_oneof![Just("0".to_string()), Just("18446744073709551615".to_string()), (1u32..6).prop_map(|n| n.to_string())],
+        entries in prop::collection::vec(prop_oneof![Just("\"exact\"".to_string()), Just("{\"degree\":17}".to_string()), Just("17".to_string()), Just("null".to_string()), Just("-1".to_string())], 0..12),
+        cells in any::<bool>(),
+    ) {
+        use cellwise::schedule::Schedule;
+        let list = entries.join(",");
+        let json = if cells {
+            format!("{{\"cells\":[{list}]}}")
+        } else {
+            format!("{{\"slots\":{slots},\"entries\":[{list}]}}")
+        };
+        if let Ok(s) = serde_json::from_str::<Schedule>(&json) {
+            prop_assert!(s.slots() >= 1);
+            prop_assert_eq!(s.entries().len() % s.slots(), 0);
+        }
+    }
+
+    /// Arbitrary text is a problem preset only if it validates, and never a panic.
+    #[test]
+    fn problem_text_never_panics(text in "\\PC{0,200}") {
+        use cellwise::problem::Problem;
+        if let Err(e) = Problem::from_toml("fuzz", &text) {
+            prop_assert_eq!(e.to_string().lines().count(), 1);
+        }
+    }
+
+    /// Every number of the default preset set to hostile values: loaded only when every
+    /// bound holds (sizes, intervals, degrees, rates), otherwise one line.
+    #[test]
+    fn problem_numbers_are_checked(numbers in prop::collection::vec(hostile_number(), 15)) {
+        use cellwise::approx::MAX_DEGREE;
+        use cellwise::problem::{MAX_CLASSES, MAX_HIDDEN, MAX_INTERVAL_BOUND, Problem};
+        let n = &numbers;
+        let text = format!(
+            "name = \"fuzz\"\n[data]\ndataset = \"mnist\"\nimage_side = {}\nvalidation = {}\n\
+             [model]\nhidden = {}\nclasses = {}\n\
+             [training]\nlearning_rate = {}\nbatch_size = {}\nmax_epochs = {}\n\
+             early_stopping_patience = {}\nreduce_lr_factor = {}\nreduce_lr_patience = {}\n\
+             min_learning_rate = {}\nseed = {}\n\
+             [approximation]\ndegrees = [{}]\ninterval = [{}, {}]\nmethod = \"least-squares\"\n",
+            n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8], n[9], n[10], n[11], n[12],
+            n[13], n[14]
+        );
+        match Problem::from_toml("fuzz", &text) {
+            Ok(p) => {
+                prop_assert!((1..=28).contains(&p.data.image_side));
+                prop_assert!((1..60_000).contains(&p.data.validation));
+                prop_assert!((1..=MAX_HIDDEN).contains(&p.model.hidden));
+                prop_assert!((10..=MAX_CLASSES).contains(&p.model.classes));
+                for fit in p.slot_fits() {
+                    prop_assert!(fit.degrees.iter().all(|d| (1..=MAX_DEGREE).contains(d)));
+                    let [lo, hi] = fit.interval;
+                    prop_assert!(lo < hi && lo.abs().max(hi.abs()) <= MAX_INTERVAL_BOUND);
+                }
+                let t = &p.training;
+                prop_assert!(t.learning_rate.is_finite() && t.learning_rate > 0.0);
+                prop_assert!(t.reduce_lr_factor > 0.0 && t.reduce_lr_factor < 1.0);
+            }
+            Err(e) => prop_assert_eq!(e.to_string().lines().count(), 1),
+        }
+    }
 }

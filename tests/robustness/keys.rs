@@ -530,7 +530,7 @@ fn a_profile_output_that_cannot_be_written_is_refused_before_measuring() {
                 "--out",
                 s(&fifo),
             ],
-            "cannot write there: is not a regular file",
+            "cannot write there: is not a regular file (an atomic write would replace it)",
         );
     }
     // The same for an encrypted run's report.

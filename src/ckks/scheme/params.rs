@@ -285,7 +285,7 @@ impl ParametersLiteral {
     /// Reads a parameter description from TOML text (the fields of this type, every one
     /// required, no other key). The error is one line naming the problem.
     pub fn from_toml(text: &str) -> Result<Self, ParamError> {
-        toml::from_str(text).map_err(|e| ParamError::Parse(e.message().replace('\n', " ")))
+        toml::from_str(text).map_err(|e| ParamError::Parse(crate::problem::toml_message(text, &e)))
     }
 
     /// Validates and generates the prime chain. Every size is checked against its bound

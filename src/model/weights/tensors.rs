@@ -111,6 +111,18 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
+/// Refuses an array name holding a control character: every message naming the array would
+/// carry it (a newline would split the one-line error). Shown escaped, at most 64 characters.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.chars().any(char::is_control) {
+        let shown: String = name.chars().take(64).collect();
+        return Err(format!(
+            "an array name holds a control character: {shown:?}"
+        ));
+    }
+    Ok(())
+}
+
 /// Reads the arrays of `.npz` bytes (stored, i.e. `np.savez`; float32 or float64).
 pub(super) fn read_npz(bytes: &[u8]) -> Result<Tensors, String> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
@@ -128,6 +140,7 @@ pub(super) fn read_npz(bytes: &[u8]) -> Result<Tensors, String> {
         }
         let name = entry.name().to_string();
         let name = name.strip_suffix(".npy").unwrap_or(&name).to_string();
+        check_name(&name)?;
         let mut data = Vec::new();
         // A stored entry is never larger than the file; the limit guards a lying header.
         (&mut entry)
@@ -258,6 +271,7 @@ pub(super) fn read_safetensors(bytes: &[u8]) -> Result<Tensors, String> {
     let mut entries = st.tensors();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, t) in entries {
+        check_name(&name)?;
         let size = match t.dtype() {
             Dtype::F32 => 4,
             Dtype::F64 => 8,
@@ -316,6 +330,25 @@ mod tests {
         b.extend(header.as_bytes());
         b.extend(data);
         b
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused_in_one_line() {
+        let t = || Tensor {
+            shape: vec![1],
+            values: vec![1.0],
+        };
+        let safetensors = write_safetensors(&[("rnn.\nweight", t())]).unwrap();
+        let npz = write_npz(&[("rnn.\nweight", t())]).unwrap();
+        for e in [
+            read_safetensors(&safetensors).err().unwrap(),
+            read_npz(&npz).err().unwrap(),
+        ] {
+            assert_eq!(
+                e,
+                "an array name holds a control character: \"rnn.\\nweight\""
+            );
+        }
     }
 
     #[test]
