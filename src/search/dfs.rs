@@ -66,13 +66,37 @@ pub enum Anchor {
 
 /// How far below its anchor a kept child may fall.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", try_from = "ToleranceSetting")]
 pub enum Tolerance {
     /// Percentage points of validation accuracy, in [0, 100]
     /// (`tolerance = { points = 2.0 }`).
     Points(f64),
     /// Percent of the anchor's accuracy, in [0, 100] (`tolerance = { percent = 2.0 }`).
     Percent(f64),
+}
+
+/// `tolerance` as a preset writes it (a table with one key), so that a bad value is refused
+/// naming the setting.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "tolerance = { points = P } or tolerance = { percent = Q }"
+)]
+struct ToleranceSetting {
+    points: Option<f64>,
+    percent: Option<f64>,
+}
+
+impl TryFrom<ToleranceSetting> for Tolerance {
+    type Error = String;
+
+    fn try_from(t: ToleranceSetting) -> Result<Self, String> {
+        match (t.points, t.percent) {
+            (Some(p), None) => Ok(Self::Points(p)),
+            (None, Some(q)) => Ok(Self::Percent(q)),
+            _ => Err("tolerance must give exactly one of points and percent".to_string()),
+        }
+    }
 }
 
 impl Tolerance {
@@ -538,6 +562,24 @@ mod tests {
             (c.anchor, c.max_replacements, c.order, c.kept),
             (Anchor::Root, Some(3), Order::BestFirst, KeptRule::Closure)
         );
+        // A bad tolerance is refused naming the setting.
+        for (tolerance, message) in [
+            (
+                "2.0",
+                "invalid type: floating point `2.0`, expected tolerance = { points = P } or tolerance = { percent = Q }",
+            ),
+            (
+                "{ points = 2.0, percent = 2.0 }",
+                "tolerance must give exactly one of points and percent",
+            ),
+        ] {
+            let text = include_str!("../../strategies/dfs.toml").replace(
+                "tolerance = { points = 2.0 }",
+                &format!("tolerance = {tolerance}"),
+            );
+            let e = crate::search::StrategyConfig::from_toml("t", &text).unwrap_err();
+            assert_eq!(e.to_string(), format!("strategy preset t: {message}"));
+        }
         let mut bad = DfsConfig::paper();
         bad.tolerance = Tolerance::Percent(f64::NAN);
         assert_eq!(

@@ -52,13 +52,42 @@ pub struct GeneticConfig {
 
 /// The stopping rule of the genetic search.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", try_from = "StopSetting")]
 pub enum Stop {
     /// Generations until the budget is spent (`stop = "budget"`).
     Budget,
     /// At most this many generations after the initial sample
     /// (`stop = { generations = 10 }`).
     Generations(usize),
+}
+
+/// `stop` as a preset writes it, so that a bad value is refused naming the setting.
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "stop must be \"budget\" or { generations = N }")]
+enum StopSetting {
+    Word(String),
+    Table(GenerationsTable),
+}
+
+/// `{ generations = N }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenerationsTable {
+    generations: usize,
+}
+
+impl TryFrom<StopSetting> for Stop {
+    type Error = String;
+
+    fn try_from(s: StopSetting) -> Result<Self, String> {
+        match s {
+            StopSetting::Word(w) if w == "budget" => Ok(Self::Budget),
+            StopSetting::Word(w) => Err(format!(
+                "stop = \"{w}\" must be \"budget\" or {{ generations = N }}"
+            )),
+            StopSetting::Table(t) => Ok(Self::Generations(t.generations)),
+        }
+    }
 }
 
 /// The largest population, and the most generations and initial samples: the initial
@@ -446,6 +475,37 @@ mod tests {
         let mut infeasible = ind(0.0, 0.0);
         infeasible.violation = 0.5;
         assert!(dominates(&ind(0.9, 9.0), &infeasible));
+    }
+
+    #[test]
+    fn the_stopping_rule_parses_and_bad_ones_name_the_setting() {
+        let preset = |stop: &str| {
+            let text = include_str!("../../strategies/genetic.toml")
+                .replace("stop = \"budget\"", &format!("stop = {stop}"));
+            crate::search::StrategyConfig::from_toml("g", &text).map(|c| match c {
+                crate::search::StrategyConfig::Genetic(c) => c.stop,
+                other => panic!("{other:?}"),
+            })
+        };
+        assert_eq!(preset("\"budget\"").unwrap(), Stop::Budget);
+        assert_eq!(
+            preset("{ generations = 10 }").unwrap(),
+            Stop::Generations(10)
+        );
+        for (bad, message) in [
+            ("10", "stop must be \"budget\" or { generations = N }"),
+            (
+                "{ generation = 10 }",
+                "stop must be \"budget\" or { generations = N }",
+            ),
+            (
+                "\"never\"",
+                "stop = \"never\" must be \"budget\" or { generations = N }",
+            ),
+        ] {
+            let e = preset(bad).unwrap_err().to_string();
+            assert_eq!(e, format!("strategy preset g: {message}"), "{bad}");
+        }
     }
 
     #[test]
