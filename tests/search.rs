@@ -8,7 +8,7 @@ use cellwise::model::{Weights, load_weights};
 use cellwise::oracle::{Candidates, Oracle, OracleConfig};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::schedule::{Approx, Schedule};
-use cellwise::search::dfs::{Anchor, DfsConfig};
+use cellwise::search::dfs::{DfsConfig, Tolerance};
 use cellwise::search::{Constraints, SearchContext, StrategyConfig, pareto_front};
 
 /// The small real problem (6 steps, 729 schedules) with its committed model, on the fixture.
@@ -85,9 +85,8 @@ fn dfs_keeps_exactly_what_its_definition_keeps() {
     let depth = cost::by_name("depth", &problem).unwrap();
     // A wide tolerance (10 points) so that the tree is deep on 100 validation images.
     let preset = StrategyConfig::Dfs(DfsConfig {
-        tolerance_points: 10.0,
-        anchor: Anchor::Parent,
-        floor: 0.0,
+        tolerance: Tolerance::Points(10.0),
+        ..DfsConfig::paper()
     });
     let ctx = SearchContext::new(&problem, &oracle, depth.as_ref(), open(), 1_000_000, 1).unwrap();
     let outcome = ctx.run(preset.build().as_mut()).unwrap();

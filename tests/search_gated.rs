@@ -15,7 +15,7 @@ use cellwise::oracle::{Candidates, Oracle, OracleConfig};
 use cellwise::problem::Problem;
 use cellwise::report::write_plots;
 use cellwise::schedule::{Approx, Schedule};
-use cellwise::search::dfs::{Anchor, DfsConfig};
+use cellwise::search::dfs::{DfsConfig, Tolerance};
 use cellwise::search::{
     Checkpoint, Constraints, Record, SearchContext, SearchOutcome, StrategyConfig,
 };
@@ -275,9 +275,8 @@ fn dfs_keeps_exactly_what_its_definition_keeps_over_slot_step_positions() {
         let (problem, oracle) = setup(cell, 3, approximation);
         let model = cost::by_name("depth", &problem).unwrap();
         let preset = StrategyConfig::Dfs(DfsConfig {
-            tolerance_points: 3.0,
-            anchor: Anchor::Parent,
-            floor: 0.0,
+            tolerance: Tolerance::Points(3.0),
+            ..DfsConfig::paper()
         });
         let ctx =
             SearchContext::new(&problem, &oracle, model.as_ref(), open(), 1_000_000, 1).unwrap();
@@ -317,7 +316,7 @@ fn dfs_keeps_exactly_what_its_definition_keeps_over_slot_step_positions() {
             })
             .max()
             .unwrap();
-        assert_eq!(out.details["max_replacements"], most, "{cell}");
+        assert_eq!(out.details["deepest_kept"], most, "{cell}");
     }
 }
 
@@ -391,9 +390,8 @@ fn gated_checkpoints_round_trip_and_resume_to_the_same_records() {
     let model = cost::by_name("depth", &problem).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let deep_dfs = StrategyConfig::Dfs(DfsConfig {
-        tolerance_points: 20.0,
-        anchor: Anchor::Parent,
-        floor: 0.0,
+        tolerance: Tolerance::Points(20.0),
+        ..DfsConfig::paper()
     });
     for (strategy, preset) in [
         ("dfs", deep_dfs),

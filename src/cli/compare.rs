@@ -1,4 +1,7 @@
-//! `cellwise compare`: several strategies on equal judgement budgets and several seeds.
+//! `cellwise compare`: several strategies on equal judgement budgets. A strategy whose
+//! choices depend on the seed runs once per seed and is summarised by the median and the
+//! range (min-max) over the seeds; a deterministic one runs once. Every row reports the
+//! judgements it used and, if it ended before its budget, why.
 
 use std::path::PathBuf;
 
@@ -25,8 +28,9 @@ pub struct Args {
     /// Judgements per strategy and seed.
     #[arg(long, default_value_t = 5000)]
     budget: usize,
-    /// Number of seeds (1..=K).
-    #[arg(long, default_value_t = 3)]
+    /// Seeds 1..=K for the strategies that use a seed (genetic, anneal, random); the
+    /// deterministic ones run once.
+    #[arg(long, default_value_t = 5)]
     seeds: u64,
     /// Cost model: depth, bootstraps or latency[:PROFILE].
     #[arg(long, default_value = "depth")]
@@ -54,6 +58,55 @@ pub struct Args {
     /// Worker threads (default: all cores); results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
+    /// Use the committed MNIST fixture (a few hundred images) instead of the data
+    /// directory (tests).
+    #[arg(long, hide = true)]
+    fixture: bool,
+}
+
+/// Median, minimum and maximum of some numbers (none for an empty list).
+fn spread(mut values: Vec<f64>) -> Option<(f64, f64, f64)> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = (values[(n - 1) / 2] + values[n / 2]) / 2.0;
+    Some((median, values[0], values[n - 1]))
+}
+
+/// The summary of one strategy's runs: per figure the median, min and max over the seeds.
+fn summarise(name: &str, seeded: bool, runs: &[serde_json::Value]) -> serde_json::Value {
+    let figure = |key: &str| {
+        let values: Vec<f64> = runs.iter().filter_map(|r| r[key].as_f64()).collect();
+        spread(values).map(|(median, min, max)| json!({ "median": median, "min": min, "max": max }))
+    };
+    let early: Vec<&str> = runs.iter().filter_map(|r| r["stopped"].as_str()).collect();
+    json!({
+        "strategy": name,
+        "seeded": seeded,
+        "runs": runs.len(),
+        "judgements": figure("judgements"),
+        "stopped_early": early.len(),
+        "stop_reason": early.first(),
+        "seconds": figure("seconds"),
+        "hypervolume": figure("hypervolume"),
+        "best_val_accuracy": figure("best_val_accuracy"),
+        "best_test_accuracy": figure("best_test_accuracy"),
+    })
+}
+
+/// A summary figure as "median (min-max)", or the single value of one run; `scale` and
+/// `digits` format it.
+fn cell(figure: &serde_json::Value, scale: f64, digits: usize, unit: &str) -> String {
+    let get = |k: &str| figure[k].as_f64().map(|x| x * scale);
+    match (get("median"), get("min"), get("max")) {
+        (Some(m), Some(lo), Some(hi)) if lo == hi => format!("{m:.digits$}{unit}"),
+        (Some(m), Some(lo), Some(hi)) => {
+            format!("{m:.digits$}{unit} ({lo:.digits$}-{hi:.digits$})")
+        }
+        _ => "-".to_string(),
+    }
 }
 
 /// Runs `cellwise compare`.
@@ -88,7 +141,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ));
     }
     let weights = weights_for(&problem, args.weights.as_deref())?;
-    let splits = splits_for(&problem, args.data_dir)?;
+    let splits = if args.fixture {
+        cellwise::data::load_fixture_splits(&problem)?
+    } else {
+        splits_for(&problem, args.data_dir)?
+    };
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
     let cost_model = cost_spec.build(&problem, Some(&candidates))?;
     let val = Oracle::new(&weights, &splits.val, &candidates, &OracleConfig::default())?;
@@ -106,11 +163,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let reference = cost_model.cost(&all_top)?;
     let limit = args.cost_fraction * reference;
     let mut rows = Vec::new();
+    let mut summaries = Vec::new();
     // Seed 1 of every strategy, for the overlaid plots.
     let mut fronts = Vec::new();
     let mut progress = Vec::new();
     for (name, preset) in args.strategies.iter().zip(&presets) {
-        for seed in 1..=args.seeds {
+        let seeds = if preset.is_seeded() { args.seeds } else { 1 };
+        let first_row = rows.len();
+        for seed in 1..=seeds {
             val.clear_caches();
             let ctx = SearchContext::new(
                 &problem,
@@ -156,13 +216,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 None => None,
             };
             super::status(&format!(
-                "{name} seed {seed}: {} judgements in {:.1} s, hypervolume {hv:.4}",
-                outcome.judgements, outcome.seconds
+                "{name} seed {seed}: {} judgements in {:.1} s, hypervolume {hv:.4}{}",
+                outcome.judgements,
+                outcome.seconds,
+                outcome
+                    .stopped
+                    .as_ref()
+                    .map_or(String::new(), |why| format!("; stopped early: {why}"))
             ));
             rows.push(json!({
                 "strategy": name,
-                "seed": seed,
+                "seed": preset.is_seeded().then_some(seed),
                 "judgements": outcome.judgements,
+                "budget_exhausted": outcome.budget_exhausted,
+                "stopped": outcome.stopped,
                 "seconds": outcome.seconds,
                 "cpu_seconds": outcome.cpu_seconds,
                 "hypervolume": hv,
@@ -172,6 +239,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "best_test_interval": test_eval.as_ref().map(|e| e.interval),
             }));
         }
+        summaries.push(summarise(name, preset.is_seeded(), &rows[first_row..]));
     }
     let doc = json!({
         "problem": problem.name,
@@ -182,6 +250,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "cost_limit": limit,
         "budget": args.budget,
         "seeds": args.seeds,
+        "summary": summaries,
         "command": std::iter::once("cellwise".to_string())
             .chain(std::env::args().skip(1))
             .collect::<Vec<_>>()
@@ -193,8 +262,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&doc)?.as_bytes(),
     )?;
     let mut md = format!(
-        "# Strategy comparison\n\nProblem `{}`, cost model `{}`, {} judgements per strategy and seed, seeds 1..={}; hypervolume of the validation front against (accuracy 0, cost of {} = {reference}), normalised; best = highest validation accuracy at cost <= {limit:.2}.\n\n| strategy | seed | judgements | seconds | hypervolume | best under limit | val | test (95 % interval) |\n|---|---|---|---|---|---|---|---|\n",
+        "# Strategy comparison\n\nProblem `{}`, cost model `{}`, a budget of {} judgements per run; strategies that use a seed run with seeds 1..={} and show the median (min-max) over them, deterministic ones run once. Hypervolume of the validation front against (accuracy 0, cost of {} = {reference}), normalised; best = highest validation accuracy at cost <= {limit:.2}.\n\n| strategy | runs | judgements used | stopped early | seconds | hypervolume | best val | best test |\n|---|---|---|---|---|---|---|---|\n",
         problem.name, args.cost, args.budget, args.seeds, all_top
+    );
+    for s in &summaries {
+        let early = match (s["stopped_early"].as_u64(), s["stop_reason"].as_str()) {
+            (Some(k), Some(why)) if s["seeded"] == true => {
+                format!("{k} of {}: {why}", s["runs"])
+            }
+            (_, Some(why)) => why.to_string(),
+            _ => "no".to_string(),
+        };
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            s["strategy"].as_str().unwrap_or(""),
+            s["runs"],
+            cell(&s["judgements"], 1.0, 0, ""),
+            early,
+            cell(&s["seconds"], 1.0, 1, ""),
+            cell(&s["hypervolume"], 1.0, 4, ""),
+            cell(&s["best_val_accuracy"], 100.0, 2, " %"),
+            cell(&s["best_test_accuracy"], 100.0, 2, " %"),
+        ));
+    }
+    md.push_str(
+        "\nEvery run:\n\n| strategy | seed | judgements | seconds | hypervolume | best under limit | val | test (95 % interval) |\n|---|---|---|---|---|---|---|---|\n",
     );
     for r in doc["runs"].as_array().into_iter().flatten() {
         let pct = |v: &serde_json::Value| {
@@ -210,10 +302,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     100.0 * i[1].as_f64().unwrap_or(0.0)
                 )
             });
+        let early = if r["stopped"].is_string() {
+            " (stopped early)"
+        } else {
+            ""
+        };
         md.push_str(&format!(
-            "| {} | {} | {} | {:.1} | {:.4} | `{}` | {} | {}{} |\n",
+            "| {} | {} | {}{early} | {:.1} | {:.4} | `{}` | {} | {}{} |\n",
             r["strategy"].as_str().unwrap_or(""),
-            r["seed"],
+            r["seed"]
+                .as_u64()
+                .map_or("-".to_string(), |s| s.to_string()),
             r["judgements"],
             r["seconds"].as_f64().unwrap_or(0.0),
             r["hypervolume"].as_f64().unwrap_or(0.0),
@@ -223,17 +322,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             interval
         ));
     }
-    let per_seed: f64 = doc["runs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r["seconds"].as_f64())
-        .sum::<f64>()
-        / args.seeds as f64;
+    let per_seed: f64 = summaries
+        .iter()
+        .filter_map(|s| s["seconds"]["median"].as_f64())
+        .sum();
     md.push_str(&format!(
-        "\nWall time of all {} strategies at {} judgements each, one seed: {per_seed:.1} s (mean over the seeds).\n",
+        "\nWall time of all {} strategies, one run each (median over the seeds): {per_seed:.1} s.\n",
         args.strategies.len(),
-        args.budget
     ));
     md.push_str(&format!(
         "\nCommand: `{}`\n",

@@ -19,8 +19,8 @@ use serde_json::json;
 /// Arguments of `cellwise search`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Strategy preset name (dfs, genetic, dp, greedy, anneal, random, exhaustive) or a path
-    /// to a .toml preset.
+    /// Strategy preset name (dfs, dfs-bfs, dfs-best, genetic, dp, greedy, anneal, random,
+    /// exhaustive) or a path to a .toml preset.
     #[arg(long, default_value = "dfs")]
     strategy: String,
     /// Problem preset name or path to a .toml file.
@@ -258,10 +258,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         outcome.strategy,
         outcome.judgements,
         outcome.seconds,
-        if outcome.budget_exhausted {
-            " (budget spent)"
-        } else {
-            ""
+        match &outcome.stopped {
+            None => " (budget spent)".to_string(),
+            Some(why) => format!(" (stopped early: {why})"),
         },
         out.display()
     )?;

@@ -132,8 +132,10 @@ impl ScheduleSearch for Anneal {
                 }
             }
         }
-        Ok(
-            json!({ "best": best.to_string(), "best_energy": best_energy, "accepted_moves": accepted }),
-        )
+        let mut details = json!({ "best": best.to_string(), "best_energy": best_energy, "accepted_moves": accepted });
+        if !movable {
+            details["stopped"] = "no position has a second candidate degree to move to".into();
+        }
+        Ok(details)
     }
 }

@@ -6,7 +6,8 @@
 //! in integer units. The picks for a sweep of cost budgets are then verified with the real
 //! oracle, and the budget is tightened by bisection between the cheapest verified pick that
 //! meets the minimum accuracy and the next budget that failed. Proxy and real figures are
-//! reported side by side.
+//! reported side by side. The search then ends (it does not refine further) and its details
+//! say after how many judgements it converged.
 //!
 //! Savings add up exactly for a SimpleRNN under `depth` (one slot per step, depths add). In a
 //! gated cell the depth is a maximum over parallel paths: lowering one slot alone saves
@@ -228,13 +229,17 @@ impl ScheduleSearch for Dp {
             }
         }
         let mut steps = 0;
+        let mut spent = false;
         while let Some(bad) = bad_need {
             if steps == cfg.tighten_steps || bad <= ok_need + 1 {
                 break;
             }
             let mid = (ok_need + bad) / 2;
             match verify(ctx, mid)? {
-                None => break,
+                None => {
+                    spent = true;
+                    break;
+                }
                 Some(true) => ok_need = mid,
                 Some(false) => bad_need = Some(mid),
             }
@@ -260,14 +265,27 @@ impl ScheduleSearch for Dp {
                 })
             })
             .collect();
-        Ok(json!({
+        let mut details = json!({
             "sensitivities": sensitivities,
             "all_highest_accuracy": acc0,
             "all_highest_cost": cost0,
             "saving_unit": unit,
             "best_verified_saving": ok_need as f64 * unit,
             "verified": verified,
-        }))
+        });
+        if !spent {
+            let end = match bad_need {
+                Some(bad) => format!(
+                    "the bisection between savings {} (verified) and {} (failed) ended",
+                    ok_need as f64 * unit,
+                    bad as f64 * unit
+                ),
+                None => "every swept budget verified".to_string(),
+            };
+            details["stopped"] =
+                format!("converged after {} judgements: {end}", ctx.judgements()).into();
+        }
+        Ok(details)
     }
 }
 

@@ -52,7 +52,11 @@ impl ScheduleSearch for Exhaustive {
             let mut i = positions;
             loop {
                 if i == 0 {
-                    return Ok(json!({ "completed": true, "enumerated": count }));
+                    return Ok(json!({
+                        "completed": true,
+                        "enumerated": count,
+                        "stopped": format!("every one of the {count} schedules was evaluated"),
+                    }));
                 }
                 i -= 1;
                 digits[i] += 1;

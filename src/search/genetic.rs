@@ -8,6 +8,11 @@
 //! steps) and one-degree mutations of one position within its own candidates; survivors are
 //! chosen by non-dominated sorting and crowding.
 //!
+//! Generations run until the budget is spent (`stop = "budget"`, the shipped preset) or for
+//! a fixed number (`stop = { generations = 10 }`, AutoFHE's); either way the search ends
+//! early, and says so in its details, once `stall_generations` generations in a row bring no
+//! schedule that was not judged before (the population has converged).
+//!
 //! Each distinct schedule is judged once (later occurrences reuse the answer and cost no
 //! budget). Written against `SearchContext` rather than genevo, whose fitness is a single
 //! totally ordered value (see ARCHITECTURE.md).
@@ -29,8 +34,10 @@ use crate::schedule::{Schedule, Space};
 pub struct GeneticConfig {
     /// Individuals kept per generation.
     pub population: usize,
-    /// Generations after the initial sample.
-    pub generations: usize,
+    /// When to stop making generations (besides a spent budget).
+    pub stop: Stop,
+    /// Consecutive generations without a new schedule after which the search ends.
+    pub stall_generations: usize,
     /// Size of the Latin-hypercube initial sample.
     pub initial_samples: usize,
     /// Individuals per tournament.
@@ -41,6 +48,46 @@ pub struct GeneticConfig {
     pub mutate_down: f64,
     /// Probability of raising one random (slot, step) position by one candidate degree.
     pub mutate_up: f64,
+}
+
+/// The stopping rule of the genetic search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", try_from = "StopSetting")]
+pub enum Stop {
+    /// Generations until the budget is spent (`stop = "budget"`).
+    Budget,
+    /// At most this many generations after the initial sample
+    /// (`stop = { generations = 10 }`).
+    Generations(usize),
+}
+
+/// `stop` as a preset writes it, so that a bad value is refused naming the setting.
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "stop must be \"budget\" or { generations = N }")]
+enum StopSetting {
+    Word(String),
+    Table(GenerationsTable),
+}
+
+/// `{ generations = N }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenerationsTable {
+    generations: usize,
+}
+
+impl TryFrom<StopSetting> for Stop {
+    type Error = String;
+
+    fn try_from(s: StopSetting) -> Result<Self, String> {
+        match s {
+            StopSetting::Word(w) if w == "budget" => Ok(Self::Budget),
+            StopSetting::Word(w) => Err(format!(
+                "stop = \"{w}\" must be \"budget\" or {{ generations = N }}"
+            )),
+            StopSetting::Table(t) => Ok(Self::Generations(t.generations)),
+        }
+    }
 }
 
 /// The largest population, and the most generations and initial samples: the initial
@@ -55,7 +102,12 @@ impl GeneticConfig {
     pub fn validate(&self) -> Result<(), String> {
         let counts = [
             ("population", self.population, 2, MAX_POPULATION),
-            ("generations", self.generations, 0, MAX_GENERATIONS),
+            (
+                "stall_generations",
+                self.stall_generations,
+                1,
+                MAX_GENERATIONS,
+            ),
             (
                 "initial_samples",
                 self.initial_samples,
@@ -68,6 +120,13 @@ impl GeneticConfig {
             if !(lo..=hi).contains(&value) {
                 return Err(format!("{name} = {value} must be in {lo}..={hi}"));
             }
+        }
+        if let Stop::Generations(g) = self.stop
+            && g > MAX_GENERATIONS
+        {
+            return Err(format!(
+                "stop = {{ generations = {g} }} must be in 0..={MAX_GENERATIONS}"
+            ));
         }
         for (name, p) in [
             ("crossover", self.crossover),
@@ -298,7 +357,13 @@ impl ScheduleSearch for Genetic {
         }
         let mut pop = select(&sample, cfg.population);
         let mut generations = 0;
-        while !exhausted && generations < cfg.generations && !pop.is_empty() {
+        let mut stalled = 0;
+        let limit = match cfg.stop {
+            Stop::Budget => usize::MAX,
+            Stop::Generations(g) => g,
+        };
+        while !exhausted && generations < limit && stalled < cfg.stall_generations {
+            let known = run.seen.len();
             let rc = rank_and_crowding(&pop);
             let mut children = Vec::with_capacity(cfg.population);
             while children.len() < cfg.population {
@@ -345,6 +410,11 @@ impl ScheduleSearch for Genetic {
             merged.extend(children);
             pop = select(&merged, cfg.population);
             generations += 1;
+            stalled = if run.seen.len() == known {
+                stalled + 1
+            } else {
+                0
+            };
         }
         let final_front: Vec<String> = fronts(&pop)
             .first()
@@ -354,12 +424,24 @@ impl ScheduleSearch for Genetic {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(json!({
+        let mut details = json!({
             "initial_samples": sample.len(),
             "generations": generations,
             "distinct_schedules": run.seen.len(),
             "final_front": final_front,
-        }))
+        });
+        if !exhausted {
+            let judged = run.ctx.judgements();
+            details["stopped"] = if stalled >= cfg.stall_generations {
+                format!(
+                    "converged after {judged} judgements: {stalled} generations in a row brought no new schedule"
+                )
+            } else {
+                format!("stopped after {generations} generations ({judged} judgements), as `stop` says")
+            }
+            .into();
+        }
+        Ok(details)
     }
 }
 
@@ -393,6 +475,37 @@ mod tests {
         let mut infeasible = ind(0.0, 0.0);
         infeasible.violation = 0.5;
         assert!(dominates(&ind(0.9, 9.0), &infeasible));
+    }
+
+    #[test]
+    fn the_stopping_rule_parses_and_bad_ones_name_the_setting() {
+        let preset = |stop: &str| {
+            let text = include_str!("../../strategies/genetic.toml")
+                .replace("stop = \"budget\"", &format!("stop = {stop}"));
+            crate::search::StrategyConfig::from_toml("g", &text).map(|c| match c {
+                crate::search::StrategyConfig::Genetic(c) => c.stop,
+                other => panic!("{other:?}"),
+            })
+        };
+        assert_eq!(preset("\"budget\"").unwrap(), Stop::Budget);
+        assert_eq!(
+            preset("{ generations = 10 }").unwrap(),
+            Stop::Generations(10)
+        );
+        for (bad, message) in [
+            ("10", "stop must be \"budget\" or { generations = N }"),
+            (
+                "{ generation = 10 }",
+                "stop must be \"budget\" or { generations = N }",
+            ),
+            (
+                "\"never\"",
+                "stop = \"never\" must be \"budget\" or { generations = N }",
+            ),
+        ] {
+            let e = preset(bad).unwrap_err().to_string();
+            assert_eq!(e, format!("strategy preset g: {message}"), "{bad}");
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! that loses the least validation accuracy per unit of cost saved, while the result stays
 //! within the constraints. A lowering that saves nothing (a gated slot off the depth's
 //! critical path, or a step within a bootstrap's levels) ranks after every one that saves;
-//! among those the first position in step-major order is taken.
+//! among those the one that loses the least accuracy is taken (ties: the first position in
+//! step-major order). The descent ends when no lowering stays within the constraints: it
+//! does not restart, and its details say after how many judgements it converged.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -42,7 +44,8 @@ impl ScheduleSearch for Greedy {
         let (mut acc, mut cost) = (e.accuracy, ctx.cost.cost(&current)?);
         self.path.push(current.clone());
         loop {
-            let mut best: Option<(f64, Schedule, f64, f64)> = None;
+            // (saves nothing, score, schedule, accuracy, cost) of the best move so far.
+            let mut best: Option<(bool, f64, Schedule, f64, f64)> = None;
             for i in 0..space.positions() {
                 let Approx::Degree(d) = current.entries()[i] else {
                     continue;
@@ -58,19 +61,27 @@ impl ScheduleSearch for Greedy {
                 if !ctx.constraints.admit(&e, child_cost) {
                     continue;
                 }
-                // Accuracy lost per unit of cost saved (a move that saves nothing ranks last).
+                // Accuracy lost per unit of cost saved; a move that saves nothing ranks last,
+                // by the accuracy it loses.
                 let saved = cost - child_cost;
-                let score = if saved > 0.0 {
-                    (acc - e.accuracy) / saved
+                let idle = saved <= 0.0;
+                let score = if idle {
+                    acc - e.accuracy
                 } else {
-                    f64::INFINITY
+                    (acc - e.accuracy) / saved
                 };
-                if best.as_ref().is_none_or(|b| score < b.0) {
-                    best = Some((score, child, e.accuracy, child_cost));
+                if best.as_ref().is_none_or(|b| (idle, score) < (b.0, b.1)) {
+                    best = Some((idle, score, child, e.accuracy, child_cost));
                 }
             }
-            let Some((_, next, a, c)) = best else {
-                return Ok(self.summary(true));
+            let Some((_, _, next, a, c)) = best else {
+                let mut summary = self.summary(true);
+                summary["stopped"] = format!(
+                    "converged after {} judgements: no single lowering of `{current}` stays within the constraints",
+                    ctx.judgements()
+                )
+                .into();
+                return Ok(summary);
             };
             (current, acc, cost) = (next, a, c);
             self.path.push(current.clone());

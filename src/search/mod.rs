@@ -129,6 +129,9 @@ pub struct SearchOutcome {
     pub details: serde_json::Value,
     pub judgements: usize,
     pub budget_exhausted: bool,
+    /// Why the strategy ended before its budget was spent (its details' `stopped`, e.g.
+    /// "converged after 330 judgements: ..."); `None` when the budget was spent.
+    pub stopped: Option<String>,
     pub seconds: f64,
     /// CPU seconds of the process (all threads) during the search.
     pub cpu_seconds: f64,
@@ -138,7 +141,8 @@ pub struct SearchOutcome {
 pub trait ScheduleSearch {
     /// Short name.
     fn name(&self) -> &str;
-    /// Runs the search; every judgement goes through `ctx`.
+    /// Runs the search; every judgement goes through `ctx`. The returned details say, under
+    /// `stopped`, why the search ended if it ends before the budget is spent.
     fn search(&mut self, ctx: &mut SearchContext) -> Result<serde_json::Value, SearchError>;
 }
 
@@ -259,6 +263,11 @@ impl<'a> SearchContext<'a> {
         Ok(())
     }
 
+    /// Judgements made so far.
+    pub fn judgements(&self) -> usize {
+        self.records.len()
+    }
+
     /// Judgements left in the budget.
     pub fn remaining(&self) -> usize {
         self.budget - self.records.len()
@@ -344,10 +353,18 @@ impl<'a> SearchContext<'a> {
             bar.finish_and_clear();
         }
         let pareto = pareto_front(&self.records, &self.constraints);
+        let budget_exhausted = self.remaining() == 0;
+        let stopped = (!budget_exhausted).then(|| {
+            details["stopped"]
+                .as_str()
+                .unwrap_or("ended before the budget without giving a reason")
+                .to_string()
+        });
         Ok(SearchOutcome {
             strategy: strategy.name().to_string(),
             judgements: self.records.len(),
-            budget_exhausted: self.remaining() == 0,
+            budget_exhausted,
+            stopped,
             seconds: self.start.elapsed().as_secs_f64(),
             cpu_seconds: crate::sysinfo::process_cpu_seconds() - self.cpu_start,
             pareto,
@@ -422,6 +439,8 @@ pub const MAX_PRESET_BYTES: u64 = 64 * 1024;
 /// Presets shipped in `strategies/`, embedded.
 const EMBEDDED: &[(&str, &str)] = &[
     ("dfs", include_str!("../../strategies/dfs.toml")),
+    ("dfs-bfs", include_str!("../../strategies/dfs-bfs.toml")),
+    ("dfs-best", include_str!("../../strategies/dfs-best.toml")),
     ("greedy", include_str!("../../strategies/greedy.toml")),
     ("random", include_str!("../../strategies/random.toml")),
     ("anneal", include_str!("../../strategies/anneal.toml")),
@@ -493,6 +512,12 @@ impl StrategyConfig {
             Self::Dp(c) => c.validate(),
             Self::Greedy(_) | Self::Random(_) | Self::Exhaustive(_) => Ok(()),
         }
+    }
+
+    /// True if the strategy's choices depend on the seed (genetic, anneal, random); the
+    /// others are deterministic given the problem and the budget.
+    pub fn is_seeded(&self) -> bool {
+        matches!(self, Self::Genetic(_) | Self::Anneal(_) | Self::Random(_))
     }
 
     /// The strategy this preset configures.

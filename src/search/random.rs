@@ -46,6 +46,14 @@ impl ScheduleSearch for RandomSearch {
                 ctx.evaluate(&s)?;
             }
         }
-        Ok(json!({ "sampled": seen.len() }))
+        let mut details = json!({ "sampled": seen.len() });
+        if ctx.remaining() > 0 {
+            details["stopped"] = format!(
+                "every one of the {} schedules of the space was sampled",
+                seen.len()
+            )
+            .into();
+        }
+        Ok(details)
     }
 }

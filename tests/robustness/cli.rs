@@ -380,15 +380,27 @@ fn strategy_settings_and_limits_are_validated() {
             "final_temperature = 2 must not exceed initial_temperature = 1",
         ),
         (
-            "strategy = \"dfs\"\ntolerance_points = 2.0\nanchor = \"parent\"\nfloor = -inf\n",
+            "strategy = \"dfs\"\ntolerance = { points = 2.0 }\nanchor = \"parent\"\nfloor = -inf\n",
             "floor = -inf must be an accuracy in [0, 1]",
         ),
         (
-            "strategy = \"genetic\"\npopulation = 1000000000000\ngenerations = 10\ninitial_samples = 200\ntournament = 3\ncrossover = 0.5\nmutate_down = 0.5\nmutate_up = 0.3\n",
+            "strategy = \"dfs\"\ntolerance = { percent = 150.0 }\nanchor = \"parent\"\nfloor = 0.0\n",
+            "tolerance = { percent = 150 } must be a number in [0, 100]",
+        ),
+        (
+            "strategy = \"dfs\"\ntolerance = { points = 2.0 }\nanchor = \"parent\"\nfloor = 0.0\nmax_replacements = 0\n",
+            "max_replacements = 0 must be in 1..=100000 (leave it out for no cap)",
+        ),
+        (
+            "strategy = \"genetic\"\npopulation = 20\nstop = { generations = 10000000 }\nstall_generations = 50\ninitial_samples = 200\ntournament = 3\ncrossover = 0.5\nmutate_down = 0.5\nmutate_up = 0.3\n",
+            "stop = { generations = 10000000 } must be in 0..=1000000",
+        ),
+        (
+            "strategy = \"genetic\"\npopulation = 1000000000000\nstop = \"budget\"\nstall_generations = 50\ninitial_samples = 200\ntournament = 3\ncrossover = 0.5\nmutate_down = 0.5\nmutate_up = 0.3\n",
             "population = 1000000000000 must be in 2..=10000",
         ),
         (
-            "strategy = \"genetic\"\npopulation = 20\ngenerations = 10\ninitial_samples = 200\ntournament = 3\ncrossover = nan\nmutate_down = 0.5\nmutate_up = 0.3\n",
+            "strategy = \"genetic\"\npopulation = 20\nstop = \"budget\"\nstall_generations = 50\ninitial_samples = 200\ntournament = 3\ncrossover = nan\nmutate_down = 0.5\nmutate_up = 0.3\n",
             "crossover = NaN must be a probability in [0, 1]",
         ),
         (
@@ -953,13 +965,13 @@ proptest! {
     #[test]
     fn preset_numbers_are_checked(
         preset in 0usize..4,
-        numbers in prop::collection::vec(hostile_number(), 7),
+        numbers in prop::collection::vec(hostile_number(), 8),
     ) {
         let (strategy, keys): (&str, &[&str]) = [
             ("anneal", &["initial_temperature", "final_temperature", "penalty_per_point"][..]),
-            ("dfs", &["tolerance_points", "floor"][..]),
+            ("dfs", &["tolerance.points", "floor", "max_replacements"][..]),
             ("dp", &["resolution", "budgets", "tighten_steps"][..]),
-            ("genetic", &["population", "generations", "initial_samples", "tournament", "crossover", "mutate_down", "mutate_up"][..]),
+            ("genetic", &["population", "stop.generations", "stall_generations", "initial_samples", "tournament", "crossover", "mutate_down", "mutate_up"][..]),
         ][preset];
         let mut text = format!("strategy = \"{strategy}\"\n");
         if strategy == "dfs" {
@@ -973,7 +985,9 @@ proptest! {
                 prop_assert!(c.validate().is_ok());
                 let v = serde_json::to_value(&c).unwrap();
                 for key in keys {
-                    let x = v[key].as_f64().unwrap();
+                    // Dotted keys are nested tables (`tolerance.points = 2` is
+                    // `tolerance = { points = 2 }`).
+                    let x = v.pointer(&format!("/{}", key.replace('.', "/"))).and_then(|x| x.as_f64()).unwrap();
                     prop_assert!((0.0..=1e12).contains(&x), "{} = {}", key, x);
                 }
             }
