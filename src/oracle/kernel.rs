@@ -233,7 +233,8 @@ struct Registers<T> {
     op_reg: [Vec<usize>; 2],
     /// Gate of each split gate's input-half register (in register order).
     split_gates: Vec<usize>,
-    /// Whether each gate is read whole (else split).
+    /// Whether each gate unit (gates * hidden) belongs to a gate read whole (else split): a
+    /// lookup per output of the recurrent product, where `j / hidden` cost a division each.
     whole: Vec<bool>,
     /// Per slot, the out-of-domain counts of the last step.
     counts: Vec<[u32; LANES]>,
@@ -273,7 +274,10 @@ impl<T: Real> Registers<T> {
             states,
             op_reg,
             split_gates,
-            whole: uses.iter().map(|u| *u == GateUse::Whole).collect(),
+            whole: uses
+                .iter()
+                .flat_map(|u| std::iter::repeat_n(*u == GateUse::Whole, p.hidden))
+                .collect(),
             counts: vec![[0; LANES]; cell.slots.len()],
         }
     }
@@ -415,7 +419,7 @@ fn step<T: Real>(
     gates_out.resize(width, [T::ZERO; LANES]);
     let (h, whole) = (&r.regs[r.bank * r.states], &r.whole);
     recurrent_product(&mut gates_out, h, &p.wh, |j| {
-        if whole[j / hd] {
+        if whole[j] {
             x[j * LANES..][..LANES]
                 .try_into()
                 .unwrap_or([T::ZERO; LANES])
