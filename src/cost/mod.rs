@@ -156,7 +156,9 @@ impl CostBreakdown {
     /// `bootstrap_before` / `bootstrap_mid` that the CKKS plan and the server take.
     pub fn bootstrap_segments(&self) -> Vec<crate::ckks::plan::SegmentId> {
         use crate::ckks::plan::SegmentId;
-        let steps = self.steps.iter().filter(|s| s.degree.is_some()).count();
+        // One entry per step, then the output layer's (see `steps`); a step's degree is not
+        // a reliable marker (the step-graph model of gated cells leaves it unset).
+        let steps = self.steps.len().saturating_sub(1);
         let mut boots = Vec::new();
         for s in &self.steps {
             if s.step < steps {
