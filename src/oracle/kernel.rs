@@ -42,8 +42,9 @@ impl<T: Real> SlotFn<T> {
                 .step_by(2)
                 .map(|&c| T::from_f64(c))
                 .collect();
+            // fma(t, s, -0) rounds exactly as t * s (signed zeros included).
             let constant = if negligible(coeffs[0]) {
-                T::ZERO
+                T::ZERO * (T::ZERO - T::ONE)
             } else {
                 T::from_f64(coeffs[0])
             };
@@ -106,12 +107,14 @@ pub struct Prepared<T> {
     /// The cell whose step program the kernel runs.
     pub cell: &'static Cell,
     /// The input projection of every gate, step and image: x_t W_g + b_g, plus the recurrent
-    /// bias for gates read whole, [steps][blocks][gates * hidden][LANES].
+    /// bias for gates read whole, [blocks][steps][gates * hidden][LANES] (a block reads its
+    /// steps in order, so its inputs stream sequentially from memory).
     pub xproj: Vec<T>,
     /// Initial value of the recurrent projection of each gate unit: the recurrent bias for
     /// gates read split, zero otherwise, [gates * hidden].
     pub rec_init: Vec<T>,
-    /// Recurrent kernel, [hidden (input)][gates * hidden (output)].
+    /// Recurrent kernel, [hidden (input)][gates * hidden (output)], as [`pack_recurrent`]
+    /// lays it out.
     pub wh: Vec<T>,
     /// Dense weights, [hidden][classes].
     pub wd: Vec<T>,
@@ -120,7 +123,7 @@ pub struct Prepared<T> {
     /// Each slot's fit interval map, for the out-of-domain counts and the peaks.
     pub maps: Vec<SlotMap<T>>,
     /// Exact-model hidden states of the first `dev_images` images,
-    /// [steps][dev_blocks][hidden][LANES].
+    /// [dev_blocks][steps][hidden][LANES].
     pub exact_states: Vec<T>,
     pub dev_images: usize,
 }
@@ -219,11 +222,12 @@ macro_rules! simd_kernel {
 simd_kernel!(run_chunk_avx512, "avx512f,avx2,fma");
 simd_kernel!(run_chunk_avx2, "avx2,fma");
 
-/// The registers of one block's step: every H-vector the step program reads or writes.
+/// The registers of one block's step: every H-vector the step program reads or writes,
+/// except the gates' input halves, which are read from the input projections in place.
 /// Register ids: the carried states in two banks (current and next, swapped after each
-/// step), the projections of all gates (one register of gates * hidden vectors), the split
-/// gates' input halves, then one per operation.
-/// An operation whose result is a next state writes straight into the next bank.
+/// step), the projections of all gates (one register of gates * hidden vectors), then one
+/// per operation. An operation whose result is a next state writes straight into the next
+/// bank.
 struct Registers<T> {
     regs: Vec<Vec<Lanes<T>>>,
     /// Index of the current state bank (0 or 1).
@@ -231,11 +235,11 @@ struct Registers<T> {
     states: usize,
     /// Register of each operation's result, for each bank parity.
     op_reg: [Vec<usize>; 2],
-    /// Gate of each split gate's input-half register (in register order).
-    split_gates: Vec<usize>,
-    /// Whether each gate unit (gates * hidden) belongs to a gate read whole (else split): a
-    /// lookup per output of the recurrent product, where `j / hidden` cost a division each.
+    /// Whether each gate is read whole (its product starts from the input projection) or
+    /// split (from its recurrent bias, `rec_init`).
     whole: Vec<bool>,
+    /// The recurrent bias of split gates' units in every lane, [gates * hidden].
+    rec_init: Vec<Lanes<T>>,
     /// Per slot, the out-of-domain counts of the last step.
     counts: Vec<[u32; LANES]>,
 }
@@ -244,14 +248,7 @@ impl<T: Real> Registers<T> {
     fn new(p: &Prepared<T>) -> Self {
         let cell = p.cell;
         let (states, ops) = (cell.state.len(), cell.program.ops.len());
-        let uses = cell.gate_uses();
-        let split_gates: Vec<usize> = uses
-            .iter()
-            .enumerate()
-            .filter(|(_, u)| **u == GateUse::Split)
-            .map(|(g, _)| g)
-            .collect();
-        let first_op = 2 * states + 1 + split_gates.len();
+        let first_op = 2 * states + 1;
         let op_reg = [0, 1].map(|bank: usize| {
             (0..ops)
                 .map(|k| {
@@ -268,28 +265,29 @@ impl<T: Real> Registers<T> {
                 })
                 .collect()
         });
+        let mut regs = vec![vec![[T::ZERO; LANES]; p.hidden]; first_op + ops];
+        regs[2 * states] = vec![[T::ZERO; LANES]; cell.gate_count() * p.hidden];
         Self {
-            regs: vec![vec![[T::ZERO; LANES]; p.hidden]; first_op + ops],
+            regs,
             bank: 0,
             states,
             op_reg,
-            split_gates,
-            whole: uses
+            whole: cell
+                .gate_uses()
                 .iter()
-                .flat_map(|u| std::iter::repeat_n(*u == GateUse::Whole, p.hidden))
+                .map(|u| *u == GateUse::Whole)
                 .collect(),
+            rec_init: p.rec_init.iter().map(|&v| [v; LANES]).collect(),
             counts: vec![[0; LANES]; cell.slots.len()],
         }
     }
 
-    /// The register holding a value this step.
+    /// The register holding a value this step (not for [`Value::ProjectInput`]).
     fn of(&self, v: Value) -> usize {
         match v {
             Value::State(i) => self.bank * self.states + i,
-            Value::Project(_) | Value::ProjectRecurrent(_) => 2 * self.states,
-            Value::ProjectInput(g) => {
-                let k = self.split_gates.iter().position(|&x| x == g).unwrap_or(0);
-                2 * self.states + 1 + k
+            Value::Project(_) | Value::ProjectRecurrent(_) | Value::ProjectInput(_) => {
+                2 * self.states
             }
             Value::Op(k) => self.op_reg[self.bank][k],
         }
@@ -305,9 +303,7 @@ impl<T: Real> Registers<T> {
         let hd = self.regs[0].len();
         for (i, part) in src.chunks_exact(hd * LANES).enumerate() {
             let reg = &mut self.regs[self.bank * self.states + i];
-            for (v, s) in reg.iter_mut().zip(part.chunks_exact(LANES)) {
-                v.copy_from_slice(s);
-            }
+            reg.as_flattened_mut().copy_from_slice(part);
         }
     }
 
@@ -324,10 +320,7 @@ impl<T: Real> Registers<T> {
     fn store(&self, dst: &mut [T]) {
         let hd = self.regs[0].len();
         for (i, part) in dst.chunks_exact_mut(hd * LANES).enumerate() {
-            let reg = &self.regs[self.bank * self.states + i];
-            for (d, v) in part.chunks_exact_mut(LANES).zip(reg) {
-                d.copy_from_slice(v);
-            }
+            part.copy_from_slice(self.regs[self.bank * self.states + i].as_flattened());
         }
     }
 }
@@ -376,7 +369,7 @@ pub fn run_chunk_body<T: Real>(
                 result.ood[t * slots + s] += n;
             }
             if b < dev_blocks {
-                let exact = &p.exact_states[(t * dev_blocks + b) * block_len..][..block_len];
+                let exact = &p.exact_states[(b * p.steps + t) * block_len..][..block_len];
                 let lanes = (p.dev_images - b * LANES).min(LANES);
                 result.dev[t] += deviation(r.h(), exact, lanes);
             }
@@ -411,36 +404,40 @@ fn step<T: Real>(
 ) {
     let hd = p.hidden;
     let width = p.cell.gates.len() * hd;
-    let x = &p.xproj[(t * p.blocks() + b) * width * LANES..][..width * LANES];
-    // Gates read whole start from x W + b (+ b'); split gates from their recurrent bias,
-    // with their input half copied into its own register.
-    let proj = 2 * r.states;
-    let mut gates_out = std::mem::take(&mut r.regs[proj]);
-    gates_out.resize(width, [T::ZERO; LANES]);
-    let (h, whole) = (&r.regs[r.bank * r.states], &r.whole);
-    recurrent_product(&mut gates_out, h, &p.wh, |j| {
-        if whole[j] {
-            x[j * LANES..][..LANES]
-                .try_into()
-                .unwrap_or([T::ZERO; LANES])
-        } else {
-            [p.rec_init[j]; LANES]
-        }
-    });
-    r.regs[proj] = gates_out;
-    for k in 0..r.split_gates.len() {
-        let g = r.split_gates[k];
-        let reg = &mut r.regs[proj + 1 + k];
-        for (j, v) in reg.iter_mut().enumerate() {
-            v.copy_from_slice(&x[(g * hd + j) * LANES..][..LANES]);
+    let x = &p.xproj[(b * p.steps + t) * width * LANES..][..width * LANES];
+    let x: &[Lanes<T>] = x.as_chunks().0;
+    #[cfg(target_arch = "x86_64")]
+    if t + 1 < p.steps {
+        let next = p.xproj[(b * p.steps + t + 1) * width * LANES..].as_ptr();
+        for i in (0..width * LANES).step_by(64 / std::mem::size_of::<T>()) {
+            // SAFETY: prefetching has no effect on memory; the address lies in xproj.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    next.add(i).cast::<i8>(),
+                )
+            };
         }
     }
+    // Gates read whole start from x W + b (+ b'); split gates from their recurrent bias.
+    let proj = 2 * r.states;
+    let mut gates_out = std::mem::take(&mut r.regs[proj]);
+    let h = &r.regs[r.bank * r.states];
+    for (g, &whole) in r.whole.iter().enumerate() {
+        let init = if whole { x } else { &r.rec_init };
+        recurrent_product(
+            &mut gates_out[g * hd..][..hd],
+            h,
+            &p.wh[g * hd * hd..][..hd * hd],
+            &init[g * hd..][..hd],
+        );
+    }
+    r.regs[proj] = gates_out;
     let mut counts = std::mem::take(&mut r.counts);
     let program: &StepProgram = &p.cell.program;
     for (k, op) in program.ops.iter().enumerate() {
         let out_reg = r.of(Value::Op(k));
         let mut out = std::mem::take(&mut r.regs[out_reg]);
-        let read = |v: Value| -> &[Lanes<T>] { vector(r, v, hd) };
+        let read = |v: Value| -> &[Lanes<T>] { vector(r, x, v, hd) };
         match *op {
             Op::Add(a, c) => zip_into(&mut out, read(a), read(c), |x, y| x + y),
             Op::Mul(a, c) => zip_into(&mut out, read(a), read(c), |x, y| x * y),
@@ -469,13 +466,19 @@ fn step<T: Real>(
     r.bank = 1 - r.bank;
 }
 
-/// The H-vector of a value (the register that holds it this step).
+/// The H-vector of a value (the register that holds it this step; a gate's input half is
+/// read from the step's input projections `x`).
 #[inline(always)]
-fn vector<T: Real>(r: &Registers<T>, v: Value, hd: usize) -> &[Lanes<T>] {
-    let reg = &r.regs[r.of(v)];
+fn vector<'a, T: Real>(
+    r: &'a Registers<T>,
+    x: &'a [Lanes<T>],
+    v: Value,
+    hd: usize,
+) -> &'a [Lanes<T>] {
     match v {
-        Value::Project(g) | Value::ProjectRecurrent(g) => &reg[g * hd..][..hd],
-        _ => reg,
+        Value::ProjectInput(g) => &x[g * hd..][..hd],
+        Value::Project(g) | Value::ProjectRecurrent(g) => &r.regs[r.of(v)][g * hd..][..hd],
+        _ => &r.regs[r.of(v)],
     }
 }
 
@@ -492,42 +495,70 @@ fn zip_into<T: Real>(out: &mut [Lanes<T>], a: &[Lanes<T>], b: &[Lanes<T>], f: im
     }
 }
 
-/// z_j = init(j) + sum_k h_k Wh[k][j], summed in ascending k by fused multiply-adds: groups
-/// of [`PRODUCT_GROUP`] outputs, then one group of the remainder (the same sum per output).
-#[inline(always)]
-fn recurrent_product<T: Real>(
-    z: &mut [Lanes<T>],
-    h: &[Lanes<T>],
-    wh: &[T],
-    init: impl Fn(usize) -> Lanes<T>,
-) {
-    let width = z.len();
-    let full = width / PRODUCT_GROUP * PRODUCT_GROUP;
-    for j in (0..full).step_by(PRODUCT_GROUP) {
-        product_group::<T, PRODUCT_GROUP>(&mut z[j..j + PRODUCT_GROUP], h, wh, &init, j);
+/// The recurrent kernel, [hidden (input)][gates * hidden (output)], rearranged for
+/// [`recurrent_product`]: gate by gate ([hidden * hidden] values each), the gate's outputs
+/// in groups of [`PRODUCT_GROUP`] (then single outputs for the remainder), each group's
+/// weights [input][output in the group]; the group starting at the gate's output j begins
+/// at j * hidden within the gate.
+pub fn pack_recurrent<T: Copy>(wh: &[T], hd: usize) -> Vec<T> {
+    let width = wh.len() / hd.max(1);
+    let full = hd / PRODUCT_GROUP * PRODUCT_GROUP;
+    let mut out = Vec::with_capacity(wh.len());
+    for gate in 0..width / hd.max(1) {
+        let mut group = |j: usize, size: usize| {
+            for k in 0..hd {
+                let row = &wh[k * width + gate * hd + j..][..size];
+                out.extend_from_slice(row);
+            }
+        };
+        for j in (0..full).step_by(PRODUCT_GROUP) {
+            group(j, PRODUCT_GROUP);
+        }
+        for j in full..hd {
+            group(j, 1);
+        }
     }
-    for j in full..width {
-        product_group::<T, 1>(&mut z[j..j + 1], h, wh, &init, j);
+    out
+}
+
+/// One gate's z_j = init_j + sum_k h_k Wh[k][j], summed in ascending k by fused
+/// multiply-adds: groups of [`PRODUCT_GROUP`] outputs, then single outputs for the
+/// remainder (the same sum per output). `wp` is the gate's part of [`pack_recurrent`].
+#[inline(always)]
+fn recurrent_product<T: Real>(z: &mut [Lanes<T>], h: &[Lanes<T>], wp: &[T], init: &[Lanes<T>]) {
+    let hd = h.len();
+    let full = z.len() / PRODUCT_GROUP * PRODUCT_GROUP;
+    let (z_groups, z_rest) = z.split_at_mut(full);
+    let (w_groups, w_rest) = wp.split_at(full * hd);
+    let (i_groups, i_rest) = init.split_at(full);
+    for ((zg, wg), ig) in z_groups
+        .chunks_exact_mut(PRODUCT_GROUP)
+        .zip(w_groups.chunks_exact(PRODUCT_GROUP * hd))
+        .zip(i_groups.chunks_exact(PRODUCT_GROUP))
+    {
+        product_group::<T, PRODUCT_GROUP>(zg, h, wg.as_chunks().0, ig);
+    }
+    for ((zg, wg), ig) in z_rest
+        .chunks_exact_mut(1)
+        .zip(w_rest.chunks_exact(hd))
+        .zip(i_rest.chunks_exact(1))
+    {
+        product_group::<T, 1>(zg, h, wg.as_chunks().0, ig);
     }
 }
 
-/// Outputs `j..j + G` of [`recurrent_product`].
+/// G outputs of [`recurrent_product`]: `w` holds their weights per input, [hidden][G].
 #[inline(always)]
 fn product_group<T: Real, const G: usize>(
     z: &mut [Lanes<T>],
     h: &[Lanes<T>],
-    wh: &[T],
-    init: &impl Fn(usize) -> Lanes<T>,
-    j: usize,
+    w: &[[T; G]],
+    init: &[Lanes<T>],
 ) {
-    let width = wh.len() / h.len();
     let mut acc = [[T::ZERO; LANES]; G];
-    for (g, a) in acc.iter_mut().enumerate() {
-        *a = init(j + g);
-    }
-    for (k, hk) in h.iter().enumerate() {
-        let w = &wh[k * width + j..][..G];
-        for (a, &wg) in acc.iter_mut().zip(w) {
+    acc.copy_from_slice(init);
+    for (hk, wk) in h.iter().zip(w) {
+        for (a, &wg) in acc.iter_mut().zip(wk) {
             for l in 0..LANES {
                 a[l] = hk[l].mul_add(wg, a[l]);
             }
@@ -620,7 +651,7 @@ fn activate<T: Real>(out: &mut [Lanes<T>], z: &[Lanes<T>], f: &SlotFn<T>) {
 }
 
 /// The exact model's hidden state after every step for blocks `0..blocks` (one chunk, from
-/// step 0), [steps][blocks][hidden][LANES]: the deviation reference.
+/// step 0), [blocks][steps][hidden][LANES]: the deviation reference.
 pub fn exact_states<T: Real>(p: &Prepared<T>, blocks: usize) -> Vec<T> {
     let slots = p.cell.slots.len();
     let fns: Vec<SlotFn<T>> = (0..p.steps * slots)
@@ -634,7 +665,7 @@ pub fn exact_states<T: Real>(p: &Prepared<T>, blocks: usize) -> Vec<T> {
         r.clear();
         for t in 0..p.steps {
             step(p, &mut r, &fns[t * slots..][..slots], t, b, &mut peak);
-            let dst = &mut out[(t * blocks + b) * block_len..][..block_len];
+            let dst = &mut out[(b * p.steps + t) * block_len..][..block_len];
             for (d, v) in dst.chunks_exact_mut(LANES).zip(r.h()) {
                 d.copy_from_slice(v);
             }
@@ -709,16 +740,9 @@ fn apply_odd_poly<T: Real>(
     let (b1, b2) = clenshaw(&two_u, odd);
     // S = a_0 V_0 + b_1 V_1 - b_2 V_0 with V_1 = 2u - 1; p = c + t S (t S alone for c = 0,
     // the odd fits' rounding since they were introduced).
-    if constant == T::ZERO {
-        for l in 0..LANES {
-            let s = b1[l].mul_add(two_u[l] - T::ONE, a0 - b2[l]);
-            out[l] = t[l] * s;
-        }
-    } else {
-        for l in 0..LANES {
-            let s = b1[l].mul_add(two_u[l] - T::ONE, a0 - b2[l]);
-            out[l] = t[l].mul_add(s, constant);
-        }
+    for l in 0..LANES {
+        let s = b1[l].mul_add(two_u[l] - T::ONE, a0 - b2[l]);
+        out[l] = t[l].mul_add(s, constant);
     }
 }
 
@@ -868,7 +892,7 @@ mod tests {
             cell,
             xproj: r(steps * blocks * gw * LANES, 6.0),
             rec_init: r(gw, 0.5),
-            wh: r(hidden * gw, 1.0),
+            wh: pack_recurrent(&r(hidden * gw, 1.0), hidden),
             wd: r(hidden * classes, 1.0),
             bd: r(classes, 0.1),
             labels: (0..n).map(|i| (i % classes) as u8).collect(),

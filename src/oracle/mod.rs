@@ -36,7 +36,7 @@ pub use gemm::matmul;
 pub use kernel::NO_PREDICTION;
 
 use cache::{PrefixCache, PrefixState};
-use kernel::{LANES, Prepared, SlotFn, SlotMap, Snapshot, run_chunk};
+use kernel::{LANES, Prepared, SlotFn, SlotMap, Snapshot, pack_recurrent, run_chunk};
 use real::Real;
 
 /// Parallel work items per split (also the granularity of the early exit). Few and large:
@@ -582,7 +582,7 @@ impl<T: Real> EngineT<T> {
             cell,
             xproj: by_blocks(&xproj, n, gw),
             rec_init,
-            wh,
+            wh: pack_recurrent(&wh, hidden),
             wd: conv(&w.dense_kernel.iter().copied().collect::<Vec<_>>()),
             bd: flat(&w.dense_bias),
             labels: split.labels.clone(),
@@ -818,18 +818,16 @@ impl<T: Real> EngineT<T> {
     }
 }
 
-/// [steps][images][hidden] rows laid out as the kernel's blocks,
-/// [steps][blocks][hidden][LANES], padding lanes zero.
-fn by_blocks<T: Real>(rows: &[T], images: usize, hd: usize) -> Vec<T> {
+/// [steps][images][width] rows laid out as the kernel's blocks, [blocks][steps][width][LANES]
+/// (each block's steps contiguous), padding lanes zero.
+fn by_blocks<T: Real>(rows: &[T], images: usize, width: usize) -> Vec<T> {
     let blocks = images.div_ceil(LANES);
-    let steps = rows.len() / (images * hd).max(1);
-    let mut out = vec![T::ZERO; steps * blocks * hd * LANES];
-    for (step_rows, step_out) in rows
-        .chunks_exact(images * hd)
-        .zip(out.chunks_exact_mut(blocks * hd * LANES))
-    {
-        for (i, row) in step_rows.chunks_exact(hd).enumerate() {
-            let block = &mut step_out[(i / LANES) * hd * LANES..];
+    let steps = rows.len() / (images * width).max(1);
+    let step_len = width * LANES;
+    let mut out = vec![T::ZERO; steps * blocks * step_len];
+    for (t, step_rows) in rows.chunks_exact(images * width).enumerate() {
+        for (i, row) in step_rows.chunks_exact(width).enumerate() {
+            let block = &mut out[((i / LANES) * steps + t) * step_len..][..step_len];
             for (j, &v) in row.iter().enumerate() {
                 block[j * LANES + i % LANES] = v;
             }
