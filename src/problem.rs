@@ -26,6 +26,7 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../problems/mnist-rnn32-safe.toml"),
     ),
     ("mnist-6x6", include_str!("../problems/mnist-6x6.toml")),
+    ("mnist-11x11", include_str!("../problems/mnist-11x11.toml")),
     ("mnist-gru32", include_str!("../problems/mnist-gru32.toml")),
     (
         "mnist-gru32-safe",

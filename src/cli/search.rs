@@ -185,7 +185,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
     let cost_model = cost_spec.build(&problem, Some(&candidates))?;
-    let val = Oracle::new(&weights, &splits.val, &candidates, &OracleConfig::default())?;
+    let val = Oracle::new(&weights, &splits.val, &candidates, &config.oracle_config())?;
     let mut ctx = SearchContext::new(
         &problem,
         &val,

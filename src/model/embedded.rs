@@ -29,6 +29,7 @@ const GRU32: Model = model!("mnist-gru32");
 const LSTM32: Model = model!("mnist-lstm32");
 const GRU64: Model = model!("mnist-gru64");
 const SMALL: Model = model!("mnist-6x6");
+const GROUND: Model = model!("mnist-11x11");
 
 /// The default model of each shipped problem that has one.
 const DEFAULTS: &[(&str, &Model)] = &[
@@ -41,6 +42,7 @@ const DEFAULTS: &[(&str, &Model)] = &[
     ("mnist-lstm32-safe", &LSTM32),
     ("mnist-gru64", &GRU64),
     ("mnist-6x6", &SMALL),
+    ("mnist-11x11", &GROUND),
 ];
 
 /// The default model's training record (problem `mnist-rnn32`), JSON.

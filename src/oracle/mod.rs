@@ -85,6 +85,10 @@ pub struct OracleConfig {
     /// A full evaluation stores the hidden states after every `cache_stride`-th step (a
     /// schedule differing at cell i resumes from the last stored step <= i).
     pub cache_stride: usize,
+    /// Keep every full evaluation for later questions about the same schedule (off for a
+    /// strategy that asks about each schedule once, such as exhaustive enumeration: the
+    /// memo would hold every image's prediction of every schedule).
+    pub memoise: bool,
 }
 
 impl Default for OracleConfig {
@@ -93,6 +97,7 @@ impl Default for OracleConfig {
             precision: Precision::F32,
             cache_mb: 256,
             cache_stride: 2,
+            memoise: true,
         }
     }
 }
@@ -266,6 +271,7 @@ pub struct Oracle {
     split: String,
     space: Space,
     memo: Mutex<HashMap<Schedule, Arc<Evaluation>>>,
+    memoise: bool,
     runs: AtomicU64,
     memo_hits: AtomicU64,
     prefix_hits: AtomicU64,
@@ -320,6 +326,7 @@ impl Oracle {
             split: split.name.clone(),
             space: candidates.space(split.images.dim().1),
             memo: Mutex::new(HashMap::new()),
+            memoise: config.memoise,
             runs: AtomicU64::new(0),
             memo_hits: AtomicU64::new(0),
             prefix_hits: AtomicU64::new(0),
@@ -363,7 +370,7 @@ impl Oracle {
         Ok(())
     }
 
-    /// Scores a schedule (memoised).
+    /// Scores a schedule (memoised unless the configuration says otherwise).
     pub fn evaluate(&self, schedule: &Schedule) -> Result<Arc<Evaluation>, OracleError> {
         self.check(schedule)?;
         if let Some(e) = self.lock_memo().get(schedule) {
@@ -372,7 +379,7 @@ impl Oracle {
         }
         let outcome = self.run(schedule, None);
         let eval = Arc::new(self.finish(schedule, outcome));
-        self.lock_memo().insert(schedule.clone(), Arc::clone(&eval));
+        self.remember(schedule, &eval);
         Ok(eval)
     }
 
@@ -403,7 +410,7 @@ impl Oracle {
             return Ok(answer);
         }
         let eval = Arc::new(self.finish(schedule, outcome));
-        self.lock_memo().insert(schedule.clone(), Arc::clone(&eval));
+        self.remember(schedule, &eval);
         Ok(test(&eval))
     }
 
@@ -429,6 +436,12 @@ impl Oracle {
         match &self.engine {
             Engine::F32(e) => e.clear_cache(),
             Engine::F64(e) => e.clear_cache(),
+        }
+    }
+
+    fn remember(&self, schedule: &Schedule, eval: &Arc<Evaluation>) {
+        if self.memoise {
+            self.lock_memo().insert(schedule.clone(), Arc::clone(eval));
         }
     }
 

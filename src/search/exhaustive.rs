@@ -14,7 +14,11 @@ pub const MAX_SCHEDULES: f64 = 1e6;
 pub struct ExhaustiveConfig {}
 
 /// Every schedule, in lexicographic order of the positions' candidate indices (step-major,
-/// the last position fastest).
+/// the last position fastest). Consecutive schedules share their longest possible prefix of
+/// steps, so with a prefix state stored after every step
+/// ([`super::StrategyConfig::oracle_config`]) the oracle computes each node of the prefix
+/// tree about once: per image about `c (c^s - 1) / (c - 1)` steps for `c` candidates per
+/// step over `s` steps instead of `s c^s` (3^11 schedules: 265,719 steps against 1,948,617).
 pub struct Exhaustive;
 
 impl Exhaustive {

@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::cost::{CostError, CostModel};
-use crate::oracle::{Oracle, OracleError};
+use crate::oracle::{Oracle, OracleConfig, OracleError};
 use crate::problem::Problem;
 use crate::schedule::{Schedule, Space};
 
@@ -518,6 +518,23 @@ impl StrategyConfig {
     /// others are deterministic given the problem and the budget.
     pub fn is_seeded(&self) -> bool {
         matches!(self, Self::Genetic(_) | Self::Anneal(_) | Self::Random(_))
+    }
+
+    /// The validation oracle's settings this strategy runs best with: the default, except
+    /// for exhaustive enumeration, which changes the last steps fastest (lexicographic order),
+    /// so that a prefix state after every step (stride 1) lets each schedule resume after the
+    /// longest prefix it shares with the previous one, and which asks about each schedule
+    /// once (no memo).
+    pub fn oracle_config(&self) -> OracleConfig {
+        let default = OracleConfig::default();
+        match self {
+            Self::Exhaustive(_) => OracleConfig {
+                cache_stride: 1,
+                memoise: false,
+                ..default
+            },
+            _ => default,
+        }
     }
 
     /// The strategy this preset configures.
