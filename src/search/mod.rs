@@ -453,6 +453,11 @@ const EMBEDDED: &[(&str, &str)] = &[
 ];
 
 impl StrategyConfig {
+    /// The names of the shipped presets (`strategies/`), in the order they are listed.
+    pub fn shipped() -> impl Iterator<Item = &'static str> {
+        EMBEDDED.iter().map(|(name, _)| *name)
+    }
+
     /// Loads a preset by name (embedded) or from a TOML file (at most
     /// [`MAX_PRESET_BYTES`]), checked as [`StrategyConfig::from_toml`] does.
     pub fn load(name_or_path: &str) -> Result<Self, SearchError> {
