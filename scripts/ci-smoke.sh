@@ -2,7 +2,9 @@
 # Real-data smoke test: fetch MNIST (verified by SHA-256) and score the embedded models on the
 # test split. SimpleRNN: fail unless float accuracy >= 96 %, all-17 >= 95 % and all-17 within
 # 1 point of float. GRU and LSTM (the committed models, no --weights): float >= 98 % and, with
-# the batch-safe fits, all-17 >= 95 % with no unsafe image.
+# the batch-safe fits, all-17 >= 95 % with no unsafe image. Ground truth (mnist-11x11): the
+# committed exhaustive fronts re-score exactly on MNIST, and every strategy's regret against
+# them is measured (tests/groundtruth.rs, the tests that need MNIST).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo run --release --quiet -- fetch
@@ -32,3 +34,4 @@ for p in mnist-gru32 mnist-lstm32; do
     check gated "$(eval_json --problem "$p")"
     check gated-safe "$(eval_json --problem "$p-safe")"
 done
+cargo test --release --quiet --test groundtruth -- --ignored

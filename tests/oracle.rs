@@ -157,6 +157,41 @@ fn accepts_equals_the_full_answer_and_caches_change_nothing() {
     assert!(stats.prefix_hits > 0, "{stats:?}");
 }
 
+/// Without the memo and with a prefix state after every step (exhaustive enumeration's
+/// settings) a schedule asked about twice is computed twice, from its longest stored prefix,
+/// with the same answer as the default oracle.
+#[test]
+fn stride_one_without_memo_resumes_after_every_step_and_answers_alike() {
+    let (problem, split, w, c) = setup();
+    let plain = Oracle::new(&w, &split, &c, &OracleConfig::default()).unwrap();
+    let config = OracleConfig {
+        cache_stride: 1,
+        memoise: false,
+        ..OracleConfig::default()
+    };
+    let o = Oracle::new(&w, &split, &c, &config).unwrap();
+    let steps = problem.steps();
+    let top = Schedule::uniform(steps, Approx::Degree(17));
+    let last = top.with(0, steps - 1, Approx::Degree(3));
+    let odd = top.with(0, 5, Approx::Degree(7));
+    for s in [&top, &last, &odd, &last] {
+        let e = o.evaluate(s).unwrap();
+        let reference = plain.evaluate(s).unwrap();
+        assert_eq!(e.predictions, reference.predictions, "{s}");
+        assert_eq!(e.out_of_domain_per_step, reference.out_of_domain_per_step);
+        assert_eq!(e.peak_argument, reference.peak_argument);
+    }
+    let stats = o.stats();
+    assert_eq!((stats.runs, stats.memo_hits, stats.prefix_hits), (4, 0, 3));
+    // all-17 from scratch, then one step, 23 steps (after step 5, an odd step that a stride
+    // of 2 would not have stored), and one step again.
+    let n = split.len() as u64;
+    assert_eq!(
+        stats.image_steps,
+        n * (steps as u64 + 1 + (steps as u64 - 5) + 1)
+    );
+}
+
 #[test]
 fn exploding_polynomials_count_as_wrong_without_panicking() {
     let (problem, split, mut w, c) = setup();

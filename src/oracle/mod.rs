@@ -9,7 +9,8 @@
 //!   starts from there;
 //! - [`Oracle::accepts`] answers "at least `min_correct` right?" and stops as soon as the
 //!   answer is certain; it always equals the full evaluation's answer;
-//! - whole-schedule results are memoised; counters say what was computed.
+//! - whole-schedule results are memoised (unless `OracleConfig::memoise` is off); counters
+//!   say what was computed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
