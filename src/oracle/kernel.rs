@@ -155,7 +155,10 @@ pub struct ChunkResult<T> {
     /// Each real image's peak |Chebyshev argument| t = (z - centre) / half-width over the
     /// polynomial slots so far (non-finite: infinite), the steps before `from` included.
     pub peak: Vec<T>,
-    /// Sum of |h - h_exact| per step over the chunk's deviation-sample images.
+    /// Sum of |h - h_exact| over the images of each of the chunk's deviation-sample blocks
+    /// (the blocks below [`Prepared::dev_blocks`]) after each step, [steps][those blocks]
+    /// (zero before `from`): summed by the caller block by block in order, so the total does
+    /// not depend on the chunking.
     pub dev: Vec<f64>,
 }
 
@@ -345,9 +348,11 @@ pub fn run_chunk_body<T: Real>(
         predictions: Vec::with_capacity(images),
         ood: vec![0; p.steps * slots],
         peak: Vec::with_capacity(images),
-        dev: vec![0.0; p.steps],
+        dev: Vec::new(),
     };
     let dev_blocks = p.dev_blocks();
+    let local_dev = dev_blocks.min(last).saturating_sub(first);
+    result.dev = vec![0.0; p.steps * local_dev];
     let mut r = Registers::new(p);
     for b in first..last {
         let local = b - first;
@@ -371,7 +376,7 @@ pub fn run_chunk_body<T: Real>(
             if b < dev_blocks {
                 let exact = &p.exact_states[(b * p.steps + t) * block_len..][..block_len];
                 let lanes = (p.dev_images - b * LANES).min(LANES);
-                result.dev[t] += deviation(r.h(), exact, lanes);
+                result.dev[t * local_dev + local] = deviation(r.h(), exact, lanes);
             }
             while next < snapshots.len() && snapshots[next].step == t + 1 {
                 let s = &mut snapshots[next];

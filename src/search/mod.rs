@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::cost::{CostError, CostModel};
-use crate::oracle::{Oracle, OracleError};
+use crate::oracle::{Oracle, OracleError, Prefixes};
 use crate::problem::Problem;
 use crate::schedule::{Schedule, Space};
 
@@ -280,13 +280,23 @@ impl<'a> SearchContext<'a> {
 
     /// Evaluates a schedule fully; `None` once the budget is spent.
     pub fn evaluate(&mut self, schedule: &Schedule) -> Result<Option<Judged>, SearchError> {
+        self.evaluate_with(schedule, Prefixes::Keep)
+    }
+
+    /// [`SearchContext::evaluate`]; `Prefixes::Skip` for a schedule whose prefix states no
+    /// later schedule will read.
+    pub fn evaluate_with(
+        &mut self,
+        schedule: &Schedule,
+        prefixes: Prefixes,
+    ) -> Result<Option<Judged>, SearchError> {
         if self.remaining() == 0 {
             return Ok(None);
         }
         let record = match self.replayed(schedule, false)? {
             Some(r) => r,
             None => {
-                let e = self.oracle.evaluate(schedule)?;
+                let e = self.oracle.evaluate_with(schedule, prefixes)?;
                 Record {
                     index: 0,
                     schedule: schedule.clone(),
@@ -322,6 +332,16 @@ impl<'a> SearchContext<'a> {
         schedule: &Schedule,
         min_correct: usize,
     ) -> Result<Option<bool>, SearchError> {
+        self.accepts_with(schedule, min_correct, Prefixes::Keep)
+    }
+
+    /// [`SearchContext::accepts`], keeping or skipping the run's prefix states.
+    pub fn accepts_with(
+        &mut self,
+        schedule: &Schedule,
+        min_correct: usize,
+        prefixes: Prefixes,
+    ) -> Result<Option<bool>, SearchError> {
         if self.remaining() == 0 {
             return Ok(None);
         }
@@ -333,10 +353,11 @@ impl<'a> SearchContext<'a> {
                 accuracy: None,
                 correct: None,
                 unsafe_images: None,
-                accepted: Some(self.oracle.accepts(
+                accepted: Some(self.oracle.accepts_with(
                     schedule,
                     min_correct,
                     self.constraints.batch_safe,
+                    prefixes,
                 )?),
                 cost: self.cost.cost(schedule)?,
             },
