@@ -695,21 +695,17 @@ fn deviation<T: Real>(h: &[Lanes<T>], exact: &[T], lanes: usize) -> f64 {
     sum
 }
 
+/// Classes whose logits are summed side by side (independent accumulator chains).
+const CLASS_GROUP: usize = 4;
+
 /// Dense(10) and argmax per lane.
 #[inline(always)]
 fn classify<T: Real>(h: &[Lanes<T>], wd: &[T], bd: &[T]) -> [u8; LANES] {
     let classes = bd.len();
     let mut best = [NO_PREDICTION; LANES];
     let mut best_value = [T::ZERO; LANES];
-    for (c, &bias) in bd.iter().enumerate() {
-        let mut logit = [bias; LANES];
-        for (k, hk) in h.iter().enumerate() {
-            let w = wd[k * classes + c];
-            for l in 0..LANES {
-                logit[l] = hk[l].mul_add(w, logit[l]);
-            }
-        }
-        // The first largest finite logit wins; non-finite logits never do.
+    // The first largest finite logit wins; non-finite logits never do.
+    let mut pick = |c: usize, logit: &Lanes<T>| {
         for l in 0..LANES {
             let v = logit[l];
             if v.is_finite() && (best[l] == NO_PREDICTION || v > best_value[l]) {
@@ -717,8 +713,44 @@ fn classify<T: Real>(h: &[Lanes<T>], wd: &[T], bd: &[T]) -> [u8; LANES] {
                 best_value[l] = v;
             }
         }
+    };
+    let full = classes / CLASS_GROUP * CLASS_GROUP;
+    for c in (0..full).step_by(CLASS_GROUP) {
+        let logits = logit_group::<T, CLASS_GROUP>(h, wd, &bd[c..c + CLASS_GROUP], c);
+        for (g, logit) in logits.iter().enumerate() {
+            pick(c + g, logit);
+        }
+    }
+    for c in full..classes {
+        let [logit] = logit_group::<T, 1>(h, wd, &bd[c..c + 1], c);
+        pick(c, &logit);
     }
     best
+}
+
+/// The logits of classes `c..c + G`: bias + sum_k h_k Wd[k][class], in ascending k by fused
+/// multiply-adds (the same sum per class whatever the grouping).
+#[inline(always)]
+fn logit_group<T: Real, const G: usize>(
+    h: &[Lanes<T>],
+    wd: &[T],
+    bias: &[T],
+    c: usize,
+) -> [Lanes<T>; G] {
+    let classes = wd.len() / h.len().max(1);
+    let mut acc = [[T::ZERO; LANES]; G];
+    for (a, &b) in acc.iter_mut().zip(bias) {
+        *a = [b; LANES];
+    }
+    for (hk, row) in h.iter().zip(wd.chunks_exact(classes)) {
+        let w = &row[c..c + G];
+        for (a, &wg) in acc.iter_mut().zip(w) {
+            for l in 0..LANES {
+                a[l] = hk[l].mul_add(wg, a[l]);
+            }
+        }
+    }
+    acc
 }
 
 /// Evaluates a constant plus an odd Chebyshev series (see [`SlotFn::OddPoly`]) at the lanes
