@@ -215,9 +215,16 @@ pub struct Band {
     pub points: Vec<(f64, f64, f64, f64)>,
 }
 
-/// Median lines with shaded min-max bands (one per series), axes, labels and a legend.
-pub fn band_chart(title: &str, x_label: &str, y_label: &str, bands: &[Band]) -> String {
-    let outline: Vec<Series> = bands
+/// Median lines with shaded min-max bands (one per series), axes, labels and a legend, and
+/// optionally a labelled horizontal line at a level (e.g. the true front's value).
+pub fn band_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    bands: &[Band],
+    level: Option<(&str, f64)>,
+) -> String {
+    let mut outline: Vec<Series> = bands
         .iter()
         .map(|b| Series {
             name: b.name.clone(),
@@ -228,10 +235,36 @@ pub fn band_chart(title: &str, x_label: &str, y_label: &str, bands: &[Band]) -> 
                 .collect(),
         })
         .collect();
+    let xs = outline.iter().flat_map(|o| o.points.iter().map(|p| p.0));
+    let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+        (lo.min(x), hi.max(x))
+    });
+    if let Some((name, y)) = level
+        && lo.is_finite()
+    {
+        outline.push(Series {
+            name: name.to_string(),
+            points: vec![(lo, y), (hi, y)],
+        });
+    }
     let mut s = String::new();
     let Some(f) = open_chart(&mut s, title, x_label, y_label, bounds(&outline)) else {
         return s;
     };
+    if let Some((name, y)) = level
+        && lo.is_finite()
+    {
+        let _ = write!(
+            s,
+            r##"<line x1="{0:.2}" y1="{1:.2}" x2="{2:.2}" y2="{1:.2}" stroke="#555" stroke-width="1.4" stroke-dasharray="6 4"/><text x="{3:.2}" y="{4:.2}" text-anchor="end" fill="#555">{5}</text>"##,
+            f.x(lo),
+            f.y(y),
+            f.x(hi),
+            f.x(hi) - 4.0,
+            f.y(y) - 5.0,
+            escape(name)
+        );
+    }
     for (k, b) in bands.iter().enumerate() {
         let color = COLORS[k % COLORS.len()];
         let finite: Vec<_> = b
@@ -268,6 +301,8 @@ pub fn band_chart(title: &str, x_label: &str, y_label: &str, bands: &[Band]) -> 
 }
 
 fn fmt_tick(t: f64) -> String {
+    // Ticks that are zero up to rounding print as 0, not -0.
+    let t = if t.abs() < 1e-12 { 0.0 } else { t };
     if t.abs() >= 1000.0 || t == t.round() {
         format!("{t:.0}")
     } else {
@@ -383,7 +418,7 @@ mod tests {
         let poly = b.split("<polygon points=\"").nth(1).unwrap();
         assert_eq!(poly.split('"').next().unwrap().split(' ').count(), 6);
         assert_eq!(b.matches("<polyline").count(), 1);
-        assert!(band_chart("t", "x", "y", &[]).contains("no points"));
+        assert!(band_chart("t", "x", "y", &[], None).contains("no points"));
         let t = ticks(0.0, 1.0);
         assert_eq!(t.len(), 6);
         assert!(t[0] == 0.0 && (t[5] - 1.0).abs() < 1e-9);
