@@ -134,6 +134,39 @@ fn regret_against_the_exhaustive_front_is_zero_for_exhaustive_and_never_negative
     assert_eq!(bands.matches("<polyline").count(), 4);
     assert_eq!(bands.matches("<polygon").count(), 4);
 
+    // A front that misses points: the verification passes (every point is real), and the
+    // strategy that beats it says so.
+    let text = std::fs::read_to_string(exhaustive.join("pareto.csv")).unwrap();
+    let partial = dir.path().join("partial.csv");
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(
+        &partial,
+        format!("{}\n{}\n", lines[0], lines[lines.len() - 1]),
+    )
+    .unwrap();
+    let (_, stderr) = run_ok(&[
+        "compare",
+        "--fixture",
+        "--problem",
+        "mnist-6x6",
+        "--cost",
+        "depth",
+        "--strategies",
+        "exhaustive",
+        "--budget",
+        "729",
+        "--min-accuracy",
+        "0.5",
+        "--true-front",
+        &partial.display().to_string(),
+        "--out",
+        &format!("{cmp_arg}-partial"),
+    ]);
+    assert!(
+        stderr.contains("note: exhaustive seed 1 beats the true front"),
+        "{stderr}"
+    );
+
     // A front priced by another cost model is refused before anything runs.
     let (ok, _, stderr) = common::cellwise(&[
         "compare",

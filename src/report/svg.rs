@@ -412,7 +412,10 @@ mod tests {
                     (3.0, 0.5, 0.5, 0.5),
                 ],
             }],
+            Some(("true front", 0.7)),
         );
+        assert!(b.contains("stroke-dasharray") && b.contains(">true front</text>"));
+        assert_eq!(fmt_tick(-1e-17), "0");
         assert_eq!(b.matches("<polygon").count(), 1);
         // The band goes out along the maxima and back along the minima: 6 vertices.
         let poly = b.split("<polygon points=\"").nth(1).unwrap();
