@@ -11,8 +11,9 @@
 # FLAGs go to both binaries, so give only flags both understand (e.g. --repeats 5
 # --dfs-judgements 2000; `bench oracle` has had --repeats, --dfs-judgements, --no-numpy,
 # --json and --data-dir since before --problem). The data directory is $CELLWISE_DATA_DIR,
-# else ./data. Prints, for the mnist-rnn32 full evaluation (ms), the DFS child decisions/s
-# and the paper's DFS decisions/s, each binary's median over the rounds with its spread
+# else ./data. Prints, for the mnist-rnn32 full evaluation (ms), the DFS child decisions/s,
+# the paper's DFS decisions/s and the depth-2 DFS on the test split (s; n/a for binaries
+# without it), each binary's median over the rounds with its spread
 # (min-max) and the ratio new/base. Needs jq or python3 (standard library only).
 set -euo pipefail
 
@@ -90,13 +91,14 @@ bench_args() {
 mapfile -t base_args < <(bench_args "$base_bin")
 mapfile -t new_args < <(bench_args "$new_bin")
 
-# Full evaluation ms, child decisions/s and DFS-run decisions/s of mnist-rnn32 from one
+# Full evaluation ms, child decisions/s, DFS-run decisions/s and the depth-2 DFS on the test
+# split (s) of mnist-rnn32 from one
 # report: the per-problem record of the current format, or the flat report of before
 # --problem. A missing value is "nan".
 extract() {
     if [[ $json_tool == jq ]]; then
         jq -r '(if has("problems") then (.problems[] | select(.problem == "mnist-rnn32")) else . end)
-               | [.full_eval_test_ms, .dfs_decisions_per_s, .dfs_run_decisions_per_s]
+               | [.full_eval_test_ms, .dfs_decisions_per_s, .dfs_run_decisions_per_s, .dfs_depth2_test_s]
                | map(if . == null then "nan" else tostring end) | @tsv' "$1"
     else
         python3 - "$1" <<'PY'
@@ -104,7 +106,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 if "problems" in r:
     r = next(p for p in r["problems"] if p["problem"] == "mnist-rnn32")
-keys = ["full_eval_test_ms", "dfs_decisions_per_s", "dfs_run_decisions_per_s"]
+keys = ["full_eval_test_ms", "dfs_decisions_per_s", "dfs_run_decisions_per_s", "dfs_depth2_test_s"]
 print("\t".join("nan" if r.get(k) is None else repr(float(r[k])) for k in keys))
 PY
     fi
@@ -145,13 +147,14 @@ function median(side, m,    n, i, j, t, v) {
     return v[int(n / 2) + 1]
 }
 function fmt(x) { return x == "nan" ? "n/a" : sprintf("%.2f", x) }
-{ k = ++count[$1]; for (m = 1; m <= 3; m++) val[$1, m, k] = $(m + 1) }
+{ k = ++count[$1]; for (m = 1; m <= 4; m++) val[$1, m, k] = $(m + 1) }
 END {
     name[1] = "full evaluation, test (ms)"
     name[2] = "DFS child decisions/s"
     name[3] = "paper'"'"'s DFS decisions/s"
+    name[4] = "depth-2 DFS on test (s)"
     printf "%-28s %24s %24s %9s\n", "metric", "base median (min-max)", "new median (min-max)", "new/base"
-    for (m = 1; m <= 3; m++) {
+    for (m = 1; m <= 4; m++) {
         b = median("base", m); n = median("new", m)
         ratio = (b == "nan" || n == "nan" || b == 0) ? "n/a" : sprintf("%.3f", n / b)
         printf "%-28s %24s %24s %9s\n", name[m], \

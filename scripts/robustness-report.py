@@ -270,7 +270,7 @@ def body(r):
     r.section("2. Silent wrong results",
               "Each used to give a wrong answer with exit 0; each is now refused.")
     # A checkpoint of a real run, killed once it has written one.
-    run = ["search", "--fixture", "--strategy", "anneal", "--budget", "1500",
+    run = ["search", "--fixture", "--strategy", "anneal", "--budget", "1500", "--cost", "depth",
            "--checkpoint-every", "1", "--out", "run"]
     child = subprocess.Popen([BIN, *run], cwd=r.work, env=r.env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)

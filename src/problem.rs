@@ -109,12 +109,22 @@ fn simple_rnn() -> CellKind {
     CellKind::SimpleRnn
 }
 
+/// Largest learning rate a preset may give (Adam's steps beyond it only diverge).
+pub const MAX_LEARNING_RATE: f64 = 10.0;
+/// Largest batch a preset may give.
+pub const MAX_BATCH_SIZE: usize = 1 << 16;
+/// Most epochs a preset may give.
+pub const MAX_EPOCHS: usize = 10_000;
+
 /// Keras-style training recipe.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingSpec {
+    /// In (0, [`MAX_LEARNING_RATE`]].
     pub learning_rate: f64,
+    /// In 1..=[`MAX_BATCH_SIZE`].
     pub batch_size: usize,
+    /// In 1..=[`MAX_EPOCHS`].
     pub max_epochs: usize,
     /// Early stopping on validation loss; best weights are restored.
     pub early_stopping_patience: usize,
@@ -328,9 +338,9 @@ impl Problem {
             ));
         }
         let t = &self.training;
-        if !(t.learning_rate > 0.0 && t.learning_rate.is_finite()) {
+        if !(t.learning_rate > 0.0 && t.learning_rate <= MAX_LEARNING_RATE) {
             return bad(format!(
-                "learning_rate {} must be positive",
+                "learning_rate {} must be in (0, {MAX_LEARNING_RATE}]",
                 t.learning_rate
             ));
         }
@@ -343,8 +353,17 @@ impl Problem {
                 t.reduce_lr_factor
             ));
         }
-        if t.batch_size == 0 || t.max_epochs == 0 {
-            return bad("batch_size and max_epochs must be >= 1".into());
+        if !(1..=MAX_BATCH_SIZE).contains(&t.batch_size) {
+            return bad(format!(
+                "batch_size {} must be in 1..={MAX_BATCH_SIZE}",
+                t.batch_size
+            ));
+        }
+        if !(1..=MAX_EPOCHS).contains(&t.max_epochs) {
+            return bad(format!(
+                "max_epochs {} must be in 1..={MAX_EPOCHS}",
+                t.max_epochs
+            ));
         }
         self.validate_approximation()
             .map_err(|message| ProblemError::Invalid {
@@ -499,6 +518,21 @@ mod tests {
         let broken = text.replace("interval = [-8.0, 8.0]", "interval = [8.0, -8.0]");
         let err = Problem::from_toml("x", &broken).unwrap_err().to_string();
         assert!(err.contains("interval"), "{err}");
+        for (from, to, named) in [
+            (
+                "learning_rate = 1e-3",
+                "learning_rate = 1e9",
+                "learning_rate",
+            ),
+            ("batch_size = 128", "batch_size = 100000000", "batch_size"),
+            ("max_epochs = 100", "max_epochs = 1000000000", "max_epochs"),
+        ] {
+            assert!(text.contains(from), "{from}");
+            let err = Problem::from_toml("x", &text.replace(from, to))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(named) && !err.contains('\n'), "{err}");
+        }
         let typo = text.replace("hidden =", "hiden =");
         assert!(matches!(
             Problem::from_toml("x", &typo),

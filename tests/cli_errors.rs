@@ -148,8 +148,23 @@ fn bad_search_configurations() {
         "unknown strategy 'nope'",
     );
     fails_with(
-        &["compare", "--cost-fraction", "2"],
-        "--cost-fraction must be in (0, 1]",
+        &["compare", "--cost-limits", "0.6,2"],
+        "--cost-limits 2 is not a fraction of the all-highest cost: give numbers in (0, 1]",
+    );
+    fails_with(
+        &["compare", "--cost-limits", "-0.5"],
+        "--cost-limits -0.5 is not a fraction",
+    );
+    fails_with(
+        &[
+            "compare",
+            "--true-front",
+            "/nonexistent/front.csv",
+            "--fixture",
+            "--out",
+            "/tmp/cellwise-cli-errors-cmp",
+        ],
+        "/nonexistent/front.csv",
     );
 }
 

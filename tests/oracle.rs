@@ -300,3 +300,78 @@ fn batch_safety_is_reported_and_decided_exactly() {
     }
     assert!(mixed > 0, "no schedule had some but not all images unsafe");
 }
+
+/// A split of several work items (the fixture's 500 training images, four times).
+fn large_split() -> Split {
+    let problem = Problem::load(DEFAULT_PROBLEM).unwrap();
+    let train = load_fixture_splits(&problem).unwrap().train;
+    let views: Vec<_> = (0..4).map(|_| train.images.view()).collect();
+    Split {
+        name: "tiled".into(),
+        images: ndarray::concatenate(Axis(0), &views).unwrap(),
+        labels: train.labels.repeat(4),
+    }
+}
+
+#[test]
+fn work_items_keep_their_states_and_resume_exactly() {
+    let (problem, _, w, c) = setup();
+    let split = large_split();
+    assert!(
+        split.len() > 3 * 512,
+        "the split must span several work items"
+    );
+    let fresh = |s: &Schedule| {
+        let cfg = OracleConfig {
+            cache_mb: 0,
+            ..OracleConfig::default()
+        };
+        Oracle::new(&w, &split, &c, &cfg)
+            .unwrap()
+            .evaluate(s)
+            .unwrap()
+    };
+    let parent = Schedule::uniform(problem.steps(), Approx::Degree(17));
+    let cached = Oracle::new(&w, &split, &c, &OracleConfig::default()).unwrap();
+
+    // A run whose states no later schedule reads stores none.
+    cached
+        .evaluate_with(&parent, cellwise::oracle::Prefixes::Skip)
+        .unwrap();
+    assert_eq!(cached.stats().cache_bytes, 0);
+    cached.clear_caches();
+
+    // A rejection decided early still leaves the states of the items it finished.
+    let bad = Schedule::uniform(problem.steps(), Approx::Degree(3));
+    assert!(!cached.accepts(&bad, split.len(), false).unwrap());
+    let stats = cached.stats();
+    assert_eq!(stats.early_exits, 1, "{stats:?}");
+    assert!(stats.cache_bytes > 0, "{stats:?}");
+
+    // Schedules resuming from partly cached prefixes score exactly as fresh runs.
+    cached.evaluate(&parent).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    for _ in 0..12 {
+        let i = rng.random_range(1..problem.steps());
+        let base = if rng.random_range(0..2) == 0 {
+            &parent
+        } else {
+            &bad
+        };
+        let s = base.with(0, i, Approx::Degree([3, 7, 17][rng.random_range(0..3)]));
+        let want = fresh(&s);
+        let k = want.correct.saturating_sub(rng.random_range(0..40));
+        assert!(cached.accepts(&s, k, false).unwrap(), "{s}");
+        let got = cached.evaluate(&s).unwrap();
+        assert_eq!(got.predictions, want.predictions, "{s}");
+        assert_eq!(got.out_of_domain_per_step, want.out_of_domain_per_step);
+        assert_eq!(got.unsafe_images, want.unsafe_images);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&got.mean_abs_deviation_per_step),
+            bits(&want.mean_abs_deviation_per_step),
+            "{s}"
+        );
+    }
+    assert!(cached.stats().prefix_hits > 0);
+}

@@ -439,7 +439,8 @@ fn cells_svg_is_a_slot_by_step_map_for_gated_cells() {
     let model = cost::by_name("depth", &problem).unwrap();
     let out = run(&problem, &oracle, model.as_ref(), &open(), "dfs", 100, 1);
     let dir = tempfile::tempdir().unwrap();
-    write_plots(dir.path(), &out, &open(), oracle.space()).unwrap();
+    let reference = cellwise::report::Reference::new(0.0, 1.0).unwrap();
+    write_plots(dir.path(), &out, false, &reference, oracle.space()).unwrap();
     let svg = std::fs::read_to_string(dir.path().join("cells.svg")).unwrap();
     assert_eq!(svg.matches("<rect x=").count(), 5 * 6, "5 slots x 6 steps");
     for slot in ["i", "f", "g", "o", "c"] {

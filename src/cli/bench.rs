@@ -275,6 +275,11 @@ struct ProblemReport {
     dfs_run_s: f64,
     dfs_run_decisions_per_s: Option<f64>,
     dfs_run_judgements_per_s: f64,
+    /// The paper's DFS to depth 2 on the test split, run to completion: judgements, early
+    /// exits (of the first run) and median seconds.
+    dfs_depth2_test_judgements: usize,
+    dfs_depth2_test_early_exits: u64,
+    dfs_depth2_test_s: f64,
     /// Full evaluations per second (1 / `full_eval_test_ms`).
     schedules_per_s: f64,
     numpy_f64_schedules_per_s: Option<f64>,
@@ -363,41 +368,16 @@ fn measure(
     // The paper's DFS itself (strategies/dfs.toml, depth cost model) for a fixed number of
     // judgements on a fresh oracle: what `cellwise search --strategy dfs` does, prefix reuse
     // across the tree included.
-    let depth = cost::for_candidates("depth", problem, &s.candidates, &CostOptions::default())?;
-    let dfs_runs: Vec<(f64, usize, usize)> = (0..args.repeats.div_ceil(5))
-        .map(|_| -> anyhow::Result<(f64, usize, usize)> {
-            let oracle = Oracle::new(
-                &s.weights,
-                &s.splits.val,
-                &s.candidates,
-                &OracleConfig::default(),
-            )?;
-            let ctx = SearchContext::new(
-                problem,
-                &oracle,
-                depth.as_ref(),
-                Constraints {
-                    min_accuracy: 0.0,
-                    max_cost: f64::INFINITY,
-                    batch_safe: false,
-                },
-                args.dfs_judgements,
-                1,
-            )?;
-            let mut dfs = StrategyConfig::load("dfs")?.build();
-            let t = Instant::now();
-            let outcome = ctx.run(dfs.as_mut())?;
-            let secs = t.elapsed().as_secs_f64();
-            let decisions = outcome
-                .records
-                .iter()
-                .filter(|r| r.accepted.is_some())
-                .count();
-            Ok((secs, decisions, outcome.judgements))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let dfs_run_s = median(dfs_runs.iter().map(|r| r.0).collect());
-    let &(_, dfs_decisions, dfs_judgements) = dfs_runs.first().context("no DFS run was timed")?;
+    let dfs = StrategyConfig::load("dfs")?;
+    let runs = args.repeats.div_ceil(5);
+    let paper = time_dfs(s, &s.splits.val, &dfs, args.dfs_judgements, runs)?;
+    // Issue 18's reference workload: the paper's DFS to depth 2 (at most two replacements)
+    // on the test split, run to completion.
+    let mut depth2 = dfs;
+    if let StrategyConfig::Dfs(c) = &mut depth2 {
+        c.max_replacements = Some(2);
+    }
+    let depth2 = time_dfs(s, &s.splits.test, &depth2, usize::MAX, runs)?;
 
     Ok(ProblemReport {
         problem: problem.name.clone(),
@@ -423,16 +403,75 @@ fn measure(
         dfs_children_accepted: accepted,
         dfs_parent_plus_children_ms: family_s * 1e3,
         dfs_decisions_per_s: rate(children.len() as f64, children_s).filter(|r| *r > 0.0),
-        dfs_run_judgements: dfs_judgements,
-        dfs_run_decisions: dfs_decisions,
-        dfs_run_s,
-        dfs_run_decisions_per_s: rate(dfs_decisions as f64, dfs_run_s).filter(|r| *r > 0.0),
-        dfs_run_judgements_per_s: dfs_judgements as f64 / dfs_run_s,
+        dfs_run_judgements: paper.judgements,
+        dfs_run_decisions: paper.decisions,
+        dfs_run_s: paper.seconds,
+        dfs_run_decisions_per_s: rate(paper.decisions as f64, paper.seconds).filter(|r| *r > 0.0),
+        dfs_run_judgements_per_s: paper.judgements as f64 / paper.seconds,
+        dfs_depth2_test_judgements: depth2.judgements,
+        dfs_depth2_test_early_exits: depth2.early_exits,
+        dfs_depth2_test_s: depth2.seconds,
         schedules_per_s: 1.0 / full_s,
         numpy_f64_schedules_per_s: None,
         speedup_vs_numpy: None,
         meets_numpy_target: None,
     })
+}
+
+/// One timed DFS workload: the median of its runs' seconds and the first run's counts.
+struct DfsTiming {
+    seconds: f64,
+    judgements: usize,
+    decisions: usize,
+    early_exits: u64,
+}
+
+/// Runs `config` (depth cost model, no constraints) `runs` times with at most `budget`
+/// judgements, each on a fresh oracle of `split`.
+fn time_dfs(
+    s: &Subject,
+    split: &cellwise::data::Split,
+    config: &StrategyConfig,
+    budget: usize,
+    runs: usize,
+) -> anyhow::Result<DfsTiming> {
+    let problem = &s.problem;
+    let depth = cost::for_candidates("depth", problem, &s.candidates, &CostOptions::default())?;
+    let mut seconds = Vec::with_capacity(runs);
+    let mut first = None;
+    for _ in 0..runs {
+        let oracle = Oracle::new(&s.weights, split, &s.candidates, &OracleConfig::default())?;
+        let ctx = SearchContext::new(
+            problem,
+            &oracle,
+            depth.as_ref(),
+            Constraints {
+                min_accuracy: 0.0,
+                max_cost: f64::INFINITY,
+                batch_safe: false,
+            },
+            budget,
+            1,
+        )?;
+        let mut strategy = config.build();
+        let t = Instant::now();
+        let outcome = ctx.run(strategy.as_mut())?;
+        seconds.push(t.elapsed().as_secs_f64());
+        let decisions = outcome
+            .records
+            .iter()
+            .filter(|r| r.accepted.is_some())
+            .count();
+        first.get_or_insert(DfsTiming {
+            seconds: 0.0,
+            judgements: outcome.judgements,
+            decisions,
+            early_exits: oracle.stats().early_exits,
+        });
+    }
+    let mut timing = first.context("no DFS run was timed")?;
+    timing.seconds = median(seconds);
+    Ok(timing)
 }
 
 /// The numpy baseline's interpreter, script and the numpy version it has.
@@ -770,6 +809,11 @@ fn text_report(
             r.dfs_run_decisions,
             r.dfs_run_judgements_per_s,
             r.dfs_run_s
+        )?;
+        writeln!(
+            out,
+            "  paper's DFS to depth 2, test      {:9.2} s  ({} judgements, {} early exits)",
+            r.dfs_depth2_test_s, r.dfs_depth2_test_judgements, r.dfs_depth2_test_early_exits
         )?;
         writeln!(
             out,

@@ -170,6 +170,10 @@ struct ServeArgs {
     /// Cost model that places the bootstraps.
     #[arg(long, default_value = "latency")]
     cost: String,
+    /// Data directory whose training split a `weighted` problem's fits are measured on
+    /// (default: $CELLWISE_DATA_DIR, else ./data); other problems read no data.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Accept keys of parameters below 128-bit security.
     #[arg(long)]
     insecure: bool,
@@ -278,16 +282,20 @@ fn splits_of(problem: &Problem, d: &DataArgs) -> anyhow::Result<Splits> {
     })
 }
 
-/// The server's candidate fits: it has no data arguments, so a `weighted` problem measures
-/// its training split from the default data directory (the data are read only then).
-fn server_candidates(problem: &Problem, weights: &Weights) -> anyhow::Result<Candidates> {
+/// The server's candidate fits: a `weighted` problem measures its training split in
+/// `data_dir` (the data are read only then).
+fn server_candidates(
+    problem: &Problem,
+    weights: &Weights,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<Candidates> {
     if !problem.fits_need_data() {
         return Ok(Candidates::from_problem(problem, None)?);
     }
     Ok(Candidates::for_model(
         problem,
         weights,
-        &splits_for(problem, None)?.train,
+        &splits_for(problem, data_dir)?.train,
     )?)
 }
 
@@ -640,7 +648,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         files::read_ciphertexts(&inputs_path, server.context(), key_set, shape, Role::Inputs)?;
     let images = inputs.info.images;
     let cost = cost_spec(&a.cost, &problem, levels)?;
-    let candidates = server_candidates(&problem, &weights)?;
+    let candidates = server_candidates(&problem, &weights, a.data_dir.clone())?;
     let cost = cost_model(cost, &a.cost, &problem, &candidates)?;
     let cells = infer::cells_for(&schedule, &candidates)?;
     let (boots, breakdown) = infer::placement_for(cost.as_ref(), &schedule)?;

@@ -9,7 +9,7 @@ use cellwise::cost::{self, CostOptions};
 use cellwise::data;
 use cellwise::oracle::{Candidates, Oracle, OracleConfig};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
-use cellwise::report::{RunLock, finalists, write_plots, write_run};
+use cellwise::report::{Reference, RunLock, finalists, front_hypervolumes, write_plots, write_run};
 use cellwise::search::{
     Checkpoint, Constraints, Record, SearchContext, StrategyConfig, verify_records,
 };
@@ -32,10 +32,15 @@ pub struct Args {
     /// Maximum judgements (evaluations plus threshold decisions).
     #[arg(long, default_value_t = 5000)]
     budget: usize,
-    /// Cost model: depth, bootstraps or latency[:PROFILE].
-    #[arg(long, default_value = "depth")]
-    cost: String,
-    /// Minimum validation accuracy of an answer, in [0, 1].
+    /// Cost model: depth, bootstraps or latency[:PROFILE]. Default: latency:cellwise-fgb-like-12
+    /// (predicted seconds on the project's engine at fgb-like-12) where that profile prices
+    /// the problem's circuit, else depth, with a note (gated cells have no encrypted circuit
+    /// yet; mnist-6x6's 8 units were not profiled). results/dfs-paper and other runs made
+    /// before this default used --cost depth.
+    #[arg(long)]
+    cost: Option<String>,
+    /// Minimum validation accuracy of an answer, in [0, 1]; also the accuracy of the
+    /// hypervolume's reference point.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     min_accuracy: f64,
     /// Maximum cost of an answer: a positive number, or inf for no limit.
@@ -80,7 +85,9 @@ struct Settings {
     problem: String,
     weights: Option<PathBuf>,
     budget: usize,
-    cost: String,
+    /// The cost model's spec; `None` until the default is resolved (a checkpoint always holds
+    /// the resolved one).
+    cost: Option<String>,
     min_accuracy: f64,
     /// `None` for no limit (JSON has no infinity).
     max_cost: Option<f64>,
@@ -148,7 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "--max-cost {} is not a cost limit: give a positive number, or inf for no limit",
         args.max_cost
     );
-    let (settings, out, replay) = match &args.resume {
+    let (mut settings, out, replay) = match &args.resume {
         Some(dir) => {
             let (settings, records) = load_checkpoint(dir)?;
             (settings, dir.clone(), records)
@@ -163,7 +170,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // lock, before any real work: a second run on the same directory is refused at once.
     let problem = Problem::load(&settings.problem)?;
     let config = StrategyConfig::load(&settings.strategy)?;
-    let cost_spec = cost::Spec::parse(&settings.cost, &problem, &CostOptions::default())?;
+    let cost_spec = settings
+        .cost
+        .as_deref()
+        .map(|spec| cost::Spec::parse(spec, &problem, &CostOptions::default()))
+        .transpose()?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let lock = RunLock::acquire(&out)?;
     if let Some(pid) = lock.stale_owner() {
@@ -184,8 +195,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         splits_for(&problem, args.data_dir)?
     };
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
-    let cost_model = cost_spec.build(&problem, Some(&candidates))?;
+    let cost_model = match cost_spec {
+        Some(spec) => spec.build(&problem, Some(&candidates))?,
+        None => {
+            let (model, fallback) = cost::default_for_search(&problem, Some(&candidates))?;
+            if let Some(why) = fallback {
+                super::note(&format!(
+                    "cost model depth (the default {} cannot price problem {}: {why}; choose one with --cost)",
+                    cost::DEFAULT_SEARCH_COST,
+                    problem.name
+                ));
+            }
+            settings.cost = Some(model.name().to_string());
+            model
+        }
+    };
     let val = Oracle::new(&weights, &splits.val, &candidates, &config.oracle_config())?;
+    let top = val.space().top();
+    let reference = Reference::new(settings.min_accuracy, cost_model.cost(&top)?)
+        .map_err(anyhow::Error::msg)?;
     let mut ctx = SearchContext::new(
         &problem,
         &val,
@@ -211,6 +239,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let test = Oracle::new(&weights, &splits.test, &candidates, &no_cache)?;
     let finals = finalists(&outcome, &test)?;
+    let (hv_val, hv_test) = front_hypervolumes(&finals, &reference);
     let meta = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "git": env!("CELLWISE_GIT_HASH"),
@@ -223,12 +252,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "min_accuracy": settings.min_accuracy,
         "max_cost": settings.max_cost,
         "batch_safe": settings.batch_safe,
+        "metrics": {
+            "reference": { "schedule": top.to_string(), "accuracy": reference.accuracy, "cost": reference.cost },
+            "hypervolume": { "validation": hv_val, "test": hv_test },
+        },
     });
     let timing = json!({ "oracle": val.stats(), "resumed": args.resume.is_some() });
     write_run(&out, meta.clone(), timing, &outcome, &finals)
         .with_context(|| format!("writing {}", out.display()))?;
-    write_plots(&out, &outcome, &constraints, val.space())
-        .with_context(|| format!("writing plots to {}", out.display()))?;
+    write_plots(
+        &out,
+        &outcome,
+        constraints.batch_safe,
+        &reference,
+        val.space(),
+    )
+    .with_context(|| format!("writing plots to {}", out.display()))?;
     // The run is complete: its outputs supersede the checkpoint.
     let cp = out.join(CHECKPOINT_FILE);
     if cp.exists() {
@@ -263,6 +302,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Some(why) => format!(" (stopped early: {why})"),
         },
         out.display()
+    )?;
+    writeln!(
+        text,
+        "cost model {}; hypervolume of the front: validation {hv_val:.4}, test {hv_test:.4} (share of the box cost <= {} (`{top}`), accuracy >= {:.2} %)",
+        cost_model.name(),
+        cellwise::report::fmt_cost(reference.cost),
+        100.0 * reference.accuracy
     )?;
     writeln!(
         text,

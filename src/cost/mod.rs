@@ -327,6 +327,45 @@ impl Spec {
     }
 }
 
+/// The cost model `cellwise search` and `cellwise compare` use when none is named: the
+/// predicted latency of the project's engine at `fgb-like-12` (12 levels between
+/// bootstraps, measured in `profiles/cellwise-fgb-like-12.json`).
+pub const DEFAULT_SEARCH_COST: &str = "latency:cellwise-fgb-like-12";
+
+/// What a search uses when no cost model is named: [`DEFAULT_SEARCH_COST`] where it can
+/// price the problem's circuit, else `depth` (the levels consumed), with the reason. The
+/// fallback covers the problems without a latency model: a gated cell (no encrypted
+/// circuit yet) and a SimpleRNN of a shape the profile was not measured for (such as
+/// `mnist-6x6`'s 8 units). Any other failure is an error. `candidates` as for
+/// [`Spec::build`].
+pub fn default_for_search(
+    problem: &Problem,
+    candidates: Option<&Candidates>,
+) -> Result<(Box<dyn CostModel>, Option<String>), CostError> {
+    let options = CostOptions::default();
+    let latency = Spec::parse(DEFAULT_SEARCH_COST, problem, &options)
+        .and_then(|spec| spec.build(problem, candidates));
+    match latency {
+        Ok(model) => Ok((model, None)),
+        Err(
+            e @ (CostError::NoCircuit { .. } | CostError::Profile(ProfileError::MissingOp { .. })),
+        ) => {
+            let depth = Spec::parse("depth", problem, &options)?.build(problem, candidates)?;
+            let why = match e {
+                CostError::NoCircuit { cell, .. } => {
+                    format!("a {cell} has no encrypted circuit to time yet")
+                }
+                CostError::Profile(ProfileError::MissingOp { name, op, .. }) => {
+                    format!("profile {name} has no timing for its circuit's operation '{op}'")
+                }
+                other => other.to_string(),
+            };
+            Ok((depth, Some(why)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// [`by_name_with`] with the default [`CostOptions`].
 pub fn by_name(spec: &str, problem: &Problem) -> Result<Box<dyn CostModel>, CostError> {
     by_name_with(spec, problem, &CostOptions::default())
@@ -378,6 +417,31 @@ mod tests {
         assert!(err.contains("unknown cost model 'nope'"), "{err}");
         let err = by_name("depth:cellwise", &p).err().unwrap().to_string();
         assert!(err.contains("takes no profile"), "{err}");
+    }
+
+    #[test]
+    fn searches_default_to_latency_where_a_profile_prices_the_circuit() {
+        let name = |p: &str| {
+            let p = Problem::load(p).unwrap();
+            let (m, why) = default_for_search(&p, None).unwrap();
+            (m.name().to_string(), why)
+        };
+        assert_eq!(
+            name(DEFAULT_PROBLEM),
+            (DEFAULT_SEARCH_COST.to_string(), None)
+        );
+        let (model, why) = name("mnist-6x6");
+        assert_eq!(model, "depth");
+        assert!(why.unwrap().contains("matvec_16"));
+        let (model, why) = name("mnist-gru32");
+        assert_eq!(model, "depth");
+        assert!(why.unwrap().contains("no encrypted circuit"));
+        // Fits that need data are still asked for, not replaced by depth.
+        let safe = Problem::load("mnist-rnn32-safe").unwrap();
+        assert!(matches!(
+            default_for_search(&safe, None),
+            Err(CostError::NeedsFits(_))
+        ));
     }
 
     #[test]

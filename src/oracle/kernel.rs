@@ -155,7 +155,10 @@ pub struct ChunkResult<T> {
     /// Each real image's peak |Chebyshev argument| t = (z - centre) / half-width over the
     /// polynomial slots so far (non-finite: infinite), the steps before `from` included.
     pub peak: Vec<T>,
-    /// Sum of |h - h_exact| per step over the chunk's deviation-sample images.
+    /// Sum of |h - h_exact| over the images of each of the chunk's deviation-sample blocks
+    /// (the blocks below [`Prepared::dev_blocks`]) after each step, [steps][those blocks]
+    /// (zero before `from`): summed by the caller block by block in order, so the total does
+    /// not depend on the chunking.
     pub dev: Vec<f64>,
 }
 
@@ -345,9 +348,11 @@ pub fn run_chunk_body<T: Real>(
         predictions: Vec::with_capacity(images),
         ood: vec![0; p.steps * slots],
         peak: Vec::with_capacity(images),
-        dev: vec![0.0; p.steps],
+        dev: Vec::new(),
     };
     let dev_blocks = p.dev_blocks();
+    let local_dev = dev_blocks.min(last).saturating_sub(first);
+    result.dev = vec![0.0; p.steps * local_dev];
     let mut r = Registers::new(p);
     for b in first..last {
         let local = b - first;
@@ -371,7 +376,7 @@ pub fn run_chunk_body<T: Real>(
             if b < dev_blocks {
                 let exact = &p.exact_states[(b * p.steps + t) * block_len..][..block_len];
                 let lanes = (p.dev_images - b * LANES).min(LANES);
-                result.dev[t] += deviation(r.h(), exact, lanes);
+                result.dev[t * local_dev + local] = deviation(r.h(), exact, lanes);
             }
             while next < snapshots.len() && snapshots[next].step == t + 1 {
                 let s = &mut snapshots[next];
@@ -690,21 +695,17 @@ fn deviation<T: Real>(h: &[Lanes<T>], exact: &[T], lanes: usize) -> f64 {
     sum
 }
 
+/// Classes whose logits are summed side by side (independent accumulator chains).
+const CLASS_GROUP: usize = 4;
+
 /// Dense(10) and argmax per lane.
 #[inline(always)]
 fn classify<T: Real>(h: &[Lanes<T>], wd: &[T], bd: &[T]) -> [u8; LANES] {
     let classes = bd.len();
     let mut best = [NO_PREDICTION; LANES];
     let mut best_value = [T::ZERO; LANES];
-    for (c, &bias) in bd.iter().enumerate() {
-        let mut logit = [bias; LANES];
-        for (k, hk) in h.iter().enumerate() {
-            let w = wd[k * classes + c];
-            for l in 0..LANES {
-                logit[l] = hk[l].mul_add(w, logit[l]);
-            }
-        }
-        // The first largest finite logit wins; non-finite logits never do.
+    // The first largest finite logit wins; non-finite logits never do.
+    let mut pick = |c: usize, logit: &Lanes<T>| {
         for l in 0..LANES {
             let v = logit[l];
             if v.is_finite() && (best[l] == NO_PREDICTION || v > best_value[l]) {
@@ -712,8 +713,44 @@ fn classify<T: Real>(h: &[Lanes<T>], wd: &[T], bd: &[T]) -> [u8; LANES] {
                 best_value[l] = v;
             }
         }
+    };
+    let full = classes / CLASS_GROUP * CLASS_GROUP;
+    for c in (0..full).step_by(CLASS_GROUP) {
+        let logits = logit_group::<T, CLASS_GROUP>(h, wd, &bd[c..c + CLASS_GROUP], c);
+        for (g, logit) in logits.iter().enumerate() {
+            pick(c + g, logit);
+        }
+    }
+    for c in full..classes {
+        let [logit] = logit_group::<T, 1>(h, wd, &bd[c..c + 1], c);
+        pick(c, &logit);
     }
     best
+}
+
+/// The logits of classes `c..c + G`: bias + sum_k h_k Wd[k][class], in ascending k by fused
+/// multiply-adds (the same sum per class whatever the grouping).
+#[inline(always)]
+fn logit_group<T: Real, const G: usize>(
+    h: &[Lanes<T>],
+    wd: &[T],
+    bias: &[T],
+    c: usize,
+) -> [Lanes<T>; G] {
+    let classes = wd.len() / h.len().max(1);
+    let mut acc = [[T::ZERO; LANES]; G];
+    for (a, &b) in acc.iter_mut().zip(bias) {
+        *a = [b; LANES];
+    }
+    for (hk, row) in h.iter().zip(wd.chunks_exact(classes)) {
+        let w = &row[c..c + G];
+        for (a, &wg) in acc.iter_mut().zip(w) {
+            for l in 0..LANES {
+                a[l] = hk[l].mul_add(wg, a[l]);
+            }
+        }
+    }
+    acc
 }
 
 /// Evaluates a constant plus an odd Chebyshev series (see [`SlotFn::OddPoly`]) at the lanes

@@ -40,12 +40,10 @@ use cache::{PrefixCache, PrefixState};
 use kernel::{LANES, Prepared, SlotFn, SlotMap, Snapshot, pack_recurrent, run_chunk};
 use real::Real;
 
-/// Parallel work items per split (also the granularity of the early exit). Few and large:
-/// a run stores its prefix states only when it runs to the end, and those states spare
-/// later schedules more work than a finer early exit saves (the paper's DFS on the default
-/// problem, 10,000 judgements: 153.2 M image-steps with 2 items, 178.3 M with 4, 355.1 M
-/// with 20 items of 256 images).
-const CHUNKS: usize = 2;
+/// Image blocks per work item: the unit of parallel work, of the early exit and of the
+/// prefix cache (each item stores and resumes its own states, so a run stopped early keeps
+/// what its finished items computed).
+const ITEM_BLOCKS: usize = 32;
 /// Images on which the mean deviation from the exact model is measured.
 pub const DEVIATION_IMAGES: usize = 1024;
 
@@ -101,6 +99,16 @@ impl Default for OracleConfig {
             memoise: true,
         }
     }
+}
+
+/// Whether a run stores the carried states after its steps for later schedules that share
+/// them (a schedule that will have no children, such as a DFS node at its replacement cap,
+/// spares the copies and keeps the cache for states that will be read).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Prefixes {
+    #[default]
+    Keep,
+    Skip,
 }
 
 /// The candidate approximations of one activation slot: one fitted polynomial per degree.
@@ -264,6 +272,8 @@ struct EngineT<T> {
     fns: Vec<HashMap<Approx, SlotFn<T>>>,
     cache: Mutex<PrefixCache<T>>,
     stride: usize,
+    /// The work items' block ranges (first, last).
+    items: Vec<(usize, usize)>,
 }
 
 /// The shared accuracy oracle of one split. `Send + Sync`: share it by reference or `Arc`.
@@ -373,12 +383,21 @@ impl Oracle {
 
     /// Scores a schedule (memoised unless the configuration says otherwise).
     pub fn evaluate(&self, schedule: &Schedule) -> Result<Arc<Evaluation>, OracleError> {
+        self.evaluate_with(schedule, Prefixes::Keep)
+    }
+
+    /// [`Oracle::evaluate`], keeping or skipping the run's prefix states.
+    pub fn evaluate_with(
+        &self,
+        schedule: &Schedule,
+        prefixes: Prefixes,
+    ) -> Result<Arc<Evaluation>, OracleError> {
         self.check(schedule)?;
         if let Some(e) = self.lock_memo().get(schedule) {
             self.memo_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Arc::clone(e));
         }
-        let outcome = self.run(schedule, None);
+        let outcome = self.run(schedule, None, prefixes);
         let eval = Arc::new(self.finish(schedule, outcome));
         self.remember(schedule, &eval);
         Ok(eval)
@@ -393,6 +412,17 @@ impl Oracle {
         min_correct: usize,
         batch_safe: bool,
     ) -> Result<bool, OracleError> {
+        self.accepts_with(schedule, min_correct, batch_safe, Prefixes::Keep)
+    }
+
+    /// [`Oracle::accepts`], keeping or skipping the run's prefix states.
+    pub fn accepts_with(
+        &self,
+        schedule: &Schedule,
+        min_correct: usize,
+        batch_safe: bool,
+        prefixes: Prefixes,
+    ) -> Result<bool, OracleError> {
         self.check(schedule)?;
         let test = |e: &Evaluation| e.correct >= min_correct && (!batch_safe || e.is_batch_safe());
         if let Some(e) = self.lock_memo().get(schedule) {
@@ -405,6 +435,7 @@ impl Oracle {
                 min_correct,
                 batch_safe,
             }),
+            prefixes,
         );
         if let Some(answer) = outcome.early {
             self.early_exits.fetch_add(1, Ordering::Relaxed);
@@ -451,14 +482,19 @@ impl Oracle {
         self.memo.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn run(&self, schedule: &Schedule, threshold: Option<Threshold>) -> RunOutcome {
+    fn run(
+        &self,
+        schedule: &Schedule,
+        threshold: Option<Threshold>,
+        prefixes: Prefixes,
+    ) -> RunOutcome {
         let start = Instant::now();
         let outcome = match &self.engine {
-            Engine::F32(e) => e.run(schedule.entries(), threshold),
-            Engine::F64(e) => e.run(schedule.entries(), threshold),
+            Engine::F32(e) => e.run(schedule.entries(), threshold, prefixes),
+            Engine::F64(e) => e.run(schedule.entries(), threshold, prefixes),
         };
         self.runs.fetch_add(1, Ordering::Relaxed);
-        if outcome.resumed_from > 0 {
+        if outcome.resumed {
             self.prefix_hits.fetch_add(1, Ordering::Relaxed);
         }
         self.image_steps
@@ -538,7 +574,8 @@ struct RunOutcome {
     dev: Vec<f64>,
     peak_argument: f64,
     unsafe_images: Vec<usize>,
-    resumed_from: usize,
+    /// Whether some work item started from a cached prefix.
+    resumed: bool,
     image_steps: u64,
     /// The answer of an `accepts` run that stopped early.
     early: Option<bool>,
@@ -626,11 +663,17 @@ impl<T: Real> EngineT<T> {
                 m
             })
             .collect();
+        let blocks = prepared.blocks();
+        let items = (0..blocks)
+            .step_by(ITEM_BLOCKS)
+            .map(|b| (b, (b + ITEM_BLOCKS).min(blocks)))
+            .collect();
         Self {
             prepared,
             fns,
             cache: Mutex::new(PrefixCache::new(cache_bytes)),
             stride: stride.max(1),
+            items,
         }
     }
 
@@ -649,7 +692,12 @@ impl<T: Real> EngineT<T> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    fn run(&self, entries: &[Approx], threshold: Option<Threshold>) -> RunOutcome {
+    fn run(
+        &self,
+        entries: &[Approx],
+        threshold: Option<Threshold>,
+        prefixes: Prefixes,
+    ) -> RunOutcome {
         let p = &self.prepared;
         let slots = self.fns.len();
         let fns: Vec<SlotFn<T>> = entries
@@ -657,74 +705,86 @@ impl<T: Real> EngineT<T> {
             .enumerate()
             .map(|(i, a)| self.fns[i % slots][a].clone())
             .collect();
+        let items = &self.items;
         let resumed = self
             .cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .longest_prefix(entries, slots);
-        let from = resumed.as_ref().map_or(0, |(len, _)| *len);
-        // Store the states after every later step (a child of this schedule that differs at
-        // step i resumes after step i).
-        // A threshold run stores them too: it usually runs to the end (an accepted child is
-        // the next parent of a DFS), and a run that exits early simply drops them.
-        let store: Vec<usize> = if self.cache_capacity() > 0 {
-            (from + 1..p.steps)
-                .filter(|t| t % self.stride == 0)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let per_chunk = p.blocks().div_ceil(CHUNKS).max(1);
-        let chunks: Vec<(usize, usize)> = (0..p.blocks())
-            .step_by(per_chunk)
-            .map(|b| (b, (b + per_chunk).min(p.blocks())))
-            .collect();
+            .longest_prefixes(entries, slots, items.len());
+        let storing = prefixes == Prefixes::Keep && self.cache_capacity() > 0;
         let images = |(first, last): (usize, usize)| (last * LANES).min(p.n) - first * LANES;
-        let block_len = p.state_len();
-        let mut buffers: Vec<(Vec<T>, Vec<T>)> = {
-            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            store
-                .iter()
-                .map(|_| {
-                    (
-                        cache.buffer(p.blocks() * block_len),
-                        vec![T::ZERO; p.blocks() * LANES],
-                    )
-                })
-                .collect()
-        };
-        // Each chunk writes its own part of every stored state.
-        let mut snapshots: Vec<Vec<Snapshot<'_, T>>> = chunks
-            .iter()
-            .map(|_| Vec::with_capacity(store.len()))
-            .collect();
-        for (&step, (h, peak)) in store.iter().zip(buffers.iter_mut()) {
-            let parts = h
-                .chunks_mut(per_chunk * block_len)
-                .zip(peak.chunks_mut(per_chunk * LANES));
-            for (slot, (h, peak)) in snapshots.iter_mut().zip(parts) {
-                slot.push(Snapshot { step, h, peak });
-            }
-        }
+        let state_len = p.state_len();
+        let dev_blocks = p.dev_blocks();
         let decided = AtomicBool::new(false);
         let unsafe_seen = AtomicBool::new(false);
-        // Right and finished images of the chunks done so far, in one word (right << 32 |
-        // done) so that a thread never sees one count without the other.
+        // Right and finished images of the work items done so far, in one word (right << 32
+        // | done) so that a thread never sees one count without the other.
         let progress = AtomicU64::new(0);
-        let results: Vec<Option<kernel::ChunkResult<T>>> = chunks
+        let results: Vec<Option<ItemOutcome<T>>> = items
             .par_iter()
-            .zip(snapshots.into_par_iter())
-            .map(|(&(first, last), mut snaps)| {
+            .zip(resumed.par_iter())
+            .enumerate()
+            .map(|(item, (&(first, last), resumed))| {
                 if decided.load(Ordering::SeqCst) {
                     return None;
                 }
-                let h0 = resumed.as_ref().map(|(_, st)| {
-                    (
-                        &st.h[first * block_len..last * block_len],
-                        &st.peak[first * LANES..last * LANES],
-                    )
-                });
-                let r = run_chunk(p, &fns, from, h0, (first, last), &mut snaps);
+                let from = resumed.as_ref().map_or(0, |(len, _)| *len);
+                // Store the states after every later step (a child of this schedule that
+                // differs at step i resumes after step i). A threshold run stores them too:
+                // this item's states are exact whether or not the run as a whole stops
+                // early.
+                let store: Vec<usize> = if storing {
+                    (from + 1..p.steps)
+                        .filter(|t| t % self.stride == 0)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let blocks = last - first;
+                let mut buffers: Vec<(Vec<T>, Vec<T>)> = {
+                    let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                    store
+                        .iter()
+                        .map(|_| {
+                            (
+                                cache.buffer(blocks * state_len),
+                                vec![T::ZERO; blocks * LANES],
+                            )
+                        })
+                        .collect()
+                };
+                let mut snapshots: Vec<Snapshot<'_, T>> = store
+                    .iter()
+                    .zip(buffers.iter_mut())
+                    .map(|(&step, (h, peak))| Snapshot { step, h, peak })
+                    .collect();
+                let h0 = resumed
+                    .as_ref()
+                    .map(|(_, st)| (st.h.as_slice(), st.peak.as_slice()));
+                let mut r = run_chunk(p, &fns, from, h0, (first, last), &mut snapshots);
+                drop(snapshots);
+                // The item's counts over all steps: the prefix's from the cache.
+                let local_dev = dev_blocks.min(last).saturating_sub(first);
+                if let Some((len, st)) = resumed {
+                    r.ood[..len * slots].copy_from_slice(&st.ood);
+                    r.dev[..len * local_dev].copy_from_slice(&st.dev);
+                }
+                if !store.is_empty() {
+                    let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                    for (&t, (h, peak)) in store.iter().zip(buffers) {
+                        cache.insert(
+                            &entries[..t * slots],
+                            item,
+                            items.len(),
+                            PrefixState {
+                                h,
+                                peak,
+                                ood: r.ood[..t * slots].to_vec(),
+                                dev: r.dev[..t * local_dev].to_vec(),
+                            },
+                        );
+                    }
+                }
                 if let Some(Threshold {
                     min_correct: k,
                     batch_safe,
@@ -745,24 +805,22 @@ impl<T: Real> EngineT<T> {
                         decided.store(true, Ordering::SeqCst);
                     }
                 }
-                Some(r)
+                Some(ItemOutcome {
+                    result: r,
+                    from,
+                    local_dev,
+                })
             })
             .collect();
-        let computed: usize = results
+        let image_steps: u64 = results
             .iter()
-            .zip(&chunks)
-            .filter(|(r, _)| r.is_some())
-            .map(|(_, &c)| images(c))
+            .zip(items)
+            .filter_map(|(r, &c)| r.as_ref().map(|o| (images(c) * (p.steps - o.from)) as u64))
             .sum();
-        let image_steps = (computed * (p.steps - from)) as u64;
-        if computed < p.n {
-            // Some chunks were skipped: the answer was certain.
-            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            for (h, _) in buffers {
-                cache.recycle(h);
-            }
-            drop(cache);
-            let c: usize = results.iter().flatten().map(|r| r.correct).sum();
+        let resumed = results.iter().flatten().any(|o| o.from > 0);
+        if results.iter().any(Option::is_none) {
+            // Some work items were skipped: the answer was certain.
+            let c: usize = results.iter().flatten().map(|o| o.result.correct).sum();
             let k = threshold.map_or(0, |t| t.min_correct);
             return RunOutcome {
                 correct: c,
@@ -771,44 +829,30 @@ impl<T: Real> EngineT<T> {
                 dev: Vec::new(),
                 peak_argument: f64::NAN,
                 unsafe_images: Vec::new(),
-                resumed_from: from,
+                resumed,
                 image_steps,
                 early: Some(c >= k && !unsafe_seen.load(Ordering::SeqCst)),
             };
         }
-        let results: Vec<kernel::ChunkResult<T>> = results.into_iter().flatten().collect();
-        // Out-of-domain counts per (step, slot).
+        let results: Vec<ItemOutcome<T>> = results.into_iter().flatten().collect();
+        // Out-of-domain counts per (step, slot); deviations summed block by block in order.
         let mut ood = vec![0u64; p.steps * slots];
         let mut dev = vec![0.0f64; p.steps];
-        if let Some((len, st)) = &resumed {
-            ood[..*len * slots].copy_from_slice(&st.ood);
-            dev[..*len].copy_from_slice(&st.dev);
-        }
-        for r in &results {
-            for (a, b) in ood.iter_mut().zip(&r.ood).skip(from * slots) {
+        for o in &results {
+            for (a, b) in ood.iter_mut().zip(&o.result.ood) {
                 *a += b;
             }
-            for (a, b) in dev.iter_mut().zip(&r.dev).skip(from) {
-                *a += b;
-            }
-        }
-        if !store.is_empty() {
-            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            for (&t, (h, peak)) in store.iter().zip(buffers) {
-                cache.insert(
-                    entries[..t * slots].to_vec(),
-                    PrefixState {
-                        h,
-                        peak,
-                        ood: ood[..t * slots].to_vec(),
-                        dev: dev[..t].to_vec(),
-                    },
-                );
+            if o.local_dev > 0 {
+                for (d, per_block) in dev.iter_mut().zip(o.result.dev.chunks_exact(o.local_dev)) {
+                    for v in per_block {
+                        *d += v;
+                    }
+                }
             }
         }
         let peaks = results
             .iter()
-            .flat_map(|r| r.peak.iter().map(|v| v.to_f64()));
+            .flat_map(|o| o.result.peak.iter().map(|v| v.to_f64()));
         let mut peak_argument = 0.0f64;
         let mut unsafe_images = Vec::new();
         for (i, v) in peaks.enumerate() {
@@ -819,17 +863,30 @@ impl<T: Real> EngineT<T> {
             }
         }
         RunOutcome {
-            correct: results.iter().map(|r| r.correct).sum(),
-            predictions: results.into_iter().flat_map(|r| r.predictions).collect(),
+            correct: results.iter().map(|o| o.result.correct).sum(),
+            predictions: results
+                .into_iter()
+                .flat_map(|o| o.result.predictions)
+                .collect(),
             ood,
             dev,
             peak_argument,
             unsafe_images,
-            resumed_from: from,
+            resumed,
             image_steps,
             early: None,
         }
     }
+}
+
+/// What one work item of a run produced.
+struct ItemOutcome<T> {
+    /// Its counts cover every step (the resumed prefix's taken from the cache).
+    result: kernel::ChunkResult<T>,
+    /// The step it resumed after (0: from the start).
+    from: usize,
+    /// Its deviation-sample blocks.
+    local_dev: usize,
 }
 
 /// [steps][images][width] rows laid out as the kernel's blocks, [blocks][steps][width][LANES]

@@ -1,7 +1,8 @@
 //! Run outputs: a run directory with `run.json`, `schedules.csv`, `pareto.csv` and SVG
-//! plots ([`svg`]), each written atomically, and the lock ([`RunLock`]) that keeps two runs
-//! out of one directory.
+//! plots ([`svg`]), each written atomically, the figures of merit ([`metrics`]), and the lock
+//! ([`RunLock`]) that keeps two runs out of one directory.
 
+pub mod metrics;
 pub mod svg;
 
 use std::fs::{File, OpenOptions, TryLockError};
@@ -13,7 +14,9 @@ use serde::Serialize;
 use crate::fsutil::write_atomic;
 use crate::oracle::Oracle;
 use crate::schedule::{Approx, Schedule, Space};
-use crate::search::{Constraints, SearchOutcome, hypervolume, pareto_front};
+use crate::search::SearchOutcome;
+
+pub use metrics::Reference;
 
 /// Errors raised while writing outputs.
 #[derive(Debug, thiserror::Error)]
@@ -189,10 +192,31 @@ pub fn finalists(
         .collect()
 }
 
+/// Hypervolumes of the validation front (the finalists' validation accuracies) and of the
+/// test front (the same schedules' test accuracies) against `r`.
+pub fn front_hypervolumes(finalists: &[Finalist], r: &Reference) -> (f64, f64) {
+    (
+        metrics::hypervolume(finalists.iter().map(|f| (f.cost, f.val_accuracy)), r),
+        metrics::hypervolume(finalists.iter().map(|f| (f.cost, f.test_accuracy)), r),
+    )
+}
+
+/// The wall seconds of the search after every `stride`-th judgement and after the last
+/// (`stride` keeps it to at most about 200 entries), as `[judgements, seconds]`.
+pub fn elapsed_samples(outcome: &SearchOutcome) -> Vec<(usize, f64)> {
+    let n = outcome.elapsed.len();
+    let stride = n.div_ceil(200).max(1);
+    (1..=n)
+        .filter(|k| k % stride == 0 || *k == n)
+        .map(|k| (k, outcome.elapsed[k - 1]))
+        .collect()
+}
+
 /// Writes `run.json` (the given metadata plus statistics and finalists), `schedules.csv`
 /// (every judgement) and `pareto.csv` (the finalists) into `dir`, which depend only on the
 /// settings and the seed, and `timing.json` (wall time plus `timing`: whatever depends on
-/// the machine or on an interruption, such as the oracle's cache counters).
+/// the machine or on an interruption, such as the oracle's cache counters, and `elapsed`:
+/// [`elapsed_samples`]).
 pub fn write_run(
     dir: &Path,
     meta: serde_json::Value,
@@ -218,6 +242,8 @@ pub fn write_run(
     run["details"] = outcome.details.clone();
     timing["seconds"] = outcome.seconds.into();
     timing["cpu_seconds"] = outcome.cpu_seconds.into();
+    timing["elapsed"] = serde_json::to_value(elapsed_samples(outcome))
+        .map_err(|e| ReportError::Format(e.to_string()))?;
     write(
         "timing.json",
         serde_json::to_vec_pretty(&timing).map_err(|e| ReportError::Format(e.to_string()))?,
@@ -299,26 +325,23 @@ pub fn front_points(outcome: &SearchOutcome) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Hypervolume of the front found within the first `k` judgements (against
-/// `reference_cost`, in accuracy %), at up to 100 evenly spaced `k`.
+/// The judgement counts at which progress is sampled: up to about 100 evenly spaced ones
+/// in `1..=n`, `n` included.
+pub fn progress_counts(n: usize) -> Vec<usize> {
+    let stride = n.div_ceil(100).max(1);
+    (1..=n).filter(|k| k % stride == 0 || *k == n).collect()
+}
+
+/// Hypervolume (share of the reference box) of the front found within the first `k`
+/// judgements, at [`progress_counts`].
 pub fn progress_points(
     outcome: &SearchOutcome,
-    constraints: &Constraints,
-    reference_cost: f64,
+    batch_safe: bool,
+    reference: &Reference,
 ) -> Vec<(f64, f64)> {
-    let n = outcome.records.len();
-    let stride = n.div_ceil(100).max(1);
-    (1..=n)
-        .filter(|k| k % stride == 0 || *k == n)
-        .map(|k| {
-            let prefix = &outcome.records[..k];
-            let front = pareto_front(prefix, constraints);
-            (
-                k as f64,
-                100.0 * hypervolume(prefix, &front, reference_cost),
-            )
-        })
-        .collect()
+    let counts = progress_counts(outcome.records.len());
+    let hv = metrics::hypervolume_at(&outcome.records, batch_safe, reference, &counts);
+    counts.iter().map(|&k| k as f64).zip(hv).collect()
 }
 
 /// Share of `schedules` that give each cell each degree: one row per degree (as listed).
@@ -364,11 +387,12 @@ pub fn lowered_shares(schedules: &[&Schedule], space: &Space) -> Vec<Vec<f64>> {
 /// Writes `pareto.svg`, `cells.svg` (the degrees of the schedules a threshold search kept,
 /// or else of the Pareto front: for a one-slot cell the share at each degree per step, for
 /// gated cells the share lowered below the highest candidate per slot and step) and
-/// `progress.svg` (hypervolume against judgements).
+/// `progress.svg` (hypervolume against judgements, against `reference`).
 pub fn write_plots(
     dir: &Path,
     outcome: &SearchOutcome,
-    constraints: &Constraints,
+    batch_safe: bool,
+    reference: &Reference,
     space: &Space,
 ) -> Result<(), ReportError> {
     let write = |name: &str, text: String| {
@@ -446,22 +470,39 @@ pub fn write_plots(
         )
     };
     write("cells.svg", map)?;
-    let reference = outcome
-        .records
-        .iter()
-        .map(|r| r.cost)
-        .fold(0.0f64, f64::max);
     write(
         "progress.svg",
         svg::chart(
             &format!("{name}: hypervolume of the front so far"),
             "judgements",
-            "hypervolume (accuracy %)",
+            &hypervolume_label(reference),
             &[svg::Series {
                 name,
-                points: progress_points(outcome, constraints, reference),
+                points: progress_points(outcome, batch_safe, reference),
             }],
             true,
         ),
     )
+}
+
+/// The y-axis label of hypervolume plots.
+pub fn hypervolume_label(r: &Reference) -> String {
+    format!(
+        "hypervolume (share of cost <= {}, accuracy >= {:.1} %)",
+        fmt_cost(r.cost),
+        100.0 * r.accuracy
+    )
+}
+
+/// A cost for labels: four significant digits.
+pub fn fmt_cost(c: f64) -> String {
+    if c.abs() >= 1000.0 || c == c.round() {
+        format!("{c:.0}")
+    } else {
+        format!(
+            "{:.*}",
+            (3 - c.abs().log10().floor() as i32).clamp(0, 6) as usize,
+            c
+        )
+    }
 }

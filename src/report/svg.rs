@@ -1,7 +1,8 @@
 //! SVG plots of search runs: the Pareto front (validation accuracy against cost, strategies
 //! overlaid), the heat map of the degrees the shown schedules give each step (by degree for
 //! a SimpleRNN, by slot for gated cells), and the hypervolume of the front found so far
-//! against the number of judgements.
+//! against judgements or seconds (one line per run, or per strategy the median over seeds
+//! with a min-max band).
 //!
 //! Written as plain SVG text: the viewer lays the text out, so no font file is needed
 //! (plotters' layout needs a registered font even for SVG output).
@@ -70,9 +71,34 @@ fn bounds(series: &[Series]) -> Option<(f64, f64, f64, f64)> {
     })
 }
 
-/// A line or scatter chart of several series with axes, ticks, labels and a legend.
-pub fn chart(title: &str, x_label: &str, y_label: &str, series: &[Series], lines: bool) -> String {
-    let mut s = String::new();
+/// Maps data coordinates to the plot area.
+struct Frame {
+    x0: f64,
+    x1: f64,
+    y0: f64,
+    y1: f64,
+}
+
+impl Frame {
+    fn x(&self, x: f64) -> f64 {
+        LEFT + (x - self.x0) / (self.x1 - self.x0) * (W - LEFT - RIGHT)
+    }
+
+    fn y(&self, y: f64) -> f64 {
+        let ph = H - TOP - BOTTOM;
+        TOP + ph - (y - self.y0) / (self.y1 - self.y0) * ph
+    }
+}
+
+/// The opening of a chart: title, and for `bounds` (x0, x1, y0, y1) the frame, ticks and
+/// axis labels; `None` with "no points" written when there are no bounds.
+fn open_chart(
+    s: &mut String,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    bounds: Option<(f64, f64, f64, f64)>,
+) -> Option<Frame> {
     let _ = write!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">"#
@@ -85,12 +111,11 @@ pub fn chart(title: &str, x_label: &str, y_label: &str, series: &[Series], lines
         escape(title)
     );
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
-    let Some((x0, x1, y0, y1)) = bounds(series) else {
+    let Some((x0, x1, y0, y1)) = bounds else {
         s.push_str(r#"<text x="100" y="100">no points</text></svg>"#);
-        return s;
+        return None;
     };
-    let sx = |x: f64| LEFT + (x - x0) / (x1 - x0) * pw;
-    let sy = |y: f64| TOP + ph - (y - y0) / (y1 - y0) * ph;
+    let f = Frame { x0, x1, y0, y1 };
     let _ = write!(
         s,
         r##"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>"##
@@ -99,7 +124,7 @@ pub fn chart(title: &str, x_label: &str, y_label: &str, series: &[Series], lines
         let _ = write!(
             s,
             r##"<line x1="{0}" y1="{1}" x2="{0}" y2="{2}" stroke="#ddd"/><text x="{0}" y="{3}" text-anchor="middle">{4}</text>"##,
-            sx(t),
+            f.x(t),
             TOP,
             TOP + ph,
             TOP + ph + 16.0,
@@ -111,10 +136,10 @@ pub fn chart(title: &str, x_label: &str, y_label: &str, series: &[Series], lines
             s,
             r##"<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="#ddd"/><text x="{3}" y="{4}" text-anchor="end">{5}</text>"##,
             LEFT,
-            sy(t),
+            f.y(t),
             LEFT + pw,
             LEFT - 6.0,
-            sy(t) + 4.0,
+            f.y(t) + 4.0,
             fmt_tick(t)
         );
     }
@@ -131,13 +156,36 @@ pub fn chart(title: &str, x_label: &str, y_label: &str, series: &[Series], lines
         TOP + ph / 2.0,
         escape(y_label)
     );
+    Some(f)
+}
+
+/// The legend entry of series `k`.
+fn legend(s: &mut String, k: usize, color: &str, name: &str) {
+    let ly = TOP + 10.0 + 18.0 * k as f64;
+    let _ = write!(
+        s,
+        r#"<rect x="{}" y="{}" width="12" height="12" fill="{color}"/><text x="{}" y="{}">{}</text>"#,
+        W - RIGHT + 12.0,
+        ly - 10.0,
+        W - RIGHT + 30.0,
+        ly,
+        escape(name)
+    );
+}
+
+/// A line or scatter chart of several series with axes, ticks, labels and a legend.
+pub fn chart(title: &str, x_label: &str, y_label: &str, series: &[Series], lines: bool) -> String {
+    let mut s = String::new();
+    let Some(f) = open_chart(&mut s, title, x_label, y_label, bounds(series)) else {
+        return s;
+    };
     for (k, ser) in series.iter().enumerate() {
         let color = COLORS[k % COLORS.len()];
         if lines && ser.points.len() > 1 {
             let path: Vec<String> = ser
                 .points
                 .iter()
-                .map(|&(x, y)| format!("{:.2},{:.2}", sx(x), sy(y)))
+                .map(|&(x, y)| format!("{:.2},{:.2}", f.x(x), f.y(y)))
                 .collect();
             let _ = write!(
                 s,
@@ -149,26 +197,112 @@ pub fn chart(title: &str, x_label: &str, y_label: &str, series: &[Series], lines
             let _ = write!(
                 s,
                 r#"<circle cx="{:.2}" cy="{:.2}" r="3" fill="{color}" fill-opacity="0.8"/>"#,
-                sx(x),
-                sy(y)
+                f.x(x),
+                f.y(y)
             );
         }
-        let ly = TOP + 10.0 + 18.0 * k as f64;
+        legend(&mut s, k, color, &ser.name);
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// One series of a band chart: at each x, the median and the range (min, max) over runs.
+pub struct Band {
+    /// Legend label.
+    pub name: String,
+    /// (x, median, min, max), x ascending.
+    pub points: Vec<(f64, f64, f64, f64)>,
+}
+
+/// Median lines with shaded min-max bands (one per series), axes, labels and a legend, and
+/// optionally a labelled horizontal line at a level (e.g. the true front's value).
+pub fn band_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    bands: &[Band],
+    level: Option<(&str, f64)>,
+) -> String {
+    let mut outline: Vec<Series> = bands
+        .iter()
+        .map(|b| Series {
+            name: b.name.clone(),
+            points: b
+                .points
+                .iter()
+                .flat_map(|&(x, _, lo, hi)| [(x, lo), (x, hi)])
+                .collect(),
+        })
+        .collect();
+    let xs = outline.iter().flat_map(|o| o.points.iter().map(|p| p.0));
+    let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+        (lo.min(x), hi.max(x))
+    });
+    if let Some((name, y)) = level
+        && lo.is_finite()
+    {
+        outline.push(Series {
+            name: name.to_string(),
+            points: vec![(lo, y), (hi, y)],
+        });
+    }
+    let mut s = String::new();
+    let Some(f) = open_chart(&mut s, title, x_label, y_label, bounds(&outline)) else {
+        return s;
+    };
+    if let Some((name, y)) = level
+        && lo.is_finite()
+    {
         let _ = write!(
             s,
-            r#"<rect x="{}" y="{}" width="12" height="12" fill="{color}"/><text x="{}" y="{}">{}</text>"#,
-            W - RIGHT + 12.0,
-            ly - 10.0,
-            W - RIGHT + 30.0,
-            ly,
-            escape(&ser.name)
+            r##"<line x1="{0:.2}" y1="{1:.2}" x2="{2:.2}" y2="{1:.2}" stroke="#555" stroke-width="1.4" stroke-dasharray="6 4"/><text x="{3:.2}" y="{4:.2}" text-anchor="end" fill="#555">{5}</text>"##,
+            f.x(lo),
+            f.y(y),
+            f.x(hi),
+            f.x(hi) - 4.0,
+            f.y(y) - 5.0,
+            escape(name)
         );
+    }
+    for (k, b) in bands.iter().enumerate() {
+        let color = COLORS[k % COLORS.len()];
+        let finite: Vec<_> = b
+            .points
+            .iter()
+            .filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite() && p.3.is_finite())
+            .collect();
+        let upper = finite.iter().map(|p| (p.0, p.3));
+        let lower = finite.iter().rev().map(|p| (p.0, p.2));
+        let polygon: Vec<String> = upper
+            .chain(lower)
+            .map(|(x, y)| format!("{:.2},{:.2}", f.x(x), f.y(y)))
+            .collect();
+        if finite.len() > 1 {
+            let _ = write!(
+                s,
+                r#"<polygon points="{}" fill="{color}" fill-opacity="0.18" stroke="none"/>"#,
+                polygon.join(" ")
+            );
+        }
+        let median: Vec<String> = finite
+            .iter()
+            .map(|p| format!("{:.2},{:.2}", f.x(p.0), f.y(p.1)))
+            .collect();
+        let _ = write!(
+            s,
+            r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="1.8"/>"#,
+            median.join(" ")
+        );
+        legend(&mut s, k, color, &b.name);
     }
     s.push_str("</svg>\n");
     s
 }
 
 fn fmt_tick(t: f64) -> String {
+    // Ticks that are zero up to rounding print as 0, not -0.
+    let t = if t.abs() < 1e-12 { 0.0 } else { t };
     if t.abs() >= 1000.0 || t == t.round() {
         format!("{t:.0}")
     } else {
@@ -266,6 +400,28 @@ mod tests {
         );
         assert_eq!(h.matches("<rect x=").count(), 4);
         assert!(h.contains("step; shade &lt;share&gt;"));
+        let b = band_chart(
+            "quality",
+            "judgements",
+            "hypervolume",
+            &[Band {
+                name: "random".into(),
+                points: vec![
+                    (1.0, 0.2, 0.1, 0.3),
+                    (2.0, 0.4, 0.3, 0.6),
+                    (3.0, 0.5, 0.5, 0.5),
+                ],
+            }],
+            Some(("true front", 0.7)),
+        );
+        assert!(b.contains("stroke-dasharray") && b.contains(">true front</text>"));
+        assert_eq!(fmt_tick(-1e-17), "0");
+        assert_eq!(b.matches("<polygon").count(), 1);
+        // The band goes out along the maxima and back along the minima: 6 vertices.
+        let poly = b.split("<polygon points=\"").nth(1).unwrap();
+        assert_eq!(poly.split('"').next().unwrap().split(' ').count(), 6);
+        assert_eq!(b.matches("<polyline").count(), 1);
+        assert!(band_chart("t", "x", "y", &[], None).contains("no points"));
         let t = ticks(0.0, 1.0);
         assert_eq!(t.len(), 6);
         assert!(t[0] == 0.0 && (t[5] - 1.0).abs() < 1e-9);

@@ -52,6 +52,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ScheduleSearch, SearchContext, SearchError};
+use crate::oracle::Prefixes;
 use crate::schedule::{Approx, Schedule, Space};
 
 /// What a child's accuracy is compared with.
@@ -309,8 +310,14 @@ impl Walk<'_, '_> {
             Some(_) => return Ok(Some(None)),
         };
         let depth = parent.depth + 1;
+        // A child at the replacement cap has no children: no later schedule reads its
+        // prefix states.
+        let prefixes = match self.config.max_replacements {
+            Some(cap) if depth >= cap => Prefixes::Skip,
+            _ => Prefixes::Keep,
+        };
         self.seen.insert(child.clone(), Seen::Rejected(threshold));
-        let Some(accepted) = self.ctx.accepts(&child, threshold)? else {
+        let Some(accepted) = self.ctx.accepts_with(&child, threshold, prefixes)? else {
             return Ok(None);
         };
         let stats = self.stats_at(depth);
@@ -319,7 +326,7 @@ impl Walk<'_, '_> {
         if !accepted {
             return Ok(Some(None));
         }
-        let Some(e) = self.ctx.evaluate(&child)? else {
+        let Some(e) = self.ctx.evaluate_with(&child, prefixes)? else {
             return Ok(None);
         };
         let stats = self.stats_at(depth);

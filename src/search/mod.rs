@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::cost::{CostError, CostModel};
-use crate::oracle::{Oracle, OracleConfig, OracleError};
+use crate::oracle::{Oracle, OracleConfig, OracleError, Prefixes};
 use crate::problem::Problem;
 use crate::schedule::{Schedule, Space};
 
@@ -107,6 +107,8 @@ pub struct SearchContext<'a> {
     pub seed: u64,
     space: Space,
     records: Vec<Record>,
+    /// Wall seconds since `start` at which each record was made.
+    elapsed: Vec<f64>,
     start: Instant,
     cpu_start: f64,
     /// Recorded answers still to be replayed (resumed runs).
@@ -135,6 +137,11 @@ pub struct SearchOutcome {
     pub seconds: f64,
     /// CPU seconds of the process (all threads) during the search.
     pub cpu_seconds: f64,
+    /// Wall seconds from the start of the search to each judgement (one per record; in a
+    /// resumed run the replayed judgements take the replay's times). They depend on the
+    /// machine, so they go to `timing.json`, never to `run.json`.
+    #[serde(skip)]
+    pub elapsed: Vec<f64>,
 }
 
 /// A search strategy.
@@ -182,6 +189,7 @@ impl<'a> SearchContext<'a> {
             seed,
             space: oracle.space().clone(),
             records: Vec::new(),
+            elapsed: Vec::new(),
             start: Instant::now(),
             cpu_start: crate::sysinfo::process_cpu_seconds(),
             replay: VecDeque::new(),
@@ -251,6 +259,7 @@ impl<'a> SearchContext<'a> {
     fn push(&mut self, mut record: Record) -> Result<(), SearchError> {
         record.index = self.records.len();
         self.records.push(record);
+        self.elapsed.push(self.start.elapsed().as_secs_f64());
         if let Some(bar) = &self.progress {
             bar.inc(1);
         }
@@ -280,13 +289,23 @@ impl<'a> SearchContext<'a> {
 
     /// Evaluates a schedule fully; `None` once the budget is spent.
     pub fn evaluate(&mut self, schedule: &Schedule) -> Result<Option<Judged>, SearchError> {
+        self.evaluate_with(schedule, Prefixes::Keep)
+    }
+
+    /// [`SearchContext::evaluate`]; `Prefixes::Skip` for a schedule whose prefix states no
+    /// later schedule will read.
+    pub fn evaluate_with(
+        &mut self,
+        schedule: &Schedule,
+        prefixes: Prefixes,
+    ) -> Result<Option<Judged>, SearchError> {
         if self.remaining() == 0 {
             return Ok(None);
         }
         let record = match self.replayed(schedule, false)? {
             Some(r) => r,
             None => {
-                let e = self.oracle.evaluate(schedule)?;
+                let e = self.oracle.evaluate_with(schedule, prefixes)?;
                 Record {
                     index: 0,
                     schedule: schedule.clone(),
@@ -322,6 +341,16 @@ impl<'a> SearchContext<'a> {
         schedule: &Schedule,
         min_correct: usize,
     ) -> Result<Option<bool>, SearchError> {
+        self.accepts_with(schedule, min_correct, Prefixes::Keep)
+    }
+
+    /// [`SearchContext::accepts`], keeping or skipping the run's prefix states.
+    pub fn accepts_with(
+        &mut self,
+        schedule: &Schedule,
+        min_correct: usize,
+        prefixes: Prefixes,
+    ) -> Result<Option<bool>, SearchError> {
         if self.remaining() == 0 {
             return Ok(None);
         }
@@ -333,10 +362,11 @@ impl<'a> SearchContext<'a> {
                 accuracy: None,
                 correct: None,
                 unsafe_images: None,
-                accepted: Some(self.oracle.accepts(
+                accepted: Some(self.oracle.accepts_with(
                     schedule,
                     min_correct,
                     self.constraints.batch_safe,
+                    prefixes,
                 )?),
                 cost: self.cost.cost(schedule)?,
             },
@@ -370,6 +400,7 @@ impl<'a> SearchContext<'a> {
             pareto,
             details,
             records: self.records,
+            elapsed: self.elapsed,
         })
     }
 }
@@ -399,25 +430,6 @@ pub fn pareto_front(records: &[Record], constraints: &Constraints) -> Vec<usize>
         }
     }
     front
-}
-
-/// Hypervolume of a front (maximise accuracy, minimise cost) against the reference point
-/// (accuracy 0, cost `reference_cost`), normalised by `reference_cost`: the area of the
-/// (cost, accuracy) region the front dominates, in accuracy units. `front` holds indices into
-/// `records`, as [`pareto_front`] returns them (cost ascending, accuracy ascending).
-pub fn hypervolume(records: &[Record], front: &[usize], reference_cost: f64) -> f64 {
-    let mut area = 0.0;
-    let mut below = 0.0;
-    for &i in front {
-        let (Some(a), c) = (records[i].accuracy, records[i].cost) else {
-            continue;
-        };
-        if c < reference_cost && a > below {
-            area += (reference_cost - c) * (a - below);
-            below = a;
-        }
-    }
-    area / reference_cost
 }
 
 /// A strategy preset (`strategies/*.toml`).
@@ -604,19 +616,6 @@ mod tests {
             ..c.clone()
         };
         assert_eq!(pareto_front(&unsafe_records, &lax), vec![1, 2, 0]);
-    }
-
-    #[test]
-    fn hypervolume_of_a_staircase() {
-        let records = vec![
-            rec(0, Some(0.5), 2.0),
-            rec(1, Some(0.8), 6.0),
-            rec(2, Some(0.9), 12.0),
-        ];
-        // Reference cost 10: (10-2)*0.5 + (10-6)*0.3 = 5.2, and the third point lies beyond it.
-        let hv = hypervolume(&records, &[0, 1, 2], 10.0);
-        assert!((hv - 0.52).abs() < 1e-12, "{hv}");
-        assert_eq!(hypervolume(&records, &[], 10.0), 0.0);
     }
 
     #[test]
