@@ -65,7 +65,8 @@ pub struct Args {
     /// Data directory (default: $CELLWISE_DATA_DIR, else ./data); fetched if missing.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Write `checkpoint.json` into the run directory after every N judgements (0: never).
+    /// Write `checkpoint.json` into the run directory after every N judgements (0: never),
+    /// skipping one while the last write took more than a tenth of the time since.
     #[arg(long, default_value_t = 500)]
     checkpoint_every: usize,
     /// Resume the interrupted run in this directory from its checkpoint (its settings are

@@ -115,9 +115,14 @@ pub struct SearchContext<'a> {
     replay: VecDeque<Record>,
     /// Where and how often to write checkpoints, and the header they carry.
     checkpoint: Option<(PathBuf, usize, serde_json::Value)>,
+    /// When the last checkpoint was written and how long writing it took.
+    last_checkpoint: Option<(Instant, std::time::Duration)>,
     /// Progress observer: ticks once per judgement.
     progress: Option<indicatif::ProgressBar>,
 }
+
+/// The largest share of a run's wall time that writing checkpoints may take.
+pub const CHECKPOINT_SHARE: f64 = 0.1;
 
 /// What a strategy found, with the statistics of the search.
 #[derive(Clone, Debug, Serialize)]
@@ -194,6 +199,7 @@ impl<'a> SearchContext<'a> {
             cpu_start: crate::sysinfo::process_cpu_seconds(),
             replay: VecDeque::new(),
             checkpoint: None,
+            last_checkpoint: None,
             progress: None,
         })
     }
@@ -216,7 +222,9 @@ impl<'a> SearchContext<'a> {
     }
 
     /// Writes a [`Checkpoint`] with `header` to `path` (atomically) after every `every`
-    /// judgements.
+    /// judgements, skipping a due one while less than [`CHECKPOINT_SHARE`]'s inverse times
+    /// the last write's duration has passed since it (a checkpoint holds every judgement so
+    /// far, so fixed intervals would make long runs quadratic).
     pub fn checkpoint_every(&mut self, path: PathBuf, every: usize, header: serde_json::Value) {
         if every > 0 {
             self.checkpoint = Some((path, every, header));
@@ -266,8 +274,13 @@ impl<'a> SearchContext<'a> {
         if let Some((path, every, header)) = &self.checkpoint
             && self.records.len().is_multiple_of(*every)
             && self.replay.is_empty()
+            && self.last_checkpoint.is_none_or(|(at, took)| {
+                at.elapsed().as_secs_f64() * CHECKPOINT_SHARE >= took.as_secs_f64()
+            })
         {
+            let t = Instant::now();
             Checkpoint::new(header.clone(), self.records.clone())?.write(path)?;
+            self.last_checkpoint = Some((Instant::now(), t.elapsed()));
         }
         Ok(())
     }
