@@ -20,6 +20,7 @@ pub mod anneal;
 mod checkpoint;
 pub mod dfs;
 pub mod dp;
+pub mod dp_levels;
 pub mod exhaustive;
 pub mod genetic;
 pub mod greedy;
@@ -452,6 +453,7 @@ pub enum StrategyConfig {
     Anneal(anneal::AnnealConfig),
     Genetic(genetic::GeneticConfig),
     Dp(dp::DpConfig),
+    DpLevels(dp_levels::DpLevelsConfig),
 }
 
 /// The largest strategy preset file read (the shipped ones are a few hundred bytes).
@@ -466,7 +468,12 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("random", include_str!("../../strategies/random.toml")),
     ("anneal", include_str!("../../strategies/anneal.toml")),
     ("genetic", include_str!("../../strategies/genetic.toml")),
+    (
+        "genetic-lhs",
+        include_str!("../../strategies/genetic-lhs.toml"),
+    ),
     ("dp", include_str!("../../strategies/dp.toml")),
+    ("dp-levels", include_str!("../../strategies/dp-levels.toml")),
     (
         "exhaustive",
         include_str!("../../strategies/exhaustive.toml"),
@@ -523,15 +530,15 @@ impl StrategyConfig {
         Ok(config)
     }
 
-    /// Checks the settings of the preset's strategy (greedy, random and exhaustive have
-    /// none).
+    /// Checks the settings of the preset's strategy (greedy, random, exhaustive and
+    /// dp-levels have none to check).
     pub fn validate(&self) -> Result<(), String> {
         match self {
             Self::Dfs(c) => c.validate(),
             Self::Anneal(c) => c.validate(),
             Self::Genetic(c) => c.validate(),
             Self::Dp(c) => c.validate(),
-            Self::Greedy(_) | Self::Random(_) | Self::Exhaustive(_) => Ok(()),
+            Self::Greedy(_) | Self::Random(_) | Self::Exhaustive(_) | Self::DpLevels(_) => Ok(()),
         }
     }
 
@@ -551,6 +558,7 @@ impl StrategyConfig {
             Self::Anneal(c) => Box::new(anneal::Anneal::new(c.clone())),
             Self::Genetic(c) => Box::new(genetic::Genetic::new(c.clone())),
             Self::Dp(c) => Box::new(dp::Dp::new(c.clone())),
+            Self::DpLevels(c) => Box::new(dp_levels::DpLevels::new(c.clone())),
         }
     }
 }
