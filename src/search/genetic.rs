@@ -452,6 +452,10 @@ impl ScheduleSearch for Genetic {
             }
         }
         let mut pop = select(&sample, cfg.population);
+        let initial_population: Vec<String> = pop
+            .iter()
+            .map(|ind| run.schedule(&ind.genes).to_string())
+            .collect();
         let mut generations = 0;
         let mut stalled = 0;
         let limit = match cfg.stop {
@@ -528,6 +532,7 @@ impl ScheduleSearch for Genetic {
                 "random": kinds[2],
             },
             "initial_samples": sample.len(),
+            "initial_population": initial_population,
             "generations": generations,
             "distinct_schedules": run.seen.len(),
             "final_front": final_front,
