@@ -380,8 +380,7 @@ fn genetic_seeds_its_sample_with_all_highest_and_its_mutants() {
     let model = cost::by_name("bootstraps", &problem).unwrap();
     let run = |preset: &StrategyConfig, seed| {
         oracle.clear_caches();
-        let ctx =
-            SearchContext::new(&problem, &oracle, model.as_ref(), open(), 300, seed).unwrap();
+        let ctx = SearchContext::new(&problem, &oracle, model.as_ref(), open(), 300, seed).unwrap();
         ctx.run(preset.build().as_mut()).unwrap()
     };
     let seeded = StrategyConfig::load("genetic").unwrap();
@@ -424,20 +423,35 @@ fn genetic_seeds_its_sample_with_all_highest_and_its_mutants() {
         .iter()
         .filter(|s| {
             let s = cellwise::schedule::Schedule::parse(s, 6).unwrap();
-            let lowered = space.choices(&s).unwrap().iter().filter(|&&c| c > 0).count();
+            let lowered = space
+                .choices(&s)
+                .unwrap()
+                .iter()
+                .filter(|&&c| c > 0)
+                .count();
             (1..=4).contains(&lowered)
         })
         .count();
     assert!(mutant_members >= 3, "{population:?}");
     // Same seed, same run; another seed, other mutants.
     let again = run(&seeded, 1);
-    assert_eq!(names, again.records.iter().map(|r| r.schedule.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        names,
+        again
+            .records
+            .iter()
+            .map(|r| r.schedule.to_string())
+            .collect::<Vec<_>>()
+    );
     assert_eq!(out.details, again.details);
     assert_ne!(out.details, run(&seeded, 2).details);
     // The Latin-hypercube preset, and any preset that does not name `initial`, draw the
     // sample as before: the same run.
     let lhs = run(&StrategyConfig::load("genetic-lhs").unwrap(), 1);
-    let before = run(&StrategyConfig::from_toml("before", GENETIC_BEFORE_SEEDING).unwrap(), 1);
+    let before = run(
+        &StrategyConfig::from_toml("before", GENETIC_BEFORE_SEEDING).unwrap(),
+        1,
+    );
     assert_eq!(lhs.details["initial"]["kind"], "latin-hypercube");
     assert_eq!(lhs.details, before.details);
     assert_ne!(lhs.records[0].schedule.to_string(), "all-17");

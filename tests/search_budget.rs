@@ -67,9 +67,7 @@ fn on_a_small_space_every_strategy_spends_its_budget_or_says_why() {
                     "{strategy}: {why}"
                 );
                 let expected = match strategy {
-                    "greedy" | "dp" | "dp-levels" | "genetic" | "genetic-lhs" => {
-                        "converged after"
-                    }
+                    "greedy" | "dp" | "dp-levels" | "genetic" | "genetic-lhs" => "converged after",
                     "random" | "exhaustive" => "every one of the 729 schedules",
                     _ => "complete after",
                 };

@@ -20,8 +20,13 @@ fn small() -> (Problem, Oracle) {
     let c = Candidates::from_problem(&problem, None).unwrap();
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mnist-6x6.safetensors");
-    let oracle = Oracle::new(&load_weights(&path).unwrap(), &val, &c, &OracleConfig::default())
-        .unwrap();
+    let oracle = Oracle::new(
+        &load_weights(&path).unwrap(),
+        &val,
+        &c,
+        &OracleConfig::default(),
+    )
+    .unwrap();
     (problem, oracle)
 }
 
@@ -37,8 +42,8 @@ fn open() -> Constraints {
 /// (half the 32-slot one's, at each level): a latency model whose bootstraps and per-level
 /// prices matter.
 fn latency_6x6(problem: &Problem) -> LatencyModel {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("profiles/cellwise-fgb-like-12.json");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/cellwise-fgb-like-12.json");
     let mut json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let ops = json["ops"].as_array_mut().unwrap();
@@ -121,22 +126,23 @@ fn the_proxy_front_is_the_brute_force_front_under_every_cost_model() {
     for model in &models {
         let points: Vec<(f64, f64)> = all
             .iter()
-            .map(|c| {
-                (
-                    model.cost(&space.from_choices(c)).unwrap(),
-                    proxy.of(c),
-                )
-            })
+            .map(|c| (model.cost(&space.from_choices(c)).unwrap(), proxy.of(c)))
             .collect();
         let (lo, hi) = points
             .iter()
-            .fold((f64::INFINITY, 0.0f64), |(lo, hi), &(c, _)| (lo.min(c), hi.max(c)));
+            .fold((f64::INFINITY, 0.0f64), |(lo, hi), &(c, _)| {
+                (lo.min(c), hi.max(c))
+            });
         for max_cost in [f64::INFINITY, (lo + hi) / 2.0, lo] {
             let front: Vec<ProxyPoint> =
                 proxy_front(model.stages().unwrap(), &space, &proxy, max_cost).unwrap();
             let got: Vec<(f64, f64)> = front.iter().map(|p| (p.cost, p.proxy)).collect();
             let want = brute_front(&points, max_cost);
-            assert!(want.len() >= 2 || max_cost == lo, "{}: a trivial front", model.name());
+            assert!(
+                want.len() >= 2 || max_cost == lo,
+                "{}: a trivial front",
+                model.name()
+            );
             // Bit for bit: the DP adds the same costs and proxies in the same order.
             assert_eq!(got, want, "{} under {max_cost}", model.name());
             for p in &front {
@@ -176,7 +182,14 @@ fn dp_levels_respects_budget_and_constraints_and_is_deterministic() {
     let model = cost::by_name("bootstraps", &problem).unwrap();
     // Small budgets are spent exactly.
     for budget in [1, 7, 30] {
-        let out = run(&problem, &oracle, model.as_ref(), open(), budget, "dp-levels");
+        let out = run(
+            &problem,
+            &oracle,
+            model.as_ref(),
+            open(),
+            budget,
+            "dp-levels",
+        );
         assert_eq!(out.judgements, budget);
         assert!(out.budget_exhausted && out.stopped.is_none());
     }
@@ -188,7 +201,14 @@ fn dp_levels_respects_budget_and_constraints_and_is_deterministic() {
         max_cost: all17 - 1.0,
         batch_safe: true,
     };
-    let out = run(&problem, &oracle, model.as_ref(), limits.clone(), 200, "dp-levels");
+    let out = run(
+        &problem,
+        &oracle,
+        model.as_ref(),
+        limits.clone(),
+        200,
+        "dp-levels",
+    );
     assert!(out.judgements <= 200 && !out.records.is_empty());
     for r in &out.records {
         assert!(r.cost <= limits.max_cost, "{} costs {}", r.schedule, r.cost);
@@ -218,7 +238,10 @@ fn dp_levels_respects_budget_and_constraints_and_is_deterministic() {
     // Proxy and real accuracy side by side, one row per proxy-front schedule, each judged at
     // the cost the DP gave it.
     let verified = a.details["verified"].as_array().unwrap();
-    assert_eq!(verified.len() as u64, a.details["proxy_front"].as_u64().unwrap());
+    assert_eq!(
+        verified.len() as u64,
+        a.details["proxy_front"].as_u64().unwrap()
+    );
     for v in verified {
         let r = a
             .records
@@ -269,5 +292,8 @@ fn a_model_without_stages_is_refused_in_one_line() {
         .err()
         .unwrap()
         .to_string();
-    assert!(err.contains("does not offer") && !err.contains('\n'), "{err}");
+    assert!(
+        err.contains("does not offer") && !err.contains('\n'),
+        "{err}"
+    );
 }

@@ -223,7 +223,10 @@ fn genetic_and_dp_levels_resume_to_the_same_run() {
             let resumed = run(Some(whole.records[..cut].to_vec()));
             let text = |o: &SearchOutcome| serde_json::to_string(&o.records).unwrap();
             assert_eq!(text(&resumed), text(&whole), "{preset} resumed after {cut}");
-            assert_eq!(resumed.details, whole.details, "{preset} resumed after {cut}");
+            assert_eq!(
+                resumed.details, whole.details,
+                "{preset} resumed after {cut}"
+            );
         }
     }
 }

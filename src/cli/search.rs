@@ -19,8 +19,9 @@ use serde_json::json;
 /// Arguments of `cellwise search`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Strategy preset name (dfs, dfs-bfs, dfs-best, genetic, dp, greedy, anneal, random,
-    /// exhaustive) or a path to a .toml preset.
+    /// Strategy preset name (dfs, dfs-bfs, dfs-best, genetic, genetic-lhs, dp (the
+    /// sensitivity knapsack baseline), dp-levels (level- and bootstrap-aware DP), greedy,
+    /// anneal, random, exhaustive) or a path to a .toml preset.
     #[arg(long, default_value = "dfs")]
     strategy: String,
     /// Problem preset name or path to a .toml file.

@@ -160,10 +160,9 @@ impl Proxy {
 
     /// The terms of step `step`'s slots with their `choices`, added in slot order.
     pub fn step(&self, step: usize, choices: &[usize]) -> f64 {
-        choices
-            .iter()
-            .enumerate()
-            .fold(0.0, |acc, (slot, &c)| acc + self.term(step * self.slots + slot, c))
+        choices.iter().enumerate().fold(0.0, |acc, (slot, &c)| {
+            acc + self.term(step * self.slots + slot, c)
+        })
     }
 
     /// The proxy of a schedule given as candidate indices: the steps' sums added in order
@@ -278,17 +277,15 @@ pub fn proxy_front(
                 out.clear();
                 stages.step(t, l.state, l.cost, d, &mut out)?;
                 let p = l.proxy + step_proxy[ci];
-                next.extend(
-                    out.iter()
-                        .filter(|&&(_, cost)| cost <= max_cost)
-                        .map(|&(state, cost)| Label {
-                            state,
-                            cost,
-                            proxy: p,
-                            prev: li,
-                            combo: ci,
-                        }),
-                );
+                next.extend(out.iter().filter(|&&(_, cost)| cost <= max_cost).map(
+                    |&(state, cost)| Label {
+                        state,
+                        cost,
+                        proxy: p,
+                        prev: li,
+                        combo: ci,
+                    },
+                ));
             }
         }
         let next = prune(next);
@@ -308,7 +305,11 @@ pub fn proxy_front(
             ends.push((cost, l.proxy, li));
         }
     }
-    ends.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+    ends.sort_by(|a, b| {
+        a.0.total_cmp(&b.0)
+            .then(a.1.total_cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+    });
     let mut front = Vec::new();
     let mut best = f64::INFINITY;
     for (cost, p, li) in ends {

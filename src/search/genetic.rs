@@ -368,7 +368,11 @@ fn seeded_sample(
         .max()
         .unwrap_or(0);
     let mut genomes: Vec<Vec<usize>> = (0..ranks.min(n))
-        .map(|r| (0..cells).map(|c| r.min(space.degrees_at(c).len() - 1)).collect())
+        .map(|r| {
+            (0..cells)
+                .map(|c| r.min(space.degrees_at(c).len() - 1))
+                .collect()
+        })
         .collect();
     let uniform = genomes.len();
     let mutants = mutants.min(n - uniform);
