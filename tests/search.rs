@@ -445,6 +445,15 @@ fn genetic_seeds_its_sample_with_all_highest_and_its_mutants() {
     );
     assert_eq!(out.details, again.details);
     assert_ne!(out.details, run(&seeded, 2).details);
+    // Survivors are distinct schedules.
+    let front: Vec<&str> = out.details["final_front"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let distinct: std::collections::HashSet<&&str> = front.iter().collect();
+    assert_eq!(distinct.len(), front.len(), "{front:?}");
     // The Latin-hypercube preset, and any preset that does not name `initial`, draw the
     // sample as before: the same run.
     let lhs = run(&StrategyConfig::load("genetic-lhs").unwrap(), 1);

@@ -10,7 +10,10 @@
 //! schedule (a share `mutant_share` of the sample, each lowering 1 to `mutant_positions`
 //! random positions to a random lower candidate), then a Latin-hypercube sample for the
 //! rest; `initial = "latin-hypercube"` (`strategies/genetic-lhs.toml`, and any preset that
-//! does not say) draws a Latin-hypercube sample only. Parents are picked
+//! does not say) draws a Latin-hypercube sample only. With `distinct_survivors` (the
+//! shipped `genetic` preset) each schedule takes at most one place among the survivors;
+//! without it (presets that do not say), children that repeat a parent keep their copies,
+//! which crowds a seeded population near all-highest until it stalls. Parents are picked
 //! by tournament on (rank, crowding distance); children come from block crossover (a run of
 //! consecutive positions, so whole steps with every slot, plus the ends of the two boundary
 //! steps) and one-degree mutations of one position within its own candidates; survivors are
@@ -59,6 +62,10 @@ pub struct GeneticConfig {
     /// `initial = "seeded"`: a mutant lowers between 1 and this many positions.
     #[serde(default = "one")]
     pub mutant_positions: usize,
+    /// Survivors are chosen among distinct schedules (a copy of a parent does not take a
+    /// second place in the population); presets that do not say keep copies, as before.
+    #[serde(default)]
+    pub distinct_survivors: bool,
     /// Individuals per tournament.
     pub tournament: usize,
     /// Probability of block crossover per pair of parents.
@@ -512,6 +519,10 @@ impl ScheduleSearch for Genetic {
             }
             let mut merged = pop;
             merged.extend(children);
+            if cfg.distinct_survivors {
+                let mut kept = std::collections::HashSet::new();
+                merged.retain(|ind| kept.insert(ind.genes.clone()));
+            }
             pop = select(&merged, cfg.population);
             generations += 1;
             stalled = if run.seen.len() == known {
