@@ -359,3 +359,109 @@ fn genetic_and_dp_find_true_front_points_and_are_reproducible() {
         );
     }
 }
+
+/// The genetic preset as shipped before the initial sample became a setting: a preset that
+/// does not name `initial` still draws a Latin hypercube.
+const GENETIC_BEFORE_SEEDING: &str = r#"
+strategy = "genetic"
+population = 20
+stop = "budget"
+stall_generations = 50
+initial_samples = 200
+tournament = 3
+crossover = 0.5
+mutate_down = 0.5
+mutate_up = 0.3
+"#;
+
+#[test]
+fn genetic_seeds_its_sample_with_all_highest_and_its_mutants() {
+    let (problem, _, oracle, _) = small();
+    let model = cost::by_name("bootstraps", &problem).unwrap();
+    let run = |preset: &StrategyConfig, seed| {
+        oracle.clear_caches();
+        let ctx = SearchContext::new(&problem, &oracle, model.as_ref(), open(), 300, seed).unwrap();
+        ctx.run(preset.build().as_mut()).unwrap()
+    };
+    let seeded = StrategyConfig::load("genetic").unwrap();
+    let out = run(&seeded, 1);
+    let space = oracle.space();
+    let initial = &out.details["initial"];
+    assert_eq!(initial["kind"], "seeded");
+    assert_eq!(
+        (&initial["uniform"], &initial["mutants"], &initial["random"]),
+        (&3.into(), &100.into(), &97.into())
+    );
+    // The sample starts with the uniform schedules, all-highest first, then the mutants of
+    // all-highest: each lowers 1 to 4 positions (repeats are judged once: of 100 draws on 6
+    // positions, 77 are distinct with seed 1).
+    let names: Vec<String> = out.records.iter().map(|r| r.schedule.to_string()).collect();
+    assert_eq!(names[..3], ["all-17", "all-7", "all-3"]);
+    let lowered = |i: usize| {
+        space
+            .choices(&out.records[i].schedule)
+            .unwrap()
+            .iter()
+            .filter(|&&c| c > 0)
+            .count()
+    };
+    let mutants = (3..out.records.len())
+        .take_while(|&i| (1..=4).contains(&lowered(i)))
+        .count();
+    assert!(mutants >= 60, "{mutants} distinct mutants first");
+    // The initial population (the sample's best 20) holds all-highest, the most accurate
+    // schedule, and mutants of it.
+    let population: Vec<&str> = out.details["initial_population"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(population.len(), 20);
+    assert!(population.contains(&"all-17"), "{population:?}");
+    let mutant_members = population
+        .iter()
+        .filter(|s| {
+            let s = cellwise::schedule::Schedule::parse(s, 6).unwrap();
+            let lowered = space
+                .choices(&s)
+                .unwrap()
+                .iter()
+                .filter(|&&c| c > 0)
+                .count();
+            (1..=4).contains(&lowered)
+        })
+        .count();
+    assert!(mutant_members >= 3, "{population:?}");
+    // Same seed, same run; another seed, other mutants.
+    let again = run(&seeded, 1);
+    assert_eq!(
+        names,
+        again
+            .records
+            .iter()
+            .map(|r| r.schedule.to_string())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(out.details, again.details);
+    assert_ne!(out.details, run(&seeded, 2).details);
+    // Survivors are distinct schedules.
+    let front: Vec<&str> = out.details["final_front"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let distinct: std::collections::HashSet<&&str> = front.iter().collect();
+    assert_eq!(distinct.len(), front.len(), "{front:?}");
+    // The Latin-hypercube preset, and any preset that does not name `initial`, draw the
+    // sample as before: the same run.
+    let lhs = run(&StrategyConfig::load("genetic-lhs").unwrap(), 1);
+    let before = run(
+        &StrategyConfig::from_toml("before", GENETIC_BEFORE_SEEDING).unwrap(),
+        1,
+    );
+    assert_eq!(lhs.details["initial"]["kind"], "latin-hypercube");
+    assert_eq!(lhs.details, before.details);
+    assert_ne!(lhs.records[0].schedule.to_string(), "all-17");
+}

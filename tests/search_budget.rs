@@ -32,12 +32,14 @@ fn run(problem: &Problem, oracle: &Oracle, strategy: &str, budget: usize) -> Sea
         .unwrap()
 }
 
-const ALL: [&str; 9] = [
+const ALL: [&str; 11] = [
     "dfs",
     "dfs-bfs",
     "dfs-best",
     "genetic",
+    "genetic-lhs",
     "dp",
+    "dp-levels",
     "greedy",
     "anneal",
     "random",
@@ -65,7 +67,7 @@ fn on_a_small_space_every_strategy_spends_its_budget_or_says_why() {
                     "{strategy}: {why}"
                 );
                 let expected = match strategy {
-                    "greedy" | "dp" | "genetic" => "converged after",
+                    "greedy" | "dp" | "dp-levels" | "genetic" | "genetic-lhs" => "converged after",
                     "random" | "exhaustive" => "every one of the 729 schedules",
                     _ => "complete after",
                 };

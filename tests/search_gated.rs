@@ -24,7 +24,15 @@ use rand::rngs::ChaCha20Rng;
 use rand::{RngExt, SeedableRng};
 
 /// Strategies that run on any space (exhaustive needs a small one).
-const STRATEGIES: [&str; 6] = ["dfs", "genetic", "dp", "greedy", "anneal", "random"];
+const STRATEGIES: [&str; 7] = [
+    "dfs",
+    "genetic",
+    "dp",
+    "dp-levels",
+    "greedy",
+    "anneal",
+    "random",
+];
 
 /// A problem preset's text: `cell` with 4 units on `side` x `side` images (`side` steps);
 /// `approximation` is the body of its `[approximation]` table.
@@ -536,5 +544,53 @@ fn the_command_line_prices_gated_schedules_and_refuses_missing_circuits_in_one_l
         assert!(!ok, "{args:?}");
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains("gru") && err.contains(flag), "{args:?}: {err}");
+    }
+}
+
+/// dp-levels on gated cells: its proxy front (the step graph's depth as moves between the
+/// carried states' depths, one choice per step for all its slots) is the brute-force Pareto
+/// set of the same proxy and depth over every schedule of a 2-step space (GRU 3^6, LSTM 3^10).
+#[test]
+fn dp_levels_proxy_front_is_the_brute_force_front_on_gated_cells() {
+    use cellwise::search::dp_levels::{Proxy, proxy_front};
+    for cell in ["gru", "lstm"] {
+        let (problem, oracle) = setup(cell, 2, THREE_DEGREES);
+        let model = cost::by_name("depth", &problem).unwrap();
+        let space = oracle.space().clone();
+        let proxy = Proxy::new(oracle.input_profile(), oracle.candidates(), &space).unwrap();
+        let mut points = Vec::new();
+        let mut choices = vec![0usize; space.positions()];
+        loop {
+            let s = space.from_choices(&choices);
+            points.push((model.cost(&s).unwrap(), proxy.of(&choices)));
+            // The next schedule, odometer-style.
+            let mut i = 0;
+            while i < choices.len() && choices[i] == 2 {
+                choices[i] = 0;
+                i += 1;
+            }
+            if i == choices.len() {
+                break;
+            }
+            choices[i] += 1;
+        }
+        assert_eq!(points.len(), 3usize.pow(space.positions() as u32));
+        points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        let mut want = Vec::new();
+        let mut best = f64::INFINITY;
+        for (c, p) in points {
+            if p < best {
+                best = p;
+                want.push((c, p));
+            }
+        }
+        let front = proxy_front(model.stages().unwrap(), &space, &proxy, f64::INFINITY).unwrap();
+        let got: Vec<(f64, f64)> = front.iter().map(|p| (p.cost, p.proxy)).collect();
+        assert_eq!(got, want, "{cell}");
+        assert!(got.len() >= 3, "{cell}: {got:?}");
+        for p in &front {
+            let s = space.from_choices(&p.choices);
+            assert_eq!(model.cost(&s).unwrap(), p.cost, "{cell} {s}");
+        }
     }
 }

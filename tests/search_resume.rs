@@ -24,12 +24,12 @@ fn cellwise(scratch: &Path) -> Command {
 
 const BUDGET: usize = 1500;
 
-fn run_args() -> Vec<String> {
+fn run_args(strategy: &str) -> Vec<String> {
     [
         "search",
         "--fixture",
         "--strategy",
-        "anneal",
+        strategy,
         "--budget",
         &BUDGET.to_string(),
         "--json",
@@ -38,12 +38,22 @@ fn run_args() -> Vec<String> {
     .to_vec()
 }
 
+/// Strategies whose killed runs are resumed: annealing, the seeded genetic search and the
+/// level-aware DP (whose details carry its proxy front and refinement).
+const RESUMED: [&str; 3] = ["anneal", "genetic", "dp-levels"];
+
 #[test]
 fn a_killed_search_resumes_to_identical_outputs() {
+    for strategy in RESUMED {
+        killed_and_resumed(strategy);
+    }
+}
+
+fn killed_and_resumed(strategy: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let out = cellwise(dir.path())
-        .args(run_args())
+        .args(run_args(strategy))
         .arg("--out")
         .arg(&a)
         .output()
@@ -56,12 +66,12 @@ fn a_killed_search_resumes_to_identical_outputs() {
     assert!(!a.join("checkpoint.json").exists());
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let full = summary["judgements"].as_u64().unwrap() as usize;
-    assert_eq!(full, BUDGET, "anneal spends its whole budget");
+    assert_eq!(full, BUDGET, "{strategy} spends its whole budget");
 
     // A checkpoint after every judgement (each written and synced: milliseconds apiece, so
     // the whole run takes seconds), killed as soon as the first one appears.
     let mut child = cellwise(dir.path())
-        .args(run_args())
+        .args(run_args(strategy))
         .args(["--checkpoint-every", "1", "--out"])
         .arg(&b)
         .stdout(Stdio::null())
@@ -111,7 +121,7 @@ fn a_killed_search_resumes_to_identical_outputs() {
             std::fs::read(a.join(f)).unwrap(),
             std::fs::read(b.join(f)).unwrap(),
         );
-        assert!(x == y, "{f} differs after resuming");
+        assert!(x == y, "{strategy}: {f} differs after resuming");
     }
     assert!(!b.join("checkpoint.json").exists());
     assert!(!b.join(cellwise::report::LOCK_FILE).exists());
@@ -170,4 +180,53 @@ fn bad_checkpoints_are_refused_in_one_line() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&missing.stderr).contains("reading checkpoint"));
+}
+
+/// Replaying the first judgements of a run (as `--resume` does from a checkpoint) and
+/// continuing gives the uninterrupted run's records and details, for the seeded genetic
+/// search, its Latin-hypercube preset and the level-aware DP (under latency, whose
+/// bootstraps the DP walks).
+#[test]
+fn genetic_and_dp_levels_resume_to_the_same_run() {
+    use cellwise::search::{Constraints, SearchContext, SearchOutcome, StrategyConfig};
+    let problem = Problem::load(DEFAULT_PROBLEM).unwrap();
+    let val = load_fixture_splits(&problem).unwrap().val;
+    let candidates = Candidates::from_problem(&problem, None).unwrap();
+    let oracle = Oracle::new(
+        &Weights::embedded_default(),
+        &val,
+        &candidates,
+        &OracleConfig::default(),
+    )
+    .unwrap();
+    let model = cost::by_name("latency", &problem).unwrap();
+    let open = Constraints {
+        min_accuracy: 0.0,
+        max_cost: f64::INFINITY,
+        batch_safe: false,
+    };
+    for preset in ["genetic", "genetic-lhs", "dp-levels"] {
+        let run = |replay: Option<Vec<Record>>| -> SearchOutcome {
+            oracle.clear_caches();
+            let mut ctx =
+                SearchContext::new(&problem, &oracle, model.as_ref(), open.clone(), 300, 2)
+                    .unwrap();
+            if let Some(records) = replay {
+                ctx.resume_from(records).unwrap();
+            }
+            ctx.run(StrategyConfig::load(preset).unwrap().build().as_mut())
+                .unwrap()
+        };
+        let whole = run(None);
+        assert_eq!(whole.judgements, 300, "{preset}");
+        for cut in [1, 120, 299] {
+            let resumed = run(Some(whole.records[..cut].to_vec()));
+            let text = |o: &SearchOutcome| serde_json::to_string(&o.records).unwrap();
+            assert_eq!(text(&resumed), text(&whole), "{preset} resumed after {cut}");
+            assert_eq!(
+                resumed.details, whole.details,
+                "{preset} resumed after {cut}"
+            );
+        }
+    }
 }

@@ -24,7 +24,7 @@ pub struct Args {
     /// Comma-separated strategy presets.
     #[arg(
         long,
-        default_value = "dfs,genetic,dp,greedy,anneal,random",
+        default_value = "dfs,genetic,dp,dp-levels,greedy,anneal,random",
         value_delimiter = ','
     )]
     strategies: Vec<String>,

@@ -19,8 +19,9 @@ use serde_json::json;
 /// Arguments of `cellwise search`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Strategy preset name (dfs, dfs-bfs, dfs-best, genetic, dp, greedy, anneal, random,
-    /// exhaustive) or a path to a .toml preset.
+    /// Strategy preset name (dfs, dfs-bfs, dfs-best, genetic, genetic-lhs, dp (the
+    /// sensitivity knapsack baseline), dp-levels (level- and bootstrap-aware DP), greedy,
+    /// anneal, random, exhaustive) or a path to a .toml preset.
     #[arg(long, default_value = "dfs")]
     strategy: String,
     /// Problem preset name or path to a .toml file.
@@ -66,7 +67,7 @@ pub struct Args {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Write `checkpoint.json` into the run directory after every N judgements (0: never),
-    /// skipping one while the last write took more than a tenth of the time since.
+    /// skipping one while the last write took over 50 ms and more than a tenth of the time since.
     #[arg(long, default_value_t = 500)]
     checkpoint_every: usize,
     /// Resume the interrupted run in this directory from its checkpoint (its settings are

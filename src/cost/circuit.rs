@@ -398,42 +398,62 @@ impl PlanTable {
                 Approx::Exact => return Err(CostError::ExactCell { cell: step }),
                 Approx::Degree(d) => d,
             };
-            let poly = SegmentKind::Poly(degree);
-            let Some(poly_depth) = self.depth(poly) else {
-                return Err(self.unplanned(step, degree));
-            };
-            let (linear, linear_depth) = if step == 0 {
-                (SegmentKind::FirstLinear, self.first_linear.depth)
-            } else {
-                (SegmentKind::Linear, self.linear.depth)
-            };
-            if points == BootstrapPoints::StepBoundary && linear_depth + poly_depth > self.top {
-                return Err(CostError::TooDeep {
-                    what: format!("a step with a degree-{degree} polynomial"),
-                    needed: linear_depth + poly_depth,
-                    available: self.top,
-                });
-            }
-            out.push(Segment {
+            out.extend(self.step_segments(step, degree, points)?);
+        }
+        out.push(self.output_segment());
+        Ok(out)
+    }
+
+    /// The two segments of step `step` with a degree-`degree` polynomial: its linear part
+    /// (a bootstrap may run before it) and its polynomial (a bootstrap may run before it
+    /// with [`BootstrapPoints::MidStep`]). Refuses a degree that is not planned and, with
+    /// [`BootstrapPoints::StepBoundary`], a step deeper than `top` levels.
+    pub fn step_segments(
+        &self,
+        step: usize,
+        degree: usize,
+        points: BootstrapPoints,
+    ) -> Result<[Segment; 2], CostError> {
+        let poly = SegmentKind::Poly(degree);
+        let Some(poly_depth) = self.depth(poly) else {
+            return Err(self.unplanned(step, degree));
+        };
+        let (linear, linear_depth) = if step == 0 {
+            (SegmentKind::FirstLinear, self.first_linear.depth)
+        } else {
+            (SegmentKind::Linear, self.linear.depth)
+        };
+        if points == BootstrapPoints::StepBoundary && linear_depth + poly_depth > self.top {
+            return Err(CostError::TooDeep {
+                what: format!("a step with a degree-{degree} polynomial"),
+                needed: linear_depth + poly_depth,
+                available: self.top,
+            });
+        }
+        Ok([
+            Segment {
                 step,
                 kind: linear,
                 depth: linear_depth,
                 bootstrap_allowed: true,
-            });
-            out.push(Segment {
+            },
+            Segment {
                 step,
                 kind: poly,
                 depth: poly_depth,
                 bootstrap_allowed: points == BootstrapPoints::MidStep,
-            });
-        }
-        out.push(Segment {
-            step: schedule.steps(),
+            },
+        ])
+    }
+
+    /// The output layer's segment after the last step (a bootstrap may run before it).
+    pub fn output_segment(&self) -> Segment {
+        Segment {
+            step: self.steps,
             kind: SegmentKind::Output,
             depth: self.output.depth,
             bootstrap_allowed: true,
-        });
-        Ok(out)
+        }
     }
 
     fn unplanned(&self, cell: usize, degree: usize) -> CostError {

@@ -8,6 +8,7 @@
 //! cells it sees that a slot off the critical path (GRU's z) saves no levels. The encrypted
 //! circuits of gated cells, their bootstrap placement and latency come with the CKKS side.
 
+use super::stages::{StageState, Stages};
 use super::{CostBreakdown, CostError, CostModel, StepCost};
 use crate::ckks::poly::poly_depth;
 use crate::problem::Problem;
@@ -43,33 +44,97 @@ impl GraphDepthModel {
                 self.cell.slots.len()
             )));
         }
-        let program = &self.cell.program;
         let mut state = vec![0usize; self.cell.state.len()];
         let mut per_step = Vec::with_capacity(self.steps);
         for t in 0..self.steps {
-            let mut ops = Vec::with_capacity(program.ops.len());
-            let depth = |v: Value, ops: &[usize]| match v {
-                Value::State(i) => state[i],
-                Value::Project(_) | Value::ProjectRecurrent(_) => state[0] + MATVEC_DEPTH,
-                Value::ProjectInput(_) => MATVEC_DEPTH,
-                Value::Op(k) => ops[k],
-            };
-            for op in program.ops {
-                let d = match *op {
-                    Op::Add(a, b) => depth(a, &ops).max(depth(b, &ops)),
-                    Op::Mul(a, b) => depth(a, &ops).max(depth(b, &ops)) + 1,
-                    Op::OneMinus(a) => depth(a, &ops),
-                    Op::Activate { slot, arg } => match schedule.get(slot, t) {
-                        Approx::Degree(d) => depth(arg, &ops) + poly_depth(d),
-                        Approx::Exact => return Err(CostError::ExactCell { cell: t }),
-                    },
-                };
-                ops.push(d);
-            }
-            state = program.next_state.iter().map(|v| depth(*v, &ops)).collect();
+            state = self.step_depths(t, &state, |slot| schedule.get(slot, t))?;
             per_step.push(state.clone());
         }
         Ok((per_step, state[0] + MATVEC_DEPTH))
+    }
+
+    /// The depth of each carried state after step `t`, from their depths before it, the
+    /// slots' approximations being `approx(slot)`.
+    fn step_depths(
+        &self,
+        t: usize,
+        state: &[usize],
+        approx: impl Fn(usize) -> Approx,
+    ) -> Result<Vec<usize>, CostError> {
+        let program = &self.cell.program;
+        let mut ops = Vec::with_capacity(program.ops.len());
+        let depth = |v: Value, ops: &[usize]| match v {
+            Value::State(i) => state[i],
+            Value::Project(_) | Value::ProjectRecurrent(_) => state[0] + MATVEC_DEPTH,
+            Value::ProjectInput(_) => MATVEC_DEPTH,
+            Value::Op(k) => ops[k],
+        };
+        for op in program.ops {
+            let d = match *op {
+                Op::Add(a, b) => depth(a, &ops).max(depth(b, &ops)),
+                Op::Mul(a, b) => depth(a, &ops).max(depth(b, &ops)) + 1,
+                Op::OneMinus(a) => depth(a, &ops),
+                Op::Activate { slot, arg } => match approx(slot) {
+                    Approx::Degree(d) => depth(arg, &ops) + poly_depth(d),
+                    Approx::Exact => return Err(CostError::ExactCell { cell: t }),
+                },
+            };
+            ops.push(d);
+        }
+        Ok(program.next_state.iter().map(|v| depth(*v, &ops)).collect())
+    }
+
+    /// The carried states' depths packed into a [`StageState`] (16 bits each).
+    fn pack(&self, depths: &[usize]) -> Result<StageState, CostError> {
+        depths.iter().enumerate().try_fold(0, |key, (i, &d)| {
+            let d = u16::try_from(d).map_err(|_| {
+                CostError::Plan(format!(
+                    "a depth of {d} levels is beyond the step walk's range"
+                ))
+            })?;
+            Ok(key | StageState::from(d) << (16 * i))
+        })
+    }
+
+    fn unpack(&self, key: StageState) -> Vec<usize> {
+        (0..self.cell.state.len())
+            .map(|i| ((key >> (16 * i)) & 0xffff) as usize)
+            .collect()
+    }
+}
+
+/// The step-graph depth as a walk whose state is the depth of every carried state (at most
+/// four of 16 bits each): a step costs nothing, the end costs the logits' depth.
+impl Stages for GraphDepthModel {
+    fn start(&self) -> StageState {
+        0
+    }
+
+    fn step(
+        &self,
+        step: usize,
+        state: StageState,
+        cost: f64,
+        degrees: &[usize],
+        out: &mut Vec<(StageState, f64)>,
+    ) -> Result<(), CostError> {
+        if degrees.len() != self.cell.slots.len() || step >= self.steps {
+            return Err(CostError::Plan(format!(
+                "step {step} with {} degrees, the problem has {} steps of {} slots",
+                degrees.len(),
+                self.steps,
+                self.cell.slots.len()
+            )));
+        }
+        let next = self.step_depths(step, &self.unpack(state), |slot| {
+            Approx::Degree(degrees[slot])
+        })?;
+        out.push((self.pack(&next)?, cost));
+        Ok(())
+    }
+
+    fn finish(&self, state: StageState, cost: f64) -> Result<Option<f64>, CostError> {
+        Ok(Some(cost + (self.unpack(state)[0] + MATVEC_DEPTH) as f64))
     }
 }
 
@@ -130,6 +195,10 @@ impl CostModel for GraphDepthModel {
             bootstraps: 0,
             steps,
         })
+    }
+
+    fn stages(&self) -> Option<&dyn Stages> {
+        (self.cell.state.len() <= 4).then_some(self as &dyn Stages)
     }
 }
 

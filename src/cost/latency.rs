@@ -19,6 +19,7 @@ use crate::schedule::Schedule;
 use super::circuit::{CellFits, OP_BOOTSTRAP, Segment, SegmentKind};
 use super::models::{Circuit, Seconds};
 use super::profile::{Profile, ProfileError};
+use super::stages::{StageState, Stages};
 use super::{CostBreakdown, CostError, CostModel, CostOptions};
 
 /// Seconds of one kind of segment at each level 0..=top (NaN where it cannot start: fewer
@@ -152,7 +153,12 @@ impl LatencyModel {
 
     /// Seconds of segment `i` of `segments` starting at `level`.
     fn seconds(&self, segments: &[Segment], i: usize, level: usize) -> f64 {
-        let table = match segments[i].kind {
+        self.seconds_of(segments[i].kind, level)
+    }
+
+    /// Seconds of a segment of `kind` starting at `level`.
+    fn seconds_of(&self, kind: SegmentKind, level: usize) -> f64 {
+        let table = match kind {
             SegmentKind::FirstLinear => &self.first_linear,
             SegmentKind::Linear => &self.linear,
             SegmentKind::Output => &self.output,
@@ -201,6 +207,39 @@ impl CostModel for LatencyModel {
             &placement,
             Some(seconds),
         ))
+    }
+
+    /// With the optimal placement only: greedy placement may cost more than the cheapest walk.
+    fn stages(&self) -> Option<&dyn Stages> {
+        self.circuit
+            .places_optimally()
+            .then_some(self as &dyn Stages)
+    }
+}
+
+/// The latency as a walk: every segment costs its seconds at its level, a bootstrap its own.
+impl Stages for LatencyModel {
+    fn start(&self) -> StageState {
+        self.circuit.table().top() as StageState
+    }
+
+    fn step(
+        &self,
+        step: usize,
+        state: StageState,
+        cost: f64,
+        degrees: &[usize],
+        out: &mut Vec<(StageState, f64)>,
+    ) -> Result<(), CostError> {
+        let price = |s: &Segment, level: usize| self.seconds_of(s.kind, level);
+        self.circuit
+            .stage_step(step, (state, cost), degrees, (self.bootstrap, price), out)
+    }
+
+    fn finish(&self, state: StageState, cost: f64) -> Result<Option<f64>, CostError> {
+        let price = |s: &Segment, level: usize| self.seconds_of(s.kind, level);
+        self.circuit
+            .stage_finish((state, cost), (self.bootstrap, price))
     }
 }
 

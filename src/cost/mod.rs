@@ -15,7 +15,7 @@
 //!
 //! The pieces: [`circuit`] turns a schedule into segments (levels consumed, operations),
 //! [`placement`] places bootstraps (greedy and optimal), the models in [`models`] price the
-//! result.
+//! result, and [`stages`] shows a model step by step to a dynamic programme.
 
 pub mod circuit;
 pub mod graph_depth;
@@ -24,6 +24,7 @@ pub mod models;
 pub mod placement;
 pub mod profile;
 pub mod report;
+pub mod stages;
 
 use serde::Serialize;
 
@@ -36,6 +37,7 @@ pub use circuit::{BootstrapPoints, CellFits};
 pub use latency::LatencyModel;
 pub use models::{BootstrapsModel, DepthModel, PlacementPolicy};
 pub use profile::{Profile, ProfileError};
+pub use stages::{StageState, Stages};
 
 /// Levels available for computation after a bootstrap (and in a fresh ciphertext) with the
 /// `fgb-like` preset, as HEaaN's FGb parameters.
@@ -130,6 +132,11 @@ pub trait CostModel: Send + Sync {
     fn cost(&self, schedule: &Schedule) -> Result<f64, CostError>;
     /// The cost with its per-step account.
     fn breakdown(&self, schedule: &Schedule) -> Result<CostBreakdown, CostError>;
+    /// The model as moves between the states of consecutive steps, whose cheapest walk
+    /// through a schedule costs [`CostModel::cost`]; `None` if it has no such form.
+    fn stages(&self) -> Option<&dyn Stages> {
+        None
+    }
 }
 
 /// A schedule's cost, step by step.

@@ -6,6 +6,7 @@ use crate::schedule::Schedule;
 
 use super::circuit::{BootstrapPoints, CellFits, OP_BOOTSTRAP, PlanTable, Segment, SegmentKind};
 use super::placement::{self, Chain, Placement};
+use super::stages::{StageState, Stages, walk};
 use super::{CostBreakdown, CostError, CostModel, CostOptions, OpCount, StepCost};
 
 /// How bootstraps are placed.
@@ -80,6 +81,86 @@ impl Circuit {
             PlacementPolicy::Greedy => placement::greedy(&chain),
             PlacementPolicy::Optimal => placement::optimal(&chain),
         }
+    }
+
+    /// True if the circuit places bootstraps optimally (the placement a [`Stages`] walk
+    /// takes).
+    pub fn places_optimally(&self) -> bool {
+        self.policy == PlacementPolicy::Optimal
+    }
+
+    /// A [`Stages::step`] of the circuit: step `step` with `degrees` (its one slot's) from
+    /// `state` (the levels left) at `cost`, with bootstraps costing `bootstrap` and segments
+    /// priced by `price(segment, start level)`.
+    pub fn stage_step(
+        &self,
+        step: usize,
+        (state, cost): (StageState, f64),
+        degrees: &[usize],
+        (bootstrap, price): (f64, impl Fn(&Segment, usize) -> f64),
+        out: &mut Vec<(StageState, f64)>,
+    ) -> Result<(), CostError> {
+        let &[degree] = degrees else {
+            return Err(CostError::Plan(format!(
+                "{} degrees given for a step of a one-slot circuit",
+                degrees.len()
+            )));
+        };
+        if step >= self.table.steps() {
+            return Err(CostError::Plan(format!(
+                "step {step} of a {}-step circuit",
+                self.table.steps()
+            )));
+        }
+        let segments = self.table.step_segments(step, degree, self.points)?;
+        let to = walk(
+            self.table.top(),
+            bootstrap,
+            &segments,
+            price,
+            &self.at(state, cost)?,
+        );
+        out.extend(
+            to.iter()
+                .enumerate()
+                .filter(|(_, c)| c.is_finite())
+                .map(|(level, &c)| (level as StageState, c)),
+        );
+        Ok(())
+    }
+
+    /// A [`Stages::finish`] of the circuit: the output layer from `state` at `cost`.
+    pub fn stage_finish(
+        &self,
+        (state, cost): (StageState, f64),
+        (bootstrap, price): (f64, impl Fn(&Segment, usize) -> f64),
+    ) -> Result<Option<f64>, CostError> {
+        let segment = self.table.output_segment();
+        let to = walk(
+            self.table.top(),
+            bootstrap,
+            &[segment],
+            price,
+            &self.at(state, cost)?,
+        );
+        let least = to.iter().copied().fold(f64::INFINITY, f64::min);
+        Ok(least.is_finite().then_some(least))
+    }
+
+    /// The walk's costs by level: `cost` at level `state`, unreachable elsewhere.
+    fn at(&self, state: StageState, cost: f64) -> Result<Vec<f64>, CostError> {
+        let top = self.table.top();
+        let level = usize::try_from(state)
+            .ok()
+            .filter(|&l| l <= top)
+            .ok_or_else(|| {
+                CostError::Plan(format!(
+                    "state {state} is not a level of a {top}-level chain"
+                ))
+            })?;
+        let mut from = vec![f64::INFINITY; top + 1];
+        from[level] = cost;
+        Ok(from)
     }
 
     /// The per-step account of a placement. `seconds`, if given, prices one segment at a
@@ -224,6 +305,35 @@ impl CostModel for DepthModel {
             None,
         ))
     }
+
+    fn stages(&self) -> Option<&dyn Stages> {
+        Some(self)
+    }
+}
+
+/// The depth as a walk: every segment costs its depth, a bootstrap nothing.
+impl Stages for DepthModel {
+    fn start(&self) -> StageState {
+        self.circuit.table().top() as StageState
+    }
+
+    fn step(
+        &self,
+        step: usize,
+        state: StageState,
+        cost: f64,
+        degrees: &[usize],
+        out: &mut Vec<(StageState, f64)>,
+    ) -> Result<(), CostError> {
+        let price = |s: &Segment, _: usize| s.depth as f64;
+        self.circuit
+            .stage_step(step, (state, cost), degrees, (0.0, price), out)
+    }
+
+    fn finish(&self, state: StageState, cost: f64) -> Result<Option<f64>, CostError> {
+        let price = |s: &Segment, _: usize| s.depth as f64;
+        self.circuit.stage_finish((state, cost), (0.0, price))
+    }
 }
 
 /// `bootstraps`: the minimum number of bootstraps the schedule needs (AutoFHE's cost).
@@ -270,6 +380,36 @@ impl CostModel for BootstrapsModel {
             &placement,
             None,
         ))
+    }
+
+    /// Greedy placement needs the fewest bootstraps too, so either policy walks the same.
+    fn stages(&self) -> Option<&dyn Stages> {
+        Some(self)
+    }
+}
+
+/// The bootstraps as a walk: segments are free, a bootstrap costs 1.
+impl Stages for BootstrapsModel {
+    fn start(&self) -> StageState {
+        self.circuit.table().top() as StageState
+    }
+
+    fn step(
+        &self,
+        step: usize,
+        state: StageState,
+        cost: f64,
+        degrees: &[usize],
+        out: &mut Vec<(StageState, f64)>,
+    ) -> Result<(), CostError> {
+        let price = |_: &Segment, _: usize| 0.0;
+        self.circuit
+            .stage_step(step, (state, cost), degrees, (1.0, price), out)
+    }
+
+    fn finish(&self, state: StageState, cost: f64) -> Result<Option<f64>, CostError> {
+        let price = |_: &Segment, _: usize| 0.0;
+        self.circuit.stage_finish((state, cost), (1.0, price))
     }
 }
 

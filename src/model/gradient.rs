@@ -47,11 +47,41 @@ fn half_loss_and_gradient(
     y: &[u8],
     n: usize,
 ) -> (f64, usize, Weights) {
+    backward(w, x, y, n, |_, _, _| {}, |_, _, _| {})
+}
+
+/// [`loss_and_gradient`] of one batch (not split) that also shows every activation's
+/// argument, `on_input(slot, step, z)` before it is applied, and the gradient of the batch's
+/// mean loss with respect to its result, `on_output_gradient(slot, step, d)` ([batch,
+/// hidden]; row i is 1/batch of image i's own gradient).
+pub fn observed_loss_and_gradient(
+    w: &Weights,
+    x: ArrayView3<f32>,
+    y: &[u8],
+    on_input: impl FnMut(usize, usize, &Array2<f32>),
+    on_output_gradient: impl FnMut(usize, usize, &Array2<f32>),
+) -> (f64, usize, Weights) {
+    backward(w, x, y, y.len(), on_input, on_output_gradient)
+}
+
+/// The share of images `x` in the loss and gradient of a batch of `n` images, observed as
+/// [`observed_loss_and_gradient`] says.
+fn backward(
+    w: &Weights,
+    x: ArrayView3<f32>,
+    y: &[u8],
+    n: usize,
+    mut on_input: impl FnMut(usize, usize, &Array2<f32>),
+    mut on_output_gradient: impl FnMut(usize, usize, &Array2<f32>),
+) -> (f64, usize, Weights) {
     let cell = w.cell.cell();
     let steps = x.dim().1;
     let hd = w.hidden();
     let p = Params::<f32>::of(w);
-    let trace = forward_with(w, &p, x, |slot, _, z| exact(cell.slots[slot].function, z));
+    let trace = forward_with(w, &p, x, |slot, t, z| {
+        on_input(slot, t, z);
+        exact(cell.slots[slot].function, z)
+    });
     let correct = argmax_rows(&trace.logits)
         .iter()
         .zip(y)
@@ -111,6 +141,7 @@ fn half_loss_and_gradient(
                 }
                 Op::OneMinus(a) => grads.add(a, (-d).into()),
                 Op::Activate { slot, arg } => {
+                    on_output_gradient(slot, t, &d);
                     let out = &st.ops[k];
                     let mut d = d;
                     match cell.slots[slot].function {

@@ -13,6 +13,7 @@ mod embedded;
 pub mod forward;
 mod gradient;
 pub mod init;
+pub mod inputs;
 mod tanhf;
 pub mod train;
 mod weights;

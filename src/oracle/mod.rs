@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -24,6 +24,7 @@ use crate::approx::{Activation, ApproxError, Approximation, FitMethod};
 use crate::data::Split;
 use crate::model::Weights;
 use crate::model::forward::slot_histograms;
+use crate::model::inputs::InputProfile;
 use crate::problem::Problem;
 use crate::recurrence::{CellKind, GateUse};
 use crate::schedule::{Approx, Schedule, ScheduleError, Space};
@@ -142,6 +143,15 @@ pub struct Candidates {
 
 /// Bins of the pre-activation histograms behind `weighted` fits.
 pub const HISTOGRAM_BINS: usize = 256;
+
+/// Images (the split's first) on which [`Oracle::input_profile`] measures each position.
+pub const PROFILE_IMAGES: usize = 2048;
+/// Bins of [`Oracle::input_profile`]'s histograms.
+pub const PROFILE_BINS: usize = 512;
+/// [`Oracle::input_profile`]'s histograms span each slot's fit interval widened to this many
+/// half-widths about its centre (the polynomials' behaviour just outside the interval
+/// counts; arguments further out fall in the end bins).
+pub const PROFILE_REACH: f64 = 2.0;
 
 impl Candidates {
     /// Fits every slot's candidate degrees by its method; `weighted` slots need the
@@ -283,6 +293,11 @@ pub struct Oracle {
     space: Space,
     memo: Mutex<HashMap<Schedule, Arc<Evaluation>>>,
     memoise: bool,
+    candidates: Candidates,
+    /// What [`Oracle::input_profile`] measures on: the weights and the split's first
+    /// [`PROFILE_IMAGES`] images with their labels.
+    profile_source: (Weights, ndarray::Array3<f32>, Vec<u8>),
+    profile: OnceLock<InputProfile>,
     runs: AtomicU64,
     memo_hits: AtomicU64,
     prefix_hits: AtomicU64,
@@ -338,6 +353,16 @@ impl Oracle {
             space: candidates.space(split.images.dim().1),
             memo: Mutex::new(HashMap::new()),
             memoise: config.memoise,
+            candidates: candidates.clone(),
+            profile_source: {
+                let n = split.len().min(PROFILE_IMAGES);
+                (
+                    weights.clone(),
+                    split.images.slice(ndarray::s![..n, .., ..]).to_owned(),
+                    split.labels[..n].to_vec(),
+                )
+            },
+            profile: OnceLock::new(),
             runs: AtomicU64::new(0),
             memo_hits: AtomicU64::new(0),
             prefix_hits: AtomicU64::new(0),
@@ -373,6 +398,32 @@ impl Oracle {
     /// Name of the split.
     pub fn split(&self) -> &str {
         &self.split
+    }
+
+    /// The candidate approximations the oracle scores.
+    pub fn candidates(&self) -> &Candidates {
+        &self.candidates
+    }
+
+    /// What each (slot, step) position of the exact model sees on the split's first
+    /// [`PROFILE_IMAGES`] images: the histogram of its arguments over its fit interval
+    /// widened to [`PROFILE_REACH`] half-widths ([`PROFILE_BINS`] bins) and the loss's
+    /// sensitivity to its result. Measured once, on first use.
+    pub fn input_profile(&self) -> &InputProfile {
+        self.profile.get_or_init(|| {
+            let ranges: Vec<[f64; 2]> = self
+                .candidates
+                .slots
+                .iter()
+                .map(|s| {
+                    let [lo, hi] = s.interval;
+                    let (centre, half) = ((lo + hi) / 2.0, (hi - lo) / 2.0);
+                    [centre - PROFILE_REACH * half, centre + PROFILE_REACH * half]
+                })
+                .collect();
+            let (weights, images, labels) = &self.profile_source;
+            InputProfile::measure(weights, images.view(), labels, &ranges, PROFILE_BINS)
+        })
     }
 
     fn check(&self, schedule: &Schedule) -> Result<(), OracleError> {

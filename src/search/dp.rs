@@ -1,6 +1,8 @@
-//! Lee et al.-style dynamic programming. Each (slot, step) position's sensitivity to each
-//! lower candidate degree is measured with the oracle (the accuracy lost when only that
-//! position is lowered from the all-highest schedule), and so is the cost it saves. Assuming
+//! The knapsack baseline of Lee et al.-style dynamic programming (preset `dp`; the level- and
+//! bootstrap-aware programme is [`super::dp_levels`]). Each (slot, step) position's
+//! sensitivity to each lower candidate degree is measured with the oracle (the accuracy lost
+//! when only that position is lowered from the all-highest schedule), and so is the cost it
+//! saves. Assuming
 //! both add up over positions, the schedule that loses the least accuracy for a required
 //! saving is a multiple-choice knapsack, solved exactly by dynamic programming over the saving
 //! in integer units. The picks for a sweep of cost budgets are then verified with the real

@@ -2,7 +2,18 @@
 //! step-major as schedules store them; the two objectives are
 //! `1 - validation accuracy` and cost, both minimised, with Deb's constrained domination
 //! (schedules within the constraints dominate those outside; among the latter the smaller
-//! violation wins). A Latin-hypercube sample seeds the first population; parents are picked
+//! violation wins); the cost is the search's cost model (`depth`, `bootstraps` as AutoFHE,
+//! `latency`). An initial sample seeds the first population (its best `population` by
+//! non-dominated sorting and crowding). `initial = "seeded"` (the shipped preset) draws it as
+//! AutoFHE's search does: every uniform schedule, the all-highest one first (AutoFHE's
+//! `search.py` sets its first rows to the uniform degrees), then mutants of the all-highest
+//! schedule (a share `mutant_share` of the sample, each lowering 1 to `mutant_positions`
+//! random positions to a random lower candidate), then a Latin-hypercube sample for the
+//! rest; `initial = "latin-hypercube"` (`strategies/genetic-lhs.toml`, and any preset that
+//! does not say) draws a Latin-hypercube sample only. With `distinct_survivors` (the
+//! shipped `genetic` preset) each schedule takes at most one place among the survivors;
+//! without it (presets that do not say), children that repeat a parent keep their copies,
+//! which crowds a seeded population near all-highest until it stalls. Parents are picked
 //! by tournament on (rank, crowding distance); children come from block crossover (a run of
 //! consecutive positions, so whole steps with every slot, plus the ends of the two boundary
 //! steps) and one-degree mutations of one position within its own candidates; survivors are
@@ -38,8 +49,23 @@ pub struct GeneticConfig {
     pub stop: Stop,
     /// Consecutive generations without a new schedule after which the search ends.
     pub stall_generations: usize,
-    /// Size of the Latin-hypercube initial sample.
+    /// Size of the initial sample.
     pub initial_samples: usize,
+    /// How the initial sample is drawn (presets that do not say: a Latin hypercube, as
+    /// before the setting existed).
+    #[serde(default)]
+    pub initial: Initial,
+    /// `initial = "seeded"`: the share of the initial sample that are mutants of the
+    /// all-highest schedule, in [0, 1].
+    #[serde(default)]
+    pub mutant_share: f64,
+    /// `initial = "seeded"`: a mutant lowers between 1 and this many positions.
+    #[serde(default = "one")]
+    pub mutant_positions: usize,
+    /// Survivors are chosen among distinct schedules (a copy of a parent does not take a
+    /// second place in the population); presets that do not say keep copies, as before.
+    #[serde(default)]
+    pub distinct_survivors: bool,
     /// Individuals per tournament.
     pub tournament: usize,
     /// Probability of block crossover per pair of parents.
@@ -48,6 +74,22 @@ pub struct GeneticConfig {
     pub mutate_down: f64,
     /// Probability of raising one random (slot, step) position by one candidate degree.
     pub mutate_up: f64,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// How the initial sample is drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Initial {
+    /// A Latin-hypercube sample of the whole space.
+    #[default]
+    LatinHypercube,
+    /// AutoFHE's: the uniform schedules (all-highest first), mutants of all-highest, then
+    /// a Latin-hypercube sample.
+    Seeded,
 }
 
 /// The stopping rule of the genetic search.
@@ -115,6 +157,12 @@ impl GeneticConfig {
                 MAX_INITIAL_SAMPLES,
             ),
             ("tournament", self.tournament, 1, self.population),
+            (
+                "mutant_positions",
+                self.mutant_positions,
+                1,
+                MAX_INITIAL_SAMPLES,
+            ),
         ];
         for (name, value, lo, hi) in counts {
             if !(lo..=hi).contains(&value) {
@@ -132,6 +180,7 @@ impl GeneticConfig {
             ("crossover", self.crossover),
             ("mutate_down", self.mutate_down),
             ("mutate_up", self.mutate_up),
+            ("mutant_share", self.mutant_share),
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(format!("{name} = {p} must be a probability in [0, 1]"));
@@ -308,6 +357,48 @@ fn latin_hypercube(rng: &mut ChaCha20Rng, n: usize, space: &Space) -> Vec<Vec<us
     genomes
 }
 
+/// The initial sample `initial = "seeded"` draws (AutoFHE's): every uniform schedule by
+/// candidate rank (all-highest first; a position with fewer candidates keeps its lowest),
+/// then `mutants` mutants of all-highest, each lowering 1 to `max_lowered` distinct random
+/// positions to a random lower candidate, then a Latin-hypercube sample of the rest; `n`
+/// genomes in all, and the counts of each kind.
+fn seeded_sample(
+    rng: &mut ChaCha20Rng,
+    n: usize,
+    space: &Space,
+    mutants: usize,
+    max_lowered: usize,
+) -> (Vec<Vec<usize>>, [usize; 3]) {
+    let cells = space.positions();
+    let ranks = (0..cells)
+        .map(|c| space.degrees_at(c).len())
+        .max()
+        .unwrap_or(0);
+    let mut genomes: Vec<Vec<usize>> = (0..ranks.min(n))
+        .map(|r| {
+            (0..cells)
+                .map(|c| r.min(space.degrees_at(c).len() - 1))
+                .collect()
+        })
+        .collect();
+    let uniform = genomes.len();
+    let mutants = mutants.min(n - uniform);
+    for _ in 0..mutants {
+        let mut g = vec![0usize; cells];
+        let lowered = rng.random_range(1..=max_lowered.min(cells).max(1));
+        for c in rand::seq::index::sample(rng, cells, lowered.min(cells)) {
+            let k = space.degrees_at(c).len();
+            if k > 1 {
+                g[c] = rng.random_range(1..k);
+            }
+        }
+        genomes.push(g);
+    }
+    let random = n - uniform - mutants;
+    genomes.extend(latin_hypercube(rng, random, space));
+    (genomes, [uniform, mutants, random])
+}
+
 fn tournament<'p>(
     rng: &mut ChaCha20Rng,
     pop: &'p [Individual],
@@ -344,9 +435,25 @@ impl ScheduleSearch for Genetic {
             ctx,
             seen: HashMap::new(),
         };
+        let (genomes, kinds) = match cfg.initial {
+            Initial::LatinHypercube => {
+                let n = cfg.initial_samples;
+                (latin_hypercube(&mut rng, n, &space), [0, 0, n])
+            }
+            Initial::Seeded => {
+                let mutants = (cfg.mutant_share * cfg.initial_samples as f64).round() as usize;
+                seeded_sample(
+                    &mut rng,
+                    cfg.initial_samples,
+                    &space,
+                    mutants,
+                    cfg.mutant_positions,
+                )
+            }
+        };
         let mut sample = Vec::new();
         let mut exhausted = false;
-        for genes in latin_hypercube(&mut rng, cfg.initial_samples, &space) {
+        for genes in genomes {
             match run.judge(genes)? {
                 Some(ind) => sample.push(ind),
                 None => {
@@ -356,6 +463,10 @@ impl ScheduleSearch for Genetic {
             }
         }
         let mut pop = select(&sample, cfg.population);
+        let initial_population: Vec<String> = pop
+            .iter()
+            .map(|ind| run.schedule(&ind.genes).to_string())
+            .collect();
         let mut generations = 0;
         let mut stalled = 0;
         let limit = match cfg.stop {
@@ -408,6 +519,10 @@ impl ScheduleSearch for Genetic {
             }
             let mut merged = pop;
             merged.extend(children);
+            if cfg.distinct_survivors {
+                let mut kept = std::collections::HashSet::new();
+                merged.retain(|ind| kept.insert(ind.genes.clone()));
+            }
             pop = select(&merged, cfg.population);
             generations += 1;
             stalled = if run.seen.len() == known {
@@ -425,7 +540,14 @@ impl ScheduleSearch for Genetic {
             })
             .unwrap_or_default();
         let mut details = json!({
+            "initial": {
+                "kind": cfg.initial,
+                "uniform": kinds[0],
+                "mutants": kinds[1],
+                "random": kinds[2],
+            },
             "initial_samples": sample.len(),
+            "initial_population": initial_population,
             "generations": generations,
             "distinct_schedules": run.seen.len(),
             "final_front": final_front,
@@ -506,6 +628,38 @@ mod tests {
             let e = preset(bad).unwrap_err().to_string();
             assert_eq!(e, format!("strategy preset g: {message}"), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_seeded_sample_is_uniform_schedules_then_mutants_of_all_highest_then_random() {
+        let space = Space::new(
+            crate::recurrence::CellKind::SimpleRnn,
+            28,
+            vec![vec![3, 7, 17]],
+        );
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let (g, kinds) = seeded_sample(&mut rng, 200, &space, 100, 4);
+        assert_eq!(kinds, [3, 100, 97]);
+        assert_eq!(g.len(), 200);
+        for (r, genome) in g[..3].iter().enumerate() {
+            assert_eq!(genome, &vec![r; 28], "all-17, all-7, all-3 first");
+        }
+        let mut lowered_counts = std::collections::BTreeSet::new();
+        for m in &g[3..103] {
+            let lowered = m.iter().filter(|&&c| c > 0).count();
+            assert!((1..=4).contains(&lowered), "{m:?}");
+            lowered_counts.insert(lowered);
+        }
+        assert_eq!(lowered_counts.len(), 4, "1 to 4 positions lowered");
+        // The rest is a Latin hypercube: every candidate about equally often per position.
+        for c in 0..28 {
+            let ones = g[103..].iter().filter(|x| x[c] == 1).count();
+            assert!((32..=33).contains(&ones), "{ones}");
+        }
+        // A sample smaller than the uniform schedules keeps the highest ones.
+        let (small, kinds) = seeded_sample(&mut rng, 2, &space, 1, 4);
+        assert_eq!(kinds, [2, 0, 0]);
+        assert_eq!(small, vec![vec![0; 28], vec![1; 28]]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod anneal;
 mod checkpoint;
 pub mod dfs;
 pub mod dp;
+pub mod dp_levels;
 pub mod exhaustive;
 pub mod genetic;
 pub mod greedy;
@@ -123,6 +124,8 @@ pub struct SearchContext<'a> {
 
 /// The largest share of a run's wall time that writing checkpoints may take.
 pub const CHECKPOINT_SHARE: f64 = 0.1;
+/// Checkpoints written faster than this (seconds) are never skipped.
+pub const CHECKPOINT_UNTHROTTLED: f64 = 0.05;
 
 /// What a strategy found, with the statistics of the search.
 #[derive(Clone, Debug, Serialize)]
@@ -223,8 +226,9 @@ impl<'a> SearchContext<'a> {
 
     /// Writes a [`Checkpoint`] with `header` to `path` (atomically) after every `every`
     /// judgements, skipping a due one while less than [`CHECKPOINT_SHARE`]'s inverse times
-    /// the last write's duration has passed since it (a checkpoint holds every judgement so
-    /// far, so fixed intervals would make long runs quadratic).
+    /// the last write's duration has passed since it, if that write took at least
+    /// [`CHECKPOINT_UNTHROTTLED`] (a checkpoint holds every judgement so far, so fixed
+    /// intervals would make long runs quadratic).
     pub fn checkpoint_every(&mut self, path: PathBuf, every: usize, header: serde_json::Value) {
         if every > 0 {
             self.checkpoint = Some((path, every, header));
@@ -275,7 +279,8 @@ impl<'a> SearchContext<'a> {
             && self.records.len().is_multiple_of(*every)
             && self.replay.is_empty()
             && self.last_checkpoint.is_none_or(|(at, took)| {
-                at.elapsed().as_secs_f64() * CHECKPOINT_SHARE >= took.as_secs_f64()
+                took.as_secs_f64() < CHECKPOINT_UNTHROTTLED
+                    || at.elapsed().as_secs_f64() * CHECKPOINT_SHARE >= took.as_secs_f64()
             })
         {
             let t = Instant::now();
@@ -456,6 +461,7 @@ pub enum StrategyConfig {
     Anneal(anneal::AnnealConfig),
     Genetic(genetic::GeneticConfig),
     Dp(dp::DpConfig),
+    DpLevels(dp_levels::DpLevelsConfig),
 }
 
 /// The largest strategy preset file read (the shipped ones are a few hundred bytes).
@@ -470,7 +476,12 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("random", include_str!("../../strategies/random.toml")),
     ("anneal", include_str!("../../strategies/anneal.toml")),
     ("genetic", include_str!("../../strategies/genetic.toml")),
+    (
+        "genetic-lhs",
+        include_str!("../../strategies/genetic-lhs.toml"),
+    ),
     ("dp", include_str!("../../strategies/dp.toml")),
+    ("dp-levels", include_str!("../../strategies/dp-levels.toml")),
     (
         "exhaustive",
         include_str!("../../strategies/exhaustive.toml"),
@@ -532,15 +543,15 @@ impl StrategyConfig {
         Ok(config)
     }
 
-    /// Checks the settings of the preset's strategy (greedy, random and exhaustive have
-    /// none).
+    /// Checks the settings of the preset's strategy (greedy, random, exhaustive and
+    /// dp-levels have none to check).
     pub fn validate(&self) -> Result<(), String> {
         match self {
             Self::Dfs(c) => c.validate(),
             Self::Anneal(c) => c.validate(),
             Self::Genetic(c) => c.validate(),
             Self::Dp(c) => c.validate(),
-            Self::Greedy(_) | Self::Random(_) | Self::Exhaustive(_) => Ok(()),
+            Self::Greedy(_) | Self::Random(_) | Self::Exhaustive(_) | Self::DpLevels(_) => Ok(()),
         }
     }
 
@@ -577,6 +588,7 @@ impl StrategyConfig {
             Self::Anneal(c) => Box::new(anneal::Anneal::new(c.clone())),
             Self::Genetic(c) => Box::new(genetic::Genetic::new(c.clone())),
             Self::Dp(c) => Box::new(dp::Dp::new(c.clone())),
+            Self::DpLevels(c) => Box::new(dp_levels::DpLevels::new(c.clone())),
         }
     }
 }

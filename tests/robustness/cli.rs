@@ -965,13 +965,13 @@ proptest! {
     #[test]
     fn preset_numbers_are_checked(
         preset in 0usize..4,
-        numbers in prop::collection::vec(hostile_number(), 8),
+        numbers in prop::collection::vec(hostile_number(), 10),
     ) {
         let (strategy, keys): (&str, &[&str]) = [
             ("anneal", &["initial_temperature", "final_temperature", "penalty_per_point"][..]),
             ("dfs", &["tolerance.points", "floor", "max_replacements"][..]),
             ("dp", &["resolution", "budgets", "tighten_steps"][..]),
-            ("genetic", &["population", "stop.generations", "stall_generations", "initial_samples", "tournament", "crossover", "mutate_down", "mutate_up"][..]),
+            ("genetic", &["population", "stop.generations", "stall_generations", "initial_samples", "tournament", "crossover", "mutate_down", "mutate_up", "mutant_share", "mutant_positions"][..]),
         ][preset];
         let mut text = format!("strategy = \"{strategy}\"\n");
         if strategy == "dfs" {
