@@ -143,15 +143,15 @@ impl<T> PrefixCache<T> {
                     missing -= 1;
                 }
             }
+            // One lookup for all the touched items (disjoint fields: entries, order, tick).
+            let Some(states) = self.entries.get_mut(&key) else {
+                continue;
+            };
             for (item, used) in touched {
                 self.tick += 1;
                 self.order.remove(&used);
                 self.order.insert(self.tick, (Arc::clone(&key), item));
-                if let Some(Some((_, u))) = self
-                    .entries
-                    .get_mut(&key)
-                    .and_then(|states| states.get_mut(item))
-                {
+                if let Some(Some((_, u))) = states.get_mut(item) {
                     *u = self.tick;
                 }
             }

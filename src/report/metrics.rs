@@ -355,18 +355,7 @@ pub fn regret(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rec(index: usize, accuracy: Option<f64>, cost: f64) -> Record {
-        Record {
-            index,
-            schedule: Schedule::new(vec![]),
-            accuracy,
-            correct: None,
-            unsafe_images: None,
-            accepted: None,
-            cost,
-        }
-    }
+    use crate::search::test_record as rec;
 
     #[test]
     fn hypervolume_counts_only_the_box() {

@@ -593,21 +593,25 @@ impl StrategyConfig {
     }
 }
 
+/// A record of an empty schedule with only an accuracy and a cost, for unit tests of the
+/// code that reads records.
+#[cfg(test)]
+pub(crate) fn test_record(index: usize, accuracy: Option<f64>, cost: f64) -> Record {
+    Record {
+        index,
+        schedule: Schedule::new(vec![]),
+        accuracy,
+        correct: None,
+        unsafe_images: None,
+        accepted: None,
+        cost,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_record as rec;
     use super::*;
-
-    fn rec(index: usize, accuracy: Option<f64>, cost: f64) -> Record {
-        Record {
-            index,
-            schedule: Schedule::new(vec![]),
-            accuracy,
-            correct: None,
-            unsafe_images: None,
-            accepted: None,
-            cost,
-        }
-    }
 
     #[test]
     fn pareto_front_keeps_only_non_dominated_points() {
