@@ -104,6 +104,17 @@ pub enum ScheduleError {
         step: usize,
         candidates: String,
     },
+    #[error(
+        "schedule: degree index {index} at {position} is out of range: slot {slot} has the candidates {candidates} (indices 0 to {last})"
+    )]
+    BadIndex {
+        index: i64,
+        /// `step T` (one-slot cells) or `slot S step T`.
+        position: String,
+        slot: String,
+        candidates: String,
+        last: usize,
+    },
     #[error("schedule: {0}")]
     Shape(String),
     #[error("schedule is empty")]
@@ -622,6 +633,52 @@ impl Space {
         }
     }
 
+    /// [`Space::from_choices`] for indices from outside (a file, a numpy array): the schedule
+    /// whose entry `i` (step-major) is the `indices[i]`-th candidate of its slot (0 = highest),
+    /// or an error naming the first index that is negative or beyond its slot's candidates, or
+    /// the wrong number of indices.
+    pub fn try_from_choices(&self, indices: &[i64]) -> Result<Schedule, ScheduleError> {
+        if indices.len() != self.positions() {
+            return Err(ScheduleError::Shape(format!(
+                "{} degree indices given, the space has {} (slots) x {} (steps) = {} positions",
+                indices.len(),
+                self.slots(),
+                self.steps,
+                self.positions()
+            )));
+        }
+        let entries = indices
+            .iter()
+            .enumerate()
+            .map(|(i, &index)| {
+                let degrees = self.degrees_at(i);
+                match usize::try_from(index).ok().and_then(|c| degrees.get(c)) {
+                    Some(&d) => Ok(Approx::Degree(d)),
+                    None => {
+                        let (t, s) = (i / self.slots(), self.slot_of(i));
+                        let slot = self.cell.cell().slots[s].name.to_string();
+                        let list: Vec<String> = degrees.iter().map(|d| d.to_string()).collect();
+                        Err(ScheduleError::BadIndex {
+                            index,
+                            position: if self.slots() == 1 {
+                                format!("step {t}")
+                            } else {
+                                format!("slot {slot} step {t}")
+                            },
+                            slot,
+                            candidates: list.join(", "),
+                            last: degrees.len().saturating_sub(1),
+                        })
+                    }
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Schedule {
+            slots: self.slots(),
+            entries,
+        })
+    }
+
     /// The candidate index (0 = highest) of each entry; `None` if an entry is exact or not
     /// a candidate.
     pub fn choices(&self, s: &Schedule) -> Option<Vec<usize>> {
@@ -795,5 +852,26 @@ mod tests {
         assert_eq!(s.get(2, 1), Degree(3));
         assert_eq!(space.choices(&s), Some(choice));
         assert_eq!(space.position_name(7), "g@1");
+    }
+
+    #[test]
+    fn indices_from_outside_are_checked() {
+        let space = Space::new(CellKind::Gru, 2, vec![vec![3, 7, 17]; 3]);
+        let s = space.try_from_choices(&[0, 1, 2, 2, 1, 0]).unwrap();
+        assert_eq!(s, space.from_choices(&[0, 1, 2, 2, 1, 0]));
+        assert_eq!(s.get(2, 0), Degree(3));
+        let e = space
+            .try_from_choices(&[0, 0, 0, 0, 3, 0])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "schedule: degree index 3 at slot r step 1 is out of range: slot r has the candidates 17, 7, 3 (indices 0 to 2)"
+        );
+        let rnn = Space::new(CellKind::SimpleRnn, 3, vec![vec![17, 7]]);
+        let e = rnn.try_from_choices(&[0, -1, 0]).unwrap_err().to_string();
+        assert!(e.contains("index -1 at step 1"), "{e}");
+        let e = rnn.try_from_choices(&[0, 1]).unwrap_err().to_string();
+        assert!(e.contains("2 degree indices given"), "{e}");
     }
 }
