@@ -72,6 +72,7 @@ def main():
         return cellwise._time_rust_evaluate(oracle, batch)
 
     python_side()  # warm-up: thread pool, page faults
+    load_before = os.getloadavg()[0]
     rows = []
     for r in range(args.rounds):
         if r % 2 == 0:
@@ -81,6 +82,7 @@ def main():
         rows.append((py, rs))
         print(f"round {r + 1}: evaluate_batch {py:.3f} s, Rust loop {rs:.3f} s, "
               f"ratio {py / rs:.3f}", file=sys.stderr)
+    load_after = os.getloadavg()[0]
     py_med = statistics.median(p for p, _ in rows)
     rs_med = statistics.median(r for _, r in rows)
     ratios = [p / r for p, r in rows]
@@ -117,7 +119,9 @@ def main():
             f"Commit {git('rev-parse', '--short=12', 'HEAD')}, "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {machine()}, "
             f"Python {platform.python_version()}, numpy {np.__version__}, "
-            f"cellwise {cellwise.__version__} (wheel built by maturin, release profile).",
+            f"cellwise {cellwise.__version__} (wheel built by maturin, release profile); "
+            f"1-minute load average {load_before:.2f} before the rounds, {load_after:.2f} "
+            "after (other work on the machine slows both sides alike, round by round).",
             "",
             "Command: `python scripts/bench-python-binding.py "
             + " ".join(sys.argv[1:]) + "`",

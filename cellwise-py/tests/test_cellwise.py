@@ -49,6 +49,25 @@ def test_gated_scores_equal_the_cli():
     assert oracle.evaluate(s.indices()) == rows[1]
 
 
+def test_weights_files_and_weighted_fits_score_as_the_cli(tmp_path):
+    # A weights file (the embedded GRU exported as .npz) and a problem whose fits are
+    # measured on the training split with those weights.
+    run_cli("export", "--out", tmp_path / "gru", "--weights", "models/mnist-gru32.safetensors")
+    weights = tmp_path / "gru.npz"
+    problem = cellwise.Problem.load("mnist-gru32-safe")
+    oracle = cellwise.Oracle(problem, "val", weights=weights)
+    rows = cli_json("eval", "--problem", "mnist-gru32-safe", "--weights", weights, "--split",
+                    "val", "--json", "--schedule", "all-7")
+    assert oracle.evaluate("all-7") == rows[0]
+    with pytest.raises(OSError, match="missing.npz"):
+        cellwise.Oracle(problem, "val", weights=tmp_path / "missing.npz")
+    cli = run_cli("eval", "--weights", weights, "--split", "val", check=False)
+    with pytest.raises(ValueError) as err:
+        cellwise.Oracle("mnist-rnn32", "val", weights=weights)
+    assert str(err.value) == cli.stderr.strip().removeprefix("error: ")
+    assert "the weights are a gru" in str(err.value)
+
+
 def test_a_batch_equals_single_calls(problem, val):
     rng = np.random.default_rng(2026)
     batch = rng.integers(0, 3, size=(1000, 1, 28))
@@ -185,6 +204,17 @@ def test_costs_equal_the_cli(problem, model):
         row = cli_json("cost", "--model", model, "--schedule", text, "--json")
         assert cm.breakdown(text) == row
         assert cm.cost(text) == row["total"]
+
+
+def test_weighted_fits_are_priced_as_the_cli():
+    safe = cellwise.Oracle("mnist-rnn32-safe", "val")
+    cm = cellwise.CostModel("latency", oracle=safe)
+    text = "17 except 7@0,4,24 3@9"
+    row = cli_json("cost", "--problem", "mnist-rnn32-safe", "--model", "latency", "--schedule",
+                   text, "--json")
+    assert cm.breakdown(text) == row
+    # Without an oracle the fits come from the embedded model on the training split.
+    assert cellwise.CostModel("latency", "mnist-rnn32-safe").cost(text) == row["total"]
 
 
 def test_cost_batches_and_the_search_default(problem, val):
