@@ -284,3 +284,25 @@ def test_the_pymoo_example_runs():
     out = subprocess.run([sys.executable, script, "--budget", "200", "--seed", "1"],
                          capture_output=True, text=True, check=True).stdout
     assert out.startswith("200 evaluations") and "hypervolume validation" in out
+
+
+def public(names):
+    """Names without a leading underscore, and the dunders a user calls."""
+    return {n for n in names if not n.startswith("_") or n in ("__version__", "__len__")}
+
+
+def test_the_stubs_name_exactly_the_public_api():
+    import ast
+    import pathlib
+
+    stub = pathlib.Path(cellwise.__file__).with_name("__init__.pyi")
+    assert (stub.parent / "py.typed").exists()
+    tree = ast.parse(stub.read_text())
+    in_stub = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+    in_stub |= {n.target.id for n in tree.body if isinstance(n, ast.AnnAssign)}
+    # The module's own submodule (the extension inside the package) is not API.
+    assert in_stub == public(dir(cellwise)) - {"cellwise"}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            methods = public(n.name for n in node.body if isinstance(n, ast.FunctionDef))
+            assert methods == public(dir(getattr(cellwise, node.name))), node.name
