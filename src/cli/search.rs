@@ -19,7 +19,7 @@ use serde_json::json;
 /// Arguments of `cellwise search`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Strategy preset name (dfs, dfs-bfs, dfs-best, genetic, genetic-lhs, dp (the
+    /// Strategy preset name (dfs, dfs-bfs, dfs-best, dfs-cap4, genetic, genetic-lhs, dp (the
     /// sensitivity knapsack baseline), dp-levels (level- and bootstrap-aware DP), greedy,
     /// anneal, random, exhaustive) or a path to a .toml preset.
     #[arg(long, default_value = "dfs")]
