@@ -3,12 +3,12 @@
 //! with bootstraps placed inside steps; and at full size it runs the levels its plans say.
 
 use cellwise::approx::Activation;
-use cellwise::ckks::cell::{
-    CellCircuit, CellMatrices, Refreshes, StepRefresh, plan_steps, run_inference, step_levels,
-};
+use cellwise::ckks::cell::placement::{Planner, StepShape, output_ops, step_ops};
+use cellwise::ckks::cell::{CellCircuit, CellMatrices, plan_steps, run_inference};
 use cellwise::ckks::evaluator::Evaluator;
 use cellwise::ckks::linear::Layout;
-use cellwise::ckks::poly::{Chebyshev, InputMap};
+use cellwise::ckks::plan::ProfileOp;
+use cellwise::ckks::poly::Chebyshev;
 use cellwise::ckks::sim::{SimEvaluator, SimParams};
 use cellwise::infer;
 use cellwise::model::Weights;
@@ -66,39 +66,16 @@ fn polys(cell: &Cell, steps: usize) -> Vec<Vec<Chebyshev>> {
         .collect()
 }
 
-/// The fewest refreshes per step (fewest bootstraps first, then the lowest masks) that let
-/// every step fit, chosen step by step.
-fn greedy_refreshes(cell: &Cell, polys: &[Vec<Chebyshev>], top: usize) -> Refreshes {
-    let states = cell.state.len();
-    let ops = cell.program.ops.len();
-    let mut candidates: Vec<StepRefresh> = (0..1u32 << (states + ops))
-        .map(|m| StepRefresh {
-            states: (m & ((1 << states) - 1)) as u8,
-            ops: m >> states,
+/// The optimal placement under a price where a bootstrap costs far more than anything else.
+fn planner(cell: &'static Cell, top: usize, blocks: usize) -> Planner {
+    let price = |op: &str, level: usize| -> Result<f64, String> {
+        Ok(if op == "bootstrap" {
+            100.0
+        } else {
+            1.0 + level as f64
         })
-        .collect();
-    candidates.sort_by_key(|r| (r.count(), r.ops, r.states));
-    let mut entry = vec![top; states];
-    let mut steps = Vec::new();
-    for (t, p) in polys.iter().enumerate() {
-        let degrees: Vec<usize> = p.iter().map(Chebyshev::degree).collect();
-        let depths: Vec<usize> = p.iter().map(|q| q.depth(InputMap::Folded)).collect();
-        let (r, levels) = candidates
-            .iter()
-            .find_map(|&r| {
-                step_levels(cell, t, &degrees, &depths, &entry, r, top)
-                    .ok()
-                    .filter(|l| l.next_state.iter().all(|&x| x >= 1))
-                    .map(|l| (r, l))
-            })
-            .unwrap();
-        entry = levels.next_state;
-        steps.push(r);
-    }
-    Refreshes {
-        steps,
-        output: false,
-    }
+    };
+    Planner::new(cell, top, blocks, Box::new(price))
 }
 
 #[test]
@@ -115,7 +92,9 @@ fn every_cell_computes_the_reference_network_with_bootstraps_inside_steps() {
         let circuit = CellCircuit::new(layout, &CellMatrices::from_weights(&w)).unwrap();
         let ev = SimEvaluator::new(params).with_rotation_keys(circuit.rotation_steps());
         let polys = polys(cell, STEPS);
-        let refreshes = greedy_refreshes(cell, &polys, top);
+        let shapes: Vec<StepShape> = polys.iter().map(|p| StepShape::new(cell, p)).collect();
+        let placed = planner(cell, top, HIDDEN).optimal(&shapes).unwrap();
+        let refreshes = placed.refreshes.clone();
         if kind != CellKind::SimpleRnn {
             assert!(
                 refreshes.steps.iter().any(|r| r.ops != 0),
@@ -145,6 +124,30 @@ fn every_cell_computes_the_reference_network_with_bootstraps_inside_steps() {
         assert_eq!(seen, STEPS + 1);
         let boots: usize = records.iter().map(|r| r.bootstraps()).sum();
         assert_eq!(boots, refreshes.count(), "{kind}");
+        // The placement's prediction of every step's work is what the circuit ran.
+        let sorted = |mut v: Vec<ProfileOp>| {
+            v.sort();
+            v
+        };
+        for (t, plan) in plans.iter().enumerate() {
+            let predicted = step_ops(
+                cell,
+                &shapes[t],
+                &placed.entries[t],
+                &plan.levels,
+                plan.refresh,
+                HIDDEN,
+            );
+            assert_eq!(
+                sorted(predicted),
+                sorted(records[t].ops.clone()),
+                "{kind} step {t}"
+            );
+        }
+        assert_eq!(
+            sorted(records[STEPS].ops.clone()),
+            sorted(output_ops(placed.entries[STEPS][0], HIDDEN)),
+        );
         let got = layout.unpack(ev.decrypt(&logits).unwrap(), IMAGES, CLASSES);
         let flat: Vec<Chebyshev> = polys.into_iter().flatten().collect();
         let want = infer::reference(&w, images.view(), &flat).logits;

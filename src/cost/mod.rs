@@ -156,6 +156,11 @@ pub struct CostBreakdown {
     pub bootstraps: usize,
     /// One entry per RNN step, then one for the output layer (`degree` = None).
     pub steps: Vec<StepCost>,
+    /// For gated cells' circuit models: where the chosen placement refreshes (what the
+    /// server of [`crate::ckks::cell`] takes); `None` for the SimpleRNN's segment models,
+    /// whose placement is [`CostBreakdown::bootstrap_segments`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refreshes: Option<crate::ckks::cell::Refreshes>,
 }
 
 impl CostBreakdown {

@@ -21,6 +21,7 @@
 pub mod factors;
 pub mod inference;
 pub mod levels;
+pub mod placement;
 pub mod step;
 
 use std::sync::{Arc, Mutex};

@@ -59,6 +59,34 @@ pub struct StepPlan {
     pub refresh: StepRefresh,
 }
 
+/// The projection (gate, part: 0 whole, 1 input, 2 recurrent) whose bias absorbs the map's
+/// shift of `slot`: one read only once, on the activation argument's tree of sums. `None`: the
+/// shift is added to the argument (`add_const`).
+pub fn shift_absorber(cell: &crate::recurrence::Cell, slot: usize) -> Option<(usize, usize)> {
+    let program = &cell.program;
+    let Op::Activate { arg, .. } = program.ops[cell.slot_ops()[slot]] else {
+        unreachable!("slot_ops names activations")
+    };
+    let mut stack = vec![arg];
+    while let Some(v) = stack.pop() {
+        if uses(program, v) != 1 {
+            continue;
+        }
+        match v {
+            Value::Project(g) => return Some((g, 0)),
+            Value::ProjectInput(g) => return Some((g, 1)),
+            Value::ProjectRecurrent(g) => return Some((g, 2)),
+            Value::Op(j) => {
+                if let Op::Add(a, b) = program.ops[j] {
+                    stack.extend([b, a]);
+                }
+            }
+            Value::State(_) => {}
+        }
+    }
+    None
+}
+
 /// How often `v` is read by the program (its next states included).
 fn uses(program: &crate::recurrence::StepProgram, v: Value) -> usize {
     program
@@ -102,7 +130,6 @@ impl StepPlan {
         let depths: Vec<usize> = polys.iter().map(|p| p.depth(InputMap::Folded)).collect();
         let levels = step_levels(cell, step, &degrees, &depths, entry_levels, refresh, top)
             .map_err(|e| EvalError::InvalidInput(e.to_string()))?;
-        let program = &cell.program;
         let mut shifts = vec![0.0; cell.slots.len()];
         let mut projection_shifts = vec![[0.0; 3]; cell.gate_count()];
         let mut scaled = Vec::with_capacity(polys.len());
@@ -115,37 +142,9 @@ impl StepPlan {
             if beta == 0.0 {
                 continue;
             }
-            // A projection read once on the argument's sum tree absorbs the shift.
-            let Op::Activate { arg, .. } = program.ops[k] else {
-                unreachable!("slot_ops names activations")
-            };
-            let mut stack = vec![arg];
-            let mut absorbed = false;
-            while let Some(v) = stack.pop() {
-                let slot_of = match v {
-                    Value::Project(g) => Some((g, 0)),
-                    Value::ProjectInput(g) => Some((g, 1)),
-                    Value::ProjectRecurrent(g) => Some((g, 2)),
-                    Value::Op(j) => {
-                        if let Op::Add(a, b) = program.ops[j]
-                            && uses(program, v) == 1
-                        {
-                            stack.extend([b, a]);
-                        }
-                        None
-                    }
-                    Value::State(_) => None,
-                };
-                if let Some((g, part)) = slot_of
-                    && uses(program, v) == 1
-                {
-                    projection_shifts[g][part] += beta;
-                    absorbed = true;
-                    break;
-                }
-            }
-            if !absorbed {
-                shifts[slot] = beta;
+            match shift_absorber(cell, slot) {
+                Some((g, part)) => projection_shifts[g][part] += beta,
+                None => shifts[slot] = beta,
             }
         }
         Ok(StepPlan {
