@@ -139,6 +139,12 @@ pub struct StepOption {
     pub cost: f64,
 }
 
+/// Each step shape's options per entry state.
+type Memo = HashMap<(StepShape, Vec<usize>), Arc<Vec<StepOption>>>;
+
+/// One step of the dynamic programme: state -> (cost so far, previous state, option index).
+type Layer = BTreeMap<Vec<usize>, (f64, Vec<usize>, usize)>;
+
 /// Prices and places refreshes for one cell and parameter shape, remembering each step
 /// shape's options per entry state.
 pub struct Planner {
@@ -146,7 +152,7 @@ pub struct Planner {
     top: usize,
     blocks: usize,
     price: Box<Price>,
-    memo: Mutex<HashMap<(StepShape, Vec<usize>), Arc<Vec<StepOption>>>>,
+    memo: Mutex<Memo>,
 }
 
 /// An optimal placement and its price.
@@ -264,9 +270,7 @@ impl Planner {
         Ok(options)
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(StepShape, Vec<usize>), Arc<Vec<StepOption>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Memo> {
         self.memo
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -298,11 +302,10 @@ impl Planner {
         if shapes.is_empty() {
             return Err("an inference needs at least one step".into());
         }
-        // Per step: state -> (cost so far, previous state, option index).
-        let mut layers: Vec<BTreeMap<Vec<usize>, (f64, Vec<usize>, usize)>> = Vec::new();
+        let mut layers: Vec<Layer> = Vec::new();
         let mut frontier: BTreeMap<Vec<usize>, f64> = BTreeMap::from([(self.start(), 0.0)]);
         for (t, shape) in shapes.iter().enumerate() {
-            let mut next: BTreeMap<Vec<usize>, (f64, Vec<usize>, usize)> = BTreeMap::new();
+            let mut next = Layer::new();
             for (entry, &cost) in &frontier {
                 for (i, o) in self.options(t, shape, entry)?.iter().enumerate() {
                     let c = cost + o.cost;
