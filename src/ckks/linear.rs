@@ -197,6 +197,11 @@ impl Linear {
         self.layout
     }
 
+    /// Number of inputs (weight matrices).
+    pub fn inputs(&self) -> usize {
+        self.diagonals.len()
+    }
+
     /// Output dimension.
     pub fn out_dim(&self) -> usize {
         self.out_dim
@@ -355,6 +360,11 @@ impl<E: Evaluator> BabySteps<E> {
         self.rotated[0]
             .as_ref()
             .expect("the input of the baby steps")
+    }
+
+    /// The rotation by `i` baby steps (0: the input), if made.
+    pub fn rotated(&self, i: usize) -> Option<&E::Ciphertext> {
+        self.rotated.get(i)?.as_ref()
     }
 
     /// Rotations made (the input itself not counted).

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use cellwise::cost::placement::MAX_LEVELS;
 use cellwise::cost::{
-    self, BootstrapPoints, CellFits, CostBreakdown, CostError, CostOptions, PlacementPolicy,
+    self, BootstrapPoints, CellFits, CostBreakdown, CostOptions, PlacementPolicy,
 };
 use cellwise::data;
 use cellwise::oracle::Candidates;
@@ -127,12 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Placement::Greedy => PlacementPolicy::Greedy,
         },
     };
-    let spec = match cost::Spec::parse(&spec, &problem, &options) {
-        Err(CostError::NoCircuit { model, cell }) => anyhow::bail!(
-            "--model {model} needs the encrypted circuit of a {cell}, which exists for simple-rnn only; use --model depth (the step graph's depth)"
-        ),
-        other => other.context("building the cost model")?,
-    };
+    let spec = cost::Spec::parse(&spec, &problem, &options).context("building the cost model")?;
     let candidates = if spec.needs_fits() {
         measured_candidates(&problem, &args)?
     } else {
