@@ -302,7 +302,21 @@ impl CostModel for GatedModel {
                 top,
             )
             .map_err(|e| CostError::Plan(e.to_string()))?;
-            depth += levels.depth();
+            // Levels the step consumes on its critical path, refreshes aside (the step
+            // graph's depth, as `depth` counts it).
+            let high = vec![usize::from(u16::MAX); entry.len()];
+            let step_depth = crate::ckks::cell::step_levels(
+                self.cell,
+                t,
+                &shape.degrees,
+                &shape.depths,
+                &high,
+                crate::ckks::cell::StepRefresh::NONE,
+                usize::from(u16::MAX),
+            )
+            .map_err(|e| CostError::Plan(e.to_string()))?
+            .depth();
+            depth += step_depth;
             let ops = step_ops(self.cell, shape, entry, &levels, refresh, self.blocks);
             steps.push(StepCost {
                 step: t,
@@ -311,7 +325,7 @@ impl CostModel for GatedModel {
                 bootstrap_before: refresh.states != 0,
                 bootstrap_mid: refresh.ops != 0,
                 level_out: levels.next_state[0],
-                depth: levels.depth(),
+                depth: step_depth,
                 ops: counts(ops),
                 primitives: Vec::new(),
                 seconds: (self.unit == Unit::Seconds).then_some(placed.costs[t]),

@@ -41,7 +41,8 @@ impl StepRefresh {
         (self.states.count_ones() + self.ops.count_ones()) as usize
     }
 
-    /// Names of the refreshed values, e.g. `["h", "c", "op 3"]`, with the cell's words.
+    /// Names of the refreshed values with the cell's words: carried states by name (`h`, `c`),
+    /// activations by slot (`slot o`), other operations by index (`op 6`).
     pub fn names(&self, cell: &Cell) -> Vec<String> {
         let mut out: Vec<String> = (0..cell.state.len())
             .filter(|&i| self.state(i))
@@ -50,7 +51,7 @@ impl StepRefresh {
         let slot_of = cell.slot_ops();
         for k in (0..cell.program.ops.len()).filter(|&k| self.op(k)) {
             out.push(match slot_of.iter().position(|&o| o == k) {
-                Some(s) => format!("{} (slot {})", k, cell.slots[s].name),
+                Some(s) => format!("slot {}", cell.slots[s].name),
                 None => format!("op {k}"),
             });
         }
