@@ -211,7 +211,10 @@ fn render_graph(text: &str, problem: &Problem, schedule: &Schedule, b: &CostBrea
     let cell = problem.cell().cell();
     let circuit = b.refreshes.as_ref();
     let what = match circuit {
-        Some(_) => format!("{} circuit, {} levels per bootstrap", cell.kind, b.levels_per_bootstrap),
+        Some(_) => format!(
+            "{} circuit, {} levels per bootstrap",
+            cell.kind, b.levels_per_bootstrap
+        ),
         None => format!("{} step graph, no bootstraps", cell.kind),
     };
     let mut out = format!(
