@@ -8,7 +8,7 @@ mod common;
 use common::cellwise;
 
 use cellwise::approx::{Activation, Approximation, FitMethod};
-use cellwise::ckks::circuit_ops::{CircuitOp, precision_bits};
+use cellwise::ckks::circuit_ops::{CircuitOp, PolyShape, precision_bits};
 use cellwise::ckks::evaluator::Evaluator;
 use cellwise::ckks::poly::{Chebyshev, InputMap, PolyOptions, evaluate};
 use cellwise::ckks::scheme::context::Context;
@@ -34,7 +34,10 @@ fn tanh_degree_17_at_fgb_like_keeps_20_bits() {
     let engine = Engine::new(&ctx, kg.evaluation_keys(&sk, &[], false)).unwrap();
     let enc = Encryptor::public(&ctx, &pk, Some(18)).unwrap();
     let dec = Decryptor::new(&ctx, &sk).unwrap();
-    let op = CircuitOp::Poly { degree: 17 };
+    let op = CircuitOp::Poly {
+        degree: 17,
+        shape: PolyShape::Odd,
+    };
     let top = engine.top_level();
     let prepared = op.prepare(&engine, top).unwrap();
     let ct = enc

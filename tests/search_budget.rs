@@ -32,10 +32,11 @@ fn run(problem: &Problem, oracle: &Oracle, strategy: &str, budget: usize) -> Sea
         .unwrap()
 }
 
-const ALL: [&str; 11] = [
+const ALL: [&str; 12] = [
     "dfs",
     "dfs-bfs",
     "dfs-best",
+    "dfs-cap4",
     "genetic",
     "genetic-lhs",
     "dp",

@@ -1,6 +1,10 @@
-//! The circuit-level operations of the timing profile (`matvec_32`, `poly_deg3`, `poly_deg7`,
-//! `poly_deg17`), packaged so the profiler, the benches and the precision tests time and
-//! check exactly the code the plan ([`super::plan`]) counts.
+//! The circuit-level operations of the timing profile, packaged so the profiler, the benches
+//! and the precision tests time and check exactly the code the plans count: the SimpleRNN's
+//! (`matvec_32`, `poly_deg3`, `poly_deg7`, `poly_deg17`, [`super::plan`]) and the gated cells'
+//! ([`super::cell`]: the shared baby steps `hoist_32`, the rest of a one- or two-input
+//! projection `bsgs_32x1` / `bsgs_32x2`, and polynomials by structure: odd `poly_degD`, odd
+//! plus a constant `poly_degD_shifted` (a sigmoid on a symmetric interval), any other
+//! `poly_degD_full`).
 //!
 //! Use: for each [`CircuitOp`] of [`profile_ops`], generate its [`CircuitOp::rotation_steps`]
 //! keys; for each level from [`CircuitOp::depth`] to the top, [`CircuitOp::prepare`] it
@@ -10,8 +14,10 @@
 
 use ndarray::Array2;
 
+use std::cell::OnceCell;
+
 use super::evaluator::{EvalError, Evaluator};
-use super::linear::{EncodedLinear, Layout, Linear};
+use super::linear::{BabySteps, EncodedLinear, Layout, Linear};
 use super::poly::{Chebyshev, InputMap, PolyOptions, evaluate};
 
 /// Interval of the profile's tanh fits.
@@ -24,6 +30,17 @@ pub fn profiled_poly(degree: usize) -> Result<Chebyshev, EvalError> {
     Chebyshev::interpolate(f64::tanh, degree, TANH_INTERVAL)
 }
 
+/// The structure of a profiled polynomial (see the module docs), which sets its operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolyShape {
+    /// Odd: the tanh interpolant on [`TANH_INTERVAL`] ([`profiled_poly`]).
+    Odd,
+    /// Odd plus a constant: the sigmoid interpolant on [`TANH_INTERVAL`].
+    Shifted,
+    /// Every term: the sigmoid interpolant on the lopsided interval [-10, 6].
+    Full,
+}
+
 /// A circuit-level operation of the timing profile.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CircuitOp {
@@ -33,19 +50,51 @@ pub enum CircuitOp {
         /// Unit blocks (32 for the reference RNN).
         blocks: usize,
     },
-    /// The tanh fit of this degree on [`TANH_INTERVAL`] ([`profiled_poly`]), evaluated on the
-    /// mapped input as the RNN does (the map folded into the preceding matvec).
+    /// The baby-step rotations of one ciphertext, hoisted, that every gate's projection of it
+    /// shares.
+    Hoist {
+        /// Unit blocks.
+        blocks: usize,
+    },
+    /// A projection of `inputs` ciphertexts whose baby steps are made: products by the
+    /// diagonals, giant-step rotations, rescale, bias.
+    Bsgs {
+        /// Unit blocks.
+        blocks: usize,
+        /// Inputs (1 or 2).
+        inputs: usize,
+    },
+    /// A polynomial of this degree and shape, evaluated on the mapped input as the circuits do
+    /// (the map folded into the preceding product).
     Poly {
         /// Degree.
         degree: usize,
+        /// Which terms it has.
+        shape: PolyShape,
     },
 }
 
-/// The profile's circuit operations: `matvec_32`, `poly_deg3`, `poly_deg7`, `poly_deg17`.
+/// The profile's circuit operations (see the module docs).
 pub fn profile_ops() -> Vec<CircuitOp> {
+    // The SimpleRNN's operations first, in the order the OpenFHE comparison times them.
     let mut ops = vec![CircuitOp::Matvec { blocks: 32 }];
-    ops.extend([3, 7, 17].map(|degree| CircuitOp::Poly { degree }));
+    let polys = |shape| [3, 7, 17].map(|degree| CircuitOp::Poly { degree, shape });
+    ops.extend(polys(PolyShape::Odd));
+    ops.push(CircuitOp::Hoist { blocks: 32 });
+    ops.extend([1, 2].map(|inputs| CircuitOp::Bsgs { blocks: 32, inputs }));
+    ops.extend(polys(PolyShape::Shifted));
+    ops.extend(polys(PolyShape::Full));
     ops
+}
+
+/// The polynomial a `Poly` operation of `degree` and `shape` times.
+fn shaped_poly(degree: usize, shape: PolyShape) -> Result<Chebyshev, EvalError> {
+    let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+    match shape {
+        PolyShape::Odd => profiled_poly(degree),
+        PolyShape::Shifted => Chebyshev::interpolate(sigmoid, degree, TANH_INTERVAL),
+        PolyShape::Full => Chebyshev::interpolate(sigmoid, degree, (-10.0, 6.0)),
+    }
 }
 
 /// Deterministic weights in [-0.5, 0.5) (a fixed linear congruential sequence).
@@ -64,31 +113,36 @@ impl CircuitOp {
     pub fn name(&self) -> String {
         match self {
             CircuitOp::Matvec { blocks } => format!("matvec_{blocks}"),
-            CircuitOp::Poly { degree } => format!("poly_deg{degree}"),
+            CircuitOp::Hoist { blocks } => format!("hoist_{blocks}"),
+            CircuitOp::Bsgs { blocks, inputs } => format!("bsgs_{blocks}x{inputs}"),
+            CircuitOp::Poly { degree, shape } => match shape {
+                PolyShape::Odd => format!("poly_deg{degree}"),
+                PolyShape::Shifted => format!("poly_deg{degree}_shifted"),
+                PolyShape::Full => format!("poly_deg{degree}_full"),
+            },
         }
     }
 
     /// Levels it consumes (the lowest level it can start at).
     pub fn depth(&self) -> usize {
         match self {
-            CircuitOp::Matvec { .. } => Linear::DEPTH,
-            CircuitOp::Poly { degree } => super::poly::poly_depth(*degree),
+            CircuitOp::Matvec { .. } | CircuitOp::Bsgs { .. } => Linear::DEPTH,
+            CircuitOp::Hoist { .. } => 0,
+            CircuitOp::Poly { degree, .. } => super::poly::poly_depth(*degree),
         }
     }
 
     fn linear(&self, slots: usize) -> Result<Option<Linear>, EvalError> {
-        match self {
-            CircuitOp::Matvec { blocks } => {
-                let layout = Layout::new(slots, *blocks)?;
-                Ok(Some(Linear::new(
-                    layout,
-                    &[weights(*blocks, 1).view()],
-                    None,
-                    None,
-                )?))
-            }
-            CircuitOp::Poly { .. } => Ok(None),
-        }
+        let (blocks, inputs) = match self {
+            CircuitOp::Matvec { blocks } | CircuitOp::Hoist { blocks } => (*blocks, 1),
+            CircuitOp::Bsgs { blocks, inputs } => (*blocks, *inputs),
+            CircuitOp::Poly { .. } => return Ok(None),
+        };
+        let layout = Layout::new(slots, blocks)?;
+        let ws: Vec<Array2<f64>> = (0..inputs as u64).map(|m| weights(blocks, 1 + m)).collect();
+        let views: Vec<_> = ws.iter().map(|w| w.view()).collect();
+        let bias = matches!(self, CircuitOp::Bsgs { .. }).then(|| vec![0.125; blocks]);
+        Ok(Some(Linear::new(layout, &views, bias.as_deref(), None)?))
     }
 
     /// Rotation steps whose keys it needs with `slots` slots.
@@ -110,16 +164,39 @@ impl CircuitOp {
             }
             .into());
         }
+        let s = ev.default_scale();
         let kind = match self {
-            CircuitOp::Matvec { blocks } => {
+            CircuitOp::Matvec { blocks } | CircuitOp::Bsgs { blocks, .. } => {
                 // Invariant: `linear` returns Some for a matvec.
                 let lin = self.linear(slots)?.expect("matvec has a linear layer");
-                let s = ev.default_scale();
-                let enc = lin.encode(ev, level, &[s], s, (1.0, 0.0))?;
-                let w = weights(*blocks, 1);
-                Prepared::Matvec { enc, w }
+                let inputs = lin.inputs();
+                let enc = lin.encode(ev, level, &vec![s; inputs], s, (1.0, 0.0))?;
+                // The inputs are one ciphertext given `inputs` times: x (W_1 + ... ) + b.
+                let w = (0..inputs as u64).fold(Array2::zeros((*blocks, *blocks)), |a, m| {
+                    a + weights(*blocks, 1 + m)
+                });
+                let bias = matches!(self, CircuitOp::Bsgs { .. }).then_some(0.125);
+                let layout = lin.layout();
+                let n1 = lin.bsgs().0;
+                if matches!(self, CircuitOp::Matvec { .. }) {
+                    Prepared::Matvec { enc, w, bias }
+                } else {
+                    Prepared::Bsgs {
+                        enc,
+                        w,
+                        bias,
+                        inputs,
+                        layout,
+                        n1,
+                        babies: OnceCell::new(),
+                    }
+                }
             }
-            CircuitOp::Poly { degree } => Prepared::Poly(profiled_poly(*degree)?),
+            CircuitOp::Hoist { blocks } => Prepared::Hoist {
+                layout: Layout::new(slots, *blocks)?,
+                n1: self.linear(slots)?.map_or(1, |l| l.bsgs().0),
+            },
+            CircuitOp::Poly { degree, shape } => Prepared::Poly(shaped_poly(*degree, *shape)?),
         };
         let input = (0..slots)
             .map(|i| ((i as f64 * 0.618_033_988_7).fract() * 2.0 - 1.0) * 0.99)
@@ -132,6 +209,22 @@ enum Prepared<E: Evaluator> {
     Matvec {
         enc: EncodedLinear<E>,
         w: Array2<f64>,
+        bias: Option<f64>,
+    },
+    Hoist {
+        layout: Layout,
+        n1: usize,
+    },
+    Bsgs {
+        enc: EncodedLinear<E>,
+        w: Array2<f64>,
+        bias: Option<f64>,
+        inputs: usize,
+        layout: Layout,
+        n1: usize,
+        /// The input's baby steps, made on the first run (not timed: the profiler's first
+        /// round is a warm-up).
+        babies: OnceCell<BabySteps<E>>,
     },
     Poly(Chebyshev),
 }
@@ -154,6 +247,29 @@ impl<E: Evaluator> PreparedOp<E> {
     pub fn run(&self, ev: &E, ct: &E::Ciphertext) -> Result<E::Ciphertext, E::Error> {
         match &self.kind {
             Prepared::Matvec { enc, .. } => Ok(enc.apply(ev, &[ct])?.0),
+            Prepared::Hoist { layout, n1 } => {
+                let all: Vec<usize> = (1..*n1).collect();
+                let b = BabySteps::new(ev, *layout, *n1, ct, &all)?;
+                // The last rotation, as a ciphertext to check.
+                Ok(b.rotated(n1 - 1).cloned().unwrap_or_else(|| ct.clone()))
+            }
+            Prepared::Bsgs {
+                enc,
+                inputs,
+                layout,
+                n1,
+                babies,
+                ..
+            } => {
+                if babies.get().is_none() {
+                    let all: Vec<usize> = (1..*n1).collect();
+                    let _ = babies.set(BabySteps::new(ev, *layout, *n1, ct, &all)?);
+                }
+                // Invariant: set just above.
+                let b = babies.get().expect("baby steps");
+                let refs = vec![b; *inputs];
+                Ok(enc.apply_rotated(ev, &refs)?.0)
+            }
             Prepared::Poly(p) => {
                 let opts = PolyOptions {
                     input: InputMap::Folded,
@@ -168,18 +284,24 @@ impl<E: Evaluator> PreparedOp<E> {
     /// The plaintext result of [`PreparedOp::run`] on the input.
     pub fn expected(&self) -> Vec<f64> {
         match &self.kind {
-            Prepared::Matvec { w, .. } => {
+            Prepared::Matvec { w, bias, .. } | Prepared::Bsgs { w, bias, .. } => {
                 let blocks = w.nrows();
                 let layout = Layout {
                     blocks,
                     batch: self.slots / blocks,
                 };
                 let x = layout.unpack(&self.input, layout.batch, blocks);
-                let y = x.dot(w);
+                let y = x.dot(w) + bias.unwrap_or(0.0);
                 // Invariant: y has the layout's shape.
                 layout
                     .pack(y.view())
                     .expect("matvec output fits the layout")
+            }
+            Prepared::Hoist { layout, n1 } => {
+                let k = (n1 - 1) * layout.batch;
+                (0..self.slots)
+                    .map(|i| self.input[(i + k) % self.slots])
+                    .collect()
             }
             Prepared::Poly(p) => self.input.iter().map(|&t| p.eval_mapped(t)).collect(),
         }
@@ -241,7 +363,24 @@ mod tests {
     fn profile_ops_run_and_match_their_reference_on_the_simulator() {
         let ev = SimEvaluator::new(SimParams::chain(256, 9, 42, 58).unwrap());
         let names: Vec<String> = profile_ops().iter().map(|o| o.name()).collect();
-        assert_eq!(names, ["matvec_32", "poly_deg3", "poly_deg7", "poly_deg17"]);
+        assert_eq!(
+            names,
+            [
+                "matvec_32",
+                "poly_deg3",
+                "poly_deg7",
+                "poly_deg17",
+                "hoist_32",
+                "bsgs_32x1",
+                "bsgs_32x2",
+                "poly_deg3_shifted",
+                "poly_deg7_shifted",
+                "poly_deg17_shifted",
+                "poly_deg3_full",
+                "poly_deg7_full",
+                "poly_deg17_full"
+            ]
+        );
         for op in profile_ops() {
             let ev = SimEvaluator::new(ev.params().clone())
                 .with_rotation_keys(op.rotation_steps(256).unwrap());
@@ -253,7 +392,9 @@ mod tests {
                 let bits = precision_bits(ev.decrypt(&out).unwrap(), &p.expected());
                 assert!(bits > 30.0, "{} at level {level}: {bits} bits", op.name());
             }
-            assert!(op.prepare(&ev, op.depth() - 1).is_err());
+            if op.depth() > 0 {
+                assert!(op.prepare(&ev, op.depth() - 1).is_err());
+            }
         }
     }
 
@@ -267,7 +408,13 @@ mod tests {
             |c| Ok(ev.decrypt(c).unwrap_or_default().to_vec()),
         )
         .unwrap();
-        let got: Vec<(&str, usize)> = rep.iter().map(|p| (p.op.as_str(), p.level)).collect();
+        let got: Vec<(&str, usize)> = rep
+            .iter()
+            .filter(|p| {
+                ["matvec_32", "poly_deg3", "poly_deg7", "poly_deg17"].contains(&p.op.as_str())
+            })
+            .map(|p| (p.op.as_str(), p.level))
+            .collect();
         assert_eq!(
             got,
             [
@@ -281,6 +428,9 @@ mod tests {
                 ("poly_deg17", 9)
             ]
         );
+        // Four linear operations at every level, three shapes of polynomial at the levels
+        // they fit (2 + 2 + 1).
+        assert_eq!(rep.len(), 4 * 3 + 3 * 5);
         assert!(rep.iter().all(|p| p.bits > 30.0), "{rep:?}");
     }
 }

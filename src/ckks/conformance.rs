@@ -176,6 +176,9 @@ pub fn check<E: Evaluator>(
         &r,
         &c.sim.add_const(&sa, 0.375).map_err(sim_err)?,
     )?;
+    let r = c.ok("negation", ev.mul_const(&a, -1.0, 1.0))?;
+    let want = c.sim.mul_const(&sa, -1.0, 1.0).map_err(sim_err)?;
+    c.compare("mul_const by -1 at scale 1 (negation, 1 - z)", &r, &want)?;
     let r = c.ok("mul_const at scale 1", ev.mul_const(&a, 3.0, 1.0))?;
     let want = c.sim.mul_const(&sa, 3.0, 1.0).map_err(sim_err)?;
     c.compare("mul_const at scale 1 (exact integer)", &r, &want)?;

@@ -197,6 +197,11 @@ impl Linear {
         self.layout
     }
 
+    /// Number of inputs (weight matrices).
+    pub fn inputs(&self) -> usize {
+        self.diagonals.len()
+    }
+
     /// Output dimension.
     pub fn out_dim(&self) -> usize {
         self.out_dim
@@ -314,6 +319,60 @@ impl Linear {
     }
 }
 
+/// The baby-step rotations of one ciphertext, made once (hoisted) and shared by every transform
+/// that reads it: entry `i` is rot(ct, i * batch), entry 0 the ciphertext itself.
+#[derive(Debug)]
+pub struct BabySteps<E: Evaluator> {
+    rotated: Vec<Option<E::Ciphertext>>,
+}
+
+impl<E: Evaluator> BabySteps<E> {
+    /// Rotations of `ct` by `babies` (each in 1..n1) times the batch, hoisted.
+    pub fn new(
+        ev: &E,
+        layout: Layout,
+        n1: usize,
+        ct: &E::Ciphertext,
+        babies: &[usize],
+    ) -> Result<Self, E::Error> {
+        if babies.iter().any(|&i| i == 0 || i >= n1) {
+            return Err(EvalError::InvalidInput(format!(
+                "baby steps must lie in 1..{n1}, got {babies:?}"
+            ))
+            .into());
+        }
+        let steps: Vec<isize> = babies
+            .iter()
+            .map(|&i| i as isize * layout.batch as isize)
+            .collect();
+        let rots = ev.rotate_hoisted(ct, &steps)?;
+        let mut rotated: Vec<Option<E::Ciphertext>> = vec![None; n1];
+        rotated[0] = Some(ct.clone());
+        for (&i, r) in babies.iter().zip(rots) {
+            rotated[i] = Some(r);
+        }
+        Ok(Self { rotated })
+    }
+
+    /// The rotated ciphertext itself.
+    pub fn input(&self) -> &E::Ciphertext {
+        // Invariant: `new` always stores the input at entry 0.
+        self.rotated[0]
+            .as_ref()
+            .expect("the input of the baby steps")
+    }
+
+    /// The rotation by `i` baby steps (0: the input), if made.
+    pub fn rotated(&self, i: usize) -> Option<&E::Ciphertext> {
+        self.rotated.get(i)?.as_ref()
+    }
+
+    /// Rotations made (the input itself not counted).
+    pub fn rotations(&self) -> usize {
+        self.rotated.iter().skip(1).filter(|r| r.is_some()).count()
+    }
+}
+
 /// A [`Linear`] with its diagonals encoded for one level and input scales.
 #[derive(Debug)]
 pub struct EncodedLinear<E: Evaluator> {
@@ -348,16 +407,55 @@ impl<E: Evaluator> EncodedLinear<E> {
         ev: &E,
         inputs: &[&E::Ciphertext],
     ) -> Result<(E::Ciphertext, LinearReport), E::Error> {
+        if inputs.len() != self.plain.len() {
+            return Err(self.input_count_error(inputs.len()).into());
+        }
+        let rotated = inputs
+            .iter()
+            .enumerate()
+            .map(|(m, ct)| {
+                BabySteps::new(
+                    ev,
+                    self.linear.layout,
+                    self.linear.n1,
+                    ct,
+                    &self.linear.babies(m),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let refs: Vec<&BabySteps<E>> = rotated.iter().collect();
+        let (out, mut report) = self.apply_rotated(ev, &refs)?;
+        report.hoisted_rotations = rotated.iter().map(BabySteps::rotations).sum();
+        Ok((out, report))
+    }
+
+    fn input_count_error(&self, got: usize) -> EvalError {
+        EvalError::InvalidInput(format!(
+            "linear layer has {} inputs, got {got}",
+            self.plain.len(),
+        ))
+    }
+
+    /// The baby steps input `m` needs (see [`BabySteps`]).
+    pub fn baby_steps(&self, m: usize) -> Vec<usize> {
+        self.linear.babies(m)
+    }
+
+    /// Applies the transform to inputs whose baby-step rotations were made already (one
+    /// [`BabySteps`] per weight matrix, holding at least [`EncodedLinear::baby_steps`]): several
+    /// transforms of the same ciphertext share its rotations. The report counts no hoisted
+    /// rotations (they were made outside).
+    pub fn apply_rotated(
+        &self,
+        ev: &E,
+        inputs: &[&BabySteps<E>],
+    ) -> Result<(E::Ciphertext, LinearReport), E::Error> {
         let lin = &self.linear;
         if inputs.len() != self.plain.len() {
-            return Err(EvalError::InvalidInput(format!(
-                "linear layer has {} inputs, got {}",
-                self.plain.len(),
-                inputs.len()
-            ))
-            .into());
+            return Err(self.input_count_error(inputs.len()).into());
         }
-        for (ct, &s) in inputs.iter().zip(&self.in_scales) {
+        for (m, (b, &s)) in inputs.iter().zip(&self.in_scales).enumerate() {
+            let ct = b.input();
             if ev.level(ct) != self.level {
                 return Err(EvalError::LevelMismatch {
                     op: "linear layer",
@@ -374,6 +472,12 @@ impl<E: Evaluator> EncodedLinear<E> {
                 }
                 .into());
             }
+            if b.rotated.len() != lin.n1 || lin.babies(m).iter().any(|&i| b.rotated[i].is_none()) {
+                return Err(EvalError::InvalidInput(format!(
+                    "linear layer: input {m} lacks baby-step rotations it needs"
+                ))
+                .into());
+            }
         }
         let batch = lin.layout.batch as isize;
         let mut report = LinearReport {
@@ -383,20 +487,7 @@ impl<E: Evaluator> EncodedLinear<E> {
             giant_rotations: 0,
             mul_plain: 0,
         };
-        // Baby steps: rot(x_m, i * batch) for i in 0..n1 (None where unused).
-        let mut rotated: Vec<Vec<Option<E::Ciphertext>>> = Vec::with_capacity(inputs.len());
-        for (m, ct) in inputs.iter().enumerate() {
-            let babies = lin.babies(m);
-            let steps: Vec<isize> = babies.iter().map(|&i| i as isize * batch).collect();
-            let rots = ev.rotate_hoisted(ct, &steps)?;
-            report.hoisted_rotations += steps.len();
-            let mut row: Vec<Option<E::Ciphertext>> = vec![None; lin.n1];
-            row[0] = Some((*ct).clone());
-            for (i, r) in babies.into_iter().zip(rots) {
-                row[i] = Some(r);
-            }
-            rotated.push(row);
-        }
+        let rotated: Vec<&Vec<Option<E::Ciphertext>>> = inputs.iter().map(|b| &b.rotated).collect();
         let mut acc: Option<E::Ciphertext> = None;
         for g in 0..lin.n2 {
             let mut inner: Option<E::Ciphertext> = None;
@@ -429,8 +520,9 @@ impl<E: Evaluator> EncodedLinear<E> {
             Some(a) => a,
             // An all-zero transform: the input times a zero plaintext keeps the shape right.
             None => {
-                let zero = ev.encode(&[], self.level, ev.scale(inputs[0]))?;
-                ev.mul_plain(inputs[0], &zero)?
+                let x = inputs[0].input();
+                let zero = ev.encode(&[], self.level, ev.scale(x))?;
+                ev.mul_plain(x, &zero)?
             }
         };
         let out = ev.rescale(&acc)?;

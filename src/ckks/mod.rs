@@ -5,6 +5,7 @@
 //! trait.
 
 pub mod bootstrap;
+pub mod cell;
 pub mod circuit_ops;
 pub mod conformance;
 pub mod evaluator;

@@ -211,6 +211,18 @@ pub fn measure(
             None,
             Box::new(move || engine.add(c, c).map(drop)),
         ));
+        tasks.push((
+            "add_const".into(),
+            level,
+            None,
+            Box::new(move || engine.add_const(c, 0.5).map(drop)),
+        ));
+        tasks.push((
+            "negate".into(),
+            level,
+            None,
+            Box::new(move || engine.mul_const(c, -1.0, 1.0).map(drop)),
+        ));
         if let Some(p) = pt {
             tasks.push((
                 "mul_relin_rescale".into(),

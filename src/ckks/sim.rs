@@ -291,14 +291,14 @@ impl SimEvaluator {
         })
     }
 
-    /// A simulated bootstrap: the same values at the top level and the default scale, as a
-    /// CKKS bootstrap that leaves `top_level` levels for computation. Counted as
+    /// A simulated bootstrap: the same values and scale at the top level, as the engine's
+    /// bootstrap that leaves `top_level` levels for computation. Counted as
     /// [`SimOp::Bootstrap`] at the input's level.
     pub fn bootstrap(&self, ct: &SimCiphertext) -> SimCiphertext {
         self.count(SimOp::Bootstrap, ct.level, 1);
         SimCiphertext {
             level: self.params.top_level(),
-            scale: self.params.default_scale,
+            scale: ct.scale,
             values: ct.values.clone(),
         }
     }

@@ -36,8 +36,8 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     seeds: u64,
     /// Cost model: depth, bootstraps or latency[:PROFILE]. Default: latency:cellwise-fgb-like-12
-    /// where that profile prices the problem's circuit, else depth, with a note (gated cells
-    /// have no encrypted circuit yet; mnist-6x6's 8 units were not profiled).
+    /// where that profile prices the problem's circuit, else depth, with a note naming the
+    /// operation the profile lacks (mnist-6x6's 8 units were not profiled).
     #[arg(long)]
     cost: Option<String>,
     /// Cost limits for "best schedule under a cost limit", as fractions of the all-highest

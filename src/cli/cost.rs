@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use cellwise::cost::placement::MAX_LEVELS;
 use cellwise::cost::{
-    self, BootstrapPoints, CellFits, CostBreakdown, CostError, CostOptions, PlacementPolicy,
+    self, BootstrapPoints, CellFits, CostBreakdown, CostOptions, PlacementPolicy,
 };
 use cellwise::data;
 use cellwise::oracle::Candidates;
@@ -127,12 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Placement::Greedy => PlacementPolicy::Greedy,
         },
     };
-    let spec = match cost::Spec::parse(&spec, &problem, &options) {
-        Err(CostError::NoCircuit { model, cell }) => anyhow::bail!(
-            "--model {model} needs the encrypted circuit of a {cell}, which exists for simple-rnn only; use --model depth (the step graph's depth)"
-        ),
-        other => other.context("building the cost model")?,
-    };
+    let spec = cost::Spec::parse(&spec, &problem, &options).context("building the cost model")?;
     let candidates = if spec.needs_fits() {
         measured_candidates(&problem, &args)?
     } else {
@@ -209,20 +204,31 @@ fn render(schedule: &str, problem: &str, b: &CostBreakdown) -> String {
     out
 }
 
-/// The step-graph depth of a gated cell as a text table: each step's approximation per slot
-/// and the depth of h entering and leaving it (no bootstraps: the encrypted circuit of gated
-/// cells does not exist yet).
+/// A gated cell's breakdown as a text table: each step's approximation per slot, then for the
+/// step-graph `depth` the depth of h entering and leaving it, or for a circuit model the level
+/// of h entering and leaving it, the values the placement refreshes and the step's price.
 fn render_graph(text: &str, problem: &Problem, schedule: &Schedule, b: &CostBreakdown) -> String {
     let cell = problem.cell().cell();
+    let circuit = b.refreshes.as_ref();
+    let what = match circuit {
+        Some(_) => format!(
+            "{} circuit, {} levels per bootstrap",
+            cell.kind, b.levels_per_bootstrap
+        ),
+        None => format!("{} step graph, no bootstraps", cell.kind),
+    };
     let mut out = format!(
-        "schedule {text} | problem {} | model {} ({} step graph, no bootstraps)\n",
-        problem.name, b.model, cell.kind
+        "schedule {text} | problem {} | model {} ({what})\n",
+        problem.name, b.model
     );
     out.push_str("step");
     for slot in cell.slots {
         out.push_str(&format!("  {:>5}", slot.name));
     }
-    out.push_str("  h depth in  h depth out  depth\n");
+    out.push_str(match circuit {
+        Some(_) => "  h level in  h level out  depth  refreshed\n",
+        None => "  h depth in  h depth out  depth\n",
+    });
     for s in &b.steps {
         out.push_str(&format!("{:>4}", s.step));
         for slot in 0..cell.slots.len() {
@@ -236,13 +242,31 @@ fn render_graph(text: &str, problem: &Problem, schedule: &Schedule, b: &CostBrea
             out.push_str(&format!("  {a:>5}"));
         }
         out.push_str(&format!(
-            "  {:>10}  {:>11}  {:>5}\n",
+            "  {:>10}  {:>11}  {:>5}",
             s.level_in, s.level_out, s.depth
         ));
+        if let Some(r) = circuit {
+            let names = match r.steps.get(s.step) {
+                Some(step) => step.names(cell).join(", "),
+                None if r.output => "h".to_string(),
+                None => String::new(),
+            };
+            out.push_str(&format!("  {names}"));
+            if let Some(sec) = s.seconds {
+                out.push_str(&format!(" ({sec:.2} s)"));
+            }
+        }
+        out.push('\n');
     }
-    out.push_str(&format!(
-        "total: {} {} | depth {} levels\n",
-        b.total, b.unit, b.depth
-    ));
+    match circuit {
+        Some(_) => out.push_str(&format!(
+            "total: {} {} | depth {} levels | {} bootstraps\n",
+            b.total, b.unit, b.depth, b.bootstraps
+        )),
+        None => out.push_str(&format!(
+            "total: {} {} | depth {} levels\n",
+            b.total, b.unit, b.depth
+        )),
+    }
     out
 }

@@ -19,7 +19,7 @@ use serde_json::json;
 /// Arguments of `cellwise search`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Strategy preset name (dfs, dfs-bfs, dfs-best, genetic, genetic-lhs, dp (the
+    /// Strategy preset name (dfs, dfs-bfs, dfs-best, dfs-cap4, genetic, genetic-lhs, dp (the
     /// sensitivity knapsack baseline), dp-levels (level- and bootstrap-aware DP), greedy,
     /// anneal, random, exhaustive) or a path to a .toml preset.
     #[arg(long, default_value = "dfs")]
@@ -35,9 +35,9 @@ pub struct Args {
     budget: usize,
     /// Cost model: depth, bootstraps or latency[:PROFILE]. Default: latency:cellwise-fgb-like-12
     /// (predicted seconds on the project's engine at fgb-like-12) where that profile prices
-    /// the problem's circuit, else depth, with a note (gated cells have no encrypted circuit
-    /// yet; mnist-6x6's 8 units were not profiled). results/dfs-paper and other runs made
-    /// before this default used --cost depth.
+    /// the problem's circuit, else depth, with a note naming the operation the profile lacks
+    /// (mnist-6x6's 8 units were not profiled). results/dfs-safe and other runs made before
+    /// this default used --cost depth.
     #[arg(long)]
     cost: Option<String>,
     /// Minimum validation accuracy of an answer, in [0, 1]; also the accuracy of the

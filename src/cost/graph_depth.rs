@@ -194,6 +194,7 @@ impl CostModel for GraphDepthModel {
             depth: total,
             bootstraps: 0,
             steps,
+            refreshes: None,
         })
     }
 

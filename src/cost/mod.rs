@@ -18,6 +18,7 @@
 //! result, and [`stages`] shows a model step by step to a dynamic programme.
 
 pub mod circuit;
+pub mod gated;
 pub mod graph_depth;
 pub mod latency;
 pub mod models;
@@ -79,16 +80,6 @@ pub enum CostError {
         got: usize,
         /// Steps of the problem.
         expected: usize,
-    },
-    /// The problem's cell has no encrypted circuit yet.
-    #[error(
-        "cost model '{model}' needs the encrypted circuit of a {cell}, which exists for simple-rnn only; use --cost depth (the step graph's depth)"
-    )]
-    NoCircuit {
-        /// The model asked for.
-        model: String,
-        /// The problem's cell.
-        cell: crate::recurrence::CellKind,
     },
     /// A circuit model was built for a problem with `weighted` fits without those fits.
     #[error(
@@ -156,6 +147,11 @@ pub struct CostBreakdown {
     pub bootstraps: usize,
     /// One entry per RNN step, then one for the output layer (`degree` = None).
     pub steps: Vec<StepCost>,
+    /// For gated cells' circuit models: where the chosen placement refreshes (what the
+    /// server of [`crate::ckks::cell`] takes); `None` for the SimpleRNN's segment models,
+    /// whose placement is [`CostBreakdown::bootstrap_segments`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refreshes: Option<crate::ckks::cell::Refreshes>,
 }
 
 impl CostBreakdown {
@@ -242,6 +238,10 @@ enum SpecKind {
     Bootstraps,
     /// `latency` with its profile.
     Latency(Box<Profile>),
+    /// `bootstraps` of a gated cell's circuit.
+    GatedBootstraps,
+    /// `latency` of a gated cell's circuit, with its profile.
+    GatedLatency(Box<Profile>),
 }
 
 /// A cost-model spec `MODEL[:PROFILE]` checked against a problem and options, its profile
@@ -277,19 +277,18 @@ impl Spec {
         let kind = match model {
             "depth" if circuit => no_profile(SpecKind::Depth)?,
             "depth" => no_profile(SpecKind::GraphDepth)?,
-            "bootstraps" | "latency" if !circuit => {
-                return Err(CostError::NoCircuit {
-                    model: model.to_string(),
-                    cell: problem.cell(),
-                });
-            }
-            "bootstraps" => no_profile(SpecKind::Bootstraps)?,
+            "bootstraps" if circuit => no_profile(SpecKind::Bootstraps)?,
+            "bootstraps" => no_profile(SpecKind::GatedBootstraps)?,
             "latency" => {
                 let profile = Profile::load(
                     profile.unwrap_or_else(|| profile::default_profile_for(options.levels)),
                 )?;
                 latency::check_levels(&profile, options)?;
-                SpecKind::Latency(Box::new(profile))
+                if circuit {
+                    SpecKind::Latency(Box::new(profile))
+                } else {
+                    SpecKind::GatedLatency(Box::new(profile))
+                }
             }
             _ => return Err(CostError::UnknownModel(spec.to_string())),
         };
@@ -318,6 +317,10 @@ impl Spec {
             Some(c) => CellFits::from_candidates(problem, c),
             None => CellFits::from_problem(problem),
         };
+        let gated_fits = || match candidates {
+            Some(c) => gated::SlotFits::from_candidates(problem, c),
+            None => gated::SlotFits::from_problem(problem),
+        };
         Ok(match self.kind {
             SpecKind::GraphDepth => Box::new(graph_depth::GraphDepthModel::new(problem)),
             SpecKind::Depth => Box::new(DepthModel::new(problem, &fits()?, &self.options)?),
@@ -329,6 +332,16 @@ impl Spec {
                 &fits()?,
                 *profile,
                 &self.options,
+            )?),
+            SpecKind::GatedBootstraps => Box::new(gated::GatedModel::bootstraps(
+                problem,
+                gated_fits()?,
+                self.options.levels.unwrap_or(FGB_LEVELS),
+            )),
+            SpecKind::GatedLatency(profile) => Box::new(gated::GatedModel::latency(
+                problem,
+                gated_fits()?,
+                *profile,
             )?),
         })
     }
@@ -354,19 +367,9 @@ pub fn default_for_search(
         .and_then(|spec| spec.build(problem, candidates));
     match latency {
         Ok(model) => Ok((model, None)),
-        Err(
-            e @ (CostError::NoCircuit { .. } | CostError::Profile(ProfileError::MissingOp { .. })),
-        ) => {
+        Err(CostError::Profile(ProfileError::MissingOp { name, op, .. })) => {
             let depth = Spec::parse("depth", problem, &options)?.build(problem, candidates)?;
-            let why = match e {
-                CostError::NoCircuit { cell, .. } => {
-                    format!("a {cell} has no encrypted circuit to time yet")
-                }
-                CostError::Profile(ProfileError::MissingOp { name, op, .. }) => {
-                    format!("profile {name} has no timing for its circuit's operation '{op}'")
-                }
-                other => other.to_string(),
-            };
+            let why = format!("profile {name} has no timing for its circuit's operation '{op}'");
             Ok((depth, Some(why)))
         }
         Err(e) => Err(e),
@@ -442,7 +445,10 @@ mod tests {
         assert!(why.unwrap().contains("matvec_16"));
         let (model, why) = name("mnist-gru32");
         assert_eq!(model, "depth");
-        assert!(why.unwrap().contains("no encrypted circuit"));
+        assert!(
+            why.unwrap()
+                .contains("has no timing for its circuit's operation")
+        );
         // Fits that need data are still asked for, not replaced by depth.
         let safe = Problem::load("mnist-rnn32-safe").unwrap();
         assert!(matches!(

@@ -235,6 +235,7 @@ impl Circuit {
             depth: segments.iter().map(|s| s.depth).sum(),
             bootstraps: placement.bootstraps,
             steps,
+            refreshes: None,
         }
     }
 }

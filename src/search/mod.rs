@@ -472,6 +472,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("dfs", include_str!("../../strategies/dfs.toml")),
     ("dfs-bfs", include_str!("../../strategies/dfs-bfs.toml")),
     ("dfs-best", include_str!("../../strategies/dfs-best.toml")),
+    ("dfs-cap4", include_str!("../../strategies/dfs-cap4.toml")),
     ("greedy", include_str!("../../strategies/greedy.toml")),
     ("random", include_str!("../../strategies/random.toml")),
     ("anneal", include_str!("../../strategies/anneal.toml")),

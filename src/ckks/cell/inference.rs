@@ -1,0 +1,129 @@
+//! A whole encrypted inference of any cell: the steps' plans chained (levels and factors
+//! flow from one step to the next) and their evaluation, then the output layer.
+
+use serde::Serialize;
+
+use super::levels::StepRefresh;
+use super::step::{Refresh, StepPlan, StepRecord};
+use super::{CellCircuit, EncodingCache};
+use crate::ckks::evaluator::{EvalError, Evaluator};
+use crate::ckks::poly::Chebyshev;
+
+/// Where an inference refreshes: one [`StepRefresh`] per step, and whether the hidden state is
+/// refreshed before the output layer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Refreshes {
+    /// Per step.
+    pub steps: Vec<StepRefresh>,
+    /// Before the output layer.
+    pub output: bool,
+}
+
+impl Refreshes {
+    /// Bootstraps in total.
+    pub fn count(&self) -> usize {
+        self.steps.iter().map(StepRefresh::count).sum::<usize>() + usize::from(self.output)
+    }
+}
+
+/// The plans of every step of an inference: `polys[t]` holds step t's polynomial per slot.
+/// Step 0 starts from zero states at `top`; the output layer needs one level of the hidden
+/// state. A step or output layer that does not fit is refused, naming the step and slot.
+pub fn plan_steps(
+    circuit: &CellCircuit,
+    polys: &[Vec<Chebyshev>],
+    refreshes: &Refreshes,
+    top: usize,
+) -> Result<Vec<StepPlan>, EvalError> {
+    let cell = circuit.cell();
+    if polys.is_empty() || refreshes.steps.len() != polys.len() {
+        return Err(EvalError::InvalidInput(format!(
+            "{} steps of polynomials and {} of refreshes do not describe one inference",
+            polys.len(),
+            refreshes.steps.len()
+        )));
+    }
+    let mut levels = vec![top; cell.state.len()];
+    let mut factors: Vec<Option<f64>> = (0..cell.state.len())
+        .map(|i| (i == 0).then_some(1.0))
+        .collect();
+    let mut plans = Vec::with_capacity(polys.len());
+    for (t, (p, &r)) in polys.iter().zip(&refreshes.steps).enumerate() {
+        let plan = StepPlan::new(circuit, t, p, &levels, &factors, r, top)?;
+        levels = plan.levels.next_state.clone();
+        factors = plan.factors.state_out.iter().map(|&f| Some(f)).collect();
+        plans.push(plan);
+    }
+    let h = if refreshes.output { top } else { levels[0] };
+    if h == 0 {
+        return Err(EvalError::InvalidInput(format!(
+            "the output layer needs a level, but after step {} the hidden state is at level 0",
+            polys.len() - 1
+        )));
+    }
+    Ok(plans)
+}
+
+/// Runs an inference: `inputs[t]` is step t's input ciphertext (at the top level or at its
+/// plan's input level), `plans` from [`plan_steps`], `output_refresh` as in [`Refreshes`].
+/// Calls `on_step` after every step and after the output layer (whose record has step index
+/// `plans.len()`). Returns the logits and the records.
+#[allow(clippy::too_many_arguments)]
+pub fn run_inference<E: Evaluator>(
+    ev: &E,
+    circuit: &CellCircuit,
+    plans: &[StepPlan],
+    output_refresh: bool,
+    inputs: &[E::Ciphertext],
+    cache: Option<&EncodingCache<E>>,
+    refresh: &Refresh<'_, E>,
+    on_step: &mut dyn FnMut(&StepRecord),
+) -> Result<(E::Ciphertext, Vec<StepRecord>), E::Error> {
+    if inputs.len() != plans.len() || plans.is_empty() {
+        return Err(EvalError::InvalidInput(format!(
+            "{} inputs and {} step plans do not describe one inference",
+            inputs.len(),
+            plans.len()
+        ))
+        .into());
+    }
+    let cell = circuit.cell();
+    // Zero states at the first input's level and scale: x - x is an exact encryption of 0.
+    let x0 = &inputs[0];
+    let x0 = if ev.level(x0) > plans[0].levels.input {
+        ev.drop_level(x0, ev.level(x0) - plans[0].levels.input)?
+    } else {
+        x0.clone()
+    };
+    let zero = ev.sub(&x0, &x0)?;
+    let mut states: Vec<E::Ciphertext> = vec![zero; cell.state.len()];
+    let mut records = Vec::with_capacity(plans.len() + 1);
+    for (plan, x) in plans.iter().zip(inputs) {
+        let (next, record) = circuit.step(ev, plan, x, &states, cache, refresh)?;
+        on_step(&record);
+        records.push(record);
+        states = next;
+    }
+    let h = &states[0];
+    let refreshed;
+    let h = if output_refresh {
+        refreshed = refresh(h)?;
+        &refreshed
+    } else {
+        h
+    };
+    let (logits, mut record) = circuit.output(ev, h, cache, plans.len())?;
+    if output_refresh {
+        record.ops.insert(
+            0,
+            crate::ckks::plan::ProfileOp {
+                op: "bootstrap".into(),
+                level: ev.level(&states[0]),
+                count: 1,
+            },
+        );
+    }
+    on_step(&record);
+    records.push(record);
+    Ok((logits, records))
+}
