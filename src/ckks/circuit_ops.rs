@@ -80,8 +80,11 @@ pub fn profile_ops() -> Vec<CircuitOp> {
     let mut ops = vec![CircuitOp::Matvec { blocks: 32 }];
     let polys = |shape| [3, 7, 17].map(|degree| CircuitOp::Poly { degree, shape });
     ops.extend(polys(PolyShape::Odd));
-    ops.push(CircuitOp::Hoist { blocks: 32 });
-    ops.extend([1, 2].map(|inputs| CircuitOp::Bsgs { blocks: 32, inputs }));
+    // The gated cells' projections at 32 and 64 units (MHEGRU's GRU-64).
+    for blocks in [32, 64] {
+        ops.push(CircuitOp::Hoist { blocks });
+        ops.extend([1, 2].map(|inputs| CircuitOp::Bsgs { blocks, inputs }));
+    }
     ops.extend(polys(PolyShape::Shifted));
     ops.extend(polys(PolyShape::Full));
     ops
@@ -373,6 +376,9 @@ mod tests {
                 "hoist_32",
                 "bsgs_32x1",
                 "bsgs_32x2",
+                "hoist_64",
+                "bsgs_64x1",
+                "bsgs_64x2",
                 "poly_deg3_shifted",
                 "poly_deg7_shifted",
                 "poly_deg17_shifted",
@@ -428,9 +434,9 @@ mod tests {
                 ("poly_deg17", 9)
             ]
         );
-        // Four linear operations at every level, three shapes of polynomial at the levels
+        // Seven linear operations at every level, three shapes of polynomial at the levels
         // they fit (2 + 2 + 1).
-        assert_eq!(rep.len(), 4 * 3 + 3 * 5);
+        assert_eq!(rep.len(), 7 * 3 + 3 * 5);
         assert!(rep.iter().all(|p| p.bits > 30.0), "{rep:?}");
     }
 }

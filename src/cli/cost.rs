@@ -87,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.report {
         anyhow::ensure!(
             problem.cell() == CellKind::SimpleRnn,
-            "--report prices the encrypted circuit of a simple-rnn; problem {} is a {} (price its schedules with --schedule S --model depth)",
+            "--report prices the encrypted circuit of a simple-rnn; problem {} is a {} (price its schedules with --schedule S)",
             problem.name,
             problem.cell()
         );
