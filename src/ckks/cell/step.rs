@@ -275,7 +275,7 @@ impl<E: Evaluator> Run<'_, E> {
         let want_or_default = want.unwrap_or_else(|| self.ev.default_scale());
         match v {
             Value::Op(k) => {
-                let ct = self.compute_op(k, want)?;
+                let ct = self.compute_op(k, Some(want_or_default))?;
                 let ct = if self.plan.refresh.op(k) {
                     push(
                         &mut self.record.ops,
