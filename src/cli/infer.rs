@@ -173,6 +173,9 @@ struct ServeArgs {
     /// (default: $CELLWISE_DATA_DIR, else ./data); other problems read no data.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Measure a `weighted` problem's fits on the committed MNIST fixture instead (tests).
+    #[arg(long, hide = true)]
+    fixture: bool,
     /// Accept keys of parameters below 128-bit security.
     #[arg(long)]
     insecure: bool,
@@ -283,20 +286,22 @@ fn splits_of(problem: &Problem, d: &DataArgs) -> anyhow::Result<Splits> {
 }
 
 /// The server's candidate fits: a `weighted` problem measures its training split in
-/// `data_dir` (the data are read only then).
+/// `data_dir` (the data are read only then), or in the committed fixture with `fixture`.
 fn server_candidates(
     problem: &Problem,
     weights: &Weights,
     data_dir: Option<PathBuf>,
+    fixture: bool,
 ) -> anyhow::Result<Candidates> {
     if !problem.fits_need_data() {
         return Ok(Candidates::from_problem(problem, None)?);
     }
-    Ok(Candidates::for_model(
-        problem,
-        weights,
-        &splits_for(problem, data_dir)?.train,
-    )?)
+    let train = if fixture {
+        data::load_fixture_splits(problem)?.train
+    } else {
+        splits_for(problem, data_dir)?.train
+    };
+    Ok(Candidates::for_model(problem, weights, &train)?)
 }
 
 /// The batch's images and labels from `d`'s split.
@@ -653,7 +658,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         files::read_ciphertexts(&inputs_path, server.context(), key_set, shape, Role::Inputs)?;
     let images = inputs.info.images;
     let cost = cost_spec(&a.cost, &problem, levels)?;
-    let candidates = server_candidates(&problem, &weights, a.data_dir.clone())?;
+    let candidates = server_candidates(&problem, &weights, a.data_dir.clone(), a.fixture)?;
     let cost = cost_model(cost, &a.cost, &problem, &candidates)?;
     let cells = infer::cells_for(&schedule, &candidates)?;
     let (placement, breakdown) = infer::placement_for(
