@@ -385,3 +385,28 @@ fn a_gru_runs_as_two_processes_and_its_keys_fit_no_other_cell() {
     let plain = infer::argmax_rows(&infer::reference(&setup.weights, images, &cells).logits);
     assert_eq!(predictions, plain);
 }
+
+#[test]
+fn a_gated_batch_unsafe_in_plaintext_is_refused_before_encryption() {
+    // The paper's fits on [-8, 8]: the GRU's gate pre-activations reach far beyond them.
+    let args = [
+        "infer",
+        "--encrypted",
+        "--problem",
+        "mnist-gru32",
+        "--preset",
+        "test-boot",
+        "--insecure",
+        "--cost",
+        "depth",
+        "--fixture",
+        "--images",
+        "16",
+        "--seed",
+        "1",
+        "--schedule",
+        "all-17",
+    ];
+    fails(&args, "6 of the 16 images leave 1.25 half-widths");
+    fails(&args, "--allow-unsafe");
+}

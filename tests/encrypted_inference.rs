@@ -78,6 +78,8 @@ fn encrypted_predictions_agree_with_the_plaintext_oracle() {
     // Levels chain as the cost model planned them.
     for (ran, plan) in report.steps.iter().zip(&planned.steps) {
         assert_eq!(ran.level_out, plan.level_out, "step {}", ran.step);
+        assert_eq!(ran.predicted_seconds, plan.seconds, "step {}", ran.step);
+        assert!(ran.predicted_seconds.is_some());
     }
     assert!((report.accuracy_encrypted - report.accuracy_plaintext).abs() <= 1.0 / n as f64);
 

@@ -351,8 +351,11 @@ fn progress(total: usize) -> impl FnMut(&StepReport) {
             ),
             (None, None) => "output layer".to_string(),
         };
+        let predicted = r
+            .predicted_seconds
+            .map_or(String::new(), |p| format!(" (predicted {p:>6.1} s)"));
         eprintln!(
-            "  step {:>2}/{total} {what:<12} level {} -> {}  {} bootstrap(s) {:>6.1} s  step {:>6.1} s",
+            "  step {:>2}/{total} {what:<12} level {} -> {}  {} bootstrap(s) {:>6.1} s  step {:>6.1} s{predicted}",
             r.step, r.level_in, r.level_out, r.bootstraps, r.bootstrap_seconds, r.seconds
         );
     }

@@ -366,7 +366,23 @@ pub fn run_schedule(
     let t = Instant::now();
     let batch = client.encrypt(req.images)?;
     let encrypt_seconds = t.elapsed().as_secs_f64();
-    let (logits_ct, run) = server.infer(&batch, &cells, &placement, on_step)?;
+    let predicted_seconds = |step: usize| {
+        breakdown
+            .steps
+            .get(step)
+            .and_then(|s| s.seconds)
+            .filter(|_| breakdown.unit == "s")
+    };
+    let mut on_step = |r: &StepReport| {
+        on_step(&StepReport {
+            predicted_seconds: predicted_seconds(r.step),
+            ..r.clone()
+        })
+    };
+    let (logits_ct, mut run) = server.infer(&batch, &cells, &placement, &mut on_step)?;
+    for s in &mut run.steps {
+        s.predicted_seconds = predicted_seconds(s.step);
+    }
     let t = Instant::now();
     let logits = client.decrypt(&logits_ct, n)?;
     let decrypt_seconds = t.elapsed().as_secs_f64();

@@ -45,6 +45,10 @@ pub struct StepReport {
     pub bootstrap_seconds: f64,
     /// Seconds of the whole step, bootstraps included.
     pub seconds: f64,
+    /// The cost model's prediction of `seconds`, when it predicts seconds (set by
+    /// [`super::run_schedule`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted_seconds: Option<f64>,
 }
 
 /// Refreshes a ciphertext's levels (a bootstrap).
@@ -128,6 +132,7 @@ pub fn run_circuit<E: Evaluator>(
             bootstraps: 0,
             bootstrap_seconds: 0.0,
             seconds: 0.0,
+            predicted_seconds: None,
         };
         let mut refreshed = |ct: E::Ciphertext, id: SegmentId| -> Result<E::Ciphertext, E::Error> {
             if !boots.contains(&id) {
@@ -531,6 +536,7 @@ impl Server {
                     bootstraps: record.bootstraps(),
                     bootstrap_seconds: boot_seconds.replace(0.0),
                     seconds: start.elapsed().as_secs_f64(),
+                    predicted_seconds: None,
                 };
                 start = Instant::now();
                 h_in = level_out;
