@@ -16,7 +16,9 @@ use cellwise::ckks::scheme::keys::KeyGenerator;
 use cellwise::ckks::scheme::params::ParametersLiteral;
 use cellwise::cost::{self, CostBreakdown, CostError, CostModel, CostOptions};
 use cellwise::data::{self, Splits};
-use cellwise::infer::{self, Bootstraps, Client, InferError, NetShape, Request, Server, ServerKeys};
+use cellwise::infer::{
+    self, Bootstraps, Client, InferError, NetShape, Request, Server, ServerKeys,
+};
 use cellwise::model::Weights;
 use cellwise::oracle::Candidates;
 use cellwise::problem::Problem;
@@ -179,7 +181,10 @@ fn agrees_with_plaintext(problem: &str, schedule: &str) {
     assert!(report.max_logit_error < 1e-3, "{}", report.max_logit_error);
     assert!((report.accuracy_encrypted - report.accuracy_plaintext).abs() <= 1.0 / n as f64);
     assert_eq!(report.encodings_during_run, 0);
-    assert_eq!(report.prediction_error, None, "the depth model predicts no seconds");
+    assert_eq!(
+        report.prediction_error, None,
+        "the depth model predicts no seconds"
+    );
     // The server ran the cost model's placement, with the levels its plan gives.
     let refreshes = cost.refreshes(&schedule);
     assert_eq!(report.bootstraps, refreshes.count());

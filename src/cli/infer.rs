@@ -347,7 +347,10 @@ fn progress(total: usize) -> impl FnMut(&StepReport) {
             (Some(d), _) => format!("degree {d}"),
             (None, Some(ds)) => format!(
                 "degrees {}",
-                ds.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
+                ds.iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
             (None, None) => "output layer".to_string(),
         };
@@ -664,21 +667,15 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let candidates = server_candidates(&problem, &weights, a.data_dir.clone(), a.fixture)?;
     let cost = cost_model(cost, &a.cost, &problem, &candidates)?;
     let cells = infer::cells_for(&schedule, &candidates)?;
-    let (placement, breakdown) = infer::placement_for(
-        cost.as_ref(),
-        &schedule,
-        &cells,
-        shape,
-        server.top_level(),
-    )?;
+    let (placement, breakdown) =
+        infer::placement_for(cost.as_ref(), &schedule, &cells, shape, server.top_level())?;
     server.prepare(&cells, &placement)?;
     let batch = infer::EncryptedBatch {
         key_set,
         images,
         inputs: inputs.ciphertexts,
     };
-    let (logits, run) =
-        server.infer(&batch, &cells, &placement, &mut progress(problem.steps()))?;
+    let (logits, run) = server.infer(&batch, &cells, &placement, &mut progress(problem.steps()))?;
     let info = CiphertextInfo {
         key_set,
         shape,

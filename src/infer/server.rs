@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::ckks::bootstrap::{self, BootstrapConfig, Bootstrapper};
-use crate::ckks::cell::{CellCircuit, CellMatrices, EncodingCache, Refreshes, StepPlan, plan_steps};
+use crate::ckks::cell::{
+    CellCircuit, CellMatrices, EncodingCache, Refreshes, StepPlan, plan_steps,
+};
 use crate::ckks::evaluator::{EvalError, Evaluator};
 use crate::ckks::plan::{
     Part, Placement, PlanConfig, RnnCircuit, RnnMatrices, SegmentId, SegmentKind, WeightCache,
@@ -184,7 +186,6 @@ pub struct ServerRun {
     /// Per step.
     pub steps: Vec<StepReport>,
 }
-
 
 /// The circuit a server runs and the weight encodings it keeps.
 enum Network {
