@@ -131,16 +131,6 @@ pub enum Bootstraps {
     Refreshes(Refreshes),
 }
 
-impl Bootstraps {
-    /// Bootstraps placed.
-    pub fn count(&self) -> usize {
-        match self {
-            Bootstraps::Segments(s) => s.len(),
-            Bootstraps::Refreshes(r) => r.count(),
-        }
-    }
-}
-
 /// Where the cost model bootstraps `schedule` (whose polynomials are `cells`, as
 /// [`cells_for`] gives them) on a network of `shape` with `top` levels after a bootstrap, with
 /// the model's account of it. A SimpleRNN takes the model's segments; a gated cell the model's
