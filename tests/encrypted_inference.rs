@@ -7,11 +7,10 @@ mod common;
 
 use std::path::Path;
 
-use cellwise::ckks::plan::RnnMatrices;
 use cellwise::ckks::scheme::params::ParametersLiteral;
 use cellwise::cost::{self, CostOptions};
 use cellwise::data;
-use cellwise::infer::{self, Client, InferError, NetShape, Request, Server};
+use cellwise::infer::{self, Bootstraps, Client, InferError, NetShape, Request, Server};
 use cellwise::model::Weights;
 use cellwise::oracle::{Candidates, SAFE_ARGUMENT};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
@@ -24,6 +23,7 @@ fn params() -> ParametersLiteral {
 
 fn shape(p: &Problem) -> NetShape {
     NetShape {
+        cell: p.cell(),
         steps: p.steps(),
         input_width: p.input_width(),
         hidden: p.model.hidden,
@@ -37,7 +37,7 @@ fn encrypted_predictions_agree_with_the_plaintext_oracle() {
     let weights = Weights::embedded_default();
     let splits = data::load_fixture_splits(&problem).unwrap();
     let (client, keys) = Client::keygen(&params(), shape(&problem), Some(5)).unwrap();
-    let server = Server::new(keys, &RnnMatrices::from_weights(&weights)).unwrap();
+    let server = Server::new(keys, &weights).unwrap();
     let n = client.batch_capacity();
     assert_eq!(n, 64);
     let candidates = Candidates::from_problem(&problem, None).unwrap();
@@ -78,19 +78,23 @@ fn encrypted_predictions_agree_with_the_plaintext_oracle() {
     // Levels chain as the cost model planned them.
     for (ran, plan) in report.steps.iter().zip(&planned.steps) {
         assert_eq!(ran.level_out, plan.level_out, "step {}", ran.step);
+        assert_eq!(ran.predicted_seconds, plan.seconds, "step {}", ran.step);
+        assert!(ran.predicted_seconds.is_some());
     }
     assert!((report.accuracy_encrypted - report.accuracy_plaintext).abs() <= 1.0 / n as f64);
 
     // Without its bootstraps the schedule does not fit: refused before computing.
     let cells = infer::cells_for(&schedule, &candidates).unwrap();
-    let none = Vec::new();
+    let none = Bootstraps::Segments(Vec::new());
     let err = server.prepare(&cells, &none).unwrap_err();
     assert!(matches!(err, InferError::Placement(_)), "{err}");
     assert!(err.to_string().contains("does not fit 9 levels"), "{err}");
     // Inputs of another key set are refused.
     let (other, _) = Client::keygen(&params(), shape(&problem), Some(6)).unwrap();
     let batch = other.encrypt(images).unwrap();
-    let boots = infer::placement_for(cost.as_ref(), &schedule).unwrap().0;
+    let boots = infer::placement_for(cost.as_ref(), &schedule, &cells, shape(&problem), 9)
+        .unwrap()
+        .0;
     let err = server
         .infer(&batch, &cells, &boots, &mut |_| {})
         .err()

@@ -10,7 +10,6 @@ use ndarray::s;
 use serde::{Deserialize, Serialize};
 
 use super::common::{set_threads, splits_for, weights_for};
-use cellwise::ckks::plan::RnnMatrices;
 use cellwise::ckks::scheme::params::{PRESETS, ParametersLiteral};
 use cellwise::cost::{self, CostModel, CostOptions};
 use cellwise::data::{self, Split, Splits};
@@ -174,6 +173,9 @@ struct ServeArgs {
     /// (default: $CELLWISE_DATA_DIR, else ./data); other problems read no data.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Measure a `weighted` problem's fits on the committed MNIST fixture instead (tests).
+    #[arg(long, hide = true)]
+    fixture: bool,
     /// Accept keys of parameters below 128-bit security.
     #[arg(long)]
     insecure: bool,
@@ -238,6 +240,7 @@ fn parameters(k: &KeyArgs) -> anyhow::Result<ParametersLiteral> {
 
 fn shape_of(problem: &Problem) -> NetShape {
     NetShape {
+        cell: problem.cell(),
         steps: problem.steps(),
         input_width: problem.input_width(),
         hidden: problem.model.hidden,
@@ -283,20 +286,22 @@ fn splits_of(problem: &Problem, d: &DataArgs) -> anyhow::Result<Splits> {
 }
 
 /// The server's candidate fits: a `weighted` problem measures its training split in
-/// `data_dir` (the data are read only then).
+/// `data_dir` (the data are read only then), or in the committed fixture with `fixture`.
 fn server_candidates(
     problem: &Problem,
     weights: &Weights,
     data_dir: Option<PathBuf>,
+    fixture: bool,
 ) -> anyhow::Result<Candidates> {
     if !problem.fits_need_data() {
         return Ok(Candidates::from_problem(problem, None)?);
     }
-    Ok(Candidates::for_model(
-        problem,
-        weights,
-        &splits_for(problem, data_dir)?.train,
-    )?)
+    let train = if fixture {
+        data::load_fixture_splits(problem)?.train
+    } else {
+        splits_for(problem, data_dir)?.train
+    };
+    Ok(Candidates::for_model(problem, weights, &train)?)
 }
 
 /// The batch's images and labels from `d`'s split.
@@ -338,11 +343,22 @@ fn batch(splits: Splits, d: &DataArgs, capacity: usize) -> anyhow::Result<Split>
 
 fn progress(total: usize) -> impl FnMut(&StepReport) {
     move |r: &StepReport| {
-        let what = r
-            .degree
-            .map_or("output layer".to_string(), |d| format!("degree {d}"));
+        let what = match (r.degree, &r.degrees) {
+            (Some(d), _) => format!("degree {d}"),
+            (None, Some(ds)) => format!(
+                "degrees {}",
+                ds.iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            (None, None) => "output layer".to_string(),
+        };
+        let predicted = r
+            .predicted_seconds
+            .map_or(String::new(), |p| format!(" (predicted {p:>6.1} s)"));
         eprintln!(
-            "  step {:>2}/{total} {what:<12} level {} -> {}  {} bootstrap(s) {:>6.1} s  step {:>6.1} s",
+            "  step {:>2}/{total} {what:<12} level {} -> {}  {} bootstrap(s) {:>6.1} s  step {:>6.1} s{predicted}",
             r.step, r.level_in, r.level_out, r.bootstraps, r.bootstrap_seconds, r.seconds
         );
     }
@@ -380,7 +396,7 @@ fn refuse_unsafe(
         let unsafe_images = infer::reference(weights, batch.images.view(), &cells).unsafe_images();
         if let Some(&(i, m)) = unsafe_images.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
             anyhow::bail!(
-                "schedule {s}: {} of the {} images leave {SAFE_ARGUMENT} half-widths of the fit interval in plaintext (image {} of the split, peak |t| {m:.3e}), so under CKKS the whole batch would be noise; use a batch-safe problem (--problem mnist-rnn32-safe), other images (--offset), or --allow-unsafe",
+                "schedule {s}: {} of the {} images leave {SAFE_ARGUMENT} half-widths of the fit interval in plaintext (image {} of the split, peak |t| {m:.3e}), so under CKKS the whole batch would be noise; use a batch-safe problem (a -safe preset such as mnist-rnn32-safe), other images (--offset), or --allow-unsafe",
                 unsafe_images.len(),
                 batch.len(),
                 offset + i
@@ -426,7 +442,7 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
     let (client, server_keys) = Client::keygen(&params, shape, a.keys.seed)?;
     let keygen_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let server = Server::new(server_keys, &RnnMatrices::from_weights(&weights))?;
+    let server = Server::new(server_keys, &weights)?;
     let server_setup_seconds = t.elapsed().as_secs_f64();
     eprintln!("keys {keygen_seconds:.1} s, server setup {server_setup_seconds:.1} s");
 
@@ -642,23 +658,24 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     );
     let levels = keys.params.levels;
     let (params, key_set, shape) = (keys.params.clone(), keys.key_set, keys.shape);
-    let server = Server::new(keys, &RnnMatrices::from_weights(&weights))?;
+    let server = Server::new(keys, &weights)?;
     let inputs_path = a.dir.join(files::INPUTS);
     let inputs =
         files::read_ciphertexts(&inputs_path, server.context(), key_set, shape, Role::Inputs)?;
     let images = inputs.info.images;
     let cost = cost_spec(&a.cost, &problem, levels)?;
-    let candidates = server_candidates(&problem, &weights, a.data_dir.clone())?;
+    let candidates = server_candidates(&problem, &weights, a.data_dir.clone(), a.fixture)?;
     let cost = cost_model(cost, &a.cost, &problem, &candidates)?;
     let cells = infer::cells_for(&schedule, &candidates)?;
-    let (boots, breakdown) = infer::placement_for(cost.as_ref(), &schedule)?;
-    server.prepare(&cells, &boots)?;
+    let (placement, breakdown) =
+        infer::placement_for(cost.as_ref(), &schedule, &cells, shape, server.top_level())?;
+    server.prepare(&cells, &placement)?;
     let batch = infer::EncryptedBatch {
         key_set,
         images,
         inputs: inputs.ciphertexts,
     };
-    let (logits, run) = server.infer(&batch, &cells, &boots, &mut progress(problem.steps()))?;
+    let (logits, run) = server.infer(&batch, &cells, &placement, &mut progress(problem.steps()))?;
     let info = CiphertextInfo {
         key_set,
         shape,

@@ -8,6 +8,7 @@ use ndarray::{Array2, ArrayView3};
 use sha2::{Digest, Sha256};
 
 use crate::ckks::bootstrap::{self, BootstrapConfig, EncapsulationKeys};
+use crate::ckks::cell::{CellCircuit, CellMatrices};
 use crate::ckks::linear::Layout;
 use crate::ckks::plan::{RnnCircuit, RnnMatrices};
 use crate::ckks::scheme::ciphertext::Ciphertext;
@@ -15,6 +16,7 @@ use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::encryption::{Decryptor, Encryptor};
 use crate::ckks::scheme::keys::{EvaluationKeys, KeyGenerator, SecretKey};
 use crate::ckks::scheme::params::ParametersLiteral;
+use crate::recurrence::CellKind;
 
 use super::InferError;
 
@@ -29,6 +31,10 @@ pub const MAX_WIDTH: usize = 1 << 15;
 /// The shape of the network the keys are made for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NetShape {
+    /// The recurrent cell (its circuit decides the rotation keys). Files written before
+    /// gated cells ran encrypted have none: they are SimpleRNN files.
+    #[serde(default = "simple_rnn")]
+    pub cell: CellKind,
     /// Time steps.
     pub steps: usize,
     /// Inputs per step.
@@ -37,6 +43,10 @@ pub struct NetShape {
     pub hidden: usize,
     /// Output classes.
     pub classes: usize,
+}
+
+fn simple_rnn() -> CellKind {
+    CellKind::SimpleRnn
 }
 
 impl NetShape {
@@ -76,10 +86,17 @@ impl NetShape {
         Ok(Layout::new(slots, self.blocks()?)?)
     }
 
-    /// Rotation steps the RNN circuit needs (trained weights have every diagonal).
+    /// Rotation steps the cell's circuit needs (trained weights have every diagonal): the
+    /// SimpleRNN's [`RnnCircuit`], a gated cell's [`CellCircuit`].
     pub fn rotation_steps(&self, slots: usize) -> Result<Vec<isize>, InferError> {
-        let w = RnnMatrices::ones(self.input_width, self.hidden, self.classes);
-        Ok(RnnCircuit::new(self.layout(slots)?, &w, None)?.rotation_steps())
+        let layout = self.layout(slots)?;
+        let (w, h, c) = (self.input_width, self.hidden, self.classes);
+        Ok(match self.cell {
+            CellKind::SimpleRnn => {
+                RnnCircuit::new(layout, &RnnMatrices::ones(w, h, c), None)?.rotation_steps()
+            }
+            kind => CellCircuit::new(layout, &CellMatrices::ones(kind, w, h, c))?.rotation_steps(),
+        })
     }
 }
 
@@ -281,6 +298,7 @@ mod tests {
     #[test]
     fn hostile_shapes_have_no_blocks() {
         let shape = NetShape {
+            cell: CellKind::SimpleRnn,
             steps: 28,
             input_width: 28,
             hidden: 32,

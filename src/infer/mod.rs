@@ -1,7 +1,9 @@
 //! End-to-end encrypted inference of a schedule: a [`Client`] that holds the secret key
 //! (key generation, packing and encryption of images, decryption of logits), a [`Server`]
-//! that holds only [`ServerKeys`] (the RNN circuit with the schedule's polynomials,
-//! bootstraps where the cost model's placement puts them), the file format of the two-process
+//! that holds only [`ServerKeys`] (the network's circuit with the schedule's polynomials:
+//! the SimpleRNN's [`crate::ckks::plan::RnnCircuit`] or a gated cell's
+//! [`crate::ckks::cell::CellCircuit`], bootstraps where the cost model's placement puts them,
+//! [`placement_for`]), the file format of the two-process
 //! mode ([`files`]), and [`run_schedule`], which runs one batch and checks it against the
 //! plaintext oracle and the cost model's prediction ([`InferenceReport`]).
 
@@ -14,6 +16,8 @@ use std::time::Instant;
 use ndarray::{Array2, ArrayView3};
 use serde::Serialize;
 
+use crate::ckks::cell::Refreshes;
+use crate::ckks::cell::placement::{Planner, StepShape};
 use crate::ckks::evaluator::EvalError;
 use crate::ckks::plan::SegmentId;
 use crate::ckks::poly::Chebyshev;
@@ -27,6 +31,7 @@ use crate::model::forward::{Params, forward_with};
 use crate::oracle::{
     Candidates, NO_PREDICTION, Oracle, OracleConfig, OracleError, Precision, SAFE_ARGUMENT,
 };
+use crate::recurrence::CellKind;
 use crate::schedule::{Approx, Schedule};
 
 pub use client::{Client, EncryptedBatch, NetShape, ServerKeys};
@@ -117,15 +122,71 @@ pub fn cells_for(
         .collect()
 }
 
-/// Where the cost model bootstraps `schedule`: the segments a bootstrap runs right before,
-/// with the model's account of it.
+/// Where an inference bootstraps.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Bootstraps {
+    /// The SimpleRNN circuit: right before these segments.
+    Segments(Vec<SegmentId>),
+    /// A gated cell's circuit: each step's refreshes and the output layer's.
+    Refreshes(Refreshes),
+}
+
+/// Where the cost model bootstraps `schedule` (whose polynomials are `cells`, as
+/// [`cells_for`] gives them) on a network of `shape` with `top` levels after a bootstrap, with
+/// the model's account of it. A SimpleRNN takes the model's segments; a gated cell the model's
+/// refreshes ([`CostBreakdown::refreshes`]), or, from a model that places none (the step
+/// graph's `depth`), [`fewest_bootstraps`].
 pub fn placement_for(
     cost: &dyn CostModel,
     schedule: &Schedule,
-) -> Result<(Vec<SegmentId>, CostBreakdown), InferError> {
+    cells: &[Chebyshev],
+    shape: NetShape,
+    top: usize,
+) -> Result<(Bootstraps, CostBreakdown), InferError> {
     let breakdown = cost.breakdown(schedule)?;
-    let boots = breakdown.bootstrap_segments();
-    Ok((boots, breakdown))
+    let placement = match (shape.cell, &breakdown.refreshes) {
+        (CellKind::SimpleRnn, _) => Bootstraps::Segments(breakdown.bootstrap_segments()),
+        (_, Some(r)) => Bootstraps::Refreshes(r.clone()),
+        (_, None) => Bootstraps::Refreshes(fewest_bootstraps(cells, shape, top)?),
+    };
+    Ok((placement, breakdown))
+}
+
+/// The optimal refresh placement of a gated cell's inference under a price that puts the
+/// fewest bootstraps first, then the least work (each operation priced 1 + its level). A step
+/// that cannot fit even with every value refreshed is refused, naming the step and slot.
+pub fn fewest_bootstraps(
+    cells: &[Chebyshev],
+    shape: NetShape,
+    top: usize,
+) -> Result<Refreshes, InferError> {
+    let cell = shape.cell.cell();
+    let steps = step_polys(cells, shape)?;
+    let shapes: Vec<StepShape> = steps.iter().map(|p| StepShape::new(cell, p)).collect();
+    let price = |op: &str, level: usize| -> Result<f64, String> {
+        Ok(if op == "bootstrap" {
+            1e9
+        } else {
+            1.0 + level as f64
+        })
+    };
+    let planner = Planner::new(cell, top, shape.blocks()?, Box::new(price));
+    let placed = planner.optimal(&shapes).map_err(InferError::Placement)?;
+    Ok(placed.refreshes)
+}
+
+/// `cells` (one per (slot, step), step-major) as one list per step.
+pub fn step_polys(cells: &[Chebyshev], shape: NetShape) -> Result<Vec<Vec<Chebyshev>>, InferError> {
+    let slots = shape.cell.cell().slots.len();
+    if cells.len() != shape.steps * slots {
+        return Err(InferError::Invalid(format!(
+            "{} polynomials for {} steps of a {} ({slots} slots per step)",
+            cells.len(),
+            shape.steps,
+            shape.cell
+        )));
+    }
+    Ok(cells.chunks(slots).map(<[Chebyshev]>::to_vec).collect())
 }
 
 /// The same network and polynomials in plaintext `f64`.
@@ -230,7 +291,7 @@ pub struct InferenceReport {
     pub predicted: f64,
     /// (measured - predicted) / predicted, when the model predicts seconds.
     pub prediction_error: Option<f64>,
-    /// Bootstraps run (as placed by the cost model).
+    /// Bootstraps run (as placed by the cost model; see [`placement_for`]).
     pub bootstraps: usize,
     /// Seconds spent bootstrapping.
     pub bootstrap_seconds: f64,
@@ -264,8 +325,9 @@ pub struct Request<'a> {
     pub labels: &'a [u8],
 }
 
-/// Encrypts one batch, runs it on the server with the cost model's bootstrap placement,
-/// decrypts, and compares with the plaintext oracle and the cost model.
+/// Encrypts one batch, runs it on the server with the cost model's bootstrap placement
+/// ([`placement_for`]), decrypts, and compares with the plaintext oracle (f64, the same
+/// polynomials) and the cost model.
 pub fn run_schedule(
     client: &Client,
     server: &Server,
@@ -280,15 +342,37 @@ pub fn run_schedule(
         )));
     }
     let cells = cells_for(req.schedule, req.candidates)?;
-    let (boots, breakdown) = placement_for(req.cost, req.schedule)?;
+    let (placement, breakdown) = placement_for(
+        req.cost,
+        req.schedule,
+        &cells,
+        server.shape(),
+        server.top_level(),
+    )?;
 
     let t = Instant::now();
-    server.prepare(&cells, &boots)?;
+    server.prepare(&cells, &placement)?;
     let prepare_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let batch = client.encrypt(req.images)?;
     let encrypt_seconds = t.elapsed().as_secs_f64();
-    let (logits_ct, run) = server.infer(&batch, &cells, &boots, on_step)?;
+    let predicted_seconds = |step: usize| {
+        breakdown
+            .steps
+            .get(step)
+            .and_then(|s| s.seconds)
+            .filter(|_| breakdown.unit == "s")
+    };
+    let mut on_step = |r: &StepReport| {
+        on_step(&StepReport {
+            predicted_seconds: predicted_seconds(r.step),
+            ..r.clone()
+        })
+    };
+    let (logits_ct, mut run) = server.infer(&batch, &cells, &placement, &mut on_step)?;
+    for s in &mut run.steps {
+        s.predicted_seconds = predicted_seconds(s.step);
+    }
     let t = Instant::now();
     let logits = client.decrypt(&logits_ct, n)?;
     let decrypt_seconds = t.elapsed().as_secs_f64();

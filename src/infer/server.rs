@@ -1,10 +1,15 @@
-//! The server: built from [`ServerKeys`] and the model's weights only, it runs the RNN
-//! circuit with the schedule's polynomials and bootstraps where the placement puts them.
+//! The server: built from [`ServerKeys`] and the model's weights only, it runs the network's
+//! circuit (the SimpleRNN's [`RnnCircuit`], a gated cell's [`CellCircuit`]) with the
+//! schedule's polynomials and bootstraps where the placement puts them.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::ckks::bootstrap::{BootstrapConfig, Bootstrapper};
+use crate::ckks::bootstrap::{self, BootstrapConfig, Bootstrapper};
+use crate::ckks::cell::{
+    CellCircuit, CellMatrices, EncodingCache, Refreshes, StepPlan, plan_steps,
+};
 use crate::ckks::evaluator::{EvalError, Evaluator};
 use crate::ckks::plan::{
     Part, Placement, PlanConfig, RnnCircuit, RnnMatrices, SegmentId, SegmentKind, WeightCache,
@@ -15,27 +20,37 @@ use crate::ckks::scheme::ciphertext::Ciphertext;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::engine::Engine;
 use crate::ckks::sim::SimParams;
+use crate::model::Weights;
+use crate::recurrence::CellKind;
 
-use super::InferError;
 use super::client::{EncryptedBatch, NetShape, ServerKeys};
+use super::{Bootstraps, InferError, step_polys};
 
 /// One step of an inference as it ran (the output layer is the step after the last).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct StepReport {
     /// Step index (number of steps for the output layer).
     pub step: usize,
-    /// The cell's degree (None for the output layer).
+    /// A SimpleRNN cell's degree (None for the output layer and gated cells).
     pub degree: Option<usize>,
+    /// A gated cell's degree per slot (None otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degrees: Option<Vec<usize>>,
     /// Level of the hidden state entering the step.
     pub level_in: usize,
-    /// Level leaving it.
+    /// Level leaving it (of the logits after the output layer).
     pub level_out: usize,
-    /// Bootstraps run in the step (before its linear part and before its polynomial).
+    /// Bootstraps run in the step (SimpleRNN: before its linear part and before its
+    /// polynomial; gated cells: wherever its refreshes are).
     pub bootstraps: usize,
     /// Seconds of those bootstraps.
     pub bootstrap_seconds: f64,
     /// Seconds of the whole step, bootstraps included.
     pub seconds: f64,
+    /// The cost model's prediction of `seconds`, when it predicts seconds (set by
+    /// [`super::run_schedule`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted_seconds: Option<f64>,
 }
 
 /// Refreshes a ciphertext's levels (a bootstrap).
@@ -113,11 +128,13 @@ pub fn run_circuit<E: Evaluator>(
         let mut report = StepReport {
             step: t,
             degree: cells.get(t).map(Chebyshev::degree),
+            degrees: None,
             level_in: state.as_ref().map_or(ev.top_level(), |s| ev.level(s)),
             level_out: 0,
             bootstraps: 0,
             bootstrap_seconds: 0.0,
             seconds: 0.0,
+            predicted_seconds: None,
         };
         let mut refreshed = |ct: E::Ciphertext, id: SegmentId| -> Result<E::Ciphertext, E::Error> {
             if !boots.contains(&id) {
@@ -170,25 +187,64 @@ pub struct ServerRun {
     pub steps: Vec<StepReport>,
 }
 
+/// The circuit a server runs and the weight encodings it keeps.
+enum Network {
+    /// A SimpleRNN.
+    Rnn {
+        circuit: RnnCircuit,
+        cache: WeightCache<Engine>,
+    },
+    /// A gated cell.
+    Gated {
+        circuit: CellCircuit,
+        cache: EncodingCache<Engine>,
+    },
+}
+
 /// The evaluating party. It holds evaluation keys only: there is no way to give it a secret
 /// key.
 pub struct Server {
     ctx: Arc<Context>,
     engine: Engine,
     boot: Bootstrapper,
-    circuit: RnnCircuit,
+    network: Network,
     shape: NetShape,
     key_set: u64,
-    cache: WeightCache<Engine>,
+}
+
+/// The rotation steps among `steps` that `keys` hold no key for.
+fn missing_rotations(ctx: &Context, keys: &ServerKeys, steps: &[isize]) -> Vec<isize> {
+    let slots = ctx.params().slots() as isize;
+    let held: std::collections::BTreeSet<usize> = keys.eval.galois_elements().collect();
+    steps
+        .iter()
+        .copied()
+        .filter(|&s| {
+            let s = s.rem_euclid(slots) as usize;
+            s != 0 && !held.contains(&ctx.galois_element(s))
+        })
+        .collect()
 }
 
 impl Server {
-    /// A server for `keys` (their parameters must be valid) evaluating the network `weights`.
-    pub fn new(keys: ServerKeys, weights: &RnnMatrices) -> Result<Self, InferError> {
+    /// A server for `keys` (their parameters must be valid) evaluating the network `weights`,
+    /// of the cell and shape the keys were made for. Keys lacking a rotation the circuit or
+    /// the bootstrap needs are refused here, before anything is computed.
+    pub fn new(keys: ServerKeys, weights: &Weights) -> Result<Self, InferError> {
         let params = keys.params.build()?;
         let ctx = Context::new(&params)?;
         let shape = keys.shape;
-        let dims = (weights.wx.nrows(), weights.wh.nrows(), weights.wd.ncols());
+        if weights.cell != shape.cell {
+            return Err(InferError::Invalid(format!(
+                "the weights are a {}'s, the keys were made for a {}",
+                weights.cell, shape.cell
+            )));
+        }
+        let dims = (
+            weights.kernel.nrows(),
+            weights.recurrent_kernel.nrows(),
+            weights.dense_kernel.ncols(),
+        );
         if dims != (shape.input_width, shape.hidden, shape.classes) {
             return Err(InferError::Invalid(format!(
                 "the weights are {} inputs x {} units x {} classes, the keys were made for {} x {} x {}",
@@ -196,21 +252,45 @@ impl Server {
             )));
         }
         let config = BootstrapConfig::for_params(&params)?;
-        let circuit = RnnCircuit::new(shape.layout(params.slots())?, weights, None)?;
+        let layout = shape.layout(params.slots())?;
+        let (network, steps) = match shape.cell {
+            CellKind::SimpleRnn => {
+                let circuit = RnnCircuit::new(layout, &RnnMatrices::from_weights(weights), None)?;
+                let steps = circuit.rotation_steps();
+                let cache = WeightCache::default();
+                (Network::Rnn { circuit, cache }, steps)
+            }
+            _ => {
+                let circuit = CellCircuit::new(layout, &CellMatrices::from_weights(weights))?;
+                let steps = circuit.rotation_steps();
+                let cache = EncodingCache::default();
+                (Network::Gated { circuit, cache }, steps)
+            }
+        };
+        let mut needed = steps.clone();
+        needed.extend(bootstrap::rotation_steps(&params, &config)?);
+        let missing = missing_rotations(&ctx, &keys, &needed);
+        if !missing.is_empty() {
+            return Err(InferError::Invalid(format!(
+                "the server keys lack {} of the {} rotation keys the {} circuit and its bootstrap need (steps {missing:?}): make the keys for this problem (infer keygen --problem ...)",
+                missing.len(),
+                needed.len(),
+                shape.cell
+            )));
+        }
         // The circuit rotates at every step: its keys are expanded; the bootstrap's stay
         // seeded (half their memory).
         let mut eval = keys.eval;
-        eval.expand_rotations(&ctx, &circuit.rotation_steps());
+        eval.expand_rotations(&ctx, &steps);
         let engine = Engine::new(&ctx, eval)?;
         let boot = Bootstrapper::new(&ctx, config, keys.encapsulation)?;
         Ok(Server {
             ctx,
             engine,
             boot,
-            circuit,
+            network,
             shape,
             key_set: keys.key_set,
-            cache: WeightCache::default(),
         })
     }
 
@@ -229,17 +309,64 @@ impl Server {
         self.shape
     }
 
-    /// Checks that `cells` with bootstraps before the segments flagged in `boots` fit the
-    /// levels (planning the circuit over the simulator) and encodes every weight matrix at
-    /// the levels the inference will use, so the timed run only computes.
-    pub fn prepare(&self, cells: &[Chebyshev], boots: &[SegmentId]) -> Result<(), InferError> {
+    /// Levels for computation after a bootstrap (and in a fresh ciphertext).
+    pub fn top_level(&self) -> usize {
+        self.ctx.params().top_level()
+    }
+
+    /// The simulated parameters of the server's chain (for planning).
+    fn sim_params(&self) -> SimParams {
         let p = self.ctx.params();
+        SimParams {
+            slots: p.slots(),
+            default_scale: p.default_scale(),
+            primes: p.q()[..=p.top_level()].to_vec(),
+        }
+    }
+
+    /// Checks that `cells` (one polynomial per (slot, step), step-major) with bootstraps
+    /// where `placement` puts them fit the levels, and encodes every weight matrix at the
+    /// levels and scales the inference will use, so the timed run only computes.
+    pub fn prepare(&self, cells: &[Chebyshev], placement: &Bootstraps) -> Result<(), InferError> {
+        match (&self.network, placement) {
+            (Network::Rnn { circuit, cache }, Bootstraps::Segments(boots)) => {
+                self.prepare_rnn(circuit, cache, cells, boots)
+            }
+            (Network::Gated { circuit, cache }, Bootstraps::Refreshes(refreshes)) => {
+                let plans = self.plans(circuit, cells, refreshes)?;
+                circuit.precompute(
+                    &self.engine,
+                    cache,
+                    &plans,
+                    refreshes.output,
+                    self.sim_params(),
+                )?;
+                Ok(())
+            }
+            _ => Err(self.wrong_placement()),
+        }
+    }
+
+    fn wrong_placement(&self) -> InferError {
+        InferError::Invalid(format!(
+            "a {} circuit takes {}",
+            self.shape.cell,
+            match self.shape.cell {
+                CellKind::SimpleRnn => "bootstraps before segments",
+                _ => "refreshes per step",
+            }
+        ))
+    }
+
+    fn prepare_rnn(
+        &self,
+        circuit: &RnnCircuit,
+        cache: &WeightCache<Engine>,
+        cells: &[Chebyshev],
+        boots: &[SegmentId],
+    ) -> Result<(), InferError> {
         let cfg = PlanConfig {
-            params: SimParams {
-                slots: p.slots(),
-                default_scale: p.default_scale(),
-                primes: p.q()[..=p.top_level()].to_vec(),
-            },
+            params: self.sim_params(),
             blocks: self.shape.blocks()?,
             input_width: self.shape.input_width,
             hidden: self.shape.hidden,
@@ -255,36 +382,51 @@ impl Server {
             };
             InferError::Placement(format!(
                 "{with} the schedule does not fit {} levels: {e}",
-                p.top_level()
+                self.top_level()
             ))
         })?;
         for seg in &plan.segments {
             let level = seg.level_in;
             match seg.kind {
-                SegmentKind::FirstLinear | SegmentKind::Linear => self.circuit.precompute_linear(
+                SegmentKind::FirstLinear | SegmentKind::Linear => circuit.precompute_linear(
                     &self.engine,
-                    &self.cache,
+                    cache,
                     level,
                     &cells[seg.id.step],
                     seg.kind == SegmentKind::Linear,
                 )?,
-                SegmentKind::Output => {
-                    self.circuit
-                        .precompute_output(&self.engine, &self.cache, level)?
-                }
+                SegmentKind::Output => circuit.precompute_output(&self.engine, cache, level)?,
                 SegmentKind::Poly(_) => {}
             }
         }
         Ok(())
     }
 
-    /// Runs one batch: the steps with `cells`, bootstrapping before the segments flagged in
-    /// `boots` (see [`run_circuit`]), then the output layer. Returns the logits.
+    /// The step plans of a gated inference; a step that does not fit is refused, naming the
+    /// step and slot.
+    fn plans(
+        &self,
+        circuit: &CellCircuit,
+        cells: &[Chebyshev],
+        refreshes: &Refreshes,
+    ) -> Result<Vec<StepPlan>, InferError> {
+        let polys = step_polys(cells, self.shape)?;
+        plan_steps(circuit, &polys, refreshes, self.top_level()).map_err(|e| {
+            InferError::Placement(format!(
+                "with {} bootstraps placed the schedule does not fit {} levels: {e}",
+                refreshes.count(),
+                self.top_level()
+            ))
+        })
+    }
+
+    /// Runs one batch: the steps with `cells` (as for [`Server::prepare`]), bootstrapping
+    /// where `placement` says, then the output layer. Returns the logits.
     pub fn infer(
         &self,
         batch: &EncryptedBatch,
         cells: &[Chebyshev],
-        boots: &[SegmentId],
+        placement: &Bootstraps,
         on_step: &mut dyn FnMut(&StepReport),
     ) -> Result<(Ciphertext, ServerRun), InferError> {
         if batch.key_set != self.key_set {
@@ -297,25 +439,124 @@ impl Server {
         for ct in &batch.inputs {
             self.ctx.check_id("input ciphertext", ct.context_id())?;
         }
-        let encodings = self.cache.len();
+        let encodings = self.encodings();
         let start = Instant::now();
-        let refresh = |ct: &Ciphertext| self.boot.bootstrap(&self.engine, ct).map(|(c, _)| c);
-        let run = CircuitRun {
-            circuit: &self.circuit,
-            inputs: &batch.inputs,
-            cells,
-            boots,
-            cache: Some(&self.cache),
-            refresh: &refresh,
+        let (logits, steps) = match (&self.network, placement) {
+            (Network::Rnn { circuit, cache }, Bootstraps::Segments(boots)) => {
+                let refresh =
+                    |ct: &Ciphertext| self.boot.bootstrap(&self.engine, ct).map(|(c, _)| c);
+                let run = CircuitRun {
+                    circuit,
+                    inputs: &batch.inputs,
+                    cells,
+                    boots,
+                    cache: Some(cache),
+                    refresh: &refresh,
+                };
+                run_circuit(&self.engine, &run, on_step)?
+            }
+            (Network::Gated { circuit, cache }, Bootstraps::Refreshes(refreshes)) => {
+                let plans = self.plans(circuit, cells, refreshes)?;
+                let run = GatedRun {
+                    circuit,
+                    cache,
+                    plans: &plans,
+                    output_refresh: refreshes.output,
+                    slots: circuit.cell().slots.len(),
+                    cells,
+                };
+                self.run_gated(&run, &batch.inputs, on_step)?
+            }
+            _ => return Err(self.wrong_placement()),
         };
-        let (logits, steps) = run_circuit(&self.engine, &run, on_step)?;
         let run = ServerRun {
             seconds: start.elapsed().as_secs_f64(),
             bootstraps: steps.iter().map(|s| s.bootstraps).sum(),
             bootstrap_seconds: steps.iter().map(|s| s.bootstrap_seconds).sum(),
-            encodings_during_run: self.cache.len() - encodings,
+            encodings_during_run: self.encodings() - encodings,
             steps,
         };
         Ok((logits, run))
     }
+
+    /// Weight encodings held.
+    fn encodings(&self) -> usize {
+        match &self.network {
+            Network::Rnn { cache, .. } => cache.len(),
+            Network::Gated { cache, .. } => cache.len(),
+        }
+    }
+
+    /// A gated inference on the engine, bootstrapping with the server's bootstrapper, timed
+    /// step by step.
+    fn run_gated(
+        &self,
+        run: &GatedRun<'_>,
+        inputs: &[Ciphertext],
+        on_step: &mut dyn FnMut(&StepReport),
+    ) -> Result<(Ciphertext, Vec<StepReport>), InferError> {
+        let boot_seconds = Cell::new(0.0);
+        let refresh = |ct: &Ciphertext| {
+            let t = Instant::now();
+            let out = self.boot.bootstrap(&self.engine, ct).map(|(c, _)| c);
+            boot_seconds.set(boot_seconds.get() + t.elapsed().as_secs_f64());
+            out
+        };
+        let top = self.top_level();
+        let mut reports = Vec::with_capacity(run.plans.len() + 1);
+        let mut start = Instant::now();
+        let mut h_in = top;
+        let (logits, _) = crate::ckks::cell::run_inference(
+            &self.engine,
+            run.circuit,
+            run.plans,
+            run.output_refresh,
+            inputs,
+            Some(run.cache),
+            &refresh,
+            &mut |record| {
+                let t = record.step;
+                let (degrees, level_out) = match run.plans.get(t) {
+                    Some(plan) => (
+                        Some(
+                            run.cells[t * run.slots..(t + 1) * run.slots]
+                                .iter()
+                                .map(Chebyshev::degree)
+                                .collect(),
+                        ),
+                        plan.levels.next_state[0],
+                    ),
+                    None => (None, if run.output_refresh { top } else { h_in } - 1),
+                };
+                let report = StepReport {
+                    step: t,
+                    degree: None,
+                    degrees,
+                    level_in: h_in,
+                    level_out,
+                    bootstraps: record.bootstraps(),
+                    bootstrap_seconds: boot_seconds.replace(0.0),
+                    seconds: start.elapsed().as_secs_f64(),
+                    predicted_seconds: None,
+                };
+                start = Instant::now();
+                h_in = level_out;
+                on_step(&report);
+                reports.push(report);
+            },
+        )?;
+        Ok((logits, reports))
+    }
+}
+
+/// One gated inference's fixed parts.
+struct GatedRun<'a> {
+    circuit: &'a CellCircuit,
+    cache: &'a EncodingCache<Engine>,
+    plans: &'a [StepPlan],
+    output_refresh: bool,
+    /// Slots per step.
+    slots: usize,
+    /// One polynomial per (slot, step), step-major.
+    cells: &'a [Chebyshev],
 }

@@ -643,6 +643,7 @@ mod props {
     use cellwise::ckks::scheme::wire::{Header, Kind, MAX_HEADER, WireReader, WireWriter};
     use cellwise::infer::files::{self, CiphertextInfo, Role};
     use cellwise::infer::{Client, NetShape, ServerKeys};
+    use cellwise::recurrence::CellKind;
     use proptest::prelude::*;
     use proptest::sample::Index;
     use sha2::Digest as _;
@@ -738,6 +739,7 @@ mod props {
 
     /// The network shape of the property tests' files: 2 steps keep them small.
     const SHAPE: NetShape = NetShape {
+        cell: CellKind::SimpleRnn,
         steps: 2,
         input_width: 4,
         hidden: 4,

@@ -8,6 +8,7 @@ use super::step::{Refresh, StepPlan, StepRecord};
 use super::{CellCircuit, EncodingCache};
 use crate::ckks::evaluator::{EvalError, Evaluator};
 use crate::ckks::poly::Chebyshev;
+use crate::ckks::sim::{SimEvaluator, SimParams};
 
 /// Where an inference refreshes: one [`StepRefresh`] per step, and whether the hidden state is
 /// refreshed before the output layer.
@@ -126,4 +127,42 @@ pub fn run_inference<E: Evaluator>(
     on_step(&record);
     records.push(record);
     Ok((logits, records))
+}
+
+impl CellCircuit {
+    /// Encodes into `cache`, for `ev`, every weight transform an inference with `plans` (and
+    /// `output_refresh`, as for [`run_inference`]) uses, so that the inference itself encodes
+    /// nothing. The levels and scales of the encodings are those of a run of the same
+    /// inference over the counting simulator of `sim` (the chain of `ev`, inputs fresh at its
+    /// top level and default scale, as a client encrypts them). Returns the encodings made.
+    pub fn precompute<E: Evaluator>(
+        &self,
+        ev: &E,
+        cache: &EncodingCache<E>,
+        plans: &[StepPlan],
+        output_refresh: bool,
+        sim: SimParams,
+    ) -> Result<usize, E::Error> {
+        let (top, scale, slots) = (sim.top_level(), sim.default_scale, sim.slots);
+        let s = SimEvaluator::counting_only(sim);
+        let zero = s.encrypt(&vec![0.0; slots], top, scale)?;
+        let inputs = vec![zero; plans.len()];
+        let keys = EncodingCache::<SimEvaluator>::default();
+        let refresh = |ct: &<SimEvaluator as Evaluator>::Ciphertext| Ok(s.bootstrap(ct));
+        run_inference(
+            &s,
+            self,
+            plans,
+            output_refresh,
+            &inputs,
+            Some(&keys),
+            &refresh,
+            &mut |_| {},
+        )?;
+        let before = cache.len();
+        for (key, _) in keys.lock().iter() {
+            self.encoded(ev, Some(cache), key.clone())?;
+        }
+        Ok(cache.len() - before)
+    }
 }

@@ -355,7 +355,10 @@ impl<E: Evaluator> Run<'_, E> {
                 let level = levels.of(a).min(levels.of(b));
                 let f = self.get(fixed, None)?;
                 let q = ev.rescale_prime(level) as f64;
-                let target = want.map(|w| w * q / ev.scale(&f));
+                // Asked for no scale, the product still lands at the default scale: a value
+                // read by several consumers (an LSTM's c', read by its tanh and carried) must
+                // meet the one that asks for the default later.
+                let target = Some(want.unwrap_or_else(|| ev.default_scale()) * q / ev.scale(&f));
                 let o = if self.adaptable(adapted) {
                     self.get(adapted, target)?
                 } else {
