@@ -173,38 +173,32 @@ pub fn measure(
     );
     progress("client operations done; preparing the level-by-level tasks");
 
-    // Server operations at every level, round-robin: levels from the top down and, per
-    // level, the operations in the order of scripts/bench-openfhe.py, so that every task
-    // follows the same task (and finds the caches in the same state) in both engines.
+    // Server operations level by level from the top down, round-robin within a level: the
+    // operations in the order of scripts/bench-openfhe.py, so that every task follows the same
+    // task (and finds the caches in the same state) in both engines. One level's encoded
+    // weights at a time: all levels' at once (the 64-unit projections among them) outgrow the
+    // memory of a 24 GB machine at N = 2^16.
     let mut levels = cfg.levels.clone();
     levels.sort_unstable_by(|a, b| b.cmp(a));
     levels.dedup();
-    let mut cts = Vec::new();
+    let hoist: Vec<isize> = (1..=31).collect();
+    let engine = &engine;
     for &level in &levels {
         let pt = (level >= 1)
             .then(|| engine.encode(&values, level, scale))
             .transpose()?;
+        let c = enc.encrypt_values(&values, level, scale)?;
         let mut prepared = Vec::new();
         for op in profile_ops() {
             if level >= op.depth() {
-                let p = op.prepare(&engine, level)?;
+                let p = op.prepare(engine, level)?;
                 let ct = enc.encrypt_values(p.input(), level, scale)?;
                 prepared.push((op, p, ct));
             }
         }
-        cts.push((
-            level,
-            enc.encrypt_values(&values, level, scale)?,
-            pt,
-            prepared,
-        ));
-    }
-    let hoist: Vec<isize> = (1..=31).collect();
-    let mut tasks: Vec<Task> = Vec::new();
-    let mut checked = Vec::new();
-    let engine = &engine;
-    for (level, c, pt, prepared) in &cts {
-        let level = *level;
+        let c = &c;
+        let mut tasks: Vec<Task> = Vec::new();
+        let mut checked = Vec::new();
         tasks.push((
             "add".into(),
             level,
@@ -223,7 +217,7 @@ pub fn measure(
             None,
             Box::new(move || engine.mul_const(c, -1.0, 1.0).map(drop)),
         ));
-        if let Some(p) = pt {
+        if let Some(p) = &pt {
             tasks.push((
                 "mul_relin_rescale".into(),
                 level,
@@ -250,11 +244,11 @@ pub fn measure(
                 Box::new(move || engine.rotate_hoisted(c, hoist).map(drop)),
             ));
         }
-        for (op, p, ct) in prepared {
+        for (op, p, ct) in &prepared {
             let out = p.run(engine, ct)?;
             let consumed = level - engine.level(&out);
             let bits = precision_bits(&dec.decrypt_values(&out)?, &p.expected());
-            checked.push((op.name(), level, consumed, bits));
+            checked.push((op.name(), consumed, bits));
             tasks.push((
                 op.name(),
                 level,
@@ -262,24 +256,21 @@ pub fn measure(
                 Box::new(move || p.run(engine, ct).map(drop)),
             ));
         }
-    }
-    let mut times = vec![Vec::with_capacity(s); tasks.len()];
-    for round in 0..=s {
-        for (i, (_, _, _, f)) in tasks.iter().enumerate() {
-            let t = Instant::now();
-            f()?;
-            if round > 0 {
-                times[i].push(ms_since(t));
+        let mut times = vec![Vec::with_capacity(s); tasks.len()];
+        for round in 0..=s {
+            for (i, (_, _, _, f)) in tasks.iter().enumerate() {
+                let t = Instant::now();
+                f()?;
+                if round > 0 {
+                    times[i].push(ms_since(t));
+                }
             }
         }
-        progress(&format!("round {round} of {s} done"));
-    }
-    for ((op, level, consumed, _), ts) in tasks.iter().zip(times) {
-        let bits = checked
-            .iter()
-            .find(|(o, l, _, _)| o == op && l == level)
-            .map(|c| c.3);
-        record(op, *level, median(ts), s, *consumed, bits);
+        progress(&format!("level {level}: {s} rounds done"));
+        for ((op, level, consumed, _), ts) in tasks.iter().zip(times) {
+            let bits = checked.iter().find(|(o, _, _)| o == op).map(|c| c.2);
+            record(op, *level, median(ts), s, *consumed, bits);
+        }
     }
     Ok(Measurements {
         timings,

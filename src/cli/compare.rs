@@ -193,7 +193,7 @@ fn cost_model_for(
             if let Some(why) = fallback {
                 super::note(&format!(
                     "cost model depth (the default {} cannot price problem {}: {why}; choose one with --cost)",
-                    cost::DEFAULT_SEARCH_COST,
+                    cost::default_search_cost(problem),
                     problem.name
                 ));
             }

@@ -199,7 +199,10 @@ fn render(schedule: &str, problem: &str, b: &CostBreakdown) -> String {
     }
     out.push_str(&format!(
         "total: {} {} | depth {} levels | {} bootstraps\n",
-        b.total, b.unit, b.depth, b.bootstraps
+        total(b.total),
+        b.unit,
+        b.depth,
+        b.bootstraps
     ));
     out
 }
@@ -261,12 +264,26 @@ fn render_graph(text: &str, problem: &Problem, schedule: &Schedule, b: &CostBrea
     match circuit {
         Some(_) => out.push_str(&format!(
             "total: {} {} | depth {} levels | {} bootstraps\n",
-            b.total, b.unit, b.depth, b.bootstraps
+            total(b.total),
+            b.unit,
+            b.depth,
+            b.bootstraps
         )),
         None => out.push_str(&format!(
             "total: {} {} | depth {} levels\n",
-            b.total, b.unit, b.depth
+            total(b.total),
+            b.unit,
+            b.depth
         )),
     }
     out
+}
+
+/// A total as printed: whole counts as integers, seconds to two decimals.
+fn total(value: f64) -> String {
+    if value.fract() == 0.0 {
+        format!("{value}")
+    } else {
+        format!("{value:.2}")
+    }
 }

@@ -204,7 +204,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if let Some(why) = fallback {
                 super::note(&format!(
                     "cost model depth (the default {} cannot price problem {}: {why}; choose one with --cost)",
-                    cost::DEFAULT_SEARCH_COST,
+                    cost::default_search_cost(&problem),
                     problem.name
                 ));
             }

@@ -100,7 +100,7 @@ pub struct GatedModel {
 }
 
 /// Unit blocks of the packing: the smallest power of two holding every dimension.
-fn blocks_of(problem: &Problem) -> usize {
+pub fn blocks_of(problem: &Problem) -> usize {
     let m = &problem.model;
     problem
         .input_width()

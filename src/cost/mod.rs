@@ -280,9 +280,15 @@ impl Spec {
             "bootstraps" if circuit => no_profile(SpecKind::Bootstraps)?,
             "bootstraps" => no_profile(SpecKind::GatedBootstraps)?,
             "latency" => {
-                let profile = Profile::load(
-                    profile.unwrap_or_else(|| profile::default_profile_for(options.levels)),
-                )?;
+                let default = if circuit {
+                    profile::default_profile_for(options.levels)
+                } else {
+                    profile::default_profile_with(
+                        &format!("hoist_{}", gated::blocks_of(problem)),
+                        options.levels,
+                    )
+                };
+                let profile = Profile::load(profile.unwrap_or(default))?;
                 latency::check_levels(&profile, options)?;
                 if circuit {
                     SpecKind::Latency(Box::new(profile))
@@ -352,6 +358,19 @@ impl Spec {
 /// bootstraps, measured in `profiles/cellwise-fgb-like-12.json`).
 pub const DEFAULT_SEARCH_COST: &str = "latency:cellwise-fgb-like-12";
 
+/// [`DEFAULT_SEARCH_COST`] for gated cells: the first profile measured with their circuit's
+/// operations, at the same 12 levels (another machine kind: its seconds are not comparable
+/// with the SimpleRNN's profile).
+pub const DEFAULT_GATED_SEARCH_COST: &str = "latency:cellwise-gated-fgb-like-12";
+
+/// The default search cost model of `problem`'s cell.
+pub fn default_search_cost(problem: &Problem) -> &'static str {
+    match problem.cell() {
+        CellKind::SimpleRnn => DEFAULT_SEARCH_COST,
+        _ => DEFAULT_GATED_SEARCH_COST,
+    }
+}
+
 /// What a search uses when no cost model is named: [`DEFAULT_SEARCH_COST`] where it can
 /// price the problem's circuit, else `depth` (the levels consumed), with the reason. The
 /// fallback covers the problems without a latency model: a gated cell (no encrypted
@@ -363,7 +382,7 @@ pub fn default_for_search(
     candidates: Option<&Candidates>,
 ) -> Result<(Box<dyn CostModel>, Option<String>), CostError> {
     let options = CostOptions::default();
-    let latency = Spec::parse(DEFAULT_SEARCH_COST, problem, &options)
+    let latency = Spec::parse(default_search_cost(problem), problem, &options)
         .and_then(|spec| spec.build(problem, candidates));
     match latency {
         Ok(model) => Ok((model, None)),
@@ -443,11 +462,9 @@ mod tests {
         let (model, why) = name("mnist-6x6");
         assert_eq!(model, "depth");
         assert!(why.unwrap().contains("matvec_16"));
-        let (model, why) = name("mnist-gru32");
-        assert_eq!(model, "depth");
-        assert!(
-            why.unwrap()
-                .contains("has no timing for its circuit's operation")
+        assert_eq!(
+            name("mnist-gru32"),
+            (DEFAULT_GATED_SEARCH_COST.to_string(), None)
         );
         // Fits that need data are still asked for, not replaced by depth.
         let safe = Problem::load("mnist-rnn32-safe").unwrap();

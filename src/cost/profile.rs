@@ -41,6 +41,11 @@ const SHIPPED: &[(&str, &str, &str)] = &[
         "cellwise-fgb-like-12.json",
         include_str!("../../profiles/cellwise-fgb-like-12.json"),
     ),
+    (
+        "cellwise-gated-fgb-like-12",
+        "cellwise-gated-fgb-like-12.json",
+        include_str!("../../profiles/cellwise-gated-fgb-like-12.json"),
+    ),
 ];
 
 /// Errors raised while reading or validating a profile.
@@ -349,6 +354,21 @@ pub fn default_profile_for(levels: Option<usize>) -> &'static str {
             })
         })
         .map_or_else(default_profile, |(name, _, _)| *name)
+}
+
+/// The profile `latency` uses for a circuit that runs `op` (e.g. `hoist_32`, the gated cells'
+/// projections) when the spec names none: the first shipped profile of the project's engine
+/// that times `op`, measured with `levels` levels if given; else [`default_profile_for`].
+pub fn default_profile_with(op: &str, levels: Option<usize>) -> &'static str {
+    SHIPPED
+        .iter()
+        .find(|(name, _, text)| {
+            name.starts_with("cellwise")
+                && Profile::from_json(name, text).is_ok_and(|p| {
+                    p.ops.iter().any(|t| t.op == op) && levels.is_none_or(|l| p.params.levels == l)
+                })
+        })
+        .map_or_else(|| default_profile_for(levels), |(name, _, _)| *name)
 }
 
 #[cfg(test)]
