@@ -4,7 +4,7 @@
 
 use cellwise::approx::Activation;
 use cellwise::ckks::cell::placement::{Planner, StepShape, output_ops, step_ops};
-use cellwise::ckks::cell::{CellCircuit, CellMatrices, plan_steps, run_inference};
+use cellwise::ckks::cell::{CellCircuit, CellMatrices, Refreshers, plan_steps, run_inference};
 use cellwise::ckks::evaluator::Evaluator;
 use cellwise::ckks::linear::Layout;
 use cellwise::ckks::plan::ProfileOp;
@@ -103,7 +103,13 @@ fn every_cell_computes_the_reference_network_with_bootstraps_inside_steps() {
                 "{kind}: 9 levels should need a refresh inside some step"
             );
         }
-        let plans = plan_steps(&circuit, &polys, &refreshes, top).unwrap();
+        let plans = plan_steps(&circuit, &polys, &refreshes, ev.params()).unwrap();
+        if kind != CellKind::SimpleRnn {
+            assert!(
+                plans.iter().any(|p| !p.pairs.is_empty()),
+                "{kind}: some step should refresh a packed pair"
+            );
+        }
         let inputs: Vec<_> = (0..STEPS)
             .map(|t| {
                 let x = images.slice(s![.., t, ..]).mapv(f64::from);
@@ -119,13 +125,16 @@ fn every_cell_computes_the_reference_network_with_bootstraps_inside_steps() {
             false,
             &inputs,
             None,
-            &|ct| Ok(ev.bootstrap(ct)),
+            Refreshers {
+                one: &|ct| Ok(ev.bootstrap(ct)),
+                pair: &|a, b| Ok(ev.bootstrap_pair(a, b)),
+            },
             &mut |_| seen += 1,
         )
         .unwrap();
         assert_eq!(seen, STEPS + 1);
         let boots: usize = records.iter().map(|r| r.bootstraps()).sum();
-        assert_eq!(boots, refreshes.count(), "{kind}");
+        assert_eq!(boots, refreshes.bootstraps(cell), "{kind}");
         // The placement's prediction of every step's work is what the circuit ran.
         let sorted = |mut v: Vec<ProfileOp>| {
             v.sort();
@@ -138,7 +147,7 @@ fn every_cell_computes_the_reference_network_with_bootstraps_inside_steps() {
                 &placed.entries[t],
                 &plan.levels,
                 plan.refresh,
-                HIDDEN,
+                (HIDDEN, top),
             );
             assert_eq!(
                 sorted(predicted),

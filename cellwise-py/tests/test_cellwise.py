@@ -222,9 +222,12 @@ def test_cost_batches_and_the_search_default(problem, val):
     assert cm.name == "latency:cellwise-fgb-like-12" and cm.unit == "s" and cm.note is None
     batch = np.random.default_rng(3).integers(0, 3, size=(50, 1, 28))
     assert list(cm.cost_batch(batch)) == [cm.cost(b) for b in batch]
-    # Where the default profile cannot price the circuit, depth, saying why.
+    # Gated cells default to the profile with their circuits' operations.
     gated = cellwise.CostModel(None, "mnist-gru32")
-    assert gated.name == "depth" and gated.note
+    assert gated.name == "latency:cellwise-gated-fgb-like-12" and gated.note is None
+    # Where the default profile cannot price the circuit, depth, saying why.
+    small = cellwise.CostModel(None, "mnist-6x6")
+    assert small.name == "depth" and "matvec_16" in small.note
     message = run_cli("cost", "--model", "nope", "--schedule", "all-17",
                       check=False).stderr.strip().removeprefix("error: ")
     with pytest.raises(ValueError) as err:

@@ -128,7 +128,7 @@ pub fn measure(
     let relin = kg.relin_key(&sk);
     record("keygen_relin", top, ms_since(t), 1, None, None);
     let t = Instant::now();
-    let mut keys = kg.evaluation_keys(&sk, &steps, false);
+    let mut keys = kg.evaluation_keys(&sk, &steps, true);
     let per_key = ms_since(t) / (keys.galois_elements().count() + 1) as f64;
     record("keygen_rotation", top, per_key, 1, None, None);
     // Leveled operations use expanded keys, as the inference server's circuit does.
@@ -216,6 +216,24 @@ pub fn measure(
             level,
             None,
             Box::new(move || engine.mul_const(c, -1.0, 1.0).map(drop)),
+        ));
+        // A packed pair's packing before its bootstrap and unpacking after it
+        // (`ckks::cell::pairing`).
+        tasks.push((
+            "pair_pack".into(),
+            level,
+            None,
+            Box::new(move || engine.add(c, &engine.mul_by_i(c)?).map(drop)),
+        ));
+        tasks.push((
+            "pair_unpack".into(),
+            level,
+            None,
+            Box::new(move || {
+                let conj = engine.conjugate(c)?;
+                engine.add(c, &conj)?;
+                engine.mul_by_i(&engine.sub(&conj, c)?).map(drop)
+            }),
         ));
         if let Some(p) = &pt {
             tasks.push((

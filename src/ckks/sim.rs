@@ -303,6 +303,23 @@ impl SimEvaluator {
         }
     }
 
+    /// A simulated packed-pair bootstrap ([`crate::ckks::cell::pairing`]): both values and
+    /// scales at the top level, counted as one [`SimOp::Bootstrap`] at the lower input level.
+    pub fn bootstrap_pair(
+        &self,
+        a: &SimCiphertext,
+        b: &SimCiphertext,
+    ) -> (SimCiphertext, SimCiphertext) {
+        self.count(SimOp::Bootstrap, a.level.min(b.level), 1);
+        let top = self.params.top_level();
+        let refreshed = |ct: &SimCiphertext| SimCiphertext {
+            level: top,
+            scale: ct.scale,
+            values: ct.values.clone(),
+        };
+        (refreshed(a), refreshed(b))
+    }
+
     /// The slot values of a ciphertext (`None` in counting-only mode).
     pub fn decrypt<'a>(&self, ct: &'a SimCiphertext) -> Option<&'a [f64]> {
         ct.values.as_deref()

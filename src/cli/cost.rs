@@ -250,7 +250,7 @@ fn render_graph(text: &str, problem: &Problem, schedule: &Schedule, b: &CostBrea
         ));
         if let Some(r) = circuit {
             let names = match r.steps.get(s.step) {
-                Some(step) => step.names(cell).join(", "),
+                Some(&step) => cellwise::ckks::cell::pairing::names(cell, step).join(", "),
                 None if r.output => "h".to_string(),
                 None => String::new(),
             };

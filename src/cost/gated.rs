@@ -317,7 +317,14 @@ impl CostModel for GatedModel {
             .map_err(|e| CostError::Plan(e.to_string()))?
             .depth();
             depth += step_depth;
-            let ops = step_ops(self.cell, shape, entry, &levels, refresh, self.blocks);
+            let ops = step_ops(
+                self.cell,
+                shape,
+                entry,
+                &levels,
+                refresh,
+                (self.blocks, top),
+            );
             steps.push(StepCost {
                 step: t,
                 degree: None,
@@ -359,7 +366,7 @@ impl CostModel for GatedModel {
             total: placed.total,
             levels_per_bootstrap: top,
             depth: depth + 1,
-            bootstraps: placed.refreshes.count(),
+            bootstraps: placed.refreshes.bootstraps(self.cell),
             steps,
             refreshes: Some(placed.refreshes),
         })
@@ -440,7 +447,10 @@ mod tests {
             assert!(b17 >= p.steps() as f64, "{name}: {b17}");
             let bd = m.breakdown(&all(&p, 17)).unwrap();
             assert_eq!(bd.bootstraps as f64, b17);
-            assert_eq!(bd.refreshes.as_ref().unwrap().count(), bd.bootstraps);
+            assert_eq!(
+                bd.refreshes.as_ref().unwrap().bootstraps(m.cell),
+                bd.bootstraps
+            );
             // The cheapest walk through the stages costs exactly `cost`.
             let s = all(&p, 7);
             let mut states = vec![(m.start(), 0.0)];

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::ckks::bootstrap::{self, BootstrapConfig, Bootstrapper};
 use crate::ckks::cell::{
-    CellCircuit, CellMatrices, EncodingCache, Refreshes, StepPlan, plan_steps,
+    CellCircuit, CellMatrices, EncodingCache, Refreshers, Refreshes, StepPlan, plan_steps,
 };
 use crate::ckks::evaluator::{EvalError, Evaluator};
 use crate::ckks::plan::{
@@ -315,7 +315,7 @@ impl Server {
     }
 
     /// The simulated parameters of the server's chain (for planning).
-    fn sim_params(&self) -> SimParams {
+    pub fn sim_params(&self) -> SimParams {
         let p = self.ctx.params();
         SimParams {
             slots: p.slots(),
@@ -411,10 +411,10 @@ impl Server {
         refreshes: &Refreshes,
     ) -> Result<Vec<StepPlan>, InferError> {
         let polys = step_polys(cells, self.shape)?;
-        plan_steps(circuit, &polys, refreshes, self.top_level()).map_err(|e| {
+        plan_steps(circuit, &polys, refreshes, &self.sim_params()).map_err(|e| {
             InferError::Placement(format!(
                 "with {} bootstraps placed the schedule does not fit {} levels: {e}",
-                refreshes.count(),
+                refreshes.bootstraps(circuit.cell()),
                 self.top_level()
             ))
         })
@@ -496,11 +496,21 @@ impl Server {
         on_step: &mut dyn FnMut(&StepReport),
     ) -> Result<(Ciphertext, Vec<StepReport>), InferError> {
         let boot_seconds = Cell::new(0.0);
-        let refresh = |ct: &Ciphertext| {
+        let one = |ct: &Ciphertext| {
             let t = Instant::now();
             let out = self.boot.bootstrap(&self.engine, ct).map(|(c, _)| c);
             boot_seconds.set(boot_seconds.get() + t.elapsed().as_secs_f64());
             out
+        };
+        let pair = |a: &Ciphertext, b: &Ciphertext| {
+            let t = Instant::now();
+            let out = self.boot.bootstrap_pair(&self.engine, a, b);
+            boot_seconds.set(boot_seconds.get() + t.elapsed().as_secs_f64());
+            out
+        };
+        let refresh = Refreshers {
+            one: &one,
+            pair: &pair,
         };
         let top = self.top_level();
         let mut reports = Vec::with_capacity(run.plans.len() + 1);
@@ -513,7 +523,7 @@ impl Server {
             run.output_refresh,
             inputs,
             Some(run.cache),
-            &refresh,
+            refresh,
             &mut |record| {
                 let t = record.step;
                 let (degrees, level_out) = match run.plans.get(t) {

@@ -243,6 +243,62 @@ impl Bootstrapper {
         eng: &Engine,
         ct: &Ciphertext,
     ) -> Result<(Ciphertext, BootstrapReport), CkksError> {
+        self.bootstrap_scaled(eng, ct, self.scale_up)
+    }
+
+    /// Bootstraps `a` and `b` (each any level and scale up to twice the default) with one
+    /// bootstrap, as the packed pair `a + i b` (the pair's scales need not agree: the pair is
+    /// packed as the raw messages, read back at each one's scale). The bootstrap's modulus
+    /// headroom is halved for the pair, which halves its output at no cost, so
+    /// `y + conj(y)` and `i (conj(y) - y)` are `a` and `b` exactly. Needs the conjugation key
+    /// (which every bootstrap needs) and parameters whose `q_0` leaves at least one bit of
+    /// headroom above the message ratio.
+    pub fn bootstrap_pair(
+        &self,
+        eng: &Engine,
+        a: &Ciphertext,
+        b: &Ciphertext,
+    ) -> Result<(Ciphertext, Ciphertext), CkksError> {
+        if self.scale_up < 2.0 {
+            return Err(EvalError::InvalidInput(
+                "packed-pair bootstrapping needs q_0 at least twice the scale times the \
+                 message ratio; these parameters leave no room"
+                    .into(),
+            )
+            .into());
+        }
+        let limit = 2.0 * self.ctx.params().default_scale();
+        if b.scale > limit {
+            return Err(EvalError::BadScale {
+                op: "bootstrap",
+                scale: b.scale,
+                level: b.level,
+                reason: "bootstrapping takes scales up to twice the default scale",
+            }
+            .into());
+        }
+        let a0 = eng.drop_level(a, a.level)?;
+        let mut b0 = eng.drop_level(b, b.level)?;
+        // Packed as raw messages: b is read at a's scale inside the pair.
+        b0.scale = a0.scale;
+        let packed = eng.add(&a0, &eng.mul_by_i(&b0)?)?;
+        let (y, _) = self.bootstrap_scaled(eng, &packed, self.scale_up / 2.0)?;
+        let conj = eng.conjugate(&y)?;
+        let mut ra = eng.add(&y, &conj)?;
+        let mut rb = eng.mul_by_i(&eng.sub(&conj, &y)?)?;
+        ra.scale = a.scale;
+        rb.scale = b.scale;
+        Ok((ra, rb))
+    }
+
+    /// [`Bootstrapper::bootstrap`] with the input multiplied by `up` at level 0 (the output
+    /// is the input's slots times `up / scale_up`).
+    fn bootstrap_scaled(
+        &self,
+        eng: &Engine,
+        ct: &Ciphertext,
+        up: f64,
+    ) -> Result<(Ciphertext, BootstrapReport), CkksError> {
         self.ctx.check_id("ciphertext", ct.context_id)?;
         self.ctx.check_id("engine", eng.context().id())?;
         let params = self.ctx.params();
@@ -264,8 +320,8 @@ impl Bootstrapper {
             d
         };
         let mut low = eng.drop_level(ct, ct.level)?;
-        if self.scale_up > 1.0 {
-            low = eng.mul_const(&low, 1.0, self.scale_up)?;
+        if up > 1.0 {
+            low = eng.mul_const(&low, 1.0, up)?;
         }
         let sparse = encapsulation::to_sparse(&self.ctx, &low, &self.keys);
         let top = params.max_level();

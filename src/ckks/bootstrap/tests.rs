@@ -71,6 +71,37 @@ fn bootstrap_restores_the_levels_with_16_bits_on_uniform_inputs() {
 }
 
 #[test]
+fn a_packed_pair_comes_back_apart_at_its_own_scales_and_levels() {
+    let s = boot_setup(5);
+    let slots = s.ctx.params().slots();
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let a: Vec<f64> = (0..slots).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let b: Vec<f64> = (0..slots).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let scale = s.ctx.params().default_scale();
+    // Different levels and scales, as two values of a step are.
+    let ca = s.enc.encrypt_values(&a, 2, scale).unwrap();
+    let cb = s.enc.encrypt_values(&b, 0, scale * 1.37).unwrap();
+    let (ra, rb) = s.boot.bootstrap_pair(&s.engine, &ca, &cb).unwrap();
+    let top = s.ctx.params().top_level();
+    assert_eq!((ra.level(), rb.level()), (top, top));
+    assert_eq!((ra.scale(), rb.scale()), (scale, scale * 1.37));
+    let (ea, eb) = (
+        max_error(&s.dec.decrypt_values(&ra).unwrap(), &a),
+        max_error(&s.dec.decrypt_values(&rb).unwrap(), &b),
+    );
+    eprintln!(
+        "pair bootstrap max errors 2^{:.2}, 2^{:.2}",
+        ea.log2(),
+        eb.log2()
+    );
+    assert!(ea.max(eb) < 2f64.powi(-15), "2^{:.2}", ea.max(eb).log2());
+    // The single bootstrap's error on the same values, for comparison (same bound).
+    let (single, _) = s.boot.bootstrap(&s.engine, &ca).unwrap();
+    let es = max_error(&s.dec.decrypt_values(&single).unwrap(), &a);
+    assert!(es < 2f64.powi(-16), "2^{:.2}", es.log2());
+}
+
+#[test]
 fn multiplying_by_i_and_conjugating_act_on_complex_slots() {
     let s = boot_setup(11);
     let values: Vec<f64> = (0..64).map(|i| (i as f64 * 0.1).sin()).collect();

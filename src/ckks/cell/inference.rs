@@ -4,11 +4,13 @@
 use serde::Serialize;
 
 use super::levels::StepRefresh;
-use super::step::{Refresh, StepPlan, StepRecord};
+use super::pairing;
+use super::step::{Refreshers, StepPlan, StepRecord};
 use super::{CellCircuit, EncodingCache};
 use crate::ckks::evaluator::{EvalError, Evaluator};
 use crate::ckks::poly::Chebyshev;
 use crate::ckks::sim::{SimEvaluator, SimParams};
+use crate::recurrence::Cell;
 
 /// Where an inference refreshes: one [`StepRefresh`] per step, and whether the hidden state is
 /// refreshed before the output layer.
@@ -21,16 +23,57 @@ pub struct Refreshes {
 }
 
 impl Refreshes {
-    /// Bootstraps in total.
-    pub fn count(&self) -> usize {
-        self.steps.iter().map(StepRefresh::count).sum::<usize>() + usize::from(self.output)
+    /// Bootstraps in total for `cell`, packed pairs counted once ([`super::pairing`]).
+    pub fn bootstraps(&self, cell: &'static Cell) -> usize {
+        self.steps
+            .iter()
+            .map(|&r| pairing::bootstraps(cell, r))
+            .sum::<usize>()
+            + usize::from(self.output)
     }
 }
 
-/// The plans of every step of an inference: `polys[t]` holds step t's polynomial per slot.
-/// Step 0 starts from zero states at `top`; the output layer needs one level of the hidden
-/// state. A step or output layer that does not fit is refused, naming the step and slot.
+/// The plans of every step of an inference on the chain of `sim`: `polys[t]` holds step t's
+/// polynomial per slot. Step 0 starts from zero states at the top level; the output layer
+/// needs one level of the hidden state. A step or output layer that does not fit is refused,
+/// naming the step and slot. Each plan carries the scales a run without packed pairs gives
+/// its values (a run over the counting simulator of `sim`), so runs of the plans pack pairs.
 pub fn plan_steps(
+    circuit: &CellCircuit,
+    polys: &[Vec<Chebyshev>],
+    refreshes: &Refreshes,
+    sim: &SimParams,
+) -> Result<Vec<StepPlan>, EvalError> {
+    let mut plans = plan_levels(circuit, polys, refreshes, sim.top_level())?;
+    let s = SimEvaluator::counting_only(sim.clone());
+    let zero = s.encrypt(&vec![0.0; sim.slots], sim.top_level(), sim.default_scale)?;
+    let inputs = vec![zero; plans.len()];
+    let one = |ct: &<SimEvaluator as Evaluator>::Ciphertext| Ok(s.bootstrap(ct));
+    let pair =
+        |a: &<SimEvaluator as Evaluator>::Ciphertext,
+         b: &<SimEvaluator as Evaluator>::Ciphertext| Ok(s.bootstrap_pair(a, b));
+    let refresh = Refreshers {
+        one: &one,
+        pair: &pair,
+    };
+    let (_, records) = run_inference(
+        &s,
+        circuit,
+        &plans,
+        refreshes.output,
+        &inputs,
+        None,
+        refresh,
+        &mut |_| {},
+    )?;
+    for (plan, record) in plans.iter_mut().zip(records) {
+        plan.scales = Some(record.scales);
+    }
+    Ok(plans)
+}
+
+/// The plans of [`plan_steps`] without their scales.
+fn plan_levels(
     circuit: &CellCircuit,
     polys: &[Vec<Chebyshev>],
     refreshes: &Refreshes,
@@ -77,7 +120,7 @@ pub fn run_inference<E: Evaluator>(
     output_refresh: bool,
     inputs: &[E::Ciphertext],
     cache: Option<&EncodingCache<E>>,
-    refresh: &Refresh<'_, E>,
+    refresh: Refreshers<'_, E>,
     on_step: &mut dyn FnMut(&StepRecord),
 ) -> Result<(E::Ciphertext, Vec<StepRecord>), E::Error> {
     if inputs.len() != plans.len() || plans.is_empty() {
@@ -108,7 +151,7 @@ pub fn run_inference<E: Evaluator>(
     let h = &states[0];
     let refreshed;
     let h = if output_refresh {
-        refreshed = refresh(h)?;
+        refreshed = (refresh.one)(h)?;
         &refreshed
     } else {
         h
@@ -148,7 +191,15 @@ impl CellCircuit {
         let zero = s.encrypt(&vec![0.0; slots], top, scale)?;
         let inputs = vec![zero; plans.len()];
         let keys = EncodingCache::<SimEvaluator>::default();
-        let refresh = |ct: &<SimEvaluator as Evaluator>::Ciphertext| Ok(s.bootstrap(ct));
+        let one = |ct: &<SimEvaluator as Evaluator>::Ciphertext| Ok(s.bootstrap(ct));
+        let pair = |a: &<SimEvaluator as Evaluator>::Ciphertext,
+                    b: &<SimEvaluator as Evaluator>::Ciphertext| {
+            Ok(s.bootstrap_pair(a, b))
+        };
+        let refresh = Refreshers {
+            one: &one,
+            pair: &pair,
+        };
         run_inference(
             &s,
             self,
@@ -156,7 +207,7 @@ impl CellCircuit {
             output_refresh,
             &inputs,
             Some(&keys),
-            &refresh,
+            refresh,
             &mut |_| {},
         )?;
         let before = cache.len();

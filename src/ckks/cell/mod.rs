@@ -16,11 +16,13 @@
 //! that lands the product where its consumer needs it ([`step`]); the levels are the max-plus
 //! walk of [`levels`], which the circuit reproduces exactly. Values may be refreshed
 //! (bootstrapped) on entry (carried states) or right after they are computed
-//! ([`StepRefresh`]).
+//! ([`StepRefresh`]); two independent values share one bootstrap as a packed pair
+//! ([`pairing`]).
 
 pub mod factors;
 pub mod inference;
 pub mod levels;
+pub mod pairing;
 pub mod placement;
 pub mod step;
 
@@ -35,7 +37,8 @@ use crate::recurrence::{Cell, CellKind, GateUse};
 pub use factors::StepFactors;
 pub use inference::{Refreshes, plan_steps, run_inference};
 pub use levels::{LevelError, StepLevels, StepRefresh, step_levels};
-pub use step::{Refresh, StepPlan, StepRecord, poly_op_name};
+pub use pairing::Refreshed;
+pub use step::{Refresh, RefreshPair, Refreshers, StepPlan, StepRecord, StepScales, poly_op_name};
 
 /// The weights of a recurrent cell + Dense network in Keras layout, as `f64`.
 #[derive(Clone, Debug, PartialEq)]

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use super::inference::Refreshes;
 use super::levels::{StepLevels, StepRefresh, step_levels};
+use super::pairing::{self, Refreshed};
 use super::step::{poly_op_name, shift_absorber};
 use crate::ckks::plan::ProfileOp;
 use crate::ckks::poly::{Chebyshev, InputMap};
@@ -57,22 +58,40 @@ fn push(ops: &mut Vec<ProfileOp>, op: String, level: usize, count: usize) {
     }
 }
 
+/// The operations of a packed pair's refresh ([`pairing`]) whose lower member is at `level`:
+/// one bootstrap, the packing at level 0 (both dropped there, as the bootstrap would) and
+/// the unpacking at `top`.
+pub fn push_pair(ops: &mut Vec<ProfileOp>, level: usize, top: usize) {
+    push(ops, "bootstrap".into(), level, 1);
+    push(ops, "pair_pack".into(), 0, 1);
+    push(ops, "pair_unpack".into(), top, 1);
+}
+
 /// The profile operations of one step whose states entered at `entry` and whose levels are
-/// `levels` (with `refresh`), `blocks` the layout's unit blocks: what
-/// [`super::CellCircuit::step`] records.
+/// `levels` (with `refresh`; paired as [`pairing::pairs`] says, `top` levels after a
+/// refresh), `blocks` the layout's unit blocks: what [`super::CellCircuit::step`] records.
 pub fn step_ops(
-    cell: &Cell,
+    cell: &'static Cell,
     shape: &StepShape,
     entry: &[usize],
     levels: &StepLevels,
     refresh: StepRefresh,
-    blocks: usize,
+    (blocks, top): (usize, usize),
 ) -> Vec<ProfileOp> {
     let mut ops = Vec::new();
+    let pairs = pairing::pairs(cell, refresh);
+    let paired = |v: Refreshed| pairs.iter().any(|&(a, b)| a == v || b == v);
     for (i, &l) in entry.iter().enumerate() {
-        if refresh.state(i) {
+        if refresh.state(i) && !paired(Refreshed::State(i)) {
             push(&mut ops, "bootstrap".into(), l, 1);
         }
+    }
+    for &(a, b) in &pairs {
+        let at = |v: Refreshed| match v {
+            Refreshed::State(i) => entry[i],
+            Refreshed::Op(k) => levels.ops_computed[k],
+        };
+        push_pair(&mut ops, at(a).min(at(b)), top);
     }
     let input = levels.input;
     push(&mut ops, format!("hoist_{blocks}"), input, 2);
@@ -102,7 +121,7 @@ pub fn step_ops(
                 push(&mut ops, shape.poly_ops[slot].clone(), at(arg), 1);
             }
         }
-        if refresh.op(k) {
+        if refresh.op(k) && !paired(Refreshed::Op(k)) {
             push(&mut ops, "bootstrap".into(), levels.ops_computed[k], 1);
         }
     }
@@ -241,9 +260,9 @@ impl Planner {
                 entry,
                 &levels,
                 refresh,
-                self.blocks,
+                (self.blocks, self.top),
             ))?;
-            let rank = (cost, refresh.count(), refresh);
+            let rank = (cost, pairing::bootstraps(self.cell, refresh), refresh);
             match best.get(&levels.next_state) {
                 Some(b) if (b.0, b.1, b.2) <= rank => {}
                 _ => {
@@ -382,6 +401,7 @@ mod tests {
                 let l = level as f64 + 1.0;
                 Ok(match op {
                     "bootstrap" => 40.0,
+                    "pair_pack" | "pair_unpack" => 0.5,
                     o if o.starts_with("poly") => 3.0 * l,
                     "mul_relin_rescale" => l,
                     o if o.starts_with("bsgs") || o.starts_with("hoist") => 2.0 * l,
@@ -424,7 +444,9 @@ mod tests {
                 };
                 let s = &shapes[t];
                 if let Ok(l) = step_levels(cell, t, &s.degrees, &s.depths, &entry, r, p.top) {
-                    let c = p.cost(&step_ops(cell, s, &entry, &l, r, p.blocks)).unwrap();
+                    let c = p
+                        .cost(&step_ops(cell, s, &entry, &l, r, (p.blocks, p.top)))
+                        .unwrap();
                     stack.push((t + 1, l.next_state, cost + c));
                 }
             }

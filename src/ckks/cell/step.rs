@@ -13,6 +13,8 @@
 
 use super::factors::{self, StepFactors};
 use super::levels::{StepLevels, StepRefresh, step_levels};
+use super::pairing::{self, Refreshed};
+use super::placement::push_pair;
 use super::{CellCircuit, EncodingCache, EncodingKey, Layer};
 use crate::ckks::evaluator::{EvalError, Evaluator, scales_match};
 use crate::ckks::linear::BabySteps;
@@ -25,6 +27,42 @@ pub type Refresh<'a, E> = dyn Fn(
         &<E as Evaluator>::Ciphertext,
     ) -> Result<<E as Evaluator>::Ciphertext, <E as Evaluator>::Error>
     + 'a;
+
+/// Refreshes two ciphertexts with one bootstrap (a packed pair, [`super::pairing`]), keeping
+/// each one's scale.
+pub type RefreshPair<'a, E> = dyn Fn(
+        &<E as Evaluator>::Ciphertext,
+        &<E as Evaluator>::Ciphertext,
+    ) -> Result<
+        (<E as Evaluator>::Ciphertext, <E as Evaluator>::Ciphertext),
+        <E as Evaluator>::Error,
+    > + 'a;
+
+/// How a circuit refreshes: one value, or a packed pair.
+pub struct Refreshers<'a, E: Evaluator> {
+    /// One value per bootstrap.
+    pub one: &'a Refresh<'a, E>,
+    /// Two values per bootstrap.
+    pub pair: &'a RefreshPair<'a, E>,
+}
+
+impl<E: Evaluator> Clone for Refreshers<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E: Evaluator> Copy for Refreshers<'_, E> {}
+
+/// The scale of each value of one step as a run without packed pairs produced it: a run with
+/// pairs computes some values earlier than their consumers ask for them, and asks for these.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepScales {
+    /// Per operation.
+    pub ops: Vec<Option<f64>>,
+    /// Per gate: its (whole, input, recurrent) projections.
+    pub projections: Vec<[Option<f64>; 3]>,
+}
 
 /// The profile name of evaluating `p` (`poly_deg7` for an odd series such as tanh on a
 /// symmetric interval, `poly_deg7_shifted` for an odd series plus a constant such as the
@@ -57,6 +95,13 @@ pub struct StepPlan {
     pub levels: StepLevels,
     /// What the step refreshes.
     pub refresh: StepRefresh,
+    /// The refreshed values that share a bootstrap ([`pairing::pairs`]).
+    pub pairs: Vec<(Refreshed, Refreshed)>,
+    /// Levels after a refresh.
+    pub top: usize,
+    /// The values' scales in a run without pairs ([`super::inference::plan_steps`] records
+    /// them): with them a run packs pairs, without it refreshes one value per bootstrap.
+    pub scales: Option<StepScales>,
 }
 
 /// The projection (gate, part: 0 whole, 1 input, 2 recurrent) whose bias absorbs the map's
@@ -155,6 +200,22 @@ impl StepPlan {
             factors,
             levels,
             refresh,
+            pairs: pairing::pairs(cell, refresh),
+            top,
+            scales: None,
+        })
+    }
+
+    /// The value paired with `v` in a packed refresh, if any.
+    fn partner(&self, v: Refreshed) -> Option<Refreshed> {
+        self.pairs.iter().find_map(|&(a, b)| {
+            if a == v {
+                Some(b)
+            } else if b == v {
+                Some(a)
+            } else {
+                None
+            }
         })
     }
 }
@@ -168,6 +229,9 @@ pub struct StepRecord {
     pub ops: Vec<ProfileOp>,
     /// Weight encodings (precomputable, so apart from `ops`).
     pub encodings: Vec<ProfileOp>,
+    /// The scale of each value the step computed.
+    #[serde(skip)]
+    pub scales: StepScales,
 }
 
 impl StepRecord {
@@ -176,6 +240,7 @@ impl StepRecord {
             step,
             ops: Vec::new(),
             encodings: Vec::new(),
+            scales: StepScales::default(),
         }
     }
 
@@ -205,7 +270,7 @@ struct Run<'a, E: Evaluator> {
     circuit: &'a CellCircuit,
     plan: &'a StepPlan,
     cache: Option<&'a EncodingCache<E>>,
-    refresh: &'a Refresh<'a, E>,
+    refresh: Refreshers<'a, E>,
     x: &'a E::Ciphertext,
     states: Vec<E::Ciphertext>,
     babies: Option<(BabySteps<E>, BabySteps<E>)>,
@@ -272,24 +337,43 @@ impl<E: Evaluator> Run<'_, E> {
             }
             return Ok(ct.clone());
         }
+        let want = self.recorded(v).or(want);
         let want_or_default = want.unwrap_or_else(|| self.ev.default_scale());
         match v {
             Value::Op(k) => {
                 let ct = self.compute_op(k, want)?;
-                let ct = if self.plan.refresh.op(k) {
-                    push(
-                        &mut self.record.ops,
-                        "bootstrap".into(),
-                        self.ev.level(&ct),
-                        1,
-                    );
-                    (self.refresh)(&ct)?
-                } else {
-                    ct
+                if !self.plan.refresh.op(k) {
+                    self.check_level(v, &ct, self.plan.levels.ops[k])?;
+                    self.ops[k] = Some(ct.clone());
+                    return Ok(ct);
+                }
+                let partner = match self.plan.partner(Refreshed::Op(k)) {
+                    Some(Refreshed::Op(j)) if self.plan.scales.is_some() => Some(j),
+                    _ => None,
                 };
-                self.check_level(v, &ct, self.plan.levels.ops[k])?;
-                self.ops[k] = Some(ct.clone());
-                Ok(ct)
+                match partner {
+                    None => {
+                        let level = self.ev.level(&ct);
+                        push(&mut self.record.ops, "bootstrap".into(), level, 1);
+                        let ct = (self.refresh.one)(&ct)?;
+                        self.check_level(v, &ct, self.plan.levels.ops[k])?;
+                        self.ops[k] = Some(ct.clone());
+                        Ok(ct)
+                    }
+                    Some(j) => {
+                        // Independent of k (pairing), so not computed yet: compute it at the
+                        // scale the run without pairs gave it and refresh both at once.
+                        let other = self.compute_op(j, self.recorded(Value::Op(j)))?;
+                        let level = self.ev.level(&ct).min(self.ev.level(&other));
+                        push_pair(&mut self.record.ops, level, self.plan.top);
+                        let (ct, other) = (self.refresh.pair)(&ct, &other)?;
+                        self.check_level(v, &ct, self.plan.levels.ops[k])?;
+                        self.check_level(Value::Op(j), &other, self.plan.levels.ops[j])?;
+                        self.ops[k] = Some(ct.clone());
+                        self.ops[j] = Some(other);
+                        Ok(ct)
+                    }
+                }
             }
             Value::State(_) => unreachable!("states are always computed"),
             _ => {
@@ -297,6 +381,32 @@ impl<E: Evaluator> Run<'_, E> {
                 self.check_level(v, &ct, self.plan.levels.input - 1)?;
                 Ok(ct)
             }
+        }
+    }
+
+    /// The scale the run without pairs gave `v` (paired runs only).
+    fn recorded(&self, v: Value) -> Option<f64> {
+        let scales = self.plan.scales.as_ref()?;
+        match v {
+            Value::Op(k) => scales.ops.get(k).copied().flatten(),
+            Value::State(_) => None,
+            _ => {
+                let (g, part) = self.projection(v)?;
+                scales.projections.get(g).and_then(|p| p[part])
+            }
+        }
+    }
+
+    /// The scale of every value computed so far.
+    fn scales(&self) -> StepScales {
+        let scale = |c: &Option<E::Ciphertext>| c.as_ref().map(|c| self.ev.scale(c));
+        StepScales {
+            ops: self.ops.iter().map(scale).collect(),
+            projections: self
+                .projections
+                .iter()
+                .map(|p| [scale(&p[0]), scale(&p[1]), scale(&p[2])])
+                .collect(),
         }
     }
 
@@ -467,7 +577,7 @@ impl CellCircuit {
         x: &E::Ciphertext,
         states: &[E::Ciphertext],
         cache: Option<&EncodingCache<E>>,
-        refresh: &Refresh<'_, E>,
+        refresh: Refreshers<'_, E>,
     ) -> Result<(Vec<E::Ciphertext>, StepRecord), E::Error> {
         let cell = self.cell;
         if states.len() != cell.state.len() {
@@ -481,15 +591,30 @@ impl CellCircuit {
             .into());
         }
         let mut record = StepRecord::new(plan.step);
-        let mut entered = Vec::with_capacity(states.len());
-        for (i, s) in states.iter().enumerate() {
-            entered.push(if plan.refresh.state(i) {
-                push(&mut record.ops, "bootstrap".into(), ev.level(s), 1);
-                refresh(s)?
-            } else {
-                s.clone()
+        let mut entered: Vec<Option<E::Ciphertext>> = vec![None; states.len()];
+        if plan.scales.is_some() {
+            for &(a, b) in &plan.pairs {
+                if let (Refreshed::State(a), Refreshed::State(b)) = (a, b) {
+                    let level = ev.level(&states[a]).min(ev.level(&states[b]));
+                    push_pair(&mut record.ops, level, plan.top);
+                    let (ra, rb) = (refresh.pair)(&states[a], &states[b])?;
+                    entered[a] = Some(ra);
+                    entered[b] = Some(rb);
+                }
+            }
+        }
+        let mut entered_states = Vec::with_capacity(states.len());
+        for (i, (s, e)) in states.iter().zip(entered).enumerate() {
+            entered_states.push(match e {
+                Some(e) => e,
+                None if plan.refresh.state(i) => {
+                    push(&mut record.ops, "bootstrap".into(), ev.level(s), 1);
+                    (refresh.one)(s)?
+                }
+                None => s.clone(),
             });
         }
+        let entered = entered_states;
         for (i, s) in entered.iter().enumerate() {
             if ev.level(s) != plan.levels.states[i] {
                 return Err(EvalError::InvalidInput(format!(
@@ -528,6 +653,7 @@ impl CellCircuit {
         for &v in cell.program.next_state {
             out.push(run.get(v, Some(default))?);
         }
+        run.record.scales = run.scales();
         Ok((out, run.record))
     }
 

@@ -42,8 +42,8 @@ impl Engine {
         &self.ctx
     }
 
-    /// Complex conjugation of the slots (the identity on real slot vectors, kept for
-    /// completeness of the operation set); needs the conjugation key.
+    /// Complex conjugation of the slots (the identity on real slot vectors; bootstrapping
+    /// and packed pairs use it); needs the conjugation key.
     pub fn conjugate(&self, a: &Ciphertext) -> Result<Ciphertext, CkksError> {
         self.check(a)?;
         let g = self.ctx.conjugation_element();
