@@ -13,8 +13,8 @@ fn git(args: &[&str]) -> Option<String> {
 
 fn main() {
     let hash = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-        .is_some_and(|s| !s.is_empty());
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
     let stamp = if dirty { format!("{hash}-dirty") } else { hash };
     println!("cargo:rustc-env=CELLWISE_GIT_HASH={stamp}");
     // Rerun when HEAD moves (the HEAD file and the branch it points to), when the index
@@ -30,7 +30,14 @@ fn main() {
     {
         println!("cargo:rerun-if-changed={path}");
     }
-    for dir in ["src", "problems", "strategies", "profiles", "models", "Cargo.toml"] {
+    for dir in [
+        "src",
+        "problems",
+        "strategies",
+        "profiles",
+        "models",
+        "Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={dir}");
     }
 }
