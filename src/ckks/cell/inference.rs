@@ -45,8 +45,26 @@ pub fn plan_steps(
     sim: &SimParams,
 ) -> Result<Vec<StepPlan>, EvalError> {
     let mut plans = plan_levels(circuit, polys, refreshes, sim.top_level())?;
-    let s = SimEvaluator::counting_only(sim.clone());
-    let zero = s.encrypt(&vec![0.0; sim.slots], sim.top_level(), sim.default_scale)?;
+    let records = simulate(circuit, &plans, refreshes.output, sim.clone(), None)?;
+    for (plan, record) in plans.iter_mut().zip(records) {
+        plan.scales = Some(record.scales);
+    }
+    Ok(plans)
+}
+
+/// Runs an inference of `plans` over the counting simulator of `sim` (inputs fresh at its top
+/// level and default scale, as a client encrypts them), keeping the weight encodings it asks
+/// for in `cache` if given. Returns the steps' records.
+fn simulate(
+    circuit: &CellCircuit,
+    plans: &[StepPlan],
+    output_refresh: bool,
+    sim: SimParams,
+    cache: Option<&EncodingCache<SimEvaluator>>,
+) -> Result<Vec<StepRecord>, EvalError> {
+    let (top, scale, slots) = (sim.top_level(), sim.default_scale, sim.slots);
+    let s = SimEvaluator::counting_only(sim);
+    let zero = s.encrypt(&vec![0.0; slots], top, scale)?;
     let inputs = vec![zero; plans.len()];
     let one = |ct: &<SimEvaluator as Evaluator>::Ciphertext| Ok(s.bootstrap(ct));
     let pair =
@@ -59,17 +77,14 @@ pub fn plan_steps(
     let (_, records) = run_inference(
         &s,
         circuit,
-        &plans,
-        refreshes.output,
+        plans,
+        output_refresh,
         &inputs,
-        None,
+        cache,
         refresh,
         &mut |_| {},
     )?;
-    for (plan, record) in plans.iter_mut().zip(records) {
-        plan.scales = Some(record.scales);
-    }
-    Ok(plans)
+    Ok(records)
 }
 
 /// The plans of [`plan_steps`] without their scales.
@@ -186,30 +201,8 @@ impl CellCircuit {
         output_refresh: bool,
         sim: SimParams,
     ) -> Result<usize, E::Error> {
-        let (top, scale, slots) = (sim.top_level(), sim.default_scale, sim.slots);
-        let s = SimEvaluator::counting_only(sim);
-        let zero = s.encrypt(&vec![0.0; slots], top, scale)?;
-        let inputs = vec![zero; plans.len()];
         let keys = EncodingCache::<SimEvaluator>::default();
-        let one = |ct: &<SimEvaluator as Evaluator>::Ciphertext| Ok(s.bootstrap(ct));
-        let pair = |a: &<SimEvaluator as Evaluator>::Ciphertext,
-                    b: &<SimEvaluator as Evaluator>::Ciphertext| {
-            Ok(s.bootstrap_pair(a, b))
-        };
-        let refresh = Refreshers {
-            one: &one,
-            pair: &pair,
-        };
-        run_inference(
-            &s,
-            self,
-            plans,
-            output_refresh,
-            &inputs,
-            Some(&keys),
-            refresh,
-            &mut |_| {},
-        )?;
+        simulate(self, plans, output_refresh, sim, Some(&keys))?;
         let before = cache.len();
         for (key, _) in keys.lock().iter() {
             self.encoded(ev, Some(cache), key.clone())?;

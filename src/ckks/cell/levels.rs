@@ -36,26 +36,10 @@ impl StepRefresh {
         self.ops >> k & 1 == 1
     }
 
-    /// Bootstraps this refresh runs.
+    /// Values this refresh refreshes (its bootstraps if none share one: see
+    /// [`super::pairing::bootstraps`]).
     pub fn count(&self) -> usize {
         (self.states.count_ones() + self.ops.count_ones()) as usize
-    }
-
-    /// Names of the refreshed values with the cell's words: carried states by name (`h`, `c`),
-    /// activations by slot (`slot o`), other operations by index (`op 6`).
-    pub fn names(&self, cell: &Cell) -> Vec<String> {
-        let mut out: Vec<String> = (0..cell.state.len())
-            .filter(|&i| self.state(i))
-            .map(|i| cell.state[i].to_string())
-            .collect();
-        let slot_of = cell.slot_ops();
-        for k in (0..cell.program.ops.len()).filter(|&k| self.op(k)) {
-            out.push(match slot_of.iter().position(|&o| o == k) {
-                Some(s) => format!("slot {}", cell.slots[s].name),
-                None => format!("op {k}"),
-            });
-        }
-        out
     }
 }
 

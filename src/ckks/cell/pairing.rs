@@ -46,34 +46,54 @@ pub fn pairs(cell: &'static Cell, refresh: StepRefresh) -> Vec<(Refreshed, Refre
     found
 }
 
-/// The refreshed values' names ([`StepRefresh::names`]), a packed pair as `a + b`.
-pub fn names(cell: &'static Cell, refresh: StepRefresh) -> Vec<String> {
-    let pairs = pairs(cell, refresh);
-    let name = |v: Refreshed| {
-        let single = match v {
-            Refreshed::State(i) => StepRefresh {
-                states: 1 << i,
-                ops: 0,
-            },
-            Refreshed::Op(k) => StepRefresh {
-                states: 0,
-                ops: 1 << k,
-            },
-        };
-        single.names(cell).concat()
-    };
-    let mut out: Vec<String> = pairs
-        .iter()
-        .map(|&(a, b)| format!("{} + {}", name(a), name(b)))
-        .collect();
-    let paired = |v: Refreshed| pairs.iter().any(|&(a, b)| a == v || b == v);
+/// The value paired with `v` in `pairs`, if any.
+pub fn partner(pairs: &[(Refreshed, Refreshed)], v: Refreshed) -> Option<Refreshed> {
+    pairs.iter().find_map(|&(a, b)| {
+        if a == v {
+            Some(b)
+        } else if b == v {
+            Some(a)
+        } else {
+            None
+        }
+    })
+}
+
+/// The values `refresh` refreshes: carried states, then operations, each in index order.
+fn values(cell: &Cell, refresh: StepRefresh) -> impl Iterator<Item = Refreshed> {
     let states = (0..cell.state.len())
-        .filter(|&i| refresh.state(i))
+        .filter(move |&i| refresh.state(i))
         .map(Refreshed::State);
     let ops = (0..cell.program.ops.len())
-        .filter(|&k| refresh.op(k))
+        .filter(move |&k| refresh.op(k))
         .map(Refreshed::Op);
-    out.extend(states.chain(ops).filter(|&v| !paired(v)).map(name));
+    states.chain(ops)
+}
+
+/// A refreshed value's name with the cell's words: a carried state by name (`h`, `c`), an
+/// activation by slot (`slot o`), another operation by index (`op 6`).
+fn name(cell: &Cell, v: Refreshed) -> String {
+    match v {
+        Refreshed::State(i) => cell.state[i].to_string(),
+        Refreshed::Op(k) => match cell.slot_ops().iter().position(|&o| o == k) {
+            Some(s) => format!("slot {}", cell.slots[s].name),
+            None => format!("op {k}"),
+        },
+    }
+}
+
+/// The names of the values `refresh` refreshes, each packed pair as `a + b` first.
+pub fn names(cell: &'static Cell, refresh: StepRefresh) -> Vec<String> {
+    let pairs = pairs(cell, refresh);
+    let mut out: Vec<String> = pairs
+        .iter()
+        .map(|&(a, b)| format!("{} + {}", name(cell, a), name(cell, b)))
+        .collect();
+    out.extend(
+        values(cell, refresh)
+            .filter(|&v| partner(&pairs, v).is_none())
+            .map(|v| name(cell, v)),
+    );
     out
 }
 
@@ -105,17 +125,18 @@ fn reads(cell: &Cell) -> Vec<u64> {
 
 fn search(cell: &Cell, refresh: StepRefresh) -> Vec<(Refreshed, Refreshed)> {
     let mut out: Vec<(Refreshed, Refreshed)> = Vec::new();
+    let (mut states, mut ops) = (Vec::new(), Vec::new());
+    for v in values(cell, refresh) {
+        match v {
+            Refreshed::State(i) => states.push(i),
+            Refreshed::Op(k) => ops.push(k),
+        }
+    }
     // Carried states all exist on entry: pair them in order.
-    let states: Vec<usize> = (0..cell.state.len())
-        .filter(|&i| refresh.state(i))
-        .collect();
     for p in states.chunks_exact(2) {
         out.push((Refreshed::State(p[0]), Refreshed::State(p[1])));
     }
     let reads = reads(cell);
-    let ops: Vec<usize> = (0..cell.program.ops.len())
-        .filter(|&k| refresh.op(k))
-        .collect();
     let mut best = Vec::new();
     let mut current = Vec::new();
     let mut used = vec![false; ops.len()];

@@ -51,7 +51,11 @@ impl StepShape {
     }
 }
 
-fn push(ops: &mut Vec<ProfileOp>, op: String, level: usize, count: usize) {
+/// Adds `count` of `op` at `level` to `ops` (merged with an entry already there).
+pub(super) fn push(ops: &mut Vec<ProfileOp>, op: String, level: usize, count: usize) {
+    if count == 0 {
+        return;
+    }
     match ops.iter_mut().find(|o| o.op == op && o.level == level) {
         Some(o) => o.count += count,
         None => ops.push(ProfileOp { op, level, count }),
@@ -80,7 +84,7 @@ pub fn step_ops(
 ) -> Vec<ProfileOp> {
     let mut ops = Vec::new();
     let pairs = pairing::pairs(cell, refresh);
-    let paired = |v: Refreshed| pairs.iter().any(|&(a, b)| a == v || b == v);
+    let paired = |v: Refreshed| pairing::partner(&pairs, v).is_some();
     for (i, &l) in entry.iter().enumerate() {
         if refresh.state(i) && !paired(Refreshed::State(i)) {
             push(&mut ops, "bootstrap".into(), l, 1);

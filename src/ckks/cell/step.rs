@@ -14,7 +14,7 @@
 use super::factors::{self, StepFactors};
 use super::levels::{StepLevels, StepRefresh, step_levels};
 use super::pairing::{self, Refreshed};
-use super::placement::push_pair;
+use super::placement::{push, push_pair};
 use super::{CellCircuit, EncodingCache, EncodingKey, Layer};
 use crate::ckks::evaluator::{EvalError, Evaluator, scales_match};
 use crate::ckks::linear::BabySteps;
@@ -206,17 +206,11 @@ impl StepPlan {
         })
     }
 
-    /// The value paired with `v` in a packed refresh, if any.
-    fn partner(&self, v: Refreshed) -> Option<Refreshed> {
-        self.pairs.iter().find_map(|&(a, b)| {
-            if a == v {
-                Some(b)
-            } else if b == v {
-                Some(a)
-            } else {
-                None
-            }
-        })
+    /// The value refreshed in one bootstrap with `v`: its pair's other member in a run that
+    /// packs pairs (the plan has recorded scales), else none.
+    fn packed_partner(&self, v: Refreshed) -> Option<Refreshed> {
+        self.scales.as_ref()?;
+        pairing::partner(&self.pairs, v)
     }
 }
 
@@ -251,16 +245,6 @@ impl StepRecord {
             .filter(|o| o.op == "bootstrap")
             .map(|o| o.count)
             .sum()
-    }
-}
-
-fn push(ops: &mut Vec<ProfileOp>, op: String, level: usize, count: usize) {
-    if count == 0 {
-        return;
-    }
-    match ops.iter_mut().find(|o| o.op == op && o.level == level) {
-        Some(o) => o.count += count,
-        None => ops.push(ProfileOp { op, level, count }),
     }
 }
 
@@ -342,38 +326,26 @@ impl<E: Evaluator> Run<'_, E> {
         match v {
             Value::Op(k) => {
                 let ct = self.compute_op(k, want)?;
-                if !self.plan.refresh.op(k) {
-                    self.check_level(v, &ct, self.plan.levels.ops[k])?;
-                    self.ops[k] = Some(ct.clone());
-                    return Ok(ct);
-                }
-                let partner = match self.plan.partner(Refreshed::Op(k)) {
-                    Some(Refreshed::Op(j)) if self.plan.scales.is_some() => Some(j),
-                    _ => None,
+                let ct = if !self.plan.refresh.op(k) {
+                    ct
+                } else if let Some(Refreshed::Op(j)) = self.plan.packed_partner(Refreshed::Op(k)) {
+                    // Independent of k (pairing), so not computed yet: compute it at the
+                    // scale the run without pairs gave it and refresh both at once.
+                    let other = self.compute_op(j, self.recorded(Value::Op(j)))?;
+                    let level = self.ev.level(&ct).min(self.ev.level(&other));
+                    push_pair(&mut self.record.ops, level, self.plan.top);
+                    let (ct, other) = (self.refresh.pair)(&ct, &other)?;
+                    self.check_level(Value::Op(j), &other, self.plan.levels.ops[j])?;
+                    self.ops[j] = Some(other);
+                    ct
+                } else {
+                    let level = self.ev.level(&ct);
+                    push(&mut self.record.ops, "bootstrap".into(), level, 1);
+                    (self.refresh.one)(&ct)?
                 };
-                match partner {
-                    None => {
-                        let level = self.ev.level(&ct);
-                        push(&mut self.record.ops, "bootstrap".into(), level, 1);
-                        let ct = (self.refresh.one)(&ct)?;
-                        self.check_level(v, &ct, self.plan.levels.ops[k])?;
-                        self.ops[k] = Some(ct.clone());
-                        Ok(ct)
-                    }
-                    Some(j) => {
-                        // Independent of k (pairing), so not computed yet: compute it at the
-                        // scale the run without pairs gave it and refresh both at once.
-                        let other = self.compute_op(j, self.recorded(Value::Op(j)))?;
-                        let level = self.ev.level(&ct).min(self.ev.level(&other));
-                        push_pair(&mut self.record.ops, level, self.plan.top);
-                        let (ct, other) = (self.refresh.pair)(&ct, &other)?;
-                        self.check_level(v, &ct, self.plan.levels.ops[k])?;
-                        self.check_level(Value::Op(j), &other, self.plan.levels.ops[j])?;
-                        self.ops[k] = Some(ct.clone());
-                        self.ops[j] = Some(other);
-                        Ok(ct)
-                    }
-                }
+                self.check_level(v, &ct, self.plan.levels.ops[k])?;
+                self.ops[k] = Some(ct.clone());
+                Ok(ct)
             }
             Value::State(_) => unreachable!("states are always computed"),
             _ => {
@@ -591,30 +563,27 @@ impl CellCircuit {
             .into());
         }
         let mut record = StepRecord::new(plan.step);
-        let mut entered: Vec<Option<E::Ciphertext>> = vec![None; states.len()];
-        if plan.scales.is_some() {
-            for &(a, b) in &plan.pairs {
-                if let (Refreshed::State(a), Refreshed::State(b)) = (a, b) {
-                    let level = ev.level(&states[a]).min(ev.level(&states[b]));
-                    push_pair(&mut record.ops, level, plan.top);
-                    let (ra, rb) = (refresh.pair)(&states[a], &states[b])?;
-                    entered[a] = Some(ra);
-                    entered[b] = Some(rb);
-                }
+        let mut refreshed: Vec<Option<E::Ciphertext>> = vec![None; states.len()];
+        for i in 0..states.len() {
+            if refreshed[i].is_some() || !plan.refresh.state(i) {
+                continue;
+            }
+            if let Some(Refreshed::State(j)) = plan.packed_partner(Refreshed::State(i)) {
+                let level = ev.level(&states[i]).min(ev.level(&states[j]));
+                push_pair(&mut record.ops, level, plan.top);
+                let (a, b) = (refresh.pair)(&states[i], &states[j])?;
+                refreshed[i] = Some(a);
+                refreshed[j] = Some(b);
+            } else {
+                push(&mut record.ops, "bootstrap".into(), ev.level(&states[i]), 1);
+                refreshed[i] = Some((refresh.one)(&states[i])?);
             }
         }
-        let mut entered_states = Vec::with_capacity(states.len());
-        for (i, (s, e)) in states.iter().zip(entered).enumerate() {
-            entered_states.push(match e {
-                Some(e) => e,
-                None if plan.refresh.state(i) => {
-                    push(&mut record.ops, "bootstrap".into(), ev.level(s), 1);
-                    (refresh.one)(s)?
-                }
-                None => s.clone(),
-            });
-        }
-        let entered = entered_states;
+        let entered: Vec<E::Ciphertext> = refreshed
+            .into_iter()
+            .zip(states)
+            .map(|(r, s)| r.unwrap_or_else(|| s.clone()))
+            .collect();
         for (i, s) in entered.iter().enumerate() {
             if ev.level(s) != plan.levels.states[i] {
                 return Err(EvalError::InvalidInput(format!(
