@@ -7,23 +7,21 @@ COMMIT: the commit the `cellwise` binary of the runs was built from (the JSON do
 Every figure comes from the JSON files; MHEGRU's per-step time (about 90 s, GRU-64, degree 7,
 as reported second-hand in ../shared/notes/anchors.md) is quoted for comparison only."""
 
+import importlib.util
 import json
 import os
-import re
 import statistics
 import sys
 
+# The command formatting of results/encrypted.md's report, shared.
+_spec = importlib.util.spec_from_file_location(
+    "encrypted_report", os.path.join(os.path.dirname(__file__), "encrypted-report.py"))
+_report = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_report)
+shell_command = _report.shell_command
+
 MHEGRU_SECONDS_PER_STEP = 90.0
 TARGETS = {"mnist-gru32-safe": 600.0, "mnist-lstm32-safe": 900.0}
-
-
-def shell_command(cmd):
-    """The recorded command as one can paste it: `cellwise` first, schedules quoted."""
-    cmd = cmd.replace(cmd.split()[0], "cellwise", 1)
-    return re.sub(r"--schedule (.+?)(?= --|$)",
-                  lambda m: f'--schedule "{m.group(1)}"'
-                  if " " in m.group(1) and not m.group(1).startswith('"') else m.group(0),
-                  cmd)
 
 
 def main():

@@ -30,16 +30,6 @@ fn params() -> ParametersLiteral {
     ParametersLiteral::preset("test-boot").unwrap()
 }
 
-fn shape(p: &Problem) -> NetShape {
-    NetShape {
-        cell: p.cell(),
-        steps: p.steps(),
-        input_width: p.input_width(),
-        hidden: p.model.hidden,
-        classes: p.model.classes,
-    }
-}
-
 /// A problem, its embedded model, the fixture and the fits measured on its training split.
 struct Setup {
     problem: Problem,
@@ -85,7 +75,7 @@ impl Placing {
                 1.0 + level as f64
             })
         };
-        let shape = shape(&s.problem);
+        let shape = NetShape::of(&s.problem);
         let planner = Planner::new(
             s.problem.cell().cell(),
             params().levels,
@@ -137,7 +127,7 @@ impl CostModel for Placing {
 /// and checks them against each other and against the server's plan.
 fn agrees_with_plaintext(problem: &str, schedule: &str) {
     let s = setup(problem);
-    let shape = shape(&s.problem);
+    let shape = NetShape::of(&s.problem);
     let (client, keys) = Client::keygen(&params(), shape, Some(5)).unwrap();
     let server = Server::new(keys, &s.weights).unwrap();
     let n = client.batch_capacity();
@@ -252,7 +242,7 @@ fn an_encrypted_lstm_with_bootstraps_agrees_with_plaintext() {
 #[test]
 fn keys_lacking_a_rotation_of_the_gated_circuit_are_refused_before_computing() {
     let s = setup("mnist-gru32-safe");
-    let shape = shape(&s.problem);
+    let shape = NetShape::of(&s.problem);
     let lit = params();
     let built = lit.build().unwrap();
     let ctx = Context::new(&built).unwrap();

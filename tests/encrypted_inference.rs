@@ -21,22 +21,12 @@ fn params() -> ParametersLiteral {
     ParametersLiteral::preset("test-boot").unwrap()
 }
 
-fn shape(p: &Problem) -> NetShape {
-    NetShape {
-        cell: p.cell(),
-        steps: p.steps(),
-        input_width: p.input_width(),
-        hidden: p.model.hidden,
-        classes: p.model.classes,
-    }
-}
-
 #[test]
 fn encrypted_predictions_agree_with_the_plaintext_oracle() {
     let problem = Problem::load(DEFAULT_PROBLEM).unwrap();
     let weights = Weights::embedded_default();
     let splits = data::load_fixture_splits(&problem).unwrap();
-    let (client, keys) = Client::keygen(&params(), shape(&problem), Some(5)).unwrap();
+    let (client, keys) = Client::keygen(&params(), NetShape::of(&problem), Some(5)).unwrap();
     let server = Server::new(keys, &weights).unwrap();
     let n = client.batch_capacity();
     assert_eq!(n, 64);
@@ -90,9 +80,9 @@ fn encrypted_predictions_agree_with_the_plaintext_oracle() {
     assert!(matches!(err, InferError::Placement(_)), "{err}");
     assert!(err.to_string().contains("does not fit 9 levels"), "{err}");
     // Inputs of another key set are refused.
-    let (other, _) = Client::keygen(&params(), shape(&problem), Some(6)).unwrap();
+    let (other, _) = Client::keygen(&params(), NetShape::of(&problem), Some(6)).unwrap();
     let batch = other.encrypt(images).unwrap();
-    let boots = infer::placement_for(cost.as_ref(), &schedule, &cells, shape(&problem), 9)
+    let boots = infer::placement_for(cost.as_ref(), &schedule, &cells, NetShape::of(&problem), 9)
         .unwrap()
         .0;
     let err = server

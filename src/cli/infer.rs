@@ -238,16 +238,6 @@ fn parameters(k: &KeyArgs) -> anyhow::Result<ParametersLiteral> {
     Ok(lit)
 }
 
-fn shape_of(problem: &Problem) -> NetShape {
-    NetShape {
-        cell: problem.cell(),
-        steps: problem.steps(),
-        input_width: problem.input_width(),
-        hidden: problem.model.hidden,
-        classes: problem.model.classes,
-    }
-}
-
 fn schedule_of(text: &str, problem: &Problem) -> anyhow::Result<Schedule> {
     let space = problem.space();
     let s = Schedule::parse(text, space.shape())?;
@@ -429,7 +419,7 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
     let splits = splits_of(&problem, &a.data)?;
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
     let cost = cost_model(cost, &a.cost, &problem, &candidates)?;
-    let shape = shape_of(&problem);
+    let shape = NetShape::of(&problem);
 
     let capacity = shape.layout(params.build()?.slots())?.batch;
     let batch = batch(splits, &a.data, capacity)?;
@@ -570,7 +560,7 @@ fn keygen(a: KeygenArgs) -> anyhow::Result<()> {
             "warning: --seed derives the secret key from a 64-bit seed: these keys are for tests only, not secret"
         );
     }
-    let (client, keys) = Client::keygen(&params, shape_of(&problem), a.keys.seed)?;
+    let (client, keys) = Client::keygen(&params, NetShape::of(&problem), a.keys.seed)?;
     files::write_secret(&a.dir.join(files::SECRET_KEY), &client)?;
     files::write_server_keys(&a.dir.join(files::SERVER_KEYS), &keys)?;
     super::print(&format!(
@@ -586,7 +576,7 @@ fn encrypt(a: EncryptArgs) -> anyhow::Result<()> {
     let problem = Problem::load(&a.problem)?;
     let client = files::read_secret(&a.dir.join(files::SECRET_KEY), a.seed)?;
     anyhow::ensure!(
-        client.shape() == shape_of(&problem),
+        client.shape() == NetShape::of(&problem),
         "the keys in {} were made for another network shape than problem '{}'",
         a.dir.display(),
         problem.name
@@ -652,7 +642,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         a.dir.display()
     );
     anyhow::ensure!(
-        keys.shape == shape_of(&problem),
+        keys.shape == NetShape::of(&problem),
         "the keys were made for another network shape than problem '{}'",
         problem.name
     );

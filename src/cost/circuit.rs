@@ -197,12 +197,7 @@ impl CellFits {
     /// ([`CostError::NeedsFits`]): they exist only with the weights and the training split,
     /// and no stand-in has their operations.
     pub fn from_problem(problem: &Problem) -> Result<Self, CostError> {
-        if problem.fits_need_data() {
-            return Err(CostError::NeedsFits(problem.name.clone()));
-        }
-        let candidates = Candidates::from_problem(problem, None)
-            .map_err(|e| CostError::Plan(format!("fitting the cell: {e}")))?;
-        Self::from_candidates(problem, &candidates)
+        Self::from_candidates(problem, &own_candidates(problem)?)
     }
 
     /// The fit of `degree`, if it is a candidate.
@@ -480,6 +475,17 @@ impl PlanTable {
             ),
         }
     }
+}
+
+/// The candidates a problem fits without data (least squares, Chebyshev interpolation); a
+/// problem with `weighted` fits is refused ([`CostError::NeedsFits`]): they exist only with
+/// the weights and the training split, and no stand-in has their operations.
+pub(super) fn own_candidates(problem: &Problem) -> Result<Candidates, CostError> {
+    if problem.fits_need_data() {
+        return Err(CostError::NeedsFits(problem.name.clone()));
+    }
+    Candidates::from_problem(problem, None)
+        .map_err(|e| CostError::Plan(format!("fitting the cell: {e}")))
 }
 
 #[cfg(test)]

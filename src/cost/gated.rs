@@ -62,12 +62,7 @@ impl SlotFits {
 
     /// The problem's own fits (refused for `weighted` fits, which need data).
     pub fn from_problem(problem: &Problem) -> Result<Self, CostError> {
-        if problem.fits_need_data() {
-            return Err(CostError::NeedsFits(problem.name.clone()));
-        }
-        let candidates = Candidates::from_problem(problem, None)
-            .map_err(|e| CostError::Plan(format!("fitting the cell: {e}")))?;
-        Self::from_candidates(problem, &candidates)
+        Self::from_candidates(problem, &super::circuit::own_candidates(problem)?)
     }
 
     /// The fit of `degree` in `slot`.

@@ -50,6 +50,17 @@ fn simple_rnn() -> CellKind {
 }
 
 impl NetShape {
+    /// The network of `problem`.
+    pub fn of(problem: &crate::problem::Problem) -> Self {
+        NetShape {
+            cell: problem.cell(),
+            steps: problem.steps(),
+            input_width: problem.input_width(),
+            hidden: problem.model.hidden,
+            classes: problem.model.classes,
+        }
+    }
+
     /// Refuses a shape with a size of 0 or above its bound ([`MAX_STEPS`], [`MAX_WIDTH`]),
     /// before anything is sized by it (a shape is read from file headers).
     pub fn check(&self) -> Result<(), InferError> {
