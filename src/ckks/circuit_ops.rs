@@ -17,7 +17,7 @@ use ndarray::Array2;
 use std::cell::OnceCell;
 
 use super::evaluator::{EvalError, Evaluator};
-use super::linear::{BabySteps, EncodedLinear, Layout, Linear};
+use super::linear::{BabySteps, EncodedLinear, Layout, Linear, Storage};
 use super::poly::{Chebyshev, InputMap, PolyOptions, evaluate};
 
 /// Interval of the profile's tanh fits.
@@ -173,7 +173,13 @@ impl CircuitOp {
                 // Invariant: `linear` returns Some for a matvec.
                 let lin = self.linear(slots)?.expect("matvec has a linear layer");
                 let inputs = lin.inputs();
-                let enc = lin.encode(ev, level, &vec![s; inputs], s, (1.0, 0.0))?;
+                // The gated circuits keep their projections compact (`bsgs`); the SimpleRNN
+                // its matvec expanded.
+                let storage = match self {
+                    CircuitOp::Bsgs { .. } => Storage::Compact,
+                    _ => Storage::Expanded,
+                };
+                let enc = lin.encode(ev, level, &vec![s; inputs], s, (1.0, 0.0), storage)?;
                 // The inputs are one ciphertext given `inputs` times: x (W_1 + ... ) + b.
                 let w = (0..inputs as u64).fold(Array2::zeros((*blocks, *blocks)), |a, m| {
                     a + weights(*blocks, 1 + m)

@@ -125,6 +125,10 @@ pub trait Evaluator {
     type Ciphertext: Clone + Debug;
     /// A slot vector encoded at a given level and scale, ready for [`Evaluator::mul_plain`].
     type Plaintext: Debug;
+    /// A slot vector encoded for a given level and scale but kept compact (its integer
+    /// coefficients once, not a residue per prime in NTT form), made ready for use by
+    /// [`Evaluator::expand`].
+    type Compact: Debug;
     /// The engine's error type.
     type Error: std::error::Error + From<EvalError> + Send + Sync + 'static;
 
@@ -177,6 +181,18 @@ pub trait Evaluator {
         level: usize,
         scale: f64,
     ) -> Result<Self::Plaintext, Self::Error>;
+    /// [`Evaluator::encode`], kept compact until [`Evaluator::expand`]: the memory of one
+    /// residue instead of `level + 1`, for the work of reducing and transforming it at each
+    /// use.
+    fn encode_compact(
+        &self,
+        values: &[f64],
+        level: usize,
+        scale: f64,
+    ) -> Result<Self::Compact, Self::Error>;
+    /// The plaintext a compact encoding stands for (equal to [`Evaluator::encode`] of the same
+    /// values, level and scale).
+    fn expand(&self, c: &Self::Compact) -> Result<Self::Plaintext, Self::Error>;
     /// `a + p` slot-wise; `p` must be at a level >= `a`'s and at `a`'s scale
     /// ([`scales_match`]), otherwise [`EvalError::ScaleMismatch`]. The scale is kept.
     fn add_plain(

@@ -264,6 +264,7 @@ impl Linear {
         in_scales: &[f64],
         out_scale: f64,
         affine: (f64, f64),
+        storage: Storage,
     ) -> Result<EncodedLinear<E>, E::Error> {
         let (alpha, beta) = affine;
         if !alpha.is_finite() || !beta.is_finite() {
@@ -293,7 +294,15 @@ impl Linear {
                 per.push(match d {
                     Some(d) => {
                         let d: Vec<f64> = d.iter().map(|v| alpha * v).collect();
-                        Some(ev.encode(&self.layout.broadcast(&d), level, out_scale * q / s)?)
+                        let (values, scale) = (self.layout.broadcast(&d), out_scale * q / s);
+                        Some(match storage {
+                            Storage::Expanded => {
+                                Diagonal::Expanded(ev.encode(&values, level, scale)?)
+                            }
+                            Storage::Compact => {
+                                Diagonal::Compact(ev.encode_compact(&values, level, scale)?)
+                            }
+                        })
                     }
                     None => None,
                 });
@@ -373,13 +382,30 @@ impl<E: Evaluator> BabySteps<E> {
     }
 }
 
+/// How an [`EncodedLinear`] keeps its diagonals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// As plaintexts ready to multiply (a residue per prime of the level, NTT form).
+    Expanded,
+    /// As integer coefficients, expanded at each use ([`Evaluator::encode_compact`]): about
+    /// `1 / (level + 1)` of the memory, for an NTT per prime and diagonal at each use.
+    Compact,
+}
+
+/// One encoded diagonal.
+#[derive(Debug)]
+enum Diagonal<E: Evaluator> {
+    Expanded(E::Plaintext),
+    Compact(E::Compact),
+}
+
 /// A [`Linear`] with its diagonals encoded for one level and input scales.
 #[derive(Debug)]
 pub struct EncodedLinear<E: Evaluator> {
     linear: Linear,
     level: usize,
     in_scales: Vec<f64>,
-    plain: Vec<Vec<Option<E::Plaintext>>>,
+    plain: Vec<Vec<Option<Diagonal<E>>>>,
     bias: Option<E::Plaintext>,
 }
 
@@ -496,7 +522,10 @@ impl<E: Evaluator> EncodedLinear<E> {
                     let (Some(p), Some(x)) = (&self.plain[m][g * lin.n1 + i], x) else {
                         continue;
                     };
-                    let term = ev.mul_plain(x, p)?;
+                    let term = match p {
+                        Diagonal::Expanded(p) => ev.mul_plain(x, p)?,
+                        Diagonal::Compact(c) => ev.mul_plain(x, &ev.expand(c)?)?,
+                    };
                     report.mul_plain += 1;
                     inner = Some(match inner {
                         None => term,
@@ -574,7 +603,9 @@ mod tests {
             let s = ev.default_scale();
             let hc = ev.encrypt(&layout.pack(h.view()).unwrap(), 4, s).unwrap();
             let xc = ev.encrypt(&layout.pack(x.view()).unwrap(), 4, s).unwrap();
-            let enc = lin.encode(&ev, 4, &[s, s], s, (0.5, 0.25)).unwrap();
+            let enc = lin
+                .encode(&ev, 4, &[s, s], s, (0.5, 0.25), Storage::Expanded)
+                .unwrap();
             let (out, rep) = enc.apply(&ev, &[&hc, &xc]).unwrap();
             assert_eq!((rep.level_in, rep.level_out, out.level), (4, 3, 3));
             assert!((out.scale / s - 1.0).abs() < 1e-12);
@@ -616,11 +647,13 @@ mod tests {
         let ev = SimEvaluator::new(SimParams::chain(64, 2, 40, 55).unwrap());
         let lin = Linear::new(layout, &[matrix(8, 8, 2).view()], None, None).unwrap();
         assert!(matches!(
-            lin.encode(&ev, 0, &[1.0], 1.0, (1.0, 0.0)),
+            lin.encode(&ev, 0, &[1.0], 1.0, (1.0, 0.0), Storage::Expanded),
             Err(EvalError::OutOfLevels { .. })
         ));
         let s = ev.default_scale();
-        let enc = lin.encode(&ev, 2, &[s], s, (1.0, 0.0)).unwrap();
+        let enc = lin
+            .encode(&ev, 2, &[s], s, (1.0, 0.0), Storage::Compact)
+            .unwrap();
         let ct = ev.encrypt(&[1.0], 1, s).unwrap();
         assert!(enc.apply(&ev, &[&ct]).is_err());
     }

@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use ndarray::{Array2, ArrayView2};
 
 use super::evaluator::{EvalError, Evaluator, scales_match};
-use super::linear::{EncodedLinear, Layout, Linear};
+use super::linear::{EncodedLinear, Layout, Linear, Storage};
 use super::poly::{Chebyshev, InputMap, PolyOptions, evaluate};
 use super::sim::{OpCounts, SimEvaluator, SimOp, SimParams};
 
@@ -273,7 +273,7 @@ impl RnnCircuit {
             Layer::Recurrent => &self.wh,
             Layer::Output => &self.wd,
         };
-        let encode = || linear.encode(ev, level, &[scales.0], scales.1, affine);
+        let encode = || linear.encode(ev, level, &[scales.0], scales.1, affine, Storage::Expanded);
         let Some(cache) = cache else {
             return Ok(Arc::new(encode()?));
         };

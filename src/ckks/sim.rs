@@ -425,6 +425,7 @@ fn zip_with(
 impl Evaluator for SimEvaluator {
     type Ciphertext = SimCiphertext;
     type Plaintext = SimPlaintext;
+    type Compact = SimPlaintext;
     type Error = EvalError;
 
     fn slots(&self) -> usize {
@@ -517,6 +518,19 @@ impl Evaluator for SimEvaluator {
             scale,
             values,
         })
+    }
+
+    fn encode_compact(
+        &self,
+        values: &[f64],
+        level: usize,
+        scale: f64,
+    ) -> Result<SimPlaintext, EvalError> {
+        self.encode(values, level, scale)
+    }
+
+    fn expand(&self, c: &SimPlaintext) -> Result<SimPlaintext, EvalError> {
+        Ok(c.clone())
     }
 
     fn add_plain(&self, a: &SimCiphertext, p: &SimPlaintext) -> Result<SimCiphertext, EvalError> {

@@ -137,7 +137,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Writes the predictions of every evaluated schedule as JSON: problem, weights fingerprint,
-/// split, images, and per schedule its accuracy and predicted class per image.
+/// split, images, each image's label, and per schedule its accuracy and predicted class per
+/// image.
 fn write_predictions(
     path: &Path,
     problem: &Problem,
@@ -167,6 +168,7 @@ fn write_predictions(
         "weights": weights.fingerprint(),
         "split": split.name,
         "images": split.len(),
+        "labels": split.labels,
         "schedules": schedules,
     });
     cellwise::fsutil::write_atomic(path, serde_json::to_string(&out)?.as_bytes())?;

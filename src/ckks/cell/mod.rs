@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use ndarray::{Array2, ArrayView2, s};
 
 use super::evaluator::{EvalError, Evaluator, scales_match};
-use super::linear::{EncodedLinear, Layout, Linear};
+use super::linear::{EncodedLinear, Layout, Linear, Storage};
 use crate::recurrence::{Cell, CellKind, GateUse};
 
 pub use factors::StepFactors;
@@ -322,8 +322,14 @@ impl CellCircuit {
         key: EncodingKey,
     ) -> Result<Arc<EncodedLinear<E>>, E::Error> {
         let encode = || {
-            self.linear(key.layer)
-                .encode(ev, key.level, &key.in_scales, key.out_scale, key.affine)
+            self.linear(key.layer).encode(
+                ev,
+                key.level,
+                &key.in_scales,
+                key.out_scale,
+                key.affine,
+                Storage::Compact,
+            )
         };
         let Some(cache) = cache else {
             return Ok(Arc::new(encode()?));

@@ -2,6 +2,7 @@
 //! level, scale and the id of the context they belong to.
 
 use crate::ckks::ring::RnsPoly;
+use crate::ckks::scheme::encoder::Coefficients;
 
 /// A CKKS ciphertext `(c0, c1)` with `c0 + c1 s ≈ scale * m`.
 #[derive(Debug, Clone)]
@@ -53,6 +54,17 @@ impl Ciphertext {
             context_id: self.context_id,
         }
     }
+}
+
+/// An encoded slot vector `round(scale * m)` for a level, kept as its integer coefficients
+/// (one residue's memory instead of `level + 1`); [`expand`](crate::ckks::scheme::encryption::expand)
+/// makes the [`Plaintext`].
+#[derive(Debug, Clone)]
+pub struct CompactPlaintext {
+    pub(crate) coeffs: Coefficients,
+    pub(crate) level: usize,
+    pub(crate) scale: f64,
+    pub(crate) context_id: u64,
 }
 
 /// An encoded slot vector `round(scale * m)` in NTT form.

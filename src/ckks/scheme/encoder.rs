@@ -12,6 +12,29 @@ use crate::ckks::ring::RnsPoly;
 /// Largest coefficient magnitude an encoding may produce (it is reduced through `i128`).
 const MAX_COEFF: f64 = 1.7e38; // just below 2^127
 
+/// The integer coefficients of an encoded polynomial, once for every prime: 8 bytes each
+/// when they fit in an `i64` (the usual case), 16 otherwise.
+#[derive(Debug, Clone)]
+pub enum Coefficients {
+    /// Every coefficient below 2^63 in magnitude.
+    Small(Vec<i64>),
+    /// Some coefficient of 2^63 or more.
+    Wide(Vec<i128>),
+}
+
+impl Coefficients {
+    /// The residues modulo `m` (coefficient form).
+    pub fn residues(&self, m: &Modulus) -> Vec<u64> {
+        match self {
+            Coefficients::Small(c) => c.iter().map(|&c| m.from_i64(c)).collect(),
+            Coefficients::Wide(c) => {
+                let q = m.value as i128;
+                c.iter().map(|&c| c.rem_euclid(q) as u64).collect()
+            }
+        }
+    }
+}
+
 /// Precomputed roots of unity and the rotation group for ring degree N.
 #[derive(Debug, Clone)]
 pub struct Encoder {
@@ -53,23 +76,29 @@ impl Encoder {
         scale: f64,
         moduli: &[Modulus],
     ) -> Result<RnsPoly, EvalError> {
-        let complex: Vec<Complex64> = values.iter().map(|&v| Complex64::new(v, 0.0)).collect();
         let level = moduli.len().saturating_sub(1);
+        let coeffs = self.coefficients(op, values, scale, level)?;
+        let limbs = moduli.iter().map(|m| coeffs.residues(m)).collect();
+        Ok(RnsPoly { limbs, ntt: false })
+    }
+
+    /// The integer coefficients `round(scale * m)` of the real slot vector `values`
+    /// (zero-padded), for an encoding at `level` (named in errors).
+    pub fn coefficients(
+        &self,
+        op: &'static str,
+        values: &[f64],
+        scale: f64,
+        level: usize,
+    ) -> Result<Coefficients, EvalError> {
+        let complex: Vec<Complex64> = values.iter().map(|&v| Complex64::new(v, 0.0)).collect();
         let bound = (MAX_COEFF, "the encoded coefficients exceed 2^127");
         let coeffs = self.rounded_coefficients(op, &complex, scale, level, bound)?;
-        let small = coeffs.iter().all(|c| c.unsigned_abs() < 1 << 63);
-        let limbs = moduli
-            .iter()
-            .map(|m| {
-                if small {
-                    coeffs.iter().map(|&c| m.from_i64(c as i64)).collect()
-                } else {
-                    let q = m.value as i128;
-                    coeffs.iter().map(|&c| c.rem_euclid(q) as u64).collect()
-                }
-            })
-            .collect();
-        Ok(RnsPoly { limbs, ntt: false })
+        Ok(if coeffs.iter().all(|c| c.unsigned_abs() < 1 << 63) {
+            Coefficients::Small(coeffs.into_iter().map(|c| c as i64).collect())
+        } else {
+            Coefficients::Wide(coeffs)
+        })
     }
 
     /// The integer coefficients `round(scale * m)` of the polynomial whose slots are the

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::ckks::math::modular::Modulus;
 use crate::ckks::ring::RnsPoly;
-use crate::ckks::scheme::ciphertext::{Ciphertext, Plaintext};
+use crate::ckks::scheme::ciphertext::{Ciphertext, CompactPlaintext, Plaintext};
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::error::CkksError;
 use crate::ckks::scheme::keys::{PublicKey, SecretKey, sample_error, sample_ternary};
@@ -35,6 +35,45 @@ pub fn encode(
         level,
         scale,
         context_id: ctx.id(),
+    })
+}
+
+/// [`encode`] kept compact (see [`CompactPlaintext`]).
+pub fn encode_compact(
+    ctx: &Context,
+    op: &'static str,
+    values: &[f64],
+    level: usize,
+    scale: f64,
+) -> Result<CompactPlaintext, CkksError> {
+    check_level(ctx, level)?;
+    let coeffs = ctx.encoder().coefficients(op, values, scale, level)?;
+    Ok(CompactPlaintext {
+        coeffs,
+        level,
+        scale,
+        context_id: ctx.id(),
+    })
+}
+
+/// The plaintext of a compact encoding: its residues over `q_0..=level`, each transformed
+/// (limb-parallel); equal to [`encode`] of the same values.
+pub fn expand(ctx: &Context, c: &CompactPlaintext) -> Result<Plaintext, CkksError> {
+    ctx.check_id("plaintext", c.context_id)?;
+    let ring = ctx.ring();
+    let limbs = (0..=c.level)
+        .into_par_iter()
+        .map(|i| {
+            let mut limb = c.coeffs.residues(ctx.modulus(i));
+            ring.table(i).forward(&mut limb);
+            limb
+        })
+        .collect();
+    Ok(Plaintext {
+        poly: RnsPoly { limbs, ntt: true },
+        level: c.level,
+        scale: c.scale,
+        context_id: c.context_id,
     })
 }
 

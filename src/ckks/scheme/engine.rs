@@ -12,9 +12,9 @@ use rayon::prelude::*;
 
 use crate::ckks::evaluator::{EvalError, Evaluator, check_scale, normalize_step, scales_match};
 use crate::ckks::ring::RnsPoly;
-use crate::ckks::scheme::ciphertext::{Ciphertext, Plaintext};
+use crate::ckks::scheme::ciphertext::{Ciphertext, CompactPlaintext, Plaintext};
 use crate::ckks::scheme::context::Context;
-use crate::ckks::scheme::encryption::encode;
+use crate::ckks::scheme::encryption::{encode, encode_compact, expand};
 use crate::ckks::scheme::error::CkksError;
 use crate::ckks::scheme::keys::{EvaluationKeys, SwitchingKey};
 use crate::ckks::scheme::keyswitch::{decompose, key_switch, switch_automorphism};
@@ -201,6 +201,7 @@ fn integer_of(op: &'static str, c: f64, scale: f64) -> Result<i128, CkksError> {
 impl Evaluator for Engine {
     type Ciphertext = Ciphertext;
     type Plaintext = Plaintext;
+    type Compact = CompactPlaintext;
     type Error = CkksError;
 
     fn slots(&self) -> usize {
@@ -298,6 +299,20 @@ impl Evaluator for Engine {
         }
         self.check_scale("encode", scale, level)?;
         encode(&self.ctx, "encode", values, level, scale)
+    }
+
+    fn encode_compact(
+        &self,
+        values: &[f64],
+        level: usize,
+        scale: f64,
+    ) -> Result<CompactPlaintext, CkksError> {
+        self.check_scale("encode", scale, level)?;
+        encode_compact(&self.ctx, "encode", values, level, scale)
+    }
+
+    fn expand(&self, c: &CompactPlaintext) -> Result<Plaintext, CkksError> {
+        expand(&self.ctx, c)
     }
 
     fn add_plain(&self, a: &Ciphertext, p: &Plaintext) -> Result<Ciphertext, CkksError> {

@@ -292,3 +292,29 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn compact_encodings_expand_to_the_same_plaintexts() {
+    let s = setup("test-small", &[], 21);
+    let params = s.ctx.params();
+    let values: Vec<f64> = (0..params.slots())
+        .map(|i| (i as f64 * 0.37).sin() * 3.0)
+        .collect();
+    let mut wide = 0;
+    for level in [0, 1, params.top_level()] {
+        // A scale whose coefficients stay below 2^63, and one beyond (the i128 path).
+        for scale in [params.default_scale(), 2f64.powi(70)] {
+            if s.engine.encode(&values, level, scale).is_err() {
+                continue;
+            }
+            let full = s.engine.encode(&values, level, scale).unwrap();
+            let compact = s.engine.encode_compact(&values, level, scale).unwrap();
+            wide += matches!(compact.coeffs, super::encoder::Coefficients::Wide(_)) as usize;
+            let back = s.engine.expand(&compact).unwrap();
+            assert_eq!(back.poly, full.poly, "level {level}, scale {scale:e}");
+            assert_eq!((back.level, back.scale), (full.level, full.scale));
+        }
+    }
+    // 2^70 outgrows q_0 alone: the i128 path runs at levels 1 and top.
+    assert_eq!(wide, 2, "encodings that took the i128 path");
+}
