@@ -15,5 +15,6 @@ pub mod plan;
 pub mod poly;
 pub mod profile;
 pub mod ring;
+pub mod roofline;
 pub mod scheme;
 pub mod sim;

@@ -1,12 +1,15 @@
 //! `cellwise ckks`: the project's CKKS engine from the command line (`ckks profile` times
-//! every primitive and writes the profile the latency cost model reads).
+//! every primitive and writes the profile the latency cost model reads; `ckks roofline`
+//! compares each operation with the limb primitives it is made of).
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 
 use cellwise::ckks::bootstrap::BootstrapConfig;
+use cellwise::ckks::math::tally::Primitive;
 use cellwise::ckks::profile::{ProfileConfig, measure};
+use cellwise::ckks::roofline::{self, RooflineConfig};
 use cellwise::ckks::scheme::error::CkksError;
 use cellwise::ckks::scheme::params::{PRESETS, Parameters, ParametersLiteral};
 use cellwise::cost::profile::{FORMAT, OpTiming, Profile, ProfileParams};
@@ -31,11 +34,15 @@ enum CkksCommand {
     /// Time every primitive at every level (median after a warm-up) and print or write the
     /// timing profile (cellwise-ckks-profile/1 JSON).
     Profile(ProfileArgs),
+    /// Time the limb primitives (NTT, modular multiplication, multiply-accumulate, addition,
+    /// permutation) and every operation at the given levels, count the primitives each
+    /// operation performs, and print measured time against the sum of its primitives.
+    Roofline(RooflineArgs),
 }
 
-/// Arguments of `cellwise ckks profile`.
+/// The parameters an engine command runs at.
 #[derive(clap::Args)]
-struct ProfileArgs {
+struct ChainArgs {
     /// Parameter preset: fgb-like, fgb-like-12, test-small, test-medium or test-boot.
     #[arg(long, default_value = "fgb-like", conflicts_with = "params")]
     preset: String,
@@ -45,6 +52,42 @@ struct ProfileArgs {
     /// Accept parameters below 128-bit security (the test presets need it).
     #[arg(long)]
     insecure: bool,
+}
+
+/// Arguments of `cellwise ckks roofline`.
+#[derive(clap::Args)]
+struct RooflineArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Timed repetitions per operation, after one warm-up.
+    #[arg(long, default_value_t = 5)]
+    samples: usize,
+    /// Levels of the leveled operations (comma-separated); default: the top level, its half
+    /// and 1.
+    #[arg(long, value_delimiter = ',')]
+    levels: Option<Vec<usize>>,
+    /// Seed of keys and encryptions.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Timed bootstraps (0 skips the bootstrap, as do parameters without room for one).
+    #[arg(long, default_value_t = 3)]
+    bootstrap_samples: usize,
+    /// Print JSON on stdout (otherwise a table).
+    #[arg(long)]
+    json: bool,
+    /// Also write the JSON to this file (atomically).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Arguments of `cellwise ckks profile`.
+#[derive(clap::Args)]
+struct ProfileArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -72,10 +115,11 @@ struct ProfileArgs {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         CkksCommand::Profile(a) => profile(a),
+        CkksCommand::Roofline(a) => roofline(a),
     }
 }
 
-fn parameters(a: &ProfileArgs) -> anyhow::Result<(String, Parameters)> {
+fn parameters(a: &ChainArgs) -> anyhow::Result<(String, Parameters)> {
     let (name, mut lit) = match &a.params {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -121,7 +165,7 @@ fn profile(a: ProfileArgs) -> anyhow::Result<()> {
         cellwise::fsutil::check_writable(out)
             .with_context(|| format!("--out {}: cannot write there", out.display()))?;
     }
-    let (name, params) = parameters(&a)?;
+    let (name, params) = parameters(&a.chain)?;
     let top = params.top_level();
     let mut levels = a.levels.clone().unwrap_or_else(|| (0..=top).collect());
     if let Some(&bad) = levels.iter().find(|&&l| l > top) {
@@ -230,4 +274,90 @@ fn profile(a: ProfileArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn roofline(a: RooflineArgs) -> anyhow::Result<()> {
+    for (flag, got, min, max) in [
+        ("--threads", a.threads, 1, MAX_THREADS),
+        ("--samples", a.samples, 1, MAX_SAMPLES),
+        (
+            "--bootstrap-samples",
+            a.bootstrap_samples,
+            0,
+            MAX_BOOTSTRAP_SAMPLES,
+        ),
+    ] {
+        anyhow::ensure!(
+            (min..=max).contains(&got),
+            "{flag} {got}: must be between {min} and {max}"
+        );
+    }
+    if let Some(out) = &a.out {
+        cellwise::fsutil::check_writable(out)
+            .with_context(|| format!("--out {}: cannot write there", out.display()))?;
+    }
+    let (name, params) = parameters(&a.chain)?;
+    let top = params.top_level();
+    let mut levels = a
+        .levels
+        .clone()
+        .unwrap_or_else(|| vec![1, top.div_ceil(2), top]);
+    if let Some(&bad) = levels.iter().find(|&&l| l > top) {
+        anyhow::bail!("--levels: level {bad} is above the top level {top} of {name}");
+    }
+    levels.sort_unstable();
+    levels.dedup();
+    let cfg = RooflineConfig {
+        samples: a.samples,
+        levels,
+        seed: a.seed,
+        bootstrap_samples: match BootstrapConfig::for_params(&params) {
+            Ok(_) => a.bootstrap_samples,
+            Err(e @ CkksError::InsecureEncapsulation { .. }) => return Err(e.into()),
+            Err(_) => 0,
+        },
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads)
+        .build()
+        .context("building the thread pool")?;
+    let progress = |line: &str| eprintln!("{line}");
+    let roof = pool.install(|| roofline::measure(&params, &cfg, &progress))?;
+    let command = std::iter::once("cellwise".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let json = serde_json::json!({
+        "format": "cellwise-ckks-roofline/1",
+        "git": env!("CELLWISE_GIT_HASH"),
+        "date": cellwise::sysinfo::utc_date(),
+        "cpu": cellwise::sysinfo::cpu_model(),
+        "command": command,
+        "preset": name,
+        "primitives": Primitive::ALL.iter().map(|p| p.name()).collect::<Vec<_>>(),
+        "roofline": roof,
+    });
+    let text = serde_json::to_string_pretty(&json)? + "\n";
+    if let Some(out) = &a.out {
+        cellwise::fsutil::write_atomic(out, text.as_bytes())
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
+    if a.json {
+        return super::print(&text);
+    }
+    let mut table = String::from("primitive ms per limb (one thread):");
+    for p in Primitive::ALL {
+        table += &format!(" {} {:.4}", p.name(), roof.primitive_ms[p as usize]);
+    }
+    table += &format!(
+        "\n{:<26} {:>5} {:>12} {:>12} {:>8}\n",
+        "op", "level", "measured ms", "achievable", "fraction"
+    );
+    for r in &roof.rows {
+        table += &format!(
+            "{:<26} {:>5} {:>12.3} {:>12.3} {:>8.2}\n",
+            r.op, r.level, r.measured_ms, r.achievable_ms, r.fraction
+        );
+    }
+    super::print(&table)
 }

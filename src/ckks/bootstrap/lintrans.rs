@@ -15,6 +15,7 @@ use super::dft::DiagonalMatrix;
 use crate::ckks::evaluator::Evaluator;
 use rayon::prelude::*;
 
+use crate::ckks::math::tally::{Primitive, count};
 use crate::ckks::scheme::ciphertext::Ciphertext;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::engine::Engine;
@@ -214,6 +215,15 @@ impl EncodedTransform {
             scale: babies[0].scale * self.pt_scale,
             context_id: babies[0].context_id,
         };
+        // Per limb: each diagonal reduced (and transformed: counted by the NTT) and multiplied
+        // into both halves, two reductions per group of diagonals.
+        let limbs = self.level + 1;
+        count(Primitive::ModMul, diags.len() * limbs);
+        count(Primitive::Mac, 2 * diags.len() * limbs);
+        count(
+            Primitive::ModMul,
+            2 * diags.len().div_ceil(LAZY_TERMS) * limbs,
+        );
         out.c0
             .limbs
             .par_iter_mut()

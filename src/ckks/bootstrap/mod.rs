@@ -31,6 +31,7 @@ pub use encapsulation::{EncapsulationKeys, encapsulation_keys};
 pub use evalmod::{EvalMod, EvalModConfig};
 
 use crate::ckks::evaluator::{EvalError, Evaluator};
+use crate::ckks::math::tally::Tally;
 use crate::ckks::scheme::ciphertext::Ciphertext;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::engine::Engine;
@@ -154,6 +155,9 @@ pub struct BootstrapReport {
     /// Wall seconds of each phase: encapsulation and modulus raise, CoeffsToSlots (with the
     /// real/imaginary split), EvalMod, SlotsToCoeffs.
     pub phase_seconds: [f64; 4],
+    /// The limb operations of each phase (process-wide counts: exact when nothing else
+    /// computes meanwhile).
+    pub phase_tallies: [Tally; 4],
 }
 
 /// A server-side bootstrapper: precomputed transforms and the encapsulation keys.
@@ -310,10 +314,10 @@ impl Bootstrapper {
         let params = self.ctx.params();
         let input_scale = ct.scale;
         self.check_scale(ct)?;
-        let mut last = std::time::Instant::now();
+        let mut last = (std::time::Instant::now(), Tally::now());
         let mut lap = move || {
-            let now = std::time::Instant::now();
-            let d = (now - last).as_secs_f64();
+            let now = (std::time::Instant::now(), Tally::now());
+            let d = ((now.0 - last.0).as_secs_f64(), now.1.since(last.1));
             last = now;
             d
         };
@@ -326,7 +330,7 @@ impl Bootstrapper {
         let mut raised = encapsulation::mod_raise(&self.ctx, &sparse, top);
         raised = encapsulation::to_dense(&self.ctx, &raised, &self.keys);
         raised.scale = self.cts_scale;
-        let raise_s = lap();
+        let raise = lap();
 
         // CoeffsToSlots, then split the real and imaginary halves.
         let mut x = raised;
@@ -341,7 +345,7 @@ impl Bootstrapper {
         let shift = self.eval_mod.input_shift();
         let re = eng.add_const(&eng.add(&x, &conj)?, shift)?;
         let im = eng.add_const(&eng.mul_by_i(&eng.sub(&conj, &x)?)?, shift)?;
-        let cts_s = lap();
+        let cts = lap();
 
         // EvalMod on both halves, then recombine: re + i im.
         let (re, im) = rayon::join(
@@ -349,7 +353,7 @@ impl Bootstrapper {
             || self.eval_mod.apply(eng, &im, self.poly_scale),
         );
         let mut y = eng.add(&re?, &eng.mul_by_i(&im?)?)?;
-        let eval_mod_s = lap();
+        let eval_mod = lap();
 
         for t in &self.stc {
             y = t.apply(eng, &y)?;
@@ -363,10 +367,12 @@ impl Bootstrapper {
         y.scale = input_scale;
         let out_level = params.top_level().min(y.level);
         let y = eng.drop_level(&y, y.level - out_level)?;
+        let stc = lap();
         let report = BootstrapReport {
             raised_level: top,
             output_level: y.level,
-            phase_seconds: [raise_s, cts_s, eval_mod_s, lap()],
+            phase_seconds: [raise.0, cts.0, eval_mod.0, stc.0],
+            phase_tallies: [raise.1, cts.1, eval_mod.1, stc.1],
         };
         Ok((y, report))
     }

@@ -6,6 +6,8 @@
 
 use tfhe_ntt::prime64::Plan;
 
+use super::tally::{Primitive, count};
+
 /// Why an NTT plan could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NttError {
@@ -45,11 +47,13 @@ impl NttTable {
 
     /// Forward transform in place (coefficients in `[0, q)` -> evaluations in `[0, q)`).
     pub fn forward(&self, a: &mut [u64]) {
+        count(Primitive::NttForward, 1);
         self.plan.fwd(a);
     }
 
     /// Inverse transform in place, normalised (evaluations -> coefficients in `[0, q)`).
     pub fn inverse(&self, a: &mut [u64]) {
+        count(Primitive::NttInverse, 1);
         self.plan.inv(a);
         self.plan.normalize(a);
     }

@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use crate::ckks::math::modular::Modulus;
 use crate::ckks::math::ntt::{NttError, NttTable};
+use crate::ckks::math::tally::{Primitive, count};
 
 /// Precomputed per-prime data for a ring of degree N over a list of primes.
 #[derive(Debug, Clone)]
@@ -87,6 +88,7 @@ impl RingContext {
 
     /// `a += b` (same form, `b` has at least as many limbs as `a`).
     pub fn add_assign(&self, a: &mut RnsPoly, b: &RnsPoly) {
+        count(Primitive::Add, a.limbs.len());
         debug_assert_eq!(a.ntt, b.ntt);
         a.limbs
             .par_iter_mut()
@@ -111,6 +113,7 @@ impl RingContext {
         b: &RnsPoly,
         f: impl Fn(&Modulus, u64, u64) -> u64 + Sync,
     ) -> RnsPoly {
+        count(Primitive::Add, a.limbs.len());
         debug_assert_eq!(a.ntt, b.ntt);
         let limbs = a
             .limbs
@@ -124,6 +127,7 @@ impl RingContext {
 
     /// `a -= b` (same form).
     pub fn sub_assign(&self, a: &mut RnsPoly, b: &RnsPoly) {
+        count(Primitive::Add, a.limbs.len());
         debug_assert_eq!(a.ntt, b.ntt);
         a.limbs
             .par_iter_mut()
@@ -134,6 +138,7 @@ impl RingContext {
 
     /// `a = -a`.
     pub fn neg_assign(&self, a: &mut RnsPoly) {
+        count(Primitive::Add, a.limbs.len());
         a.limbs
             .par_iter_mut()
             .zip(&self.moduli)
@@ -142,6 +147,7 @@ impl RingContext {
 
     /// `a *= b` pointwise (both in NTT form).
     pub fn mul_assign(&self, a: &mut RnsPoly, b: &RnsPoly) {
+        count(Primitive::ModMul, a.limbs.len());
         debug_assert!(a.ntt && b.ntt);
         a.limbs
             .par_iter_mut()
@@ -157,6 +163,9 @@ impl RingContext {
         (a0, a1): (&RnsPoly, &RnsPoly),
         (b0, b1): (&RnsPoly, &RnsPoly),
     ) -> [RnsPoly; 3] {
+        // Four products, three reductions per coefficient.
+        count(Primitive::Mac, 4 * a0.limbs.len());
+        count(Primitive::ModMul, 3 * a0.limbs.len());
         debug_assert!(a0.ntt && a1.ntt && b0.ntt && b1.ntt);
         let n = a0.limbs.first().map_or(0, Vec::len);
         let limbs: Vec<[Vec<u64>; 3]> = (0..a0.limbs.len())
@@ -186,6 +195,8 @@ impl RingContext {
 
     /// `acc += a * b` pointwise (all in NTT form).
     pub fn mul_add_assign(&self, acc: &mut RnsPoly, a: &RnsPoly, b: &RnsPoly) {
+        count(Primitive::ModMul, acc.limbs.len());
+        count(Primitive::Add, acc.limbs.len());
         debug_assert!(acc.ntt && a.ntt && b.ntt);
         acc.limbs
             .par_iter_mut()
@@ -200,6 +211,7 @@ impl RingContext {
 
     /// `a *= c` for a per-limb scalar given as an integer (any form).
     pub fn mul_scalar_assign(&self, a: &mut RnsPoly, c: u64) {
+        count(Primitive::ModMul, a.limbs.len());
         a.limbs.par_iter_mut().zip(&self.moduli).for_each(|(x, m)| {
             let w = m.shoup(c);
             x.iter_mut().for_each(|u| *u = m.mul_shoup(*u, w));
@@ -208,6 +220,7 @@ impl RingContext {
 
     /// The Galois automorphism `X -> X^g` (g odd) of a polynomial in coefficient form.
     pub fn automorphism(&self, a: &RnsPoly, g: usize) -> RnsPoly {
+        count(Primitive::Permute, a.limbs.len());
         debug_assert!(!a.ntt && g % 2 == 1);
         let n = self.n;
         let mask = 2 * n - 1;

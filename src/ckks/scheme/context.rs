@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use crate::ckks::math::modular::{Modulus, ShoupConst};
+use crate::ckks::math::tally::{Primitive, count};
 use crate::ckks::ring::{RingContext, RnsPoly};
 use crate::ckks::scheme::encoder::Encoder;
 use crate::ckks::scheme::error::CkksError;
@@ -186,6 +187,7 @@ impl Context {
     /// Applies `X -> X^g` to a polynomial in NTT form (limbs over any primes).
     pub fn automorphism_ntt(&self, a: &RnsPoly, g: usize) -> RnsPoly {
         debug_assert!(a.ntt);
+        count(Primitive::Permute, a.limbs.len());
         let perm = self.galois_perm(g);
         let limbs = a
             .limbs

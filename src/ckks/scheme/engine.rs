@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::ckks::evaluator::{EvalError, Evaluator, check_scale, normalize_step, scales_match};
+use crate::ckks::math::tally::{Primitive, count};
 use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::ciphertext::{Ciphertext, CompactPlaintext, Plaintext};
 use crate::ckks::scheme::context::Context;
@@ -127,6 +128,7 @@ impl Engine {
     /// Adds the integer `k` to every slot-coefficient evaluation of `c0` (a constant
     /// polynomial is `k` at every NTT point).
     fn add_integer(&self, a: &mut RnsPoly, k: i128) {
+        count(Primitive::Add, a.limbs.len());
         let ring = self.ctx.ring();
         a.limbs
             .par_iter_mut()
@@ -138,6 +140,7 @@ impl Engine {
     }
 
     fn mul_integer(&self, a: &mut RnsPoly, k: i128) {
+        count(Primitive::ModMul, a.limbs.len());
         let ring = self.ctx.ring();
         a.limbs
             .par_iter_mut()
@@ -157,6 +160,8 @@ impl Engine {
         let mut last = a.limbs[l].clone();
         ring.table(l).inverse(&mut last);
         let inv = self.ctx.rescale_inv(l);
+        count(Primitive::ModMul, l);
+        count(Primitive::Add, l);
         let limbs = a.limbs[..l]
             .par_iter()
             .enumerate()

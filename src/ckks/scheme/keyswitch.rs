@@ -9,6 +9,7 @@
 use rayon::prelude::*;
 
 use crate::ckks::math::modular::{Modulus, ShoupConst};
+use crate::ckks::math::tally::{Primitive, count};
 use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::keys::SwitchingKey;
@@ -91,6 +92,14 @@ impl BasisConversion {
         src_moduli: &[Modulus],
         target_moduli: &[Modulus],
     ) -> Vec<Vec<u64>> {
+        let (ns, nt) = (src.len(), target_moduli.len());
+        count(Primitive::ModMul, ns + nt);
+        count(Primitive::Mac, ns * nt);
+        if self.exact.is_some() {
+            // The f64 pass over the sources and the correction per target.
+            count(Primitive::Mac, ns);
+            count(Primitive::ModMul, nt);
+        }
         let ys: Vec<Vec<u64>> = src
             .par_iter()
             .zip(&self.hat_inv)
@@ -202,6 +211,13 @@ fn switch(
     let qp = ctx.qp_indices(dec.level);
     let n = ctx.n();
     let perm = g.map(|g| ctx.galois_perm(g));
+    // Per Q_level * P limb: two products per digit, two reductions, the gather if permuted.
+    let limbs = qp.len();
+    count(Primitive::Mac, 2 * dec.digits.len() * limbs);
+    count(Primitive::ModMul, 2 * limbs);
+    if perm.is_some() {
+        count(Primitive::Permute, limbs);
+    }
     let acc: Vec<[Vec<u64>; 2]> = qp
         .par_iter()
         .enumerate()
@@ -293,6 +309,8 @@ pub(crate) fn mod_down(ctx: &Context, level: usize, mut limbs: Vec<Vec<u64>>) ->
     let src_m: Vec<Modulus> = p_idx.iter().map(|&i| *ctx.modulus(i)).collect();
     let tgt_m: Vec<Modulus> = q_idx.iter().map(|&i| *ctx.modulus(i)).collect();
     let converted = conv.convert(&src, &src_m, &tgt_m);
+    count(Primitive::ModMul, limbs.len());
+    count(Primitive::Add, limbs.len());
     limbs
         .par_iter_mut()
         .zip(converted)
