@@ -193,6 +193,23 @@ pub trait Evaluator {
     /// The plaintext a compact encoding stands for (equal to [`Evaluator::encode`] of the same
     /// values, level and scale).
     fn expand(&self, c: &Self::Compact) -> Result<Self::Plaintext, Self::Error>;
+    /// `sum_k a_k * p_k` for compact plaintexts (as [`Evaluator::mul_plain`] of each expanded
+    /// `p_k`, then [`Evaluator::add`]: the same result). Every `a_k` must be at one level,
+    /// every product at one scale; at least one term.
+    fn dot_compact(
+        &self,
+        terms: &[(&Self::Ciphertext, &Self::Compact)],
+    ) -> Result<Self::Ciphertext, Self::Error> {
+        let mut acc: Option<Self::Ciphertext> = None;
+        for (a, c) in terms {
+            let term = self.mul_plain(a, &self.expand(c)?)?;
+            acc = Some(match acc {
+                None => term,
+                Some(s) => self.add(&s, &term)?,
+            });
+        }
+        acc.ok_or_else(|| EvalError::InvalidInput("an inner product of no terms".into()).into())
+    }
     /// `a + p` slot-wise; `p` must be at a level >= `a`'s and at `a`'s scale
     /// ([`scales_match`]), otherwise [`EvalError::ScaleMismatch`]. The scale is kept.
     fn add_plain(

@@ -517,21 +517,34 @@ impl<E: Evaluator> EncodedLinear<E> {
         let mut acc: Option<E::Ciphertext> = None;
         for g in 0..lin.n2 {
             let mut inner: Option<E::Ciphertext> = None;
+            // Compact diagonals are summed in one fused inner product.
+            let mut compact: Vec<(&E::Ciphertext, &E::Compact)> = Vec::new();
             for (m, row) in rotated.iter().enumerate() {
                 for (i, x) in row.iter().enumerate() {
                     let (Some(p), Some(x)) = (&self.plain[m][g * lin.n1 + i], x) else {
                         continue;
                     };
-                    let term = match p {
-                        Diagonal::Expanded(p) => ev.mul_plain(x, p)?,
-                        Diagonal::Compact(c) => ev.mul_plain(x, &ev.expand(c)?)?,
-                    };
                     report.mul_plain += 1;
+                    let p = match p {
+                        Diagonal::Expanded(p) => p,
+                        Diagonal::Compact(c) => {
+                            compact.push((x, c));
+                            continue;
+                        }
+                    };
+                    let term = ev.mul_plain(x, p)?;
                     inner = Some(match inner {
                         None => term,
                         Some(a) => ev.add(&a, &term)?,
                     });
                 }
+            }
+            if !compact.is_empty() {
+                let dot = ev.dot_compact(&compact)?;
+                inner = Some(match inner {
+                    None => dot,
+                    Some(a) => ev.add(&a, &dot)?,
+                });
             }
             let Some(inner) = inner else { continue };
             let part = if g == 0 {

@@ -25,13 +25,35 @@ pub enum Coefficients {
 impl Coefficients {
     /// The residues modulo `m` (coefficient form).
     pub fn residues(&self, m: &Modulus) -> Vec<u64> {
+        let mut out = vec![0u64; self.len()];
+        self.residues_into(m, &mut out);
+        out
+    }
+
+    /// The residues modulo `m` into `out` (of the same length).
+    pub fn residues_into(&self, m: &Modulus, out: &mut [u64]) {
         match self {
-            Coefficients::Small(c) => c.iter().map(|&c| m.from_i64(c)).collect(),
+            Coefficients::Small(c) => out.iter_mut().zip(c).for_each(|(o, &c)| *o = m.from_i64(c)),
             Coefficients::Wide(c) => {
                 let q = m.value as i128;
-                c.iter().map(|&c| c.rem_euclid(q) as u64).collect()
+                out.iter_mut()
+                    .zip(c)
+                    .for_each(|(o, &c)| *o = c.rem_euclid(q) as u64);
             }
         }
+    }
+
+    /// Number of coefficients.
+    pub fn len(&self) -> usize {
+        match self {
+            Coefficients::Small(c) => c.len(),
+            Coefficients::Wide(c) => c.len(),
+        }
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

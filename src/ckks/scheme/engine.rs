@@ -20,6 +20,13 @@ use crate::ckks::scheme::error::CkksError;
 use crate::ckks::scheme::keys::{EvaluationKeys, SwitchingKey};
 use crate::ckks::scheme::keyswitch::{decompose, key_switch, switch_automorphism};
 
+/// Products a fused inner product sums in `u128` before one reduction: each is below
+/// `q^2 < 2^122`, so the running value (below `q`) plus 8 of them stays below `2^4 q^2`,
+/// where the Barrett reduction holds.
+const LAZY_TERMS: usize = 8;
+/// Coefficients per block of a fused inner product's accumulators.
+const BLOCK: usize = 256;
+
 /// Evaluates on ciphertexts with evaluation keys.
 pub struct Engine {
     ctx: Arc<Context>,
@@ -363,6 +370,125 @@ impl Evaluator for Engine {
         ring.mul_assign(&mut out.c1, &p.poly);
         out.scale = scale;
         Ok(out)
+    }
+
+    /// Fused: per prime, each plaintext's residues are reduced and transformed as they are
+    /// used, and the products are summed in `u128` over [`LAZY_TERMS`] terms before one
+    /// reduction, so no product is reduced or stored alone.
+    fn dot_compact(
+        &self,
+        terms: &[(&Ciphertext, &CompactPlaintext)],
+    ) -> Result<Ciphertext, CkksError> {
+        let Some(&(first, first_pt)) = terms.first() else {
+            return Err(EvalError::InvalidInput("an inner product of no terms".into()).into());
+        };
+        let level = first.level;
+        let scale = first.scale * first_pt.scale;
+        for &(a, p) in terms {
+            self.check(a)?;
+            self.ctx.check_id("plaintext", p.context_id)?;
+            if a.level != level {
+                return Err(EvalError::LevelMismatch {
+                    op: "dot_compact",
+                    left: a.level,
+                    right: level,
+                }
+                .into());
+            }
+            if p.level < level {
+                return Err(EvalError::OutOfLevels {
+                    op: "dot_compact",
+                    level: p.level,
+                    needed: level,
+                }
+                .into());
+            }
+            if !scales_match(a.scale * p.scale, scale) {
+                return Err(EvalError::ScaleMismatch {
+                    op: "dot_compact",
+                    left: a.scale * p.scale,
+                    right: scale,
+                }
+                .into());
+            }
+        }
+        self.check_scale("dot_compact", scale, level)?;
+        let ring = self.ctx.ring();
+        let n = self.ctx.n();
+        let limbs = level + 1;
+        count(Primitive::ModMul, terms.len() * limbs);
+        count(Primitive::Mac, 2 * terms.len() * limbs);
+        count(
+            Primitive::ModMul,
+            2 * terms.len().div_ceil(LAZY_TERMS) * limbs,
+        );
+        let halves: Vec<[Vec<u64>; 2]> = (0..limbs)
+            .into_par_iter()
+            .map(|i| {
+                let m = *self.ctx.modulus(i);
+                let table = ring.table(i);
+                let (mut o0, mut o1) = (vec![0u64; n], vec![0u64; n]);
+                let mut pts = vec![0u64; LAZY_TERMS.min(terms.len()) * n];
+                for group in terms.chunks(LAZY_TERMS) {
+                    for ((_, p), pt) in group.iter().zip(pts.chunks_exact_mut(n)) {
+                        p.coeffs.residues_into(&m, pt);
+                        table.forward(pt);
+                    }
+                    let (mut s0, mut s1) = ([0u128; BLOCK], [0u128; BLOCK]);
+                    for start in (0..n).step_by(BLOCK) {
+                        let r = start..(start + BLOCK).min(n);
+                        let (s0, s1) = (&mut s0[..r.len()], &mut s1[..r.len()]);
+                        for (s, &v) in s0.iter_mut().zip(&o0[r.clone()]) {
+                            *s = v as u128;
+                        }
+                        for (s, &v) in s1.iter_mut().zip(&o1[r.clone()]) {
+                            *s = v as u128;
+                        }
+                        for ((a, _), pt) in group.iter().zip(pts.chunks_exact(n)) {
+                            let (x0, x1, w) = (
+                                &a.c0.limbs[i][r.clone()],
+                                &a.c1.limbs[i][r.clone()],
+                                &pt[r.clone()],
+                            );
+                            for (((u0, u1), (&y0, &y1)), &w) in s0
+                                .iter_mut()
+                                .zip(s1.iter_mut())
+                                .zip(x0.iter().zip(x1))
+                                .zip(w)
+                            {
+                                *u0 += y0 as u128 * w as u128;
+                                *u1 += y1 as u128 * w as u128;
+                            }
+                        }
+                        for (o, &v) in o0[r.clone()].iter_mut().zip(s0.iter()) {
+                            *o = m.reduce_u128(v);
+                        }
+                        for (o, &v) in o1[r.clone()].iter_mut().zip(s1.iter()) {
+                            *o = m.reduce_u128(v);
+                        }
+                    }
+                }
+                [o0, o1]
+            })
+            .collect();
+        let (mut c0, mut c1) = (Vec::with_capacity(limbs), Vec::with_capacity(limbs));
+        for [a, b] in halves {
+            c0.push(a);
+            c1.push(b);
+        }
+        Ok(Ciphertext {
+            c0: RnsPoly {
+                limbs: c0,
+                ntt: true,
+            },
+            c1: RnsPoly {
+                limbs: c1,
+                ntt: true,
+            },
+            level,
+            scale,
+            context_id: first.context_id,
+        })
     }
 
     fn mul_relin(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {

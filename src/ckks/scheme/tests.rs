@@ -318,3 +318,49 @@ fn compact_encodings_expand_to_the_same_plaintexts() {
     // 2^70 outgrows q_0 alone: the i128 path runs at levels 1 and top.
     assert_eq!(wide, 2, "encodings that took the i128 path");
 }
+
+#[test]
+fn the_fused_inner_product_equals_products_and_sums() {
+    let s = setup("test-small", &[], 23);
+    let params = s.ctx.params();
+    let level = params.top_level() - 1;
+    let scale = params.default_scale();
+    let slots = params.slots();
+    // 11 terms: one full group of 8 and a partial one.
+    let (cts, pts): (Vec<_>, Vec<_>) = (0..11)
+        .map(|k| {
+            let x: Vec<f64> = (0..slots)
+                .map(|i| ((i * (k + 2)) as f64 * 0.11).cos())
+                .collect();
+            let w: Vec<f64> = (0..slots)
+                .map(|i| ((i + k) as f64 * 0.07).sin() * 2.0)
+                .collect();
+            let ct = s.enc.encrypt_values(&x, level, scale).unwrap();
+            let pt = s.engine.encode_compact(&w, level, scale).unwrap();
+            (ct, pt)
+        })
+        .unzip();
+    let terms: Vec<_> = cts.iter().zip(&pts).collect();
+    let fused = s.engine.dot_compact(&terms).unwrap();
+    let mut sum = s
+        .engine
+        .mul_plain(&cts[0], &s.engine.expand(&pts[0]).unwrap())
+        .unwrap();
+    for (ct, pt) in cts.iter().zip(&pts).skip(1) {
+        let t = s
+            .engine
+            .mul_plain(ct, &s.engine.expand(pt).unwrap())
+            .unwrap();
+        sum = s.engine.add(&sum, &t).unwrap();
+    }
+    assert_eq!((&fused.c0, &fused.c1), (&sum.c0, &sum.c1));
+    assert_eq!((fused.level, fused.scale), (sum.level, sum.scale));
+    // Terms at two levels are refused.
+    let low = s.engine.drop_level(&cts[1], 1).unwrap();
+    assert!(
+        s.engine
+            .dot_compact(&[(&cts[0], &pts[0]), (&low, &pts[1])])
+            .is_err()
+    );
+    assert!(s.engine.dot_compact(&[]).is_err());
+}
