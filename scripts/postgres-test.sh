@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A throw-away PostgreSQL cluster for the store tests, on 127.0.0.1 only, a free port, trust
-# authentication, in a temporary directory.
+# authentication, in a temporary directory; fsync off unless CELLWISE_PG_FSYNC=on (benchmarks).
 #   eval "$(scripts/postgres-test.sh start)"   # exports CELLWISE_TEST_POSTGRES and CELLWISE_TEST_PGDIR
 #   scripts/postgres-test.sh stop "$CELLWISE_TEST_PGDIR"
 # Installs Debian's `postgresql` package when no server binaries are found (needs root).
@@ -34,7 +34,7 @@ start)
         || { cat "$dir/initdb.log" >&2; exit 1; }
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off" start >&2 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=${CELLWISE_PG_FSYNC:-off}" start >&2 \
         || { cat "$dir/server.log" >&2; exit 1; }
     echo "export CELLWISE_TEST_POSTGRES=postgres://postgres@127.0.0.1:$port/postgres"
     echo "export CELLWISE_TEST_PGDIR=$dir"

@@ -87,6 +87,11 @@ fn reference(dir: &Path, strategy: &str, budget: usize, seed: u64) -> PathBuf {
 /// A fresh database on the test server, or `None` (with a note) when there is none.
 fn postgres(db: &str) -> Option<String> {
     let Ok(url) = std::env::var("CELLWISE_TEST_POSTGRES") else {
+        // CI always starts a server (.ci/run); only a local run may lack one.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set CELLWISE_TEST_POSTGRES (.ci/run starts a server)"
+        );
         println!("note: CELLWISE_TEST_POSTGRES is not set: skipping the PostgreSQL case");
         return None;
     };

@@ -151,18 +151,19 @@ fn show(url: &str, name: &str, as_json: bool) -> anyhow::Result<()> {
     )?;
     writeln!(
         text,
-        "{:<36} {:<8} {:>8} {:>11} {:>10} {:>10}",
-        "worker", "state", "batches", "judgements", "busy s", "per s"
+        "{:<36} {:<8} {:>8} {:>11} {:>10} {:>10} {:>10}",
+        "worker", "state", "batches", "judgements", "judging s", "store s", "per s"
     )?;
     for w in &progress.workers {
         writeln!(
             text,
-            "{:<36} {:<8} {:>8} {:>11} {:>10.1} {:>10.1}",
+            "{:<36} {:<8} {:>8} {:>11} {:>10.1} {:>10.2} {:>10.1}",
             w.name,
             w.state,
             w.batches,
             w.judgements,
             w.seconds,
+            w.store_seconds,
             w.judgements as f64 / w.wall.max(1e-9)
         )?;
     }

@@ -12,7 +12,7 @@ use super::{ScheduleSearch, SearchContext, SearchError};
 use crate::oracle::Prefixes;
 
 /// Schedules drawn and judged as one batch.
-const BLOCK: usize = 256;
+const BLOCK: usize = 1024;
 
 /// Settings of the random search (`strategies/random.toml`).
 #[derive(Clone, Debug, Deserialize, Serialize)]

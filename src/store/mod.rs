@@ -134,6 +134,8 @@ pub struct WorkerRow {
     pub judgements: i64,
     /// Seconds spent judging.
     pub seconds: f64,
+    /// Seconds spent in store calls (claims, renewals, completions).
+    pub store_seconds: f64,
     /// Wall seconds from its start to its last sign of life.
     pub wall: f64,
 }
@@ -559,7 +561,9 @@ impl Store {
 
     /// Writes a batch's answers and the memo rows they make, in one transaction; false if
     /// the batch had been answered already (by a worker that took over an expired lease),
-    /// in which case nothing is counted twice.
+    /// in which case nothing is counted twice. `seconds` is the judging time,
+    /// `store_seconds` the worker's time in store calls since its last completion.
+    #[allow(clippy::too_many_arguments)]
     pub fn complete(
         &mut self,
         study: &Study,
@@ -568,6 +572,7 @@ impl Store {
         asks: &[(String, Question)],
         replies: &[Reply],
         seconds: f64,
+        store_seconds: f64,
     ) -> Result<bool, StoreError> {
         let text = serde_json::to_string(replies).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let key = &study.spec;
@@ -620,12 +625,14 @@ impl Store {
             }
             s.exec(
                 "UPDATE workers SET batches = batches + 1, judgements = judgements + $3,
-                 seconds = seconds + $4, seen = {now} WHERE study = $1 AND name = $2",
+                 seconds = seconds + $4, store_seconds = store_seconds + $5, seen = {now}
+                 WHERE study = $1 AND name = $2",
                 &[
                     study.id.into(),
                     worker.into(),
                     (asks.len() as i64).into(),
                     seconds.into(),
+                    store_seconds.into(),
                 ],
             )?;
             Ok(true)
@@ -667,7 +674,7 @@ impl Store {
             .int("count")?;
         let workers = self
             .query(
-                "SELECT name, state, batches, judgements, seconds, seen - started FROM workers
+                "SELECT name, state, batches, judgements, seconds, store_seconds, seen - started FROM workers
                  WHERE study = $1 ORDER BY name",
                 &[study.into()],
             )?
@@ -679,7 +686,8 @@ impl Store {
                     batches: r[2].int("worker batches")?,
                     judgements: r[3].int("worker judgements")?,
                     seconds: r[4].real("worker seconds")?,
-                    wall: r[5].real("worker wall")?,
+                    store_seconds: r[5].real("worker store seconds")?,
+                    wall: r[6].real("worker wall")?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

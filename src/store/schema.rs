@@ -74,6 +74,7 @@ CREATE TABLE workers (
     batches BIGINT NOT NULL DEFAULT 0,
     judgements BIGINT NOT NULL DEFAULT 0,
     seconds DOUBLE PRECISION NOT NULL DEFAULT 0,
+    store_seconds DOUBLE PRECISION NOT NULL DEFAULT 0,
     state TEXT NOT NULL,
     PRIMARY KEY (study, name)
 );

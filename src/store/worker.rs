@@ -67,11 +67,14 @@ fn serve_registered(
     let mut prefix = String::new();
     let mut idle_since = Instant::now();
     let mut sleep = Duration::from_millis(1);
+    // Seconds in store calls since the last completion (empty claims while idle excluded).
+    let mut store_time = 0.0;
     loop {
         if !(options.alive)() {
             report.ended = "its driver is gone".into();
             return Ok(report);
         }
+        let claiming = Instant::now();
         let Some(batch) = store.claim(study.id, &options.name, options.lease, &prefix)? else {
             let state = store.study(&study.spec.name)?.state;
             if state != "running" {
@@ -87,6 +90,7 @@ fn serve_registered(
             continue;
         };
         sleep = Duration::from_millis(1);
+        store_time += claiming.elapsed().as_secs_f64();
         let asks = match pack::unpack_batch(
             &batch.prefix,
             &batch.items,
@@ -109,10 +113,12 @@ fn serve_registered(
         let mut lost = false;
         for ask in &asks {
             if renewed.elapsed().as_secs_f64() * 3.0 >= options.lease {
+                let renewing = Instant::now();
                 if !store.renew(batch.id, &options.name, options.lease)? {
                     lost = true;
                     break;
                 }
+                store_time += renewing.elapsed().as_secs_f64();
                 renewed = Instant::now();
             }
             if !options.delay.is_zero() {
@@ -146,11 +152,22 @@ fn serve_registered(
             continue;
         }
         let seconds = start.elapsed().as_secs_f64();
+        let completing = Instant::now();
         let keys: Vec<(String, Question)> = asks
             .iter()
             .map(|a| Ok((pack::pack(&a.schedule)?, a.question)))
             .collect::<Result<_, StoreError>>()?;
-        if store.complete(study, batch.id, &options.name, &keys, &replies, seconds)? {
+        let stored = store.complete(
+            study,
+            batch.id,
+            &options.name,
+            &keys,
+            &replies,
+            seconds,
+            store_time,
+        )?;
+        store_time = completing.elapsed().as_secs_f64();
+        if stored {
             report.batches += 1;
             report.judgements += asks.len() as u64;
             report.seconds += seconds;
