@@ -8,7 +8,7 @@
 #   CELLWISE_DATA_DIR=/work/data scripts/bench-scaleout.sh [BUDGET] [REPEATS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=${1:-3072}
+BUDGET=${1:-5120}
 REPEATS=${2:-3}
 BIN=${CELLWISE_BIN:-${CARGO_TARGET_DIR:-target}/release/cellwise}
 : "${CELLWISE_DATA_DIR:?set CELLWISE_DATA_DIR to the directory holding MNIST}"
@@ -48,6 +48,12 @@ for line in open(runs_file):
     timing = json.load(open(os.path.join(out, "timing.json")))
     store = timing.get("store")
     r = {"seconds": summary["seconds"], "judgements": summary["judgements"]}
+    # Steady state: from the end of the first block of 1,024 (the random search's batch; the
+    # workers have started by then) to the end.
+    samples = timing["elapsed"]
+    t0 = max(t for k, t in samples if k <= 1024)
+    n, tn = samples[-1]
+    r["steady"] = (n - 1024) / (tn - t0)
     if store:
         d = store["driver"]
         url = None
@@ -87,26 +93,32 @@ lines.append(f"Command: `CELLWISE_DATA_DIR=... scripts/bench-scaleout.sh {budget
              "(a throw-away cluster on the same 2 cores, default durability: fsync on); a fresh store per run, so every "
              f"judgement is computed; {repeats} repeats, interleaved. Judgements per second are the search's judgements over its wall "
              "seconds (loading and the test-split scoring excluded; they are the same either way).\n")
-lines.append("| run | judgements/s: median (min-max) | vs in process | batches | store s per batch (workers) | driver wait s |")
-lines.append("|---|---|---|---|---|---|")
+lines.append("| run | judgements/s, whole search: median (min-max) | vs in process | judgements/s after the first block | vs in process | batches | store s per batch (workers) |")
+lines.append("|---|---|---|---|---|---|---|")
+steady_base = statistics.median(x["steady"] for x in rows["inprocess"])
 per_batch = {}
 for name in ["inprocess"] + [f"{b}-{k}" for b in ["sqlite", "postgres"] for k in [1, 2, 4]]:
     rs = rows[name]
     jps = [x["judgements"] / x["seconds"] for x in rs]
     med = statistics.median(jps)
+    st = [x["steady"] for x in rs]
+    smed = statistics.median(st)
     if name == "inprocess":
-        lines.append(f"| in process | {med:.1f} ({min(jps):.1f}-{max(jps):.1f}) | 1.00 | - | - | - |")
+        lines.append(f"| in process | {med:.1f} ({min(jps):.1f}-{max(jps):.1f}) | 1.00 | {smed:.1f} ({min(st):.1f}-{max(st):.1f}) | 1.00 | - | - |")
         continue
     batches = statistics.median(x["batches"] for x in rs)
     sps = [store_seconds(name, x) / x["batches"] for x in rs]
     per_batch[name] = statistics.median(sps)
-    wait = statistics.median(x["wait"] for x in rs)
-    lines.append(f"| {name.replace('-', ', ')} workers | {med:.1f} ({min(jps):.1f}-{max(jps):.1f}) | {med / base:.2f} | {batches:.0f} | "
-                 f"{1000 * per_batch[name]:.2f} ms | {wait:.1f} |")
+    lines.append(f"| {name.replace('-', ', ')} workers | {med:.1f} ({min(jps):.1f}-{max(jps):.1f}) | {med / base:.2f} | "
+                 f"{smed:.1f} ({min(st):.1f}-{max(st):.1f}) | {smed / steady_base:.2f} | {batches:.0f} | {1000 * per_batch[name]:.2f} ms |")
 lines.append("")
 two = {b: statistics.median(x["judgements"] / x["seconds"] for x in rows[f"{b}-2"]) / base for b in ["sqlite", "postgres"]}
-lines.append(f"Overhead at 2 workers (1 - throughput / in-process throughput): SQLite {100 * (1 - two['sqlite']):.1f} %, "
-             f"PostgreSQL {100 * (1 - two['postgres']):.1f} % (target: at most 15 %).\n")
+two_steady = {b: statistics.median(x["steady"] for x in rows[f"{b}-2"]) / steady_base for b in ["sqlite", "postgres"]}
+lines.append(f"Overhead at 2 workers (1 - throughput / in-process throughput), whole search: SQLite {100 * (1 - two['sqlite']):.1f} %, "
+             f"PostgreSQL {100 * (1 - two['postgres']):.1f} %; after the first block: SQLite {100 * (1 - two_steady['sqlite']):.1f} %, "
+             f"PostgreSQL {100 * (1 - two_steady['postgres']):.1f} % (target: at most 15 %). The whole search includes the workers' "
+             "start (each loads MNIST and fits the candidates while the driver waits for its first batch: a fixed cost, not a "
+             "per-batch one), which the in-process run paid before its search began.\n")
 batch_s = statistics.median(x["worker_seconds"] / x["batches"] for n in ["sqlite-2", "postgres-2"] for x in rows[n])
 lines.append("## Extrapolation to 64 workers\n")
 lines.append(f"A batch held {1000 * batch_s:.0f} ms of judging (median at 2 workers; `--batch-seconds 0.1`). Each batch costs "

@@ -108,7 +108,9 @@ fn postgres(db: &str) -> Option<String> {
 
 fn progress(dir: &Path, store: &str, study: &str) -> serde_json::Value {
     let out = ok(cellwise(dir)
-        .args(["study", "show", "--json", "--store", store, "--study", study])
+        .args([
+            "study", "show", "--json", "--store", store, "--study", study,
+        ])
         .output()
         .unwrap());
     serde_json::from_slice(&out.stdout).unwrap()
@@ -123,7 +125,12 @@ fn judgements(run: &Path) -> u64 {
 #[test]
 fn three_local_workers_on_sqlite_give_the_in_process_outputs() {
     let dir = tempfile::tempdir().unwrap();
-    for (strategy, budget) in [("genetic", 400), ("dfs", 400), ("random", 300), ("greedy", 200)] {
+    for (strategy, budget) in [
+        ("genetic", 400),
+        ("dfs", 400),
+        ("random", 300),
+        ("greedy", 200),
+    ] {
         let a = reference(dir.path(), strategy, budget, 1);
         let b = dir.path().join(format!("workers-{strategy}"));
         ok(cellwise(dir.path())
@@ -139,7 +146,9 @@ fn three_local_workers_on_sqlite_give_the_in_process_outputs() {
         // The study keeps its run files: an export is the run directory's files.
         let c = dir.path().join(format!("export-{strategy}"));
         ok(cellwise(dir.path())
-            .args(["study", "export", "--store", &store, "--study", strategy, "--out"])
+            .args([
+                "study", "export", "--store", &store, "--study", strategy, "--out",
+            ])
             .arg(&c)
             .output()
             .unwrap());
@@ -194,12 +203,25 @@ fn children(parent: u32) -> Vec<u32> {
         .collect()
 }
 
+/// The owner of a claimed batch of the store, if any (read straight from its table).
+fn claimed_owner(store: &str) -> Option<String> {
+    let sql = "SELECT owner FROM batches WHERE state = 'claimed' AND attempt = 1 \
+               AND id > 2 ORDER BY id LIMIT 1";
+    if let Some(path) = store.strip_prefix("sqlite:") {
+        let db = rusqlite::Connection::open(path).ok()?;
+        return db.query_row(sql, [], |r| r.get(0)).ok();
+    }
+    let mut client = postgres::Client::connect(store, postgres::NoTls).ok()?;
+    client.query_opt(sql, &[]).ok()??.get(0)
+}
+
 fn killed_worker(store: Option<String>, tag: &str) {
     let dir = tempfile::tempdir().unwrap();
     let budget = 300;
     let a = reference(dir.path(), "genetic", budget, 3);
     let b = dir.path().join("b");
-    let store = store.unwrap_or_else(|| format!("sqlite:{}", dir.path().join("s.sqlite").display()));
+    let store =
+        store.unwrap_or_else(|| format!("sqlite:{}", dir.path().join("s.sqlite").display()));
     let mut driver = cellwise(dir.path())
         .args(search_args("genetic", budget, 3, &b))
         .args(["--workers", "3", "--lease-seconds", "1", "--study", tag])
@@ -209,23 +231,30 @@ fn killed_worker(store: Option<String>, tag: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Kill a worker once the study has answered a few batches: every worker is then
-    // judging one (each judgement takes 20 ms, a batch about 100 ms).
+    // Kill the worker that holds a claimed batch (each judgement takes 20 ms, so it is
+    // mid-batch), once the study has answered a few.
     let start = Instant::now();
-    loop {
-        assert!(start.elapsed() < Duration::from_secs(120), "no batch was answered");
-        if let Ok(mut s) = Store::open(&store)
-            && let Ok(study) = s.study(tag)
-            && s.progress(study.id).unwrap().batches.get("done").copied().unwrap_or(0) >= 3
-        {
-            break;
+    let victim = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no batch was claimed"
+        );
+        if let Some(owner) = claimed_owner(&store) {
+            // Local workers are named local{i}-{driver pid}, started in order.
+            let i: usize = owner
+                .strip_prefix("local")
+                .and_then(|r| r.split('-').next())
+                .and_then(|i| i.parse().ok())
+                .unwrap();
+            let mut workers = children(driver.id());
+            workers.sort_unstable();
+            assert_eq!(workers.len(), 3, "{workers:?}");
+            break workers[i];
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let workers = children(driver.id());
-    assert_eq!(workers.len(), 3, "{workers:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
     let killed = Command::new("kill")
-        .args(["-KILL", &workers[0].to_string()])
+        .args(["-KILL", &victim.to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
@@ -281,7 +310,10 @@ fn killed_driver(store: Option<String>) {
         .unwrap();
     let start = Instant::now();
     loop {
-        assert!(start.elapsed() < Duration::from_secs(120), "no batch was answered");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no batch was answered"
+        );
         if let Ok(mut s) = Store::open(&store)
             && let Some(study) = s.studies().unwrap().first().cloned()
             && s.progress(study.id).unwrap().answered >= 60
@@ -292,7 +324,10 @@ fn killed_driver(store: Option<String>) {
     }
     driver.kill().unwrap(); // SIGKILL
     driver.wait().unwrap();
-    assert!(!b.join("run.json").exists(), "the run ended before the kill");
+    assert!(
+        !b.join("run.json").exists(),
+        "the run ended before the kill"
+    );
     // The same command again: the study is found by its settings and what was judged is
     // taken from the memo.
     ok(cellwise(dir.path()).args(&args).output().unwrap());
@@ -380,25 +415,44 @@ fn bad_stores_models_and_rows_end_in_one_line_and_leave_the_store_consistent() {
     let run = |args: &[&str]| cellwise(dir.path()).args(args).output().unwrap();
 
     // Unreachable stores.
-    let line = one_line_error(run(&["study", "list", "--store", "postgres://nobody@127.0.0.1:1/none"]));
+    let line = one_line_error(run(&[
+        "study",
+        "list",
+        "--store",
+        "postgres://nobody@127.0.0.1:1/none",
+    ]));
     assert!(line.contains("cannot reach the store"), "{line}");
     let missing = dir.path().join("no-such-dir").join("s.sqlite");
-    let line = one_line_error(run(&["worker", "--store", &format!("sqlite:{}", missing.display())]));
+    let line = one_line_error(run(&[
+        "worker",
+        "--store",
+        &format!("sqlite:{}", missing.display()),
+    ]));
     assert!(line.contains("does not exist"), "{line}");
     let line = one_line_error(run(&["study", "list", "--store", "mysql://x"]));
-    assert!(line.contains("neither sqlite:PATH nor postgres://"), "{line}");
+    assert!(
+        line.contains("neither sqlite:PATH nor postgres://"),
+        "{line}"
+    );
 
     // A store of a newer schema is refused untouched.
     let path = dir.path().join("newer.sqlite");
     let url = format!("sqlite:{}", path.display());
     Store::open(&url).unwrap();
     let db = rusqlite::Connection::open(&path).unwrap();
-    db.execute("UPDATE cellwise_meta SET value = '99' WHERE key = 'schema_version'", [])
-        .unwrap();
+    db.execute(
+        "UPDATE cellwise_meta SET value = '99' WHERE key = 'schema_version'",
+        [],
+    )
+    .unwrap();
     let line = one_line_error(run(&["study", "list", "--store", &url]));
     assert!(line.contains("schema version 99, newer than"), "{line}");
     let version: String = db
-        .query_row("SELECT value FROM cellwise_meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .query_row(
+            "SELECT value FROM cellwise_meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(version, "99");
 
@@ -419,8 +473,11 @@ fn bad_stores_models_and_rows_end_in_one_line_and_leave_the_store_consistent() {
     let batch = pack::pack_batch(&[(top, Question::Evaluate, Prefixes::Keep)]).unwrap();
     let id = store.enqueue(study.id, &batch).unwrap();
     let db = rusqlite::Connection::open(dir.path().join("s.sqlite")).unwrap();
-    db.execute("UPDATE batches SET items = '[{\"s\":\"zz\",\"k\":true}]' WHERE id = ?1", [id])
-        .unwrap();
+    db.execute(
+        "UPDATE batches SET items = '[{\"s\":\"zz\",\"k\":true}]' WHERE id = ?1",
+        [id],
+    )
+    .unwrap();
     let line = one_line_error(run(&["worker", "--store", &url, "--study", "damaged"]));
     assert!(line.contains("damaged"), "{line}");
     assert!(
@@ -429,7 +486,13 @@ fn bad_stores_models_and_rows_end_in_one_line_and_leave_the_store_consistent() {
     assert_eq!(store.enqueue(study.id, &batch).unwrap(), id);
     assert_eq!(store.batch_state(id).unwrap(), BatchState::Waiting);
     let out = ok(run(&[
-        "worker", "--store", &url, "--study", "damaged", "--idle-exit", "0.5",
+        "worker",
+        "--store",
+        &url,
+        "--study",
+        "damaged",
+        "--idle-exit",
+        "0.5",
     ]));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 batches, 1 judgements"));
     match store.batch_state(id).unwrap() {
@@ -438,7 +501,11 @@ fn bad_stores_models_and_rows_end_in_one_line_and_leave_the_store_consistent() {
             let e = oracle.evaluate(&oracle.space().top()).unwrap();
             assert_eq!(
                 answer,
-                cellwise::search::Answer::Evaluated(pack::judged(e.correct, e.total, e.unsafe_images.len()))
+                cellwise::search::Answer::Evaluated(pack::judged(
+                    e.correct,
+                    e.total,
+                    e.unsafe_images.len()
+                ))
             );
         }
         other => panic!("{other:?}"),

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use super::common::{set_threads, splits_for, weights_for};
 use super::scaleout;
-use cellwise::store::StudySpec;
 use anyhow::Context;
 use cellwise::cost::{self, CostOptions};
 use cellwise::data;
@@ -15,6 +14,7 @@ use cellwise::report::{Reference, RunLock, finalists, front_hypervolumes, write_
 use cellwise::search::{
     Checkpoint, Constraints, Record, SearchContext, StrategyConfig, verify_records,
 };
+use cellwise::store::StudySpec;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 

@@ -183,9 +183,9 @@ fn export(url: &str, name: &str, out: PathBuf) -> anyhow::Result<()> {
         .with_context(|| format!("study {name}: its run files are damaged"))?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     for file in RUN_FILES {
-        let body = files[file].as_str().with_context(|| {
-            format!("study {name}: its run files lack {file}")
-        })?;
+        let body = files[file]
+            .as_str()
+            .with_context(|| format!("study {name}: its run files lack {file}"))?;
         cellwise::fsutil::write_atomic(&out.join(file), body.as_bytes())
             .with_context(|| format!("writing {}", out.join(file).display()))?;
     }

@@ -100,10 +100,7 @@ fn find_study(store: &mut Store, name: Option<&str>, wait: f64) -> anyhow::Resul
     loop {
         let found = match name {
             Some(n) => store.studies()?.into_iter().find(|s| s.spec.name == n),
-            None => store
-                .studies()?
-                .into_iter()
-                .find(|s| s.state == "running"),
+            None => store.studies()?.into_iter().find(|s| s.state == "running"),
         };
         if let Some(study) = found {
             return Ok(study);

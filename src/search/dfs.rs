@@ -312,7 +312,9 @@ impl Walk<'_, '_> {
             .map(|&(i, d)| node.schedule.with_entry(i, Approx::Degree(d)))
             .filter(|c| match self.seen.get(c) {
                 None => true,
-                Some(Seen::Rejected(at)) => self.config.kept == KeptRule::Closure && threshold < *at,
+                Some(Seen::Rejected(at)) => {
+                    self.config.kept == KeptRule::Closure && threshold < *at
+                }
                 Some(Seen::Kept) => false,
             })
             .collect();
@@ -419,7 +421,10 @@ impl Walk<'_, '_> {
         Ok(true)
     }
 
-    fn frame(&mut self, node: Node) -> Result<(Node, usize, Vec<(usize, usize)>, usize), SearchError> {
+    fn frame(
+        &mut self,
+        node: Node,
+    ) -> Result<(Node, usize, Vec<(usize, usize)>, usize), SearchError> {
         let threshold = self.threshold(&node);
         let children = self.children(&node);
         self.prefetch(&node, threshold, &children)?;

@@ -18,7 +18,10 @@ pub enum Question {
     Evaluate,
     /// "At least `min_correct` right (and, if `batch_safe`, no unsafe image)?", decided
     /// with the oracle's early exit.
-    Accepts { min_correct: usize, batch_safe: bool },
+    Accepts {
+        min_correct: usize,
+        batch_safe: bool,
+    },
 }
 
 /// One question for an executor.
@@ -88,7 +91,9 @@ pub struct InProcess<'a> {
 
 impl Executor for InProcess<'_> {
     fn answer(&mut self, asks: &[Ask]) -> Result<Vec<Answer>, SearchError> {
-        asks.iter().map(|ask| answer_one(self.oracle, ask)).collect()
+        asks.iter()
+            .map(|ask| answer_one(self.oracle, ask))
+            .collect()
     }
 }
 

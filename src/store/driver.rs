@@ -118,7 +118,9 @@ impl<'g> Remote<'g> {
         let mut seen = std::collections::HashSet::new();
         for ask in asks {
             let key = (pack::pack(&ask.schedule).map_err(fail)?, ask.question);
-            if self.known(&key).is_none() && !self.pending.contains_key(&key) && seen.insert(key.clone())
+            if self.known(&key).is_none()
+                && !self.pending.contains_key(&key)
+                && seen.insert(key.clone())
             {
                 fresh.push((key, ask.prefixes));
             }

@@ -149,7 +149,12 @@ pub fn redact(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
             match creds.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
                 None => url.to_string(),
             }
         }
@@ -245,11 +250,13 @@ impl Store {
     }
 
     /// The study of this spec's name, created if missing; an existing one must have the same
-    /// spec (a restarted driver of the same run). A finished study is reopened.
+    /// spec (a restarted driver of the same run). A finished study is reopened, and the
+    /// batches an earlier driver filed that no worker has claimed are withdrawn (the new
+    /// driver files what it still needs; the memo answers what was judged).
     pub fn open_study(&mut self, spec: &StudySpec) -> Result<Study, StoreError> {
         let text = serde_json::to_string(spec).map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.transaction(|s| {
-            s.exec(
+            let created = s.exec(
                 "INSERT INTO studies (name, spec, fingerprint, problem, split, state, created, updated)
                  VALUES ($1, $2, $3, $4, $5, 'running', {now}, {now})
                  ON CONFLICT (name) DO NOTHING",
@@ -272,6 +279,12 @@ impl Store {
                 "UPDATE studies SET state = 'running', updated = {now} WHERE id = $1",
                 &[study.id.into()],
             )?;
+            if created == 0 {
+                s.exec(
+                    "DELETE FROM batches WHERE study = $1 AND state = 'pending'",
+                    &[study.id.into()],
+                )?;
+            }
             s.study(&spec.name)
         })
     }
@@ -574,7 +587,8 @@ impl Store {
         seconds: f64,
         store_seconds: f64,
     ) -> Result<bool, StoreError> {
-        let text = serde_json::to_string(replies).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let text =
+            serde_json::to_string(replies).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let key = &study.spec;
         self.transaction(|s| {
             let n = s.exec(

@@ -175,9 +175,10 @@ pub fn reply(answer: &Answer, images: usize) -> Reply {
     let full = |j: &Judged| (Some(j.correct), Some(images), Some(j.unsafe_images));
     let (d, (c, n, u)) = match answer {
         Answer::Evaluated(j) => (None, full(j)),
-        Answer::Decided { accepted, judged } => {
-            (Some(*accepted), judged.as_ref().map_or((None, None, None), full))
-        }
+        Answer::Decided { accepted, judged } => (
+            Some(*accepted),
+            judged.as_ref().map_or((None, None, None), full),
+        ),
     };
     Reply { d, c, n, u }
 }
@@ -263,12 +264,14 @@ mod tests {
         ] {
             assert_eq!(answer(&reply(&a, 9)).unwrap(), a);
         }
-        assert!(answer(&Reply {
-            d: None,
-            c: Some(3),
-            n: None,
-            u: None
-        })
-        .is_err());
+        assert!(
+            answer(&Reply {
+                d: None,
+                c: Some(3),
+                n: None,
+                u: None
+            })
+            .is_err()
+        );
     }
 }

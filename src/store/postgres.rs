@@ -58,13 +58,17 @@ fn params(values: &[Value]) -> Vec<Box<dyn postgres::types::ToSql + Sync>> {
 fn cell(row: &postgres::Row, i: usize) -> Result<Value, StoreError> {
     let ty = row.columns()[i].type_().clone();
     let v = if ty == Type::INT8 {
-        row.try_get::<_, Option<i64>>(i).map_err(err)?.map(Value::Int)
+        row.try_get::<_, Option<i64>>(i)
+            .map_err(err)?
+            .map(Value::Int)
     } else if ty == Type::INT4 {
         row.try_get::<_, Option<i32>>(i)
             .map_err(err)?
             .map(|x| Value::Int(x.into()))
     } else if ty == Type::FLOAT8 {
-        row.try_get::<_, Option<f64>>(i).map_err(err)?.map(Value::Real)
+        row.try_get::<_, Option<f64>>(i)
+            .map_err(err)?
+            .map(Value::Real)
     } else if ty == Type::NUMERIC {
         return Err(StoreError::Backend(format!(
             "column {} is NUMERIC; the store's queries cast to BIGINT or DOUBLE PRECISION",

@@ -30,7 +30,9 @@ impl Value {
         match self {
             Value::Real(x) => Ok(*x),
             Value::Int(i) => Ok(*i as f64),
-            other => Err(StoreError::Corrupt(format!("{what} is {other:?}, not a number"))),
+            other => Err(StoreError::Corrupt(format!(
+                "{what} is {other:?}, not a number"
+            ))),
         }
     }
 
@@ -38,7 +40,9 @@ impl Value {
     pub fn text(&self, what: &str) -> Result<String, StoreError> {
         match self {
             Value::Text(t) => Ok(t.clone()),
-            other => Err(StoreError::Corrupt(format!("{what} is {other:?}, not text"))),
+            other => Err(StoreError::Corrupt(format!(
+                "{what} is {other:?}, not text"
+            ))),
         }
     }
 

@@ -32,8 +32,8 @@ impl Sqlite {
                 dir.display()
             )));
         }
-        let conn = rusqlite::Connection::open(path)
-            .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+        let conn =
+            rusqlite::Connection::open(path).map_err(|e| StoreError::Unreachable(e.to_string()))?;
         conn.busy_timeout(BUSY_WAIT).map_err(err)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
