@@ -90,6 +90,13 @@ impl Driver {
             children: Rc::clone(&children),
             stats: Rc::default(),
         };
+        if workers.is_none() {
+            super::note(&format!(
+                "study {} files its batches in {}; start workers: cellwise worker --store URL --study {0}",
+                spec.name,
+                driver.store.url()
+            ));
+        }
         if let Some(k) = workers {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let threads = (local.threads.unwrap_or(cores) / k).max(1);

@@ -238,6 +238,10 @@ struct DepthStats {
     kept: usize,
 }
 
+/// A node being expanded depth-first: the node, its threshold, its children and the next
+/// child.
+type Frame = (Node, usize, Vec<(usize, usize)>, usize);
+
 /// The state of one run.
 struct Walk<'c, 'a> {
     ctx: &'c mut SearchContext<'a>,
@@ -421,10 +425,7 @@ impl Walk<'_, '_> {
         Ok(true)
     }
 
-    fn frame(
-        &mut self,
-        node: Node,
-    ) -> Result<(Node, usize, Vec<(usize, usize)>, usize), SearchError> {
+    fn frame(&mut self, node: Node) -> Result<Frame, SearchError> {
         let threshold = self.threshold(&node);
         let children = self.children(&node);
         self.prefetch(&node, threshold, &children)?;

@@ -99,9 +99,9 @@ fn serve_registered(
         ) {
             Ok(asks) => asks,
             Err(e) => {
-                let message = format!("batch {} is damaged: {e}", batch.id);
+                let message = format!("batch {} is damaged ({e})", batch.id);
                 store.fail(batch.id, &message)?;
-                return Err(StoreError::Corrupt(format!(
+                return Err(StoreError::Invalid(format!(
                     "study {}: {message}",
                     study.spec.name
                 )));
