@@ -34,9 +34,15 @@ impl Postgres {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
-        let client = config
+        let mut client = config
             .connect(postgres::NoTls)
             .map_err(|e| StoreError::Unreachable(err(e).to_string()))?;
+        // A commit lost in a server crash only costs a recomputation (the memo and answers
+        // are idempotent, an unanswered batch's lease expires), so commits need not wait for
+        // the disk: this session's commits are not flushed one by one.
+        client
+            .batch_execute("SET synchronous_commit TO off")
+            .map_err(err)?;
         Ok(Self { client })
     }
 }
