@@ -13,7 +13,8 @@ REPEATS=${2:-3}
 BIN=${CELLWISE_BIN:-${CARGO_TARGET_DIR:-target}/release/cellwise}
 : "${CELLWISE_DATA_DIR:?set CELLWISE_DATA_DIR to the directory holding MNIST}"
 work=$(mktemp -d /tmp/cellwise-bench.XXXXXX)
-eval "$(CELLWISE_PG_FSYNC=on scripts/postgres-test.sh start)"
+pg_env=$(CELLWISE_PG_FSYNC=on scripts/postgres-test.sh start)
+eval "$pg_env"
 trap 'scripts/postgres-test.sh stop "$CELLWISE_TEST_PGDIR"; rm -rf "$work"' EXIT
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
