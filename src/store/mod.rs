@@ -35,8 +35,8 @@ use sql::{Row, Sql, Value};
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The store cannot be opened or reached.
-    #[error("cannot reach the store: {0}")]
+    /// The store cannot be opened or reached (the message names the store first).
+    #[error("cannot reach the store {0}")]
     Unreachable(String),
     /// A database error.
     #[error("{0}")]
@@ -179,6 +179,15 @@ impl Store {
     /// (`postgresql://` too), creating or migrating the schema; a store of a newer schema
     /// is refused untouched.
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        Self::connect(url).map_err(|e| match e {
+            StoreError::Unreachable(why) => {
+                StoreError::Unreachable(format!("{}: {why}", redact(url)))
+            }
+            e => e,
+        })
+    }
+
+    fn connect(url: &str) -> Result<Self, StoreError> {
         let sql: Box<dyn Sql> = if let Some(path) = url.strip_prefix("sqlite:") {
             if path.is_empty() {
                 return Err(StoreError::Invalid(
