@@ -21,4 +21,5 @@ pub mod recurrence;
 pub mod report;
 pub mod schedule;
 pub mod search;
+pub mod store;
 pub mod sysinfo;

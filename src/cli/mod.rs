@@ -20,8 +20,11 @@ mod eval;
 mod export;
 mod fetch;
 mod infer;
+mod scaleout;
 mod search;
+mod study;
 mod train;
+mod worker;
 
 /// Cell-by-cell polynomial activation schedules for RNNs under CKKS.
 #[derive(Parser)]
@@ -55,6 +58,11 @@ enum Command {
     Compare(compare::Args),
     /// Run schedules end to end under CKKS (client and server, in one process or as files).
     Infer(infer::Args),
+    /// Judge the batches of a study in a store until the study ends (started by
+    /// `search --workers`, Slurm or Kubernetes).
+    Worker(worker::Args),
+    /// The studies of a store: list, show, export, gc.
+    Study(study::Args),
 }
 
 /// Parses the command line, runs the subcommand and turns any error into one line on
@@ -80,6 +88,8 @@ pub fn main() -> ExitCode {
         Command::Search(a) => search::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Infer(a) => infer::run(a),
+        Command::Worker(a) => worker::run(a),
+        Command::Study(a) => study::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

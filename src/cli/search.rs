@@ -4,6 +4,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use super::common::{set_threads, splits_for, weights_for};
+use super::scaleout;
 use anyhow::Context;
 use cellwise::cost::{self, CostOptions};
 use cellwise::data;
@@ -13,6 +14,7 @@ use cellwise::report::{Reference, RunLock, finalists, front_hypervolumes, write_
 use cellwise::search::{
     Checkpoint, Constraints, Record, SearchContext, StrategyConfig, verify_records,
 };
+use cellwise::store::StudySpec;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -78,6 +80,26 @@ pub struct Args {
     /// directory (tests).
     #[arg(long, hide = true)]
     fixture: bool,
+    /// Judge in K local worker processes (`cellwise worker`) through the study store
+    /// (default store: sqlite:RUN_DIR/study.sqlite); the outputs equal an in-process run's.
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Study store: sqlite:PATH or postgres://USER@HOST:PORT/DB. Without --workers the
+    /// run only files batches, for workers started elsewhere (`cellwise worker`, Slurm,
+    /// Kubernetes).
+    #[arg(long)]
+    store: Option<String>,
+    /// The study's name in the store (default: the strategy and a digest of the settings
+    /// and model, so the same run restarted finds its study again).
+    #[arg(long)]
+    study: Option<String>,
+    /// Seconds of judging a filed batch should hold.
+    #[arg(long, default_value_t = 0.1)]
+    batch_seconds: f64,
+    /// Seconds a local worker's claim on a batch lasts without renewal (a killed worker's
+    /// batch goes to another worker after this).
+    #[arg(long, default_value_t = 30.0)]
+    lease_seconds: f64,
 }
 
 /// What defines a run's results (stored in checkpoints).
@@ -147,6 +169,9 @@ fn load_checkpoint(dir: &Path) -> anyhow::Result<(Settings, Vec<Record>)> {
 
 const CHECKPOINT_FILE: &str = "checkpoint.json";
 
+/// The default study store of a run with local workers, in its run directory.
+const STORE_FILE: &str = "study.sqlite";
+
 /// Runs `cellwise search`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     set_threads(args.threads)?;
@@ -194,7 +219,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let splits = if settings.fixture {
         data::load_fixture_splits(&problem)?
     } else {
-        splits_for(&problem, args.data_dir)?
+        splits_for(&problem, args.data_dir.clone())?
     };
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
     let cost_model = match cost_spec {
@@ -233,8 +258,50 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     ctx.resume_from(replay)?;
     ctx.show_progress(&settings.strategy);
+    let distributed = match (&args.store, args.workers) {
+        (None, None) => None,
+        (url, workers) => {
+            let url = url
+                .clone()
+                .unwrap_or_else(|| format!("sqlite:{}", out.join(STORE_FILE).display()));
+            let spec = StudySpec {
+                name: String::new(),
+                problem: settings.problem.clone(),
+                problem_name: problem.name.clone(),
+                weights: settings.weights.as_ref().map(|p| p.display().to_string()),
+                fingerprint: weights.fingerprint(),
+                fixture: settings.fixture,
+                split: scaleout::split_key(&val, settings.fixture),
+                cache_stride: config.oracle_config().cache_stride,
+                memoise: config.oracle_config().memoise,
+                slots: val.space().slots(),
+                settings: serde_json::to_value(&settings)?,
+            };
+            let driver = scaleout::Driver::start(
+                &url,
+                spec,
+                args.study.clone(),
+                workers,
+                &scaleout::LocalWorkers {
+                    threads: args.threads,
+                    lease_seconds: args.lease_seconds,
+                    data_dir: args.data_dir.clone(),
+                },
+            )?;
+            ctx.answer_with(driver.executor(args.batch_seconds)?);
+            Some(driver)
+        }
+    };
     let mut strategy = config.build();
-    let outcome = ctx.run(strategy.as_mut())?;
+    let outcome = match ctx.run(strategy.as_mut()) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            if let Some(driver) = distributed {
+                driver.abandon();
+            }
+            return Err(e.into());
+        }
+    };
     let no_cache = OracleConfig {
         cache_mb: 0,
         ..OracleConfig::default()
@@ -259,9 +326,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "hypervolume": { "validation": hv_val, "test": hv_test },
         },
     });
-    let timing = json!({ "oracle": val.stats(), "resumed": args.resume.is_some() });
+    let mut timing = json!({ "oracle": val.stats(), "resumed": args.resume.is_some() });
+    if let Some(driver) = &distributed {
+        timing["store"] = driver.timing();
+    }
     write_run(&out, meta.clone(), timing, &outcome, &finals)
         .with_context(|| format!("writing {}", out.display()))?;
+    if let Some(driver) = distributed {
+        driver.finish(&out)?;
+    }
     write_plots(
         &out,
         &outcome,

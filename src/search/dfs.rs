@@ -238,6 +238,10 @@ struct DepthStats {
     kept: usize,
 }
 
+/// A node being expanded depth-first: the node, its threshold, its children and the next
+/// child.
+type Frame = (Node, usize, Vec<(usize, usize)>, usize);
+
 /// The state of one run.
 struct Walk<'c, 'a> {
     ctx: &'c mut SearchContext<'a>,
@@ -290,6 +294,38 @@ impl Walk<'_, '_> {
         out
     }
 
+    /// Whether a run at `depth` keeps its prefix states: a child at the replacement cap has
+    /// no children, so no later schedule reads them.
+    fn prefixes_at(&self, depth: usize) -> Prefixes {
+        match self.config.max_replacements {
+            Some(cap) if depth >= cap => Prefixes::Skip,
+            _ => Prefixes::Keep,
+        }
+    }
+
+    /// Tells the executor the decisions `node`'s children will ask for, as far as they are
+    /// not settled yet (workers judge them while the walk goes on; nothing is recorded).
+    fn prefetch(
+        &mut self,
+        node: &Node,
+        threshold: usize,
+        children: &[(usize, usize)],
+    ) -> Result<(), SearchError> {
+        let fresh: Vec<Schedule> = children
+            .iter()
+            .map(|&(i, d)| node.schedule.with_entry(i, Approx::Degree(d)))
+            .filter(|c| match self.seen.get(c) {
+                None => true,
+                Some(Seen::Rejected(at)) => {
+                    self.config.kept == KeptRule::Closure && threshold < *at
+                }
+                Some(Seen::Kept) => false,
+            })
+            .collect();
+        let prefixes = self.prefixes_at(node.depth + 1);
+        self.ctx.prefetch_decisions(&fresh, threshold, prefixes)
+    }
+
     /// Judges the child of `parent` that lowers position `i` to degree `d`: `Some(Some(node))`
     /// if it is kept now, `Some(None)` if not (or not judged again), `None` once the budget is
     /// spent.
@@ -312,10 +348,7 @@ impl Walk<'_, '_> {
         let depth = parent.depth + 1;
         // A child at the replacement cap has no children: no later schedule reads its
         // prefix states.
-        let prefixes = match self.config.max_replacements {
-            Some(cap) if depth >= cap => Prefixes::Skip,
-            _ => Prefixes::Keep,
-        };
+        let prefixes = self.prefixes_at(depth);
         self.seen.insert(child.clone(), Seen::Rejected(threshold));
         let Some(accepted) = self.ctx.accepts_with(&child, threshold, prefixes)? else {
             return Ok(None);
@@ -349,7 +382,7 @@ impl Walk<'_, '_> {
             Order::DepthFirst => {
                 // One frame per schedule being expanded: (node, its threshold, its children,
                 // the next child).
-                let mut stack = vec![self.frame(root)];
+                let mut stack = vec![self.frame(root)?];
                 while let Some((node, threshold, children, next)) = stack.last_mut() {
                     let Some(&child) = children.get(*next) else {
                         stack.pop();
@@ -359,7 +392,10 @@ impl Walk<'_, '_> {
                     let (node, threshold) = (node.clone(), *threshold);
                     match self.consider(&node, threshold, child)? {
                         None => return Ok(false),
-                        Some(Some(kept)) => stack.push(self.frame(kept)),
+                        Some(Some(kept)) => {
+                            let frame = self.frame(kept)?;
+                            stack.push(frame);
+                        }
                         Some(None) => {}
                     }
                 }
@@ -389,17 +425,20 @@ impl Walk<'_, '_> {
         Ok(true)
     }
 
-    fn frame(&self, node: Node) -> (Node, usize, Vec<(usize, usize)>, usize) {
+    fn frame(&mut self, node: Node) -> Result<Frame, SearchError> {
         let threshold = self.threshold(&node);
         let children = self.children(&node);
-        (node, threshold, children, 0)
+        self.prefetch(&node, threshold, &children)?;
+        Ok((node, threshold, children, 0))
     }
 
     /// Judges every child of `node`; the ones kept, or `None` once the budget is spent.
     fn expand_one(&mut self, node: &Node) -> Result<Option<Vec<Node>>, SearchError> {
         let threshold = self.threshold(node);
         let mut kept = Vec::new();
-        for child in self.children(node) {
+        let children = self.children(node);
+        self.prefetch(node, threshold, &children)?;
+        for child in children {
             match self.consider(node, threshold, child)? {
                 None => return Ok(None),
                 Some(Some(k)) => kept.push(k),

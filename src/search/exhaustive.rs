@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ScheduleSearch, SearchContext, SearchError};
+use crate::oracle::Prefixes;
+use crate::schedule::Space;
 
 /// Largest number of schedules enumerated.
 pub const MAX_SCHEDULES: f64 = 1e6;
@@ -46,29 +48,42 @@ impl ScheduleSearch for Exhaustive {
         }
         let mut digits = vec![0usize; positions];
         let mut count = 0usize;
-        loop {
-            let s = space.from_choices(&digits);
-            if ctx.evaluate(&s)?.is_none() {
-                return Ok(json!({ "completed": false, "enumerated": count }));
+        let mut wrapped = false;
+        while !wrapped {
+            // A block in lexicographic order, judged as one batch (the same judgements in the
+            // same order as one at a time).
+            let mut block = Vec::with_capacity(BLOCK);
+            while block.len() < BLOCK && !wrapped {
+                block.push(space.from_choices(&digits));
+                wrapped = next_index(&mut digits, &space);
             }
-            count += 1;
-            // Next index vector (odometer, last position fastest).
-            let mut i = positions;
-            loop {
-                if i == 0 {
-                    return Ok(json!({
-                        "completed": true,
-                        "enumerated": count,
-                        "stopped": format!("every one of the {count} schedules was evaluated"),
-                    }));
+            for judged in ctx.evaluate_batch(&block, Prefixes::Keep)? {
+                if judged.is_none() {
+                    return Ok(json!({ "completed": false, "enumerated": count }));
                 }
-                i -= 1;
-                digits[i] += 1;
-                if digits[i] < space.degrees_at(i).len() {
-                    break;
-                }
-                digits[i] = 0;
+                count += 1;
             }
         }
+        Ok(json!({
+            "completed": true,
+            "enumerated": count,
+            "stopped": format!("every one of the {count} schedules was evaluated"),
+        }))
     }
+}
+
+/// Schedules enumerated and judged as one batch.
+const BLOCK: usize = 256;
+
+/// Advances the index vector (an odometer, last position fastest); true once it wraps
+/// around past the last schedule.
+fn next_index(digits: &mut [usize], space: &Space) -> bool {
+    for i in (0..digits.len()).rev() {
+        digits[i] += 1;
+        if digits[i] < space.degrees_at(i).len() {
+            return false;
+        }
+        digits[i] = 0;
+    }
+    true
 }

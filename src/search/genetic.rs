@@ -28,7 +28,7 @@
 //! budget). Written against `SearchContext` rather than genevo, whose fitness is a single
 //! totally ordered value (see ARCHITECTURE.md).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rand::rngs::ChaCha20Rng;
 use rand::seq::SliceRandom;
@@ -36,7 +36,8 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ScheduleSearch, SearchContext, SearchError};
+use super::{Judged, ScheduleSearch, SearchContext, SearchError};
+use crate::oracle::Prefixes;
 use crate::schedule::{Schedule, Space};
 
 /// Settings of the genetic search (`strategies/genetic.toml`).
@@ -312,16 +313,14 @@ impl Run<'_, '_> {
         self.space.from_choices(genes)
     }
 
-    /// Judges a genome (once); `None` when the budget is spent.
-    fn judge(&mut self, genes: Vec<usize>) -> Result<Option<Individual>, SearchError> {
-        if let Some(ind) = self.seen.get(&genes) {
-            return Ok(Some(ind.clone()));
-        }
-        let schedule = self.schedule(&genes);
-        let Some(e) = self.ctx.evaluate(&schedule)? else {
-            return Ok(None);
-        };
-        let cost = self.ctx.cost.cost(&schedule)?;
+    /// The individual of a judged genome: objectives and constraint violation.
+    fn individual(
+        &self,
+        genes: Vec<usize>,
+        schedule: &Schedule,
+        e: Judged,
+    ) -> Result<Individual, SearchError> {
+        let cost = self.ctx.cost.cost(schedule)?;
         let c = &self.ctx.constraints;
         let violation = (c.min_accuracy - e.accuracy).max(0.0)
             + ((cost - c.max_cost) / c.max_cost.max(f64::MIN_POSITIVE)).max(0.0)
@@ -330,14 +329,51 @@ impl Run<'_, '_> {
             } else {
                 1.0
             };
-        let ind = Individual {
-            genes: genes.clone(),
+        Ok(Individual {
+            genes,
             error: 1.0 - e.accuracy,
             cost,
             violation,
-        };
-        self.seen.insert(genes, ind.clone());
-        Ok(Some(ind))
+        })
+    }
+}
+
+impl Run<'_, '_> {
+    /// Judges genomes in order, the new ones as one batch; the individuals up to the first
+    /// genome the budget does not cover, and whether the budget ran out.
+    fn judge_all(
+        &mut self,
+        genomes: Vec<Vec<usize>>,
+    ) -> Result<(Vec<Individual>, bool), SearchError> {
+        let mut fresh = Vec::new();
+        let mut queued = HashSet::new();
+        for g in &genomes {
+            if !self.seen.contains_key(g) && queued.insert(g.clone()) {
+                fresh.push(self.schedule(g));
+            }
+        }
+        let judged = self.ctx.evaluate_batch(&fresh, Prefixes::Keep)?;
+        let mut answers: HashMap<Schedule, Judged> = HashMap::new();
+        for (s, j) in fresh.into_iter().zip(judged) {
+            if let Some(j) = j {
+                answers.insert(s, j);
+            }
+        }
+        let mut out = Vec::with_capacity(genomes.len());
+        for genes in genomes {
+            if let Some(ind) = self.seen.get(&genes) {
+                out.push(ind.clone());
+                continue;
+            }
+            let schedule = self.schedule(&genes);
+            let Some(&e) = answers.get(&schedule) else {
+                return Ok((out, true));
+            };
+            let ind = self.individual(genes.clone(), &schedule, e)?;
+            self.seen.insert(genes, ind.clone());
+            out.push(ind);
+        }
+        Ok((out, false))
     }
 }
 
@@ -451,17 +487,7 @@ impl ScheduleSearch for Genetic {
                 )
             }
         };
-        let mut sample = Vec::new();
-        let mut exhausted = false;
-        for genes in genomes {
-            match run.judge(genes)? {
-                Some(ind) => sample.push(ind),
-                None => {
-                    exhausted = true;
-                    break;
-                }
-            }
-        }
+        let (sample, mut exhausted) = run.judge_all(genomes)?;
         let mut pop = select(&sample, cfg.population);
         let initial_population: Vec<String> = pop
             .iter()
@@ -476,8 +502,10 @@ impl ScheduleSearch for Genetic {
         while !exhausted && generations < limit && stalled < cfg.stall_generations {
             let known = run.seen.len();
             let rc = rank_and_crowding(&pop);
-            let mut children = Vec::with_capacity(cfg.population);
-            while children.len() < cfg.population {
+            // The generation's genomes first (the draws do not depend on the judgements),
+            // then one batch: the same judgements in the same order as one at a time.
+            let mut genomes = Vec::with_capacity(cfg.population);
+            while genomes.len() < cfg.population {
                 let a = tournament(&mut rng, &pop, &rc, cfg.tournament)
                     .genes
                     .clone();
@@ -502,21 +530,14 @@ impl ScheduleSearch for Genetic {
                         let g = rng.random_range(0..cells);
                         child[g] = child[g].saturating_sub(1);
                     }
-                    match run.judge(child)? {
-                        Some(ind) => children.push(ind),
-                        None => {
-                            exhausted = true;
-                            break;
-                        }
-                    }
-                    if children.len() == cfg.population {
+                    genomes.push(child);
+                    if genomes.len() == cfg.population {
                         break;
                     }
                 }
-                if exhausted {
-                    break;
-                }
             }
+            let children;
+            (children, exhausted) = run.judge_all(genomes)?;
             let mut merged = pop;
             merged.extend(children);
             if cfg.distinct_survivors {

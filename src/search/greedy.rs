@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ScheduleSearch, SearchContext, SearchError};
+use crate::oracle::Prefixes;
 use crate::schedule::{Approx, Schedule};
 
 /// Settings of the greedy search (`strategies/greedy.toml`).
@@ -46,15 +47,20 @@ impl ScheduleSearch for Greedy {
         loop {
             // (saves nothing, score, schedule, accuracy, cost) of the best move so far.
             let mut best: Option<(bool, f64, Schedule, f64, f64)> = None;
-            for i in 0..space.positions() {
-                let Approx::Degree(d) = current.entries()[i] else {
-                    continue;
-                };
-                let Some(&next) = space.degrees_at(i).iter().find(|&&x| x < d) else {
-                    continue;
-                };
-                let child = current.with_entry(i, Approx::Degree(next));
-                let Some(e) = ctx.evaluate(&child)? else {
+            // Every single-position lowering, judged as one batch (the same judgements in
+            // the same order as one at a time).
+            let children: Vec<Schedule> = (0..space.positions())
+                .filter_map(|i| {
+                    let Approx::Degree(d) = current.entries()[i] else {
+                        return None;
+                    };
+                    let next = space.degrees_at(i).iter().find(|&&x| x < d)?;
+                    Some(current.with_entry(i, Approx::Degree(*next)))
+                })
+                .collect();
+            let judged = ctx.evaluate_batch(&children, Prefixes::Keep)?;
+            for (child, e) in children.into_iter().zip(judged) {
+                let Some(e) = e else {
                     return Ok(self.summary(false));
                 };
                 let child_cost = ctx.cost.cost(&child)?;

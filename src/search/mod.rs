@@ -21,10 +21,13 @@ mod checkpoint;
 pub mod dfs;
 pub mod dp;
 pub mod dp_levels;
+pub mod executor;
 pub mod exhaustive;
 pub mod genetic;
 pub mod greedy;
 pub mod random;
+
+pub use executor::{Answer, Ask, Executor, InProcess, Question};
 
 pub use checkpoint::{
     CHECKPOINT_FORMAT, Checkpoint, MAX_CHECKPOINT_BYTES, REJUDGE_SAMPLE, verify_records,
@@ -41,6 +44,9 @@ pub enum SearchError {
     Config { name: String, message: String },
     #[error("{0}")]
     Invalid(String),
+    /// A failure of the executor that answers elsewhere (the study store or its workers).
+    #[error("{0}")]
+    Executor(String),
 }
 
 /// Limits that every strategy respects.
@@ -120,6 +126,8 @@ pub struct SearchContext<'a> {
     last_checkpoint: Option<(Instant, std::time::Duration)>,
     /// Progress observer: ticks once per judgement.
     progress: Option<indicatif::ProgressBar>,
+    /// Who answers the questions (the oracle in process unless [`SearchContext::answer_with`]).
+    executor: Box<dyn Executor + 'a>,
 }
 
 /// The largest share of a run's wall time that writing checkpoints may take.
@@ -204,7 +212,14 @@ impl<'a> SearchContext<'a> {
             checkpoint: None,
             last_checkpoint: None,
             progress: None,
+            executor: Box::new(InProcess { oracle }),
         })
+    }
+
+    /// Has `executor` answer the questions instead of the oracle in this process; the
+    /// records are the same whoever answers.
+    pub fn answer_with(&mut self, executor: Box<dyn Executor + 'a>) {
+        self.executor = executor;
     }
 
     /// Shows a progress bar of judgements against the budget on stderr (hidden when `CI`
@@ -317,39 +332,44 @@ impl<'a> SearchContext<'a> {
         schedule: &Schedule,
         prefixes: Prefixes,
     ) -> Result<Option<Judged>, SearchError> {
-        if self.remaining() == 0 {
-            return Ok(None);
-        }
-        let record = match self.replayed(schedule, false)? {
-            Some(r) => r,
-            None => {
-                let e = self.oracle.evaluate_with(schedule, prefixes)?;
-                Record {
-                    index: 0,
-                    schedule: schedule.clone(),
-                    accuracy: Some(e.accuracy),
-                    correct: Some(e.correct),
-                    unsafe_images: Some(e.unsafe_images.len()),
-                    accepted: None,
-                    cost: self.cost.cost(schedule)?,
+        Ok(self.evaluate_batch(std::slice::from_ref(schedule), prefixes)?[0])
+    }
+
+    /// Evaluates schedules fully, in order: the records and answers equal those of one
+    /// [`SearchContext::evaluate_with`] call per schedule (`None` from the first schedule
+    /// the budget does not cover on). An executor with workers judges them in parallel.
+    pub fn evaluate_batch(
+        &mut self,
+        schedules: &[Schedule],
+        prefixes: Prefixes,
+    ) -> Result<Vec<Option<Judged>>, SearchError> {
+        let asks: Vec<Ask> = schedules
+            .iter()
+            .map(|s| Ask {
+                schedule: s.clone(),
+                question: Question::Evaluate,
+                prefixes,
+            })
+            .collect();
+        let records = self.judge(asks)?;
+        let mut out = Vec::with_capacity(schedules.len());
+        for r in &records {
+            out.push(Some(match (r.accuracy, r.correct) {
+                (Some(accuracy), Some(correct)) => Judged {
+                    accuracy,
+                    correct,
+                    unsafe_images: r.unsafe_images.unwrap_or(0),
+                },
+                _ => {
+                    return Err(SearchError::Invalid(format!(
+                        "checkpoint judgement {} lacks its accuracy",
+                        r.index
+                    )));
                 }
-            }
-        };
-        let judged = match (record.accuracy, record.correct) {
-            (Some(accuracy), Some(correct)) => Judged {
-                accuracy,
-                correct,
-                unsafe_images: record.unsafe_images.unwrap_or(0),
-            },
-            _ => {
-                return Err(SearchError::Invalid(format!(
-                    "checkpoint judgement {} lacks its accuracy",
-                    record.index
-                )));
-            }
-        };
-        self.push(record)?;
-        Ok(Some(judged))
+            }));
+        }
+        out.resize(schedules.len(), None);
+        Ok(out)
     }
 
     /// Decides "at least `min_correct` right (and batch-safe, if the constraints ask for
@@ -369,29 +389,92 @@ impl<'a> SearchContext<'a> {
         min_correct: usize,
         prefixes: Prefixes,
     ) -> Result<Option<bool>, SearchError> {
-        if self.remaining() == 0 {
-            return Ok(None);
+        let ask = self.decision(schedule, min_correct, prefixes);
+        Ok(self
+            .judge(vec![ask])?
+            .first()
+            .map(|r| r.accepted.unwrap_or(false)))
+    }
+
+    /// Tells the executor which decisions the strategy may ask for next (a DFS node's
+    /// children): workers start on them while the strategy goes on. Changes no record and
+    /// no answer; the in-process oracle ignores it, and so does a run still replaying.
+    pub fn prefetch_decisions(
+        &mut self,
+        schedules: &[Schedule],
+        min_correct: usize,
+        prefixes: Prefixes,
+    ) -> Result<(), SearchError> {
+        if !self.replay.is_empty() || self.remaining() == 0 {
+            return Ok(());
         }
-        let record = match self.replayed(schedule, true)? {
-            Some(r) => r,
-            None => Record {
+        let asks: Vec<Ask> = schedules
+            .iter()
+            .take(self.remaining())
+            .map(|s| self.decision(s, min_correct, prefixes))
+            .collect();
+        self.executor.prefetch(&asks)
+    }
+
+    fn decision(&self, schedule: &Schedule, min_correct: usize, prefixes: Prefixes) -> Ask {
+        Ask {
+            schedule: schedule.clone(),
+            question: Question::Accepts {
+                min_correct,
+                batch_safe: self.constraints.batch_safe,
+            },
+            prefixes,
+        }
+    }
+
+    /// Records the answers to the asks the budget covers, in order: replayed ones first
+    /// (a resumed run), the rest from the executor in one call.
+    fn judge(&mut self, mut asks: Vec<Ask>) -> Result<Vec<Record>, SearchError> {
+        asks.truncate(self.remaining());
+        let mut out = Vec::with_capacity(asks.len());
+        let mut next = 0;
+        while let Some(ask) = asks.get(next) {
+            let decision = matches!(ask.question, Question::Accepts { .. });
+            let Some(record) = self.replayed(&ask.schedule, decision)? else {
+                break;
+            };
+            self.push(record)?;
+            out.push(self.records[self.records.len() - 1].clone());
+            next += 1;
+        }
+        let rest = &asks[next..];
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        let answers = self.executor.answer(rest)?;
+        for (ask, answer) in rest.iter().zip(answers) {
+            let mut record = Record {
                 index: 0,
-                schedule: schedule.clone(),
+                schedule: ask.schedule.clone(),
                 accuracy: None,
                 correct: None,
                 unsafe_images: None,
-                accepted: Some(self.oracle.accepts_with(
-                    schedule,
-                    min_correct,
-                    self.constraints.batch_safe,
-                    prefixes,
-                )?),
-                cost: self.cost.cost(schedule)?,
-            },
-        };
-        let answer = record.accepted.unwrap_or(false);
-        self.push(record)?;
-        Ok(Some(answer))
+                accepted: None,
+                cost: self.cost.cost(&ask.schedule)?,
+            };
+            match answer.to(ask.question) {
+                Some(Answer::Evaluated(j)) => {
+                    record.accuracy = Some(j.accuracy);
+                    record.correct = Some(j.correct);
+                    record.unsafe_images = Some(j.unsafe_images);
+                }
+                Some(Answer::Decided { accepted, .. }) => record.accepted = Some(accepted),
+                None => {
+                    return Err(SearchError::Executor(format!(
+                        "the executor answered a decision about `{}` where an evaluation was asked",
+                        ask.schedule
+                    )));
+                }
+            }
+            self.push(record)?;
+            out.push(self.records[self.records.len() - 1].clone());
+        }
+        Ok(out)
     }
 
     /// Runs a strategy to completion or until the budget is spent.

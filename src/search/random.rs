@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ScheduleSearch, SearchContext, SearchError};
+use crate::oracle::Prefixes;
+
+/// Schedules drawn and judged as one batch.
+const BLOCK: usize = 1024;
 
 /// Settings of the random search (`strategies/random.toml`).
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -38,13 +42,19 @@ impl ScheduleSearch for RandomSearch {
             .product();
         let mut seen = HashSet::new();
         while ctx.remaining() > 0 && (seen.len() as f64) < size {
-            let choice: Vec<usize> = (0..space.positions())
-                .map(|i| rng.random_range(0..space.degrees_at(i).len()))
-                .collect();
-            let s = space.from_choices(&choice);
-            if seen.insert(s.clone()) {
-                ctx.evaluate(&s)?;
+            // A block of new schedules, judged as one batch: the same draws and judgements
+            // as one at a time, since every new schedule is judged while budget remains.
+            let mut block = Vec::new();
+            while block.len() < ctx.remaining().min(BLOCK) && (seen.len() as f64) < size {
+                let choice: Vec<usize> = (0..space.positions())
+                    .map(|i| rng.random_range(0..space.degrees_at(i).len()))
+                    .collect();
+                let s = space.from_choices(&choice);
+                if seen.insert(s.clone()) {
+                    block.push(s);
+                }
             }
+            ctx.evaluate_batch(&block, Prefixes::Keep)?;
         }
         let mut details = json!({ "sampled": seen.len() });
         if ctx.remaining() > 0 {
