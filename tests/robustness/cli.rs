@@ -1120,7 +1120,7 @@ proptest! {
         );
         match Problem::from_toml("fuzz", &text) {
             Ok(p) => {
-                prop_assert!((1..=28).contains(&p.data.image_side));
+                prop_assert!((1..=28).contains(&p.steps()));
                 prop_assert!((1..60_000).contains(&p.data.validation));
                 prop_assert!((1..=MAX_HIDDEN).contains(&p.model.hidden));
                 prop_assert!((10..=MAX_CLASSES).contains(&p.model.classes));
