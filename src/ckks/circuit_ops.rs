@@ -87,6 +87,8 @@ pub fn profile_ops() -> Vec<CircuitOp> {
     }
     ops.extend(polys(PolyShape::Shifted));
     ops.extend(polys(PolyShape::Full));
+    // A SimpleRNN of 64 units (the keys are hoist_64's).
+    ops.push(CircuitOp::Matvec { blocks: 64 });
     ops
 }
 
@@ -384,7 +386,8 @@ mod tests {
                 "poly_deg17_shifted",
                 "poly_deg3_full",
                 "poly_deg7_full",
-                "poly_deg17_full"
+                "poly_deg17_full",
+                "matvec_64"
             ]
         );
         for op in profile_ops() {

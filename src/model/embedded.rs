@@ -32,6 +32,8 @@ const SMALL: Model = model!("mnist-6x6");
 const GROUND: Model = model!("mnist-11x11");
 const FASHION_RNN32: Model = model!("fashion-rnn32");
 const VOWELS_RNN32: Model = model!("vowels-rnn32");
+const VOWELS_GRU32: Model = model!("vowels-gru32");
+const RNN64: Model = model!("mnist-rnn64");
 
 /// The default model of each shipped problem that has one.
 const DEFAULTS: &[(&str, &Model)] = &[
@@ -47,6 +49,8 @@ const DEFAULTS: &[(&str, &Model)] = &[
     ("mnist-11x11", &GROUND),
     ("fashion-rnn32", &FASHION_RNN32),
     ("vowels-rnn32", &VOWELS_RNN32),
+    ("vowels-gru32", &VOWELS_GRU32),
+    ("mnist-rnn64", &RNN64),
 ];
 
 /// The default model's training record (problem `mnist-rnn32`), JSON.
