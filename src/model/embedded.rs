@@ -34,6 +34,8 @@ const FASHION_RNN32: Model = model!("fashion-rnn32");
 const VOWELS_RNN32: Model = model!("vowels-rnn32");
 const VOWELS_GRU32: Model = model!("vowels-gru32");
 const RNN64: Model = model!("mnist-rnn64");
+const RNN128: Model = model!("mnist-rnn128");
+const FASHION_GRU32: Model = model!("fashion-gru32");
 
 /// The default model of each shipped problem that has one.
 const DEFAULTS: &[(&str, &Model)] = &[
@@ -51,6 +53,8 @@ const DEFAULTS: &[(&str, &Model)] = &[
     ("vowels-rnn32", &VOWELS_RNN32),
     ("vowels-gru32", &VOWELS_GRU32),
     ("mnist-rnn64", &RNN64),
+    ("mnist-rnn128", &RNN128),
+    ("fashion-gru32", &FASHION_GRU32),
 ];
 
 /// The default model's training record (problem `mnist-rnn32`), JSON.
