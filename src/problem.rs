@@ -43,6 +43,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("mnist-gru64", include_str!("../problems/mnist-gru64.toml")),
     ("mnist-rnn64", include_str!("../problems/mnist-rnn64.toml")),
     (
+        "mnist-rnn64-safe",
+        include_str!("../problems/mnist-rnn64-safe.toml"),
+    ),
+    (
         "mnist-rnn128",
         include_str!("../problems/mnist-rnn128.toml"),
     ),

@@ -53,6 +53,7 @@ const DEFAULTS: &[(&str, &Model)] = &[
     ("vowels-rnn32", &VOWELS_RNN32),
     ("vowels-gru32", &VOWELS_GRU32),
     ("mnist-rnn64", &RNN64),
+    ("mnist-rnn64-safe", &RNN64),
     ("mnist-rnn128", &RNN128),
     ("fashion-gru32", &FASHION_GRU32),
 ];
