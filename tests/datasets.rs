@@ -274,11 +274,14 @@ fn first_series_line() -> usize {
         + 2
 }
 
+/// An edit of one line of a `.ts` file.
+type Edit = Box<dyn Fn(&str) -> String>;
+
 #[test]
 fn bad_ts_rows_name_the_file_line_and_problem() {
     let problem = Problem::load("vowels-rnn32").unwrap();
     let line = first_series_line();
-    let cases: [(&str, Box<dyn Fn(&str) -> String>); 4] = [
+    let cases: [(&str, Edit); 4] = [
         // A dimension with one value fewer than the others.
         (
             "ragged",
