@@ -437,9 +437,9 @@ mod tests {
                 ("poly_deg17", 9)
             ]
         );
-        // Seven linear operations at every level, three shapes of polynomial at the levels
-        // they fit (2 + 2 + 1).
-        assert_eq!(rep.len(), 7 * 3 + 3 * 5);
+        // Eight linear operations at every level (matvec_32 and _64, hoist and two bsgs at
+        // 32 and 64 units), three shapes of polynomial at the levels they fit (2 + 2 + 1).
+        assert_eq!(rep.len(), 8 * 3 + 3 * 5);
         assert!(rep.iter().all(|p| p.bits > 30.0), "{rep:?}");
     }
 }
