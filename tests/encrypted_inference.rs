@@ -245,3 +245,63 @@ fn a_batch_unsafe_in_plaintext_is_refused_before_encryption() {
     fails(&args, "image 70 of the split");
     fails(&args, "--allow-unsafe");
 }
+
+/// A SimpleRNN of 64 units (`mnist-rnn64`'s embedded model): 64 unit blocks, so half the
+/// images per ciphertext (32 at `test-boot`), and the 64 x 64 BSGS matvec. Every candidate
+/// degree and bootstraps where the cost model places them; the cost model prices the same
+/// circuit (bootstraps and levels as run), and the latency model prices its matvec from the
+/// gated profile's 64-unit halves.
+#[test]
+fn an_encrypted_rnn64_agrees_with_the_plaintext_oracle() {
+    let problem = Problem::load("mnist-rnn64").unwrap();
+    let weights = Weights::embedded_for(&problem).unwrap();
+    assert_eq!(weights.hidden(), 64);
+    let splits = data::load_fixture_splits(&problem).unwrap();
+    let (client, keys) = Client::keygen(&params(), NetShape::of(&problem), Some(7)).unwrap();
+    let server = Server::new(keys, &weights).unwrap();
+    let n = client.batch_capacity();
+    assert_eq!(n, 32);
+    let candidates = Candidates::from_problem(&problem, None).unwrap();
+    let options = CostOptions {
+        levels: Some(params().levels),
+        ..CostOptions::default()
+    };
+    let cost = cost::by_name_with("depth", &problem, &options).unwrap();
+    let schedule = Schedule::parse("7 except 3@0,1,2,3,4,5 17@26,27", 28).unwrap();
+    // Two batches: the fixture's first 64 test images.
+    let mut agreeing = 0;
+    for b in 0..2 {
+        let images = splits
+            .test
+            .images
+            .slice(ndarray::s![b * n..(b + 1) * n, .., ..]);
+        let req = Request {
+            schedule: &schedule,
+            candidates: &candidates,
+            cost: cost.as_ref(),
+            weights: &weights,
+            images,
+            labels: &splits.test.labels[b * n..(b + 1) * n],
+        };
+        let report = infer::run_schedule(&client, &server, &req, &mut |_| {}).unwrap();
+        eprintln!(
+            "rnn64 batch {b}: agreement {}/{n}, max logit error {:.2e}, {} bootstraps, {:.2} s",
+            report.agreeing, report.max_logit_error, report.bootstraps, report.server_seconds
+        );
+        assert!(report.max_logit_error < 1e-2, "{}", report.max_logit_error);
+        let planned = cost.breakdown(&schedule).unwrap();
+        assert_eq!(report.bootstraps, planned.bootstraps);
+        assert_eq!(report.encodings_during_run, 0);
+        for (ran, plan) in report.steps.iter().zip(&planned.steps) {
+            assert_eq!(ran.level_out, plan.level_out, "step {}", ran.step);
+        }
+        agreeing += report.agreeing;
+    }
+    assert_eq!(agreeing, 2 * n, "every prediction agrees");
+    // The gated profile's 64-unit operations price the SimpleRNN-64's matvec.
+    let latency = cost::by_name("latency:cellwise-gated-fgb-like-12", &problem).unwrap();
+    let b = latency
+        .breakdown(&Schedule::parse("all-17", 28).unwrap())
+        .unwrap();
+    assert!(b.bootstraps > 0 && b.total > 0.0, "{b:?}");
+}

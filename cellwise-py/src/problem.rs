@@ -34,7 +34,7 @@ pub struct ProblemState {
 }
 
 impl ProblemState {
-    /// The problem's splits, read from the data directory (MNIST fetched first if missing)
+    /// The problem's splits, read from the data directory (its data set fetched first if missing)
     /// on the first call.
     pub fn splits(&self) -> PyResult<Arc<Splits>> {
         let mut slot = self.splits.lock().unwrap_or_else(|p| p.into_inner());
@@ -42,7 +42,7 @@ impl ProblemState {
             return Ok(Arc::clone(s));
         }
         let dir = &self.data_dir;
-        data::ensure_mnist(dir).map_err(|e| {
+        data::ensure(self.problem.dataset(), dir).map_err(|e| {
             let message = format!("data directory {}: {}", dir.display(), one_line(&e));
             match e {
                 DataError::Io { .. } | DataError::Missing { .. } | DataError::Fetch(_) => {

@@ -87,6 +87,8 @@ pub fn profile_ops() -> Vec<CircuitOp> {
     }
     ops.extend(polys(PolyShape::Shifted));
     ops.extend(polys(PolyShape::Full));
+    // A SimpleRNN of 64 units (the keys are hoist_64's).
+    ops.push(CircuitOp::Matvec { blocks: 64 });
     ops
 }
 
@@ -390,7 +392,8 @@ mod tests {
                 "poly_deg17_shifted",
                 "poly_deg3_full",
                 "poly_deg7_full",
-                "poly_deg17_full"
+                "poly_deg17_full",
+                "matvec_64"
             ]
         );
         for op in profile_ops() {
@@ -440,9 +443,9 @@ mod tests {
                 ("poly_deg17", 9)
             ]
         );
-        // Seven linear operations at every level, three shapes of polynomial at the levels
-        // they fit (2 + 2 + 1).
-        assert_eq!(rep.len(), 7 * 3 + 3 * 5);
+        // Eight linear operations at every level (matvec_32 and _64, hoist and two bsgs at
+        // 32 and 64 units), three shapes of polynomial at the levels they fit (2 + 2 + 1).
+        assert_eq!(rep.len(), 8 * 3 + 3 * 5);
         assert!(rep.iter().all(|p| p.bits > 30.0), "{rep:?}");
     }
 }

@@ -591,7 +591,16 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
     };
     let problems = problems(&names)?;
     let dir = args.data_dir.clone().unwrap_or_else(data::default_data_dir);
-    data::ensure_mnist(&dir).with_context(|| format!("data directory {}", dir.display()))?;
+    for problem in &problems {
+        let dataset = problem.dataset();
+        data::ensure(dataset, &dir).with_context(|| {
+            format!(
+                "problem {}: data set {dataset} in data directory {}",
+                problem.name,
+                dir.display()
+            )
+        })?;
+    }
     let subjects = subjects(problems, &dir)?;
     // Whether the numpy baseline can run: said before minutes of timing, after any error of
     // the problems or the data (which is one line on its own).

@@ -27,10 +27,17 @@ pub fn weights_for(problem: &Problem, path: Option<&Path>) -> anyhow::Result<Wei
 }
 
 /// The problem's splits from `data_dir` (default: $CELLWISE_DATA_DIR, else ./data),
-/// fetching MNIST first if it is missing.
+/// fetching its data set first if it is missing.
 pub fn splits_for(problem: &Problem, data_dir: Option<PathBuf>) -> anyhow::Result<Splits> {
     let dir = data_dir.unwrap_or_else(data::default_data_dir);
-    data::ensure_mnist(&dir).with_context(|| format!("data directory {}", dir.display()))?;
+    let dataset = problem.dataset();
+    data::ensure(dataset, &dir).with_context(|| {
+        format!(
+            "problem {}: data set {dataset} in data directory {}",
+            problem.name,
+            dir.display()
+        )
+    })?;
     Ok(data::load_splits(problem, &dir)?)
 }
 

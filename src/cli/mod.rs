@@ -36,7 +36,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Download and verify MNIST into the data directory.
+    /// Download and verify a data set (MNIST, Fashion-MNIST, JapaneseVowels).
     Fetch(fetch::Args),
     /// Train the float model of a problem preset.
     Train(train::Args),

@@ -1,4 +1,5 @@
-//! The MNIST files: their names, their SHA-256 digests, and turning them into splits.
+//! The MNIST files: their names, their SHA-256 digests, and turning 28 x 28 IDX images
+//! (MNIST's and Fashion-MNIST's) into splits.
 //!
 //! Split rule: `train` is the first 60,000 - V images of the training file and `val` its last
 //! V (V = the problem's `data.validation`, 5,000 by default); `test` is the 10,000-image test
@@ -13,9 +14,9 @@ use super::idx::{IdxArray, read_idx};
 use super::{DataError, Split, Splits};
 use crate::problem::Problem;
 
-/// One of the four MNIST files.
+/// One verified data file (MNIST's, Fashion-MNIST's, JapaneseVowels').
 #[derive(Clone, Copy, Debug)]
-pub struct MnistFile {
+pub struct DataFile {
     /// File name in the data directory.
     pub name: &'static str,
     /// Expected SHA-256 of its contents, hex.
@@ -23,20 +24,20 @@ pub struct MnistFile {
 }
 
 /// The four files, in the order train images, train labels, test images, test labels.
-pub const MNIST_FILES: [MnistFile; 4] = [
-    MnistFile {
+pub const MNIST_FILES: [DataFile; 4] = [
+    DataFile {
         name: "train-images.idx3-ubyte",
         sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
     },
-    MnistFile {
+    DataFile {
         name: "train-labels.idx1-ubyte",
         sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
     },
-    MnistFile {
+    DataFile {
         name: "t10k-images.idx3-ubyte",
         sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
     },
-    MnistFile {
+    DataFile {
         name: "t10k-labels.idx1-ubyte",
         sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
     },
@@ -59,7 +60,12 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Checks that the four files exist in `dir` with the expected digests.
 pub fn verify_mnist(dir: &Path) -> Result<(), DataError> {
     check_is_dir(dir)?;
-    for file in MNIST_FILES {
+    verify_files(dir, &MNIST_FILES)
+}
+
+/// Checks that `files` exist in `dir` with the expected digests.
+pub fn verify_files(dir: &Path, files: &[DataFile]) -> Result<(), DataError> {
+    for &file in files {
         let path = dir.join(file.name);
         if !path.exists() {
             return Err(DataError::Missing {
@@ -83,35 +89,39 @@ pub fn verify_mnist(dir: &Path) -> Result<(), DataError> {
 pub(super) fn check_is_dir(dir: &Path) -> Result<(), DataError> {
     match std::fs::metadata(dir) {
         Ok(m) if !m.is_dir() => Err(DataError::Invalid(format!(
-            "{} is not a directory (the data directory must be a directory for the MNIST files)",
+            "{} is not a directory (the data directory must be a directory for the data files)",
             dir.display()
         ))),
         _ => Ok(()),
     }
 }
 
-/// Loads the verified MNIST files of `dir` as the problem's train/val/test splits.
-pub fn load_splits(problem: &Problem, dir: &Path) -> Result<Splits, DataError> {
-    verify_mnist(dir)?;
-    load_unverified(problem, dir, problem.data.validation)
-}
-
-/// Loads the small committed fixture (real MNIST images, a few hundred) as splits; the
-/// validation split is the last fifth of its training images. For tests and examples.
-pub fn load_fixture_splits(problem: &Problem) -> Result<Splits, DataError> {
-    let dir = fixture_dir();
-    let train_images = read_idx(&dir.join(MNIST_FILES[0].name), 3)?;
-    let validation = train_images.dims[0] / 5;
-    load_unverified(problem, &dir, validation)
-}
-
-/// Directory of the committed fixture.
+/// Directory of the committed MNIST fixture.
 pub fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mnist-mini")
 }
 
-fn load_unverified(problem: &Problem, dir: &Path, validation: usize) -> Result<Splits, DataError> {
-    let [ti, tl, si, sl] = MNIST_FILES.map(|f| dir.join(f.name));
+/// Splits of a committed image fixture in `dir` (files named as `files`): the validation
+/// split is the last fifth of its training images.
+pub(super) fn load_image_fixture(
+    problem: &Problem,
+    dir: &Path,
+    files: &[DataFile; 4],
+) -> Result<Splits, DataError> {
+    let train_images = read_idx(&dir.join(files[0].name), 3)?;
+    let validation = train_images.dims[0] / 5;
+    load_images(problem, dir, files, validation)
+}
+
+/// The splits of the four IDX files `files` (train images, train labels, test images, test
+/// labels) in `dir`, unverified.
+pub(super) fn load_images(
+    problem: &Problem,
+    dir: &Path,
+    files: &[DataFile; 4],
+    validation: usize,
+) -> Result<Splits, DataError> {
+    let [ti, tl, si, sl] = files.map(|f| dir.join(f.name));
     let (train_x, train_y) = read_pair(&ti, &tl)?;
     let (test_x, test_y) = read_pair(&si, &sl)?;
     let n_train = train_y.len();
@@ -121,7 +131,7 @@ fn load_unverified(problem: &Problem, dir: &Path, validation: usize) -> Result<S
         )));
     }
     let cut = n_train - validation;
-    let side = problem.data.image_side;
+    let side = problem.steps();
     let all_train = to_sequences(&train_x, side);
     let test = to_sequences(&test_x, side);
     Ok(Splits {
@@ -203,6 +213,7 @@ mod tests {
 
     #[test]
     fn fixture_loads_as_sequences() {
+        use crate::data::load_fixture_splits;
         let p = Problem::load(crate::problem::DEFAULT_PROBLEM).unwrap();
         let s = load_fixture_splits(&p).unwrap();
         assert_eq!(s.train.images.shape()[1..], [28, 28]);

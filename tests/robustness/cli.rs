@@ -566,7 +566,7 @@ fn problem_presets_are_validated_before_any_work() {
         (
             "classes = 10",
             "classes = 5",
-            "classes 5 must be in 10..=1024 (MNIST's labels are 0 to 9)",
+            "classes 5 must be in 10..=1024 (mnist's labels are 0 to 9)",
         ),
     ];
     for (i, (from, to, message)) in cases.iter().enumerate() {
@@ -700,7 +700,7 @@ fn messages_say_what_is_wrong_once() {
     s.fails_with(
         &["eval", "--data-dir", &file],
         &format!(
-            "data directory {file}: {file} is not a directory (the data directory must be a directory for the MNIST files)"
+            "problem mnist-rnn32: data set mnist in data directory {file}: {file} is not a directory (the data directory must be a directory for the data files)"
         ),
     );
     s.fails_with(&["fetch", "--data-dir", &file], "is not a directory");
@@ -1120,7 +1120,7 @@ proptest! {
         );
         match Problem::from_toml("fuzz", &text) {
             Ok(p) => {
-                prop_assert!((1..=28).contains(&p.data.image_side));
+                prop_assert!((1..=28).contains(&p.steps()));
                 prop_assert!((1..60_000).contains(&p.data.validation));
                 prop_assert!((1..=MAX_HIDDEN).contains(&p.model.hidden));
                 prop_assert!((10..=MAX_CLASSES).contains(&p.model.classes));

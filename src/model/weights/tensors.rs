@@ -123,7 +123,8 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads the arrays of `.npz` bytes (stored, i.e. `np.savez`; float32 or float64).
+/// Reads the arrays of `.npz` bytes (stored or deflated, i.e. `np.savez` or
+/// `np.savez_compressed`; float32 or float64).
 pub(super) fn read_npz(bytes: &[u8]) -> Result<Tensors, String> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| format!("not a readable .npz (zip) file: {e}"))?;
@@ -131,7 +132,7 @@ pub(super) fn read_npz(bytes: &[u8]) -> Result<Tensors, String> {
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(|e| match e {
             zip::result::ZipError::UnsupportedArchive(what) => format!(
-                "array {i} of the .npz: {what} (cellwise reads np.savez files, not np.savez_compressed)"
+                "array {i} of the .npz: {what} (cellwise reads np.savez and np.savez_compressed files: stored or deflated entries)"
             ),
             e => format!("array {i} of the .npz is unreadable: {e}"),
         })?;
