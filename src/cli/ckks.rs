@@ -33,11 +33,11 @@ pub struct Args {
 enum CkksCommand {
     /// Time every primitive at every level (median after a warm-up) and print or write the
     /// timing profile (cellwise-ckks-profile/1 JSON).
-    Profile(ProfileArgs),
+    Profile(MeasureArgs),
     /// Time the limb primitives (NTT, modular multiplication, multiply-accumulate, addition,
     /// permutation) and every operation at the given levels, count the primitives each
     /// operation performs, and print measured time against the sum of its primitives.
-    Roofline(RooflineArgs),
+    Roofline(MeasureArgs),
 }
 
 /// The parameters an engine command runs at.
@@ -54,9 +54,9 @@ struct ChainArgs {
     insecure: bool,
 }
 
-/// Arguments of `cellwise ckks roofline`.
+/// Arguments of `cellwise ckks profile` and `cellwise ckks roofline`.
 #[derive(clap::Args)]
-struct RooflineArgs {
+struct MeasureArgs {
     #[command(flatten)]
     chain: ChainArgs,
     /// Worker threads.
@@ -65,8 +65,8 @@ struct RooflineArgs {
     /// Timed repetitions per operation, after one warm-up.
     #[arg(long, default_value_t = 5)]
     samples: usize,
-    /// Levels of the leveled operations (comma-separated); default: the top level, its half
-    /// and 1.
+    /// Measure only these levels (comma-separated); default: every level 0..=top
+    /// (`profile`), or the top level, its half and 1 (`roofline`).
     #[arg(long, value_delimiter = ',')]
     levels: Option<Vec<usize>>,
     /// Seed of keys and encryptions.
@@ -75,7 +75,7 @@ struct RooflineArgs {
     /// Timed bootstraps (0 skips the bootstrap, as do parameters without room for one).
     #[arg(long, default_value_t = 3)]
     bootstrap_samples: usize,
-    /// Print JSON on stdout (otherwise a table).
+    /// Print the JSON on stdout (otherwise a table).
     #[arg(long)]
     json: bool,
     /// Also write the JSON to this file (atomically).
@@ -83,32 +83,74 @@ struct RooflineArgs {
     out: Option<PathBuf>,
 }
 
-/// Arguments of `cellwise ckks profile`.
-#[derive(clap::Args)]
-struct ProfileArgs {
-    #[command(flatten)]
-    chain: ChainArgs,
-    /// Worker threads.
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
-    /// Timed repetitions per operation, after one warm-up.
-    #[arg(long, default_value_t = 5)]
-    samples: usize,
-    /// Measure only these levels (comma-separated); default: every level 0..=top.
-    #[arg(long, value_delimiter = ',')]
-    levels: Option<Vec<usize>>,
-    /// Seed of keys and encryptions.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Timed bootstraps (0 skips the bootstrap, as do parameters without room for one).
-    #[arg(long, default_value_t = 3)]
+/// What a measuring command runs at, its arguments checked.
+struct Setup {
+    name: String,
+    params: Parameters,
+    levels: Vec<usize>,
     bootstrap_samples: usize,
-    /// Print the profile JSON on stdout (otherwise a table).
-    #[arg(long)]
-    json: bool,
-    /// Also write the profile JSON to this file (atomically).
-    #[arg(long)]
-    out: Option<PathBuf>,
+    pool: rayon::ThreadPool,
+}
+
+impl MeasureArgs {
+    /// Checks the counts, the output path (a measurement takes minutes to hours, so a path
+    /// it cannot be written to is refused first), the parameters and the levels (`default`
+    /// from the top level when none are given).
+    fn setup(&self, default: impl Fn(usize) -> Vec<usize>) -> anyhow::Result<Setup> {
+        for (flag, got, min, max) in [
+            ("--threads", self.threads, 1, MAX_THREADS),
+            ("--samples", self.samples, 1, MAX_SAMPLES),
+            (
+                "--bootstrap-samples",
+                self.bootstrap_samples,
+                0,
+                MAX_BOOTSTRAP_SAMPLES,
+            ),
+        ] {
+            anyhow::ensure!(
+                (min..=max).contains(&got),
+                "{flag} {got}: must be between {min} and {max}"
+            );
+        }
+        if let Some(out) = &self.out {
+            cellwise::fsutil::check_writable(out)
+                .with_context(|| format!("--out {}: cannot write there", out.display()))?;
+        }
+        let (name, params) = parameters(&self.chain)?;
+        let top = params.top_level();
+        let mut levels = self.levels.clone().unwrap_or_else(|| default(top));
+        if let Some(&bad) = levels.iter().find(|&&l| l > top) {
+            anyhow::bail!("--levels: level {bad} is above the top level {top} of {name}");
+        }
+        levels.sort_unstable();
+        levels.dedup();
+        // Parameters without room for a bootstrap are measured without one; secure
+        // parameters whose bootstrap would not be secure are refused.
+        let bootstrap_samples = match BootstrapConfig::for_params(&params) {
+            Ok(_) => self.bootstrap_samples,
+            Err(e @ CkksError::InsecureEncapsulation { .. }) => return Err(e.into()),
+            Err(_) => 0,
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads)
+            .build()
+            .context("building the thread pool")?;
+        Ok(Setup {
+            name,
+            params,
+            levels,
+            bootstrap_samples,
+            pool,
+        })
+    }
+}
+
+/// The command line as run.
+fn command_line() -> String {
+    std::iter::once("cellwise".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Runs `cellwise ckks`.
@@ -144,57 +186,23 @@ fn parameters(a: &ChainArgs) -> anyhow::Result<(String, Parameters)> {
     Ok((name, params))
 }
 
-fn profile(a: ProfileArgs) -> anyhow::Result<()> {
-    for (flag, got, min, max) in [
-        ("--threads", a.threads, 1, MAX_THREADS),
-        ("--samples", a.samples, 1, MAX_SAMPLES),
-        (
-            "--bootstrap-samples",
-            a.bootstrap_samples,
-            0,
-            MAX_BOOTSTRAP_SAMPLES,
-        ),
-    ] {
-        anyhow::ensure!(
-            (min..=max).contains(&got),
-            "{flag} {got}: must be between {min} and {max}"
-        );
-    }
-    // A profile takes minutes to hours: a path it cannot be written to is refused first.
-    if let Some(out) = &a.out {
-        cellwise::fsutil::check_writable(out)
-            .with_context(|| format!("--out {}: cannot write there", out.display()))?;
-    }
-    let (name, params) = parameters(&a.chain)?;
+fn profile(a: MeasureArgs) -> anyhow::Result<()> {
+    let Setup {
+        name,
+        params,
+        levels,
+        bootstrap_samples,
+        pool,
+    } = a.setup(|top| (0..=top).collect())?;
     let top = params.top_level();
-    let mut levels = a.levels.clone().unwrap_or_else(|| (0..=top).collect());
-    if let Some(&bad) = levels.iter().find(|&&l| l > top) {
-        anyhow::bail!("--levels: level {bad} is above the top level {top} of {name}");
-    }
-    levels.sort_unstable();
-    levels.dedup();
     let cfg = ProfileConfig {
         samples: a.samples,
         levels,
         seed: a.seed,
-        // Parameters without room for a bootstrap are profiled without one; secure parameters
-        // whose bootstrap would not be secure are refused.
-        bootstrap_samples: match BootstrapConfig::for_params(&params) {
-            Ok(_) => a.bootstrap_samples,
-            Err(e @ CkksError::InsecureEncapsulation { .. }) => return Err(e.into()),
-            Err(_) => 0,
-        },
+        bootstrap_samples,
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(a.threads)
-        .build()
-        .context("building the thread pool")?;
     let progress = |line: &str| eprintln!("{line}");
     let m = pool.install(|| measure(&params, &cfg, &progress))?;
-    let command = std::iter::once("cellwise".to_string())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ");
     let profile = Profile {
         format: FORMAT.to_string(),
         engine: "cellwise".to_string(),
@@ -202,7 +210,7 @@ fn profile(a: ProfileArgs) -> anyhow::Result<()> {
         cpu: cellwise::sysinfo::cpu_model(),
         threads: a.threads,
         date: cellwise::sysinfo::utc_date(),
-        command: Some(command),
+        command: Some(command_line()),
         params: ProfileParams {
             preset: name,
             ring_degree: params.n(),
@@ -276,63 +284,28 @@ fn profile(a: ProfileArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn roofline(a: RooflineArgs) -> anyhow::Result<()> {
-    for (flag, got, min, max) in [
-        ("--threads", a.threads, 1, MAX_THREADS),
-        ("--samples", a.samples, 1, MAX_SAMPLES),
-        (
-            "--bootstrap-samples",
-            a.bootstrap_samples,
-            0,
-            MAX_BOOTSTRAP_SAMPLES,
-        ),
-    ] {
-        anyhow::ensure!(
-            (min..=max).contains(&got),
-            "{flag} {got}: must be between {min} and {max}"
-        );
-    }
-    if let Some(out) = &a.out {
-        cellwise::fsutil::check_writable(out)
-            .with_context(|| format!("--out {}: cannot write there", out.display()))?;
-    }
-    let (name, params) = parameters(&a.chain)?;
-    let top = params.top_level();
-    let mut levels = a
-        .levels
-        .clone()
-        .unwrap_or_else(|| vec![1, top.div_ceil(2), top]);
-    if let Some(&bad) = levels.iter().find(|&&l| l > top) {
-        anyhow::bail!("--levels: level {bad} is above the top level {top} of {name}");
-    }
-    levels.sort_unstable();
-    levels.dedup();
+fn roofline(a: MeasureArgs) -> anyhow::Result<()> {
+    let Setup {
+        name,
+        params,
+        levels,
+        bootstrap_samples,
+        pool,
+    } = a.setup(|top| vec![1, top.div_ceil(2), top])?;
     let cfg = RooflineConfig {
         samples: a.samples,
         levels,
         seed: a.seed,
-        bootstrap_samples: match BootstrapConfig::for_params(&params) {
-            Ok(_) => a.bootstrap_samples,
-            Err(e @ CkksError::InsecureEncapsulation { .. }) => return Err(e.into()),
-            Err(_) => 0,
-        },
+        bootstrap_samples,
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(a.threads)
-        .build()
-        .context("building the thread pool")?;
     let progress = |line: &str| eprintln!("{line}");
     let roof = pool.install(|| roofline::measure(&params, &cfg, &progress))?;
-    let command = std::iter::once("cellwise".to_string())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ");
     let json = serde_json::json!({
         "format": "cellwise-ckks-roofline/1",
         "git": env!("CELLWISE_GIT_HASH"),
         "date": cellwise::sysinfo::utc_date(),
         "cpu": cellwise::sysinfo::cpu_model(),
-        "command": command,
+        "command": command_line(),
         "preset": name,
         "primitives": Primitive::ALL.iter().map(|p| p.name()).collect::<Vec<_>>(),
         "roofline": roof,
