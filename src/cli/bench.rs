@@ -592,14 +592,7 @@ fn bench_oracle(args: OracleArgs) -> anyhow::Result<()> {
     let problems = problems(&names)?;
     let dir = args.data_dir.clone().unwrap_or_else(data::default_data_dir);
     for problem in &problems {
-        let dataset = problem.dataset();
-        data::ensure(dataset, &dir).with_context(|| {
-            format!(
-                "problem {}: data set {dataset} in data directory {}",
-                problem.name,
-                dir.display()
-            )
-        })?;
+        super::common::ensure_data(problem, &dir)?;
     }
     let subjects = subjects(problems, &dir)?;
     // Whether the numpy baseline can run: said before minutes of timing, after any error of

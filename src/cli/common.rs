@@ -30,15 +30,21 @@ pub fn weights_for(problem: &Problem, path: Option<&Path>) -> anyhow::Result<Wei
 /// fetching its data set first if it is missing.
 pub fn splits_for(problem: &Problem, data_dir: Option<PathBuf>) -> anyhow::Result<Splits> {
     let dir = data_dir.unwrap_or_else(data::default_data_dir);
+    ensure_data(problem, &dir)?;
+    Ok(data::load_splits(problem, &dir)?)
+}
+
+/// Fetches the problem's data set into `dir` if it is missing.
+pub fn ensure_data(problem: &Problem, dir: &Path) -> anyhow::Result<()> {
     let dataset = problem.dataset();
-    data::ensure(dataset, &dir).with_context(|| {
+    data::ensure(dataset, dir).with_context(|| {
         format!(
             "problem {}: data set {dataset} in data directory {}",
             problem.name,
             dir.display()
         )
     })?;
-    Ok(data::load_splits(problem, &dir)?)
+    Ok(())
 }
 
 /// Most worker threads a command may ask for: rayon starts them all at once (a stack each),
