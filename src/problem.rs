@@ -59,6 +59,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../problems/fashion-gru32.toml"),
     ),
     (
+        "fashion-gru32-safe",
+        include_str!("../problems/fashion-gru32-safe.toml"),
+    ),
+    (
         "vowels-rnn32",
         include_str!("../problems/vowels-rnn32.toml"),
     ),

@@ -54,13 +54,26 @@ fn report_and_options() {
     ]);
     assert!(ok);
     assert!(stdout.contains("total: 14 bootstraps"), "{stdout}");
-    // Latency takes the shipped profile measured with those levels (fgb-like-12's for 12)...
-    let (ok, stdout, stderr) = cellwise(&["cost", "--schedule", "all-17", "--levels", "12"]);
+    // Latency takes the shipped profile measured at the preset, found by its name...
+    let (ok, stdout, stderr) =
+        cellwise(&["cost", "--schedule", "all-17", "--preset", "fgb-like-12"]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("latency:cellwise-fgb-like-12"), "{stdout}");
     assert!(stdout.contains("| 14 bootstraps"), "{stdout}");
-    // ... and refuses levels no profile was measured with.
-    let (ok, _, stderr) = cellwise(&["cost", "--schedule", "all-17", "--levels", "10"]);
+    // ... never by level count: test-boot has fgb-like's 9 levels and its own profile ...
+    let (ok, stdout, stderr) = cellwise(&["cost", "--schedule", "all-17", "--preset", "test-boot"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("latency:cellwise-test-boot"), "{stdout}");
+    // ... a preset nobody profiled is refused, not priced with another chain's figures ...
+    let (ok, _, stderr) = cellwise(&["cost", "--schedule", "all-17", "--preset", "test-medium"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("no shipped timing profile was measured at preset test-medium"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    // ... and levels the profile was not measured with are refused.
+    let (ok, _, stderr) = cellwise(&["cost", "--schedule", "all-17", "--levels", "12"]);
     assert!(!ok);
     assert!(stderr.contains("measured with 9 levels"), "{stderr}");
 }

@@ -31,11 +31,19 @@ fn encrypted_predictions_agree_with_the_plaintext_oracle() {
     let n = client.batch_capacity();
     assert_eq!(n, 64);
     let candidates = Candidates::from_problem(&problem, None).unwrap();
+    // Priced with test-boot's own profile, found by the preset's name.
     let options = CostOptions {
         levels: Some(params().levels),
+        preset: params().preset_name(),
         ..CostOptions::default()
     };
+    assert_eq!(options.preset, Some("test-boot"));
     let cost = cost::by_name_with("latency", &problem, &options).unwrap();
+    assert!(
+        cost.name().contains("cellwise-test-boot"),
+        "{}",
+        cost.name()
+    );
     // Every candidate degree, bootstraps both between steps and mid-step.
     let schedule = Schedule::parse("7 except 3@0,1,2,3,4,5 17@26,27", 28).unwrap();
     let images = splits.test.images.slice(ndarray::s![..n, .., ..]);

@@ -303,3 +303,119 @@ fn searches_default_to_the_measured_latency_model() {
     );
     assert_eq!(read_json(&small.join("run.json"))["cost_model"], "depth");
 }
+
+/// `--holdout N` keeps the last N validation images out of the search: every judgement
+/// counts the other images only, the held-out accuracy of all-highest makes up the rest of
+/// its whole-split accuracy, and the selected finalist is the cheapest that passes the
+/// non-inferiority rule on the held-out images.
+#[test]
+fn holdout_images_stay_out_of_the_search_and_select_the_cheapest_noninferior_finalist() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("held");
+    let preds = dir.path().join("preds.json");
+    let (out_arg, preds_arg) = (out.display().to_string(), preds.display().to_string());
+    // The fixture's validation split has 100 images: 60 searched, 40 held out.
+    let holdout = 40;
+    run_ok(&[
+        "search",
+        "--fixture",
+        "--problem",
+        "mnist-6x6",
+        "--strategy",
+        "exhaustive",
+        "--budget",
+        "729",
+        "--cost",
+        "depth",
+        "--holdout",
+        &holdout.to_string(),
+        "--margin",
+        "0.05",
+        "--out",
+        &out_arg,
+    ]);
+    let run = read_json(&out.join("run.json"));
+    let sel = &run["selection"];
+    assert_eq!(sel["images"], holdout);
+    let top = sel["reference"].as_str().unwrap().to_string();
+
+    // The whole validation split, scored by `eval`.
+    run_ok(&[
+        "eval",
+        "--fixture",
+        "--problem",
+        "mnist-6x6",
+        "--split",
+        "val",
+        "--schedule",
+        &top,
+        "--predictions",
+        &preds_arg,
+    ]);
+    let p = read_json(&preds);
+    let labels = p["labels"].as_array().unwrap();
+    let n = labels.len();
+    let predictions = p["schedules"][0]["predictions"].as_array().unwrap();
+    let right =
+        |range: std::ops::Range<usize>| range.filter(|&i| predictions[i] == labels[i]).count();
+    let searched = n - holdout;
+    // The search judged all-highest on the first n - holdout images only.
+    let judged = read_csv(&out.join("schedules.csv"));
+    let row = judged
+        .iter()
+        .find(|r| r[1] == top)
+        .expect("all-highest judged");
+    let correct: usize = row[3].parse().unwrap();
+    assert_eq!(correct, right(0..searched));
+    let held = sel["reference_accuracy"].as_f64().unwrap();
+    assert!((held - right(searched..n) as f64 / holdout as f64).abs() < 1e-12);
+
+    // selection.csv: cheapest first, and the selected one the first that passes.
+    let rows = read_csv(&out.join("selection.csv"));
+    assert_eq!(rows.len(), run["finalists"].as_array().unwrap().len());
+    let costs: Vec<f64> = rows.iter().map(|r| r[1].parse().unwrap()).collect();
+    assert!(costs.windows(2).all(|w| w[0] <= w[1]));
+    let first_pass = rows.iter().position(|r| r[6] == "true");
+    let selected = rows.iter().position(|r| r[7] == "true");
+    assert_eq!(first_pass, selected);
+    assert!(
+        selected.is_some(),
+        "all-highest itself passes at a 5-point margin"
+    );
+    assert_eq!(
+        sel["selected"].as_str(),
+        selected.map(|i| rows[i][0].as_str())
+    );
+    for r in &rows {
+        let lower: f64 = r[5].parse().unwrap();
+        assert_eq!(r[6] == "true", lower >= -0.05);
+    }
+}
+
+/// The rows of a CSV file after its header, as strings.
+fn read_csv(path: &Path) -> Vec<Vec<String>> {
+    csv::Reader::from_path(path)
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn a_holdout_that_leaves_too_few_images_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r").display().to_string();
+    let (ok, _, stderr) = common::cellwise(&[
+        "search",
+        "--fixture",
+        "--problem",
+        "mnist-6x6",
+        "--holdout",
+        "100000",
+        "--out",
+        &out,
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("--holdout 100000 does not fit"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use cellwise::data::{self, Splits};
+use cellwise::data::{self, Split, Splits};
 use cellwise::model::{Weights, load_weights};
 use cellwise::problem::Problem;
 
@@ -32,6 +32,27 @@ pub fn splits_for(problem: &Problem, data_dir: Option<PathBuf>) -> anyhow::Resul
     let dir = data_dir.unwrap_or_else(data::default_data_dir);
     ensure_data(problem, &dir)?;
     Ok(data::load_splits(problem, &dir)?)
+}
+
+/// Fewest images on either side of a `--holdout` cut.
+pub const MIN_HOLDOUT: usize = 10;
+
+/// Cuts the validation split for `cellwise search --holdout N`: the first images, which the
+/// search judges, and the last `holdout`, which it never sees (`None` for 0: the search
+/// judges the whole split, as before the option existed).
+pub fn split_holdout(val: Split, holdout: usize) -> anyhow::Result<(Split, Option<Split>)> {
+    if holdout == 0 {
+        return Ok((val, None));
+    }
+    let n = val.len();
+    anyhow::ensure!(
+        holdout >= MIN_HOLDOUT && holdout + MIN_HOLDOUT <= n,
+        "--holdout {holdout} does not fit split {} of {n} images: hold out {MIN_HOLDOUT} to {} images, leaving at least {MIN_HOLDOUT} to search",
+        val.name,
+        n.saturating_sub(MIN_HOLDOUT)
+    );
+    let cut = n - holdout;
+    Ok((val.slice(0..cut), Some(val.slice(cut..n))))
 }
 
 /// Fetches the problem's data set into `dir` if it is missing.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use cellwise::ckks::scheme::params::PRESETS;
 use cellwise::cost::placement::MAX_LEVELS;
 use cellwise::cost::{
     self, BootstrapPoints, CellFits, CostBreakdown, CostOptions, PlacementPolicy,
@@ -32,10 +33,14 @@ pub struct Args {
     /// Cost model: latency (seconds, from a timing profile), depth (levels) or bootstraps.
     #[arg(long, default_value = "latency")]
     model: String,
-    /// Timing profile of the latency model: a shipped name (cellwise, openfhe) or a path to a
-    /// profile JSON; default: the first shipped profile.
+    /// Timing profile of the latency model: a shipped name (cellwise, openfhe, ...) or a path
+    /// to a profile JSON; default: the project's shipped profile measured at --preset.
     #[arg(long)]
     profile: Option<String>,
+    /// CKKS parameter preset whose shipped profile the latency model uses when --profile
+    /// names none (default: fgb-like for a SimpleRNN, fgb-like-12 for GRU and LSTM).
+    #[arg(long, conflicts_with = "profile")]
+    preset: Option<String>,
     /// Problem preset (name or path to a .toml file).
     #[arg(long, default_value = DEFAULT_PROBLEM)]
     problem: String,
@@ -115,8 +120,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(p) => format!("{}:{p}", args.model),
         None => args.model.clone(),
     };
+    let preset =
+        args.preset
+            .as_deref()
+            .map(|name| {
+                PRESETS.into_iter().find(|p| *p == name).with_context(|| {
+                    format!("unknown preset '{name}' (known: {})", PRESETS.join(", "))
+                })
+            })
+            .transpose()?;
     let options = CostOptions {
         levels: args.levels,
+        preset,
         points: if args.step_boundary_only {
             BootstrapPoints::StepBoundary
         } else {

@@ -245,11 +245,17 @@ fn schedule_of(text: &str, problem: &Problem) -> anyhow::Result<Schedule> {
     Ok(s)
 }
 
-/// The cost-model spec `spec` checked for `problem` with `levels` levels between bootstraps
-/// (built with the candidates' fits once they exist).
-fn cost_spec(spec: &str, problem: &Problem, levels: usize) -> anyhow::Result<cost::Spec> {
+/// The cost-model spec `spec` checked for `problem` at the parameters `params` (their levels
+/// between bootstraps; `latency` without a profile takes their preset's own), built with the
+/// candidates' fits once they exist.
+fn cost_spec(
+    spec: &str,
+    problem: &Problem,
+    params: &ParametersLiteral,
+) -> anyhow::Result<cost::Spec> {
     let options = CostOptions {
-        levels: Some(levels),
+        levels: Some(params.levels),
+        preset: params.preset_name(),
         ..CostOptions::default()
     };
     cost::Spec::parse(spec, problem, &options).with_context(|| format!("cost model '{spec}'"))
@@ -415,7 +421,7 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let weights = weights_for(&problem, a.model.weights.as_deref())?;
     let params = parameters(&a.keys)?;
-    let cost = cost_spec(&a.cost, &problem, params.levels)?;
+    let cost = cost_spec(&a.cost, &problem, &params)?;
     let splits = splits_of(&problem, &a.data)?;
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
     let cost = cost_model(cost, &a.cost, &problem, &candidates)?;
@@ -646,14 +652,13 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         "the keys were made for another network shape than problem '{}'",
         problem.name
     );
-    let levels = keys.params.levels;
     let (params, key_set, shape) = (keys.params.clone(), keys.key_set, keys.shape);
     let server = Server::new(keys, &weights)?;
     let inputs_path = a.dir.join(files::INPUTS);
     let inputs =
         files::read_ciphertexts(&inputs_path, server.context(), key_set, shape, Role::Inputs)?;
     let images = inputs.info.images;
-    let cost = cost_spec(&a.cost, &problem, levels)?;
+    let cost = cost_spec(&a.cost, &problem, &params)?;
     let candidates = server_candidates(&problem, &weights, a.data_dir.clone(), a.fixture)?;
     let cost = cost_model(cost, &a.cost, &problem, &candidates)?;
     let cells = infer::cells_for(&schedule, &candidates)?;

@@ -17,7 +17,7 @@ use cellwise::store::driver::RemoteStats;
 use cellwise::store::{Remote, Store, Study, StudySpec};
 use sha2::{Digest, Sha256};
 
-use super::common::{splits_for, weights_for};
+use super::common::{split_holdout, splits_for, weights_for};
 
 /// The run files a finished study keeps in the store (`cellwise study export`).
 pub const RUN_FILES: [&str; 3] = ["run.json", "schedules.csv", "pareto.csv"];
@@ -246,7 +246,10 @@ pub fn study_oracle(
         memoise: spec.memoise,
         ..OracleConfig::default()
     };
-    let oracle = Oracle::new(&weights, &splits.val, &candidates, &config)?;
+    // The driver's `--holdout` images stay out of its search, so of its workers' too.
+    let holdout = spec.settings["holdout"].as_u64().unwrap_or(0) as usize;
+    let (searched, _) = split_holdout(splits.val, holdout)?;
+    let oracle = Oracle::new(&weights, &searched, &candidates, &config)?;
     let key = split_key(&oracle, spec.fixture);
     anyhow::ensure!(
         key == spec.split,

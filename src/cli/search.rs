@@ -3,14 +3,18 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use super::common::{set_threads, splits_for, weights_for};
+use super::common::{set_threads, split_holdout, splits_for, weights_for};
 use super::scaleout;
 use anyhow::Context;
 use cellwise::cost::{self, CostOptions};
 use cellwise::data;
 use cellwise::oracle::{Candidates, Oracle, OracleConfig};
 use cellwise::problem::{DEFAULT_PROBLEM, Problem};
-use cellwise::report::{Reference, RunLock, finalists, front_hypervolumes, write_plots, write_run};
+use cellwise::report::selection::{self, Selection};
+use cellwise::report::{
+    Finalist, Reference, RunLock, finalists, front_hypervolumes, write_plots, write_run,
+};
+use cellwise::schedule::Schedule;
 use cellwise::search::{
     Checkpoint, Constraints, Record, SearchContext, StrategyConfig, verify_records,
 };
@@ -55,6 +59,17 @@ pub struct Args {
     batch_safe: bool,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Keep the last N validation images out of the search; after it, score every finalist
+    /// and the all-highest schedule on them and select the cheapest finalist that is
+    /// non-inferior there (`selection.csv`, `selection` in run.json). 0: search on the whole
+    /// validation split.
+    #[arg(long, default_value_t = 0)]
+    holdout: usize,
+    /// Non-inferiority margin of the held-out selection, in accuracy (0.01: one point): a
+    /// finalist passes when its paired accuracy difference to all-highest, minus 1.645
+    /// standard errors, is at least -margin.
+    #[arg(long, default_value_t = 0.01)]
+    margin: f64,
     /// Run directory for run.json, schedules.csv and pareto.csv; locked while the run
     /// lasts (a second run on it is refused).
     #[arg(long, default_value = "runs/search")]
@@ -74,7 +89,7 @@ pub struct Args {
     checkpoint_every: usize,
     /// Resume the interrupted run in this directory from its checkpoint (its settings are
     /// taken from the checkpoint; the final outputs equal those of an uninterrupted run).
-    #[arg(long, conflicts_with_all = ["strategy", "problem", "weights", "budget", "cost", "min_accuracy", "max_cost", "batch_safe", "seed", "out", "fixture"])]
+    #[arg(long, conflicts_with_all = ["strategy", "problem", "weights", "budget", "cost", "min_accuracy", "max_cost", "batch_safe", "seed", "holdout", "margin", "out", "fixture"])]
     resume: Option<PathBuf>,
     /// Use the committed MNIST fixture (a few hundred images) instead of the data
     /// directory (tests).
@@ -118,9 +133,27 @@ struct Settings {
     #[serde(default)]
     batch_safe: bool,
     seed: u64,
+    /// Validation images kept out of the search for selection (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    holdout: usize,
+    /// Non-inferiority margin of the held-out selection.
+    #[serde(default = "default_margin", skip_serializing_if = "is_default_margin")]
+    margin: f64,
     /// The committed fixture instead of the data directory.
     #[serde(default)]
     fixture: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn default_margin() -> f64 {
+    0.01
+}
+
+fn is_default_margin(m: &f64) -> bool {
+    *m == default_margin()
 }
 
 impl Settings {
@@ -135,6 +168,8 @@ impl Settings {
             max_cost: a.max_cost.is_finite().then_some(a.max_cost),
             batch_safe: a.batch_safe,
             seed: a.seed,
+            holdout: a.holdout,
+            margin: a.margin,
             fixture: a.fixture,
         }
     }
@@ -146,6 +181,11 @@ impl Settings {
             (0.0..=1.0).contains(&self.min_accuracy),
             "{what}min-accuracy {} is not an accuracy: give a number in [0, 1]",
             self.min_accuracy
+        );
+        anyhow::ensure!(
+            self.margin >= 0.0 && self.margin < 1.0,
+            "{what}margin {} is not an accuracy margin: give a number in [0, 1)",
+            self.margin
         );
         if let Some(c) = self.max_cost {
             anyhow::ensure!(
@@ -222,6 +262,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         splits_for(&problem, args.data_dir.clone())?
     };
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
+    let (searched, held_out) = split_holdout(splits.val, settings.holdout)?;
     let cost_model = match cost_spec {
         Some(spec) => spec.build(&problem, Some(&candidates))?,
         None => {
@@ -237,7 +278,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             model
         }
     };
-    let val = Oracle::new(&weights, &splits.val, &candidates, &config.oracle_config())?;
+    let val = Oracle::new(&weights, &searched, &candidates, &config.oracle_config())?;
     let top = val.space().top();
     let reference = Reference::new(settings.min_accuracy, cost_model.cost(&top)?)
         .map_err(anyhow::Error::msg)?;
@@ -309,7 +350,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let test = Oracle::new(&weights, &splits.test, &candidates, &no_cache)?;
     let finals = finalists(&outcome, &test)?;
     let (hv_val, hv_test) = front_hypervolumes(&finals, &reference);
-    let meta = json!({
+    let selection = match &held_out {
+        Some(split) => {
+            let rule = selection::Rule {
+                margin: settings.margin,
+                z: selection::Z95,
+            };
+            let front: Vec<_> = outcome
+                .pareto
+                .iter()
+                .map(|&i| (&outcome.records[i].schedule, outcome.records[i].cost))
+                .collect();
+            Some(select_on(split, rule, &top, &front, &weights, &candidates)?)
+        }
+        None => None,
+    };
+    let mut meta = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "git": env!("CELLWISE_GIT_HASH"),
         "problem": problem.name,
@@ -326,12 +382,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "hypervolume": { "validation": hv_val, "test": hv_test },
         },
     });
+    if let Some(s) = &selection {
+        meta["holdout"] = settings.holdout.into();
+        meta["selection"] = serde_json::to_value(s)?;
+    }
     let mut timing = json!({ "oracle": val.stats(), "resumed": args.resume.is_some() });
     if let Some(driver) = &distributed {
         timing["store"] = driver.timing();
     }
     write_run(&out, meta.clone(), timing, &outcome, &finals)
         .with_context(|| format!("writing {}", out.display()))?;
+    if let Some(s) = &selection {
+        write_selection(&out, s, &finals)?;
+    }
     if let Some(driver) = distributed {
         driver.finish(&out)?;
     }
@@ -400,5 +463,94 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             100.0 * f.test_accuracy
         )?;
     }
+    if let Some(s) = &selection {
+        writeln!(
+            text,
+            "held out: {} validation images; all-highest {:.2} % there; {}",
+            s.images,
+            100.0 * s.reference_accuracy,
+            match &s.selected {
+                Some(pick) => format!(
+                    "selected (cheapest non-inferior at {:.2} points): {pick}",
+                    100.0 * s.rule.margin
+                ),
+                None => format!(
+                    "no finalist is non-inferior at {:.2} points",
+                    100.0 * s.rule.margin
+                ),
+            }
+        )?;
+    }
     super::print(&text)
+}
+
+/// Scores the finalists and `reference` on the held-out images and selects by `rule`.
+fn select_on(
+    split: &data::Split,
+    rule: selection::Rule,
+    reference: &Schedule,
+    front: &[(&Schedule, f64)],
+    weights: &cellwise::model::Weights,
+    candidates: &Candidates,
+) -> anyhow::Result<Selection> {
+    let no_cache = OracleConfig {
+        cache_mb: 0,
+        ..OracleConfig::default()
+    };
+    let oracle = Oracle::new(weights, split, candidates, &no_cache)?;
+    let right = |schedule: &Schedule| -> anyhow::Result<Vec<bool>> {
+        let e = oracle.evaluate(schedule)?;
+        Ok(e.predictions
+            .iter()
+            .zip(&split.labels)
+            .map(|(p, y)| p == y)
+            .collect())
+    };
+    let reference_right = right(reference)?;
+    let scored = front
+        .iter()
+        .map(|&(schedule, cost)| Ok((schedule.to_string(), cost, right(schedule)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(selection::select(
+        rule,
+        (&reference.to_string(), &reference_right),
+        &scored,
+    ))
+}
+
+/// Writes `selection.csv`: every finalist's held-out scores, its test accuracy, and which
+/// one the rule selected.
+fn write_selection(dir: &Path, s: &Selection, finals: &[Finalist]) -> anyhow::Result<()> {
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record([
+        "schedule",
+        "cost",
+        "holdout_accuracy",
+        "difference",
+        "standard_error",
+        "lower_bound",
+        "passes",
+        "selected",
+        "test_accuracy",
+    ])?;
+    for h in &s.finalists {
+        let test = finals
+            .iter()
+            .find(|f| f.schedule == h.schedule)
+            .map_or(f64::NAN, |f| f.test_accuracy);
+        csv.write_record([
+            h.schedule.clone(),
+            format!("{}", h.cost),
+            format!("{:.6}", h.accuracy),
+            format!("{:.6}", h.difference),
+            format!("{:.6}", h.standard_error),
+            format!("{:.6}", h.lower_bound),
+            h.passes.to_string(),
+            (s.selected.as_deref() == Some(h.schedule.as_str())).to_string(),
+            format!("{test:.6}"),
+        ])?;
+    }
+    let path = dir.join("selection.csv");
+    cellwise::fsutil::write_atomic(&path, &csv.into_inner()?)
+        .with_context(|| format!("writing {}", path.display()))
 }

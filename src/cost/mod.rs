@@ -44,9 +44,27 @@ pub use stages::{StageState, Stages};
 /// `fgb-like` preset, as HEaaN's FGb parameters.
 pub const FGB_LEVELS: usize = 9;
 
+/// The preset whose shipped profile prices a SimpleRNN when none is named (the paper's chain).
+pub const DEFAULT_PRESET: &str = "fgb-like";
+
+/// The preset whose shipped profile prices gated cells when none is named (the one their
+/// circuits' operations were profiled at).
+pub const DEFAULT_GATED_PRESET: &str = "fgb-like-12";
+
 /// Errors raised while pricing a schedule or building a cost model.
 #[derive(Debug, thiserror::Error)]
 pub enum CostError {
+    /// `latency` was asked for without a profile at a preset no shipped profile was measured at.
+    #[error(
+        "no shipped timing profile was measured at preset {preset}{}: measure one (cellwise ckks profile --preset {preset} --out FILE) and give it as latency:FILE, or use --cost depth or bootstraps",
+        op.as_ref().map_or(String::new(), |op| format!(" with the operation {op}"))
+    )]
+    NoProfile {
+        /// The preset.
+        preset: String,
+        /// The operation the profile must time, if any.
+        op: Option<String>,
+    },
     /// The spec given to [`by_name`] names no model.
     #[error("unknown cost model '{0}' (known: depth, bootstraps, latency[:PROFILE])")]
     UnknownModel(String),
@@ -226,6 +244,10 @@ pub struct CostOptions {
     pub points: BootstrapPoints,
     /// How they are placed (default: optimal).
     pub placement: PlacementPolicy,
+    /// The CKKS parameter preset the circuit runs at: `latency` without a named profile
+    /// uses the shipped profile measured at this preset (`None`: `fgb-like` for a SimpleRNN,
+    /// `fgb-like-12` for gated cells, the presets their shipped profiles were measured at).
+    pub preset: Option<&'static str>,
 }
 
 /// What a spec names.
@@ -255,7 +277,7 @@ pub struct Spec {
 
 impl Spec {
     /// Parses `spec` for `problem`: `depth`, `bootstraps`, `latency` (with
-    /// [`profile::default_profile_for`] the options' levels) or `latency:PROFILE` (a shipped
+    /// [`profile::default_profile_for`] the options' preset) or `latency:PROFILE` (a shipped
     /// profile's short name or a path to a profile JSON). Gated cells have `depth` only (their
     /// step graph). Levels outside 1..=[`placement::MAX_LEVELS`], and a profile measured with
     /// other levels than `options.levels`, are refused here.
@@ -280,15 +302,24 @@ impl Spec {
             "bootstraps" if circuit => no_profile(SpecKind::Bootstraps)?,
             "bootstraps" => no_profile(SpecKind::GatedBootstraps)?,
             "latency" => {
-                let default = if circuit {
-                    profile::default_profile_for(options.levels)
-                } else {
-                    profile::default_profile_with(
-                        &format!("hoist_{}", gated::blocks_of(problem)),
-                        options.levels,
-                    )
+                let profile = match profile {
+                    Some(name) => Profile::load(name)?,
+                    None => {
+                        let preset = options.preset.unwrap_or(if circuit {
+                            DEFAULT_PRESET
+                        } else {
+                            DEFAULT_GATED_PRESET
+                        });
+                        let op = (!circuit).then(|| format!("hoist_{}", gated::blocks_of(problem)));
+                        let name = profile::default_profile_for(preset, op.as_deref()).ok_or_else(
+                            || CostError::NoProfile {
+                                preset: preset.to_string(),
+                                op: op.clone(),
+                            },
+                        )?;
+                        Profile::load(name)?
+                    }
                 };
-                let profile = Profile::load(profile.unwrap_or(default))?;
                 latency::check_levels(&profile, options)?;
                 if circuit {
                     SpecKind::Latency(Box::new(profile))

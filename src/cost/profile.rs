@@ -46,6 +46,11 @@ const SHIPPED: &[(&str, &str, &str)] = &[
         "cellwise-gated-fgb-like-12.json",
         include_str!("../../profiles/cellwise-gated-fgb-like-12.json"),
     ),
+    (
+        "cellwise-test-boot",
+        "cellwise-test-boot.json",
+        include_str!("../../profiles/cellwise-test-boot.json"),
+    ),
 ];
 
 /// Errors raised while reading or validating a profile.
@@ -342,33 +347,22 @@ pub fn default_profile() -> &'static str {
     SHIPPED.first().map_or("", |(n, _, _)| *n)
 }
 
-/// The profile `latency` uses for a chain of `levels` levels between bootstraps when the spec
-/// names none: the project engine's shipped profile measured with that many levels (for
-/// example `cellwise-fgb-like-12` for 12), else [`default_profile`].
-pub fn default_profile_for(levels: Option<usize>) -> &'static str {
-    levels
-        .and_then(|l| {
-            SHIPPED.iter().find(|(name, _, text)| {
-                name.starts_with("cellwise")
-                    && Profile::from_json(name, text).is_ok_and(|p| p.params.levels == l)
-            })
-        })
-        .map_or_else(default_profile, |(name, _, _)| *name)
-}
-
-/// The profile `latency` uses for a circuit that runs `op` (e.g. `hoist_32`, the gated cells'
-/// projections) when the spec names none: the first shipped profile of the project's engine
-/// that times `op`, measured with `levels` levels if given; else [`default_profile_for`].
-pub fn default_profile_with(op: &str, levels: Option<usize>) -> &'static str {
+/// The profile `latency` uses at parameter preset `preset` when the spec names none: the
+/// first shipped profile of the project's engine measured at that preset (its
+/// `params.preset`, by name, never by its level count) that times `op` if given (e.g.
+/// `hoist_32`, the gated cells' projections). `None` when no shipped profile fits: the
+/// caller refuses rather than pricing one chain with another's timings.
+pub fn default_profile_for(preset: &str, op: Option<&str>) -> Option<&'static str> {
     SHIPPED
         .iter()
         .find(|(name, _, text)| {
             name.starts_with("cellwise")
                 && Profile::from_json(name, text).is_ok_and(|p| {
-                    p.ops.iter().any(|t| t.op == op) && levels.is_none_or(|l| p.params.levels == l)
+                    p.params.preset == preset
+                        && op.is_none_or(|op| p.ops.iter().any(|t| t.op == op))
                 })
         })
-        .map_or_else(|| default_profile_for(levels), |(name, _, _)| *name)
+        .map(|(name, _, _)| *name)
 }
 
 #[cfg(test)]
@@ -486,6 +480,12 @@ pub(crate) mod tests {
             let p = Profile::load(name).unwrap();
             let top = p.params.levels;
             assert_eq!(top, if name.ends_with("-12") { 12 } else { 9 }, "{name}");
+            assert!(
+                name.starts_with("openfhe")
+                    || name.contains(p.params.preset.as_str())
+                    || name == "cellwise",
+                "{name} is named after its preset"
+            );
             for op in [
                 "add",
                 "matvec_32",
@@ -496,15 +496,48 @@ pub(crate) mod tests {
             ] {
                 assert!(p.seconds(op, top).is_some(), "{name} lacks {op}");
             }
-            assert!(p.bootstrap_seconds().unwrap() > 1.0, "{name}");
+            // Seconds at N = 2^16; a fraction of one at test-boot's 2^12.
+            let least = if p.params.ring_degree >= 1 << 16 {
+                1.0
+            } else {
+                0.01
+            };
+            assert!(p.bootstrap_seconds().unwrap() > least, "{name}");
         }
     }
 
     #[test]
-    fn the_default_profile_follows_the_levels() {
-        assert_eq!(default_profile_for(None), "cellwise");
-        assert_eq!(default_profile_for(Some(9)), "cellwise");
-        assert_eq!(default_profile_for(Some(12)), "cellwise-fgb-like-12");
-        assert_eq!(default_profile_for(Some(7)), "cellwise");
+    fn the_default_profile_is_the_presets_own_never_one_with_as_many_levels() {
+        assert_eq!(default_profile_for("fgb-like", None), Some("cellwise"));
+        assert_eq!(
+            default_profile_for("fgb-like-12", None),
+            Some("cellwise-fgb-like-12")
+        );
+        assert_eq!(
+            default_profile_for("fgb-like-12", Some("hoist_32")),
+            Some("cellwise-gated-fgb-like-12")
+        );
+        // test-boot has fgb-like's 9 levels between bootstraps at N = 2^12: it is priced with
+        // its own profile, not with fgb-like's.
+        assert_eq!(
+            default_profile_for("test-boot", None),
+            Some("cellwise-test-boot")
+        );
+        assert_eq!(default_profile_for("test-small", None), None);
+        assert_eq!(default_profile_for("fgb-like", Some("hoist_32")), None);
+        // Every shipped profile of the project's engine is what its own preset finds first
+        // for the operations only it times.
+        for name in shipped_names()
+            .into_iter()
+            .filter(|n| n.starts_with("cellwise"))
+        {
+            let p = Profile::load(name).unwrap();
+            let found = default_profile_for(&p.params.preset, None).unwrap();
+            assert_eq!(
+                Profile::load(found).unwrap().params.preset,
+                p.params.preset,
+                "{name}"
+            );
+        }
     }
 }

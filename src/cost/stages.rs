@@ -149,6 +149,7 @@ mod tests {
                 levels: Some(12),
                 points,
                 placement: PlacementPolicy::Greedy,
+                preset: None,
             };
             models.push(by_name_with("bootstraps", &p, &options).unwrap());
         }

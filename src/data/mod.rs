@@ -87,6 +87,19 @@ impl Split {
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
+
+    /// The images `range` of this split as a split of its own, named `NAME[a..b]` (the
+    /// name is what oracles, run records and study stores call it).
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Split {
+        Split {
+            name: format!("{}[{}..{}]", self.name, range.start, range.end),
+            images: self
+                .images
+                .slice(ndarray::s![range.clone(), .., ..])
+                .to_owned(),
+            labels: self.labels[range].to_vec(),
+        }
+    }
 }
 
 /// The data directory: `$CELLWISE_DATA_DIR` if set, else `./data`.

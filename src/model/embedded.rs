@@ -56,6 +56,7 @@ const DEFAULTS: &[(&str, &Model)] = &[
     ("mnist-rnn64-safe", &RNN64),
     ("mnist-rnn128", &RNN128),
     ("fashion-gru32", &FASHION_GRU32),
+    ("fashion-gru32-safe", &FASHION_GRU32),
 ];
 
 /// The default model's training record (problem `mnist-rnn32`), JSON.

@@ -3,6 +3,7 @@
 //! ([`RunLock`]) that keeps two runs out of one directory.
 
 pub mod metrics;
+pub mod selection;
 pub mod svg;
 
 use std::fs::{File, OpenOptions, TryLockError};

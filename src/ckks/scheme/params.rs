@@ -221,6 +221,18 @@ pub const PRESETS: [&str; 5] = [
 ];
 
 impl ParametersLiteral {
+    /// The name of the preset these parameters are (whatever `insecure` says), if any.
+    pub fn preset_name(&self) -> Option<&'static str> {
+        PRESETS.into_iter().find(|name| {
+            Self::preset(name).is_some_and(|p| {
+                Self {
+                    insecure: self.insecure,
+                    ..p
+                } == *self
+            })
+        })
+    }
+
     /// A named preset: `fgb-like` (N = 2^16, 42-bit scale, 9 computation levels plus 14
     /// bootstrap levels of 60 bits, dnum 3, 128-bit secure), `fgb-like-12` (the same with 12
     /// computation levels, room for two degree-17 RNN steps between bootstraps instead of one;
