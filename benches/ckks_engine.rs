@@ -1,5 +1,7 @@
 //! The CKKS engine's primitives at full size (`fgb-like`, N = 2^16) at the top level 9:
-//! the operations `cellwise ckks profile` times, here under criterion's statistics.
+//! the limb primitives `cellwise ckks roofline` sums (NTT, modular product, addition,
+//! automorphism) and the operations `cellwise ckks profile` times, here under criterion's
+//! statistics.
 //!
 //! `cargo bench --bench ckks_engine` (about 4.5 GB of keys; `CELLWISE_BENCH_PRESET=test-small`
 //! runs the same at N = 2^12 in seconds).
@@ -53,6 +55,18 @@ fn bench(c: &mut Criterion) {
             ring.to_ntt(&mut limb);
             ring.to_coeff(&mut limb);
         })
+    });
+    // The roofline's other limb primitives (`cellwise ckks roofline`): the pointwise modular
+    // product and sum of one limb in the NTT domain.
+    let mut a = ring.zero(1, false);
+    a.limbs[0] = (0..params.n() as u64).collect();
+    a.ntt = true;
+    let b1 = a.clone();
+    g.bench_function("modmul_1_limb", |b| {
+        b.iter(|| ring.mul_assign(black_box(&mut a), &b1))
+    });
+    g.bench_function("add_1_limb", |b| {
+        b.iter(|| ring.add_assign(black_box(&mut a), &b1))
     });
     let mut wide = ring.zero(10, false);
     for l in wide.limbs.iter_mut() {

@@ -51,6 +51,7 @@ fn new_presets_load_with_their_shapes() {
     for (name, dataset, steps, width, classes) in [
         ("fashion-rnn32", Dataset::FashionMnist, 28, 28, 10),
         ("fashion-gru32", Dataset::FashionMnist, 28, 28, 10),
+        ("fashion-gru32-safe", Dataset::FashionMnist, 28, 28, 10),
         ("vowels-rnn32", Dataset::JapaneseVowels, 29, 12, 9),
         ("vowels-gru32", Dataset::JapaneseVowels, 29, 12, 9),
         ("mnist-rnn64", Dataset::Mnist, 28, 28, 10),
@@ -60,6 +61,10 @@ fn new_presets_load_with_their_shapes() {
         assert_eq!(
             (p.dataset(), p.steps(), p.input_width(), p.model.classes),
             (dataset, steps, width, classes),
+            "{name}"
+        );
+        assert!(
+            cellwise::model::Weights::embedded_for(&p).is_some(),
             "{name}"
         );
     }
