@@ -56,14 +56,11 @@ pub const DEFAULT_GATED_PRESET: &str = "fgb-like-12";
 pub enum CostError {
     /// `latency` was asked for without a profile at a preset no shipped profile was measured at.
     #[error(
-        "no shipped timing profile was measured at preset {preset}{}: measure one (cellwise ckks profile --preset {preset} --out FILE) and give it as latency:FILE, or use --cost depth or bootstraps",
-        op.as_ref().map_or(String::new(), |op| format!(" with the operation {op}"))
+        "no shipped timing profile was measured at preset {preset}: measure one (cellwise ckks profile --preset {preset} --out FILE) and give it as latency:FILE, or use --cost depth or bootstraps"
     )]
     NoProfile {
         /// The preset.
         preset: String,
-        /// The operation the profile must time, if any.
-        op: Option<String>,
     },
     /// The spec given to [`by_name`] names no model.
     #[error("unknown cost model '{0}' (known: depth, bootstraps, latency[:PROFILE])")]
@@ -314,7 +311,6 @@ impl Spec {
                         let name = profile::default_profile_for(preset, op.as_deref()).ok_or_else(
                             || CostError::NoProfile {
                                 preset: preset.to_string(),
-                                op: op.clone(),
                             },
                         )?;
                         Profile::load(name)?

@@ -347,22 +347,25 @@ pub fn default_profile() -> &'static str {
     SHIPPED.first().map_or("", |(n, _, _)| *n)
 }
 
-/// The profile `latency` uses at parameter preset `preset` when the spec names none: the
-/// first shipped profile of the project's engine measured at that preset (its
-/// `params.preset`, by name, never by its level count) that times `op` if given (e.g.
-/// `hoist_32`, the gated cells' projections). `None` when no shipped profile fits: the
-/// caller refuses rather than pricing one chain with another's timings.
+/// The profile `latency` uses at parameter preset `preset` when the spec names none: among
+/// the shipped profiles of the project's engine measured at that preset (their
+/// `params.preset`, by name, never by level count), the first that times `op` if given (e.g.
+/// `hoist_32`, the gated cells' projections), else the first of them (building the model
+/// then refuses the operation it lacks, naming the profile). `None` when no shipped profile
+/// was measured at the preset: the caller refuses rather than pricing one chain with
+/// another's timings.
 pub fn default_profile_for(preset: &str, op: Option<&str>) -> Option<&'static str> {
-    SHIPPED
+    let at_preset: Vec<(&'static str, Profile)> = SHIPPED
         .iter()
-        .find(|(name, _, text)| {
-            name.starts_with("cellwise")
-                && Profile::from_json(name, text).is_ok_and(|p| {
-                    p.params.preset == preset
-                        && op.is_none_or(|op| p.ops.iter().any(|t| t.op == op))
-                })
-        })
-        .map(|(name, _, _)| *name)
+        .filter(|(name, _, _)| name.starts_with("cellwise"))
+        .filter_map(|(name, _, text)| Profile::from_json(name, text).ok().map(|p| (*name, p)))
+        .filter(|(_, p)| p.params.preset == preset)
+        .collect();
+    at_preset
+        .iter()
+        .find(|(_, p)| op.is_none_or(|op| p.ops.iter().any(|t| t.op == op)))
+        .or(at_preset.first())
+        .map(|(name, _)| *name)
 }
 
 #[cfg(test)]
@@ -524,7 +527,12 @@ pub(crate) mod tests {
             Some("cellwise-test-boot")
         );
         assert_eq!(default_profile_for("test-small", None), None);
-        assert_eq!(default_profile_for("fgb-like", Some("hoist_32")), None);
+        // A preset's profile that lacks the operation is still its own (the model then
+        // refuses the operation by name).
+        assert_eq!(
+            default_profile_for("fgb-like", Some("hoist_32")),
+            Some("cellwise")
+        );
         // Every shipped profile of the project's engine is what its own preset finds first
         // for the operations only it times.
         for name in shipped_names()
