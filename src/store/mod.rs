@@ -351,37 +351,23 @@ impl Store {
         asks: &[(String, Question)],
     ) -> Result<Vec<Option<Answer>>, StoreError> {
         let mut out = vec![None; asks.len()];
-        let images: std::collections::HashMap<String, (i64, i64, i64)> = {
-            let mut found = std::collections::HashMap::new();
-            for chunk in asks.chunks(LOOKUP_CHUNK) {
-                let mut params: Vec<Value> = vec![
-                    study.fingerprint.as_str().into(),
-                    study.problem_name.as_str().into(),
-                    study.split.as_str().into(),
-                ];
-                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
-                params.extend(chunk.iter().map(|(s, _)| Value::from(s.as_str())));
-                let rows = self.query(
-                    &format!(
-                        "SELECT schedule, correct, images, unsafe_images FROM evaluations
-                         WHERE fingerprint = $1 AND problem = $2 AND split = $3 AND schedule IN ({})",
-                        marks.join(", ")
-                    ),
-                    &params,
-                )?;
-                for r in rows {
-                    found.insert(
-                        r[0].text("memo schedule")?,
-                        (
-                            r[1].int("memo correct")?,
-                            r[2].int("memo images")?,
-                            r[3].int("memo unsafe images")?,
-                        ),
-                    );
-                }
-            }
-            found
-        };
+        let schedules: Vec<&str> = asks.iter().map(|(s, _)| s.as_str()).collect();
+        let mut images = std::collections::HashMap::new();
+        for r in self.memo_of(
+            study,
+            "schedule, correct, images, unsafe_images",
+            "evaluations",
+            &schedules,
+        )? {
+            images.insert(
+                r[0].text("memo schedule")?,
+                (
+                    r[1].int("memo correct")?,
+                    r[2].int("memo images")?,
+                    r[3].int("memo unsafe images")?,
+                ),
+            );
+        }
         let mut undecided = Vec::new();
         for (i, (s, q)) in asks.iter().enumerate() {
             match images.get(s) {
@@ -398,45 +384,60 @@ impl Store {
                 None => {}
             }
         }
-        for chunk in undecided.chunks(LOOKUP_CHUNK) {
-            let mut params: Vec<Value> = vec![
-                study.fingerprint.as_str().into(),
-                study.problem_name.as_str().into(),
-                study.split.as_str().into(),
-            ];
+        let schedules: Vec<&str> = undecided.iter().map(|&i| asks[i].0.as_str()).collect();
+        let mut decided = std::collections::HashMap::new();
+        for r in self.memo_of(
+            study,
+            "schedule, min_correct, batch_safe, accepted",
+            "decisions",
+            &schedules,
+        )? {
+            decided.insert(
+                (
+                    r[0].text("memo schedule")?,
+                    r[1].int("memo threshold")?,
+                    r[2].int("memo batch safety")? != 0,
+                ),
+                r[3].int("memo decision")? != 0,
+            );
+        }
+        for i in undecided {
+            if let Some((t, safe)) = pack::threshold(asks[i].1)
+                && let Some(&accepted) = decided.get(&(asks[i].0.clone(), t as i64, safe))
+            {
+                out[i] = Some(Answer::Decided {
+                    accepted,
+                    judged: None,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The memo rows (`columns` of `table`) of `schedules` for `study`'s model, problem and
+    /// split, asked [`LOOKUP_CHUNK`] schedules at a time.
+    fn memo_of(
+        &mut self,
+        study: &StudySpec,
+        columns: &str,
+        table: &str,
+        schedules: &[&str],
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut rows = Vec::new();
+        for chunk in schedules.chunks(LOOKUP_CHUNK) {
+            let mut params = memo_key(study).to_vec();
             let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
-            params.extend(chunk.iter().map(|&i| Value::from(asks[i].0.as_str())));
-            let rows = self.query(
+            params.extend(chunk.iter().map(|&s| Value::from(s)));
+            rows.extend(self.query(
                 &format!(
-                    "SELECT schedule, min_correct, batch_safe, accepted FROM decisions
+                    "SELECT {columns} FROM {table}
                      WHERE fingerprint = $1 AND problem = $2 AND split = $3 AND schedule IN ({})",
                     marks.join(", ")
                 ),
                 &params,
-            )?;
-            let mut found = std::collections::HashMap::new();
-            for r in rows {
-                found.insert(
-                    (
-                        r[0].text("memo schedule")?,
-                        r[1].int("memo threshold")?,
-                        r[2].int("memo batch safety")? != 0,
-                    ),
-                    r[3].int("memo decision")? != 0,
-                );
-            }
-            for &i in chunk {
-                if let Some((t, safe)) = pack::threshold(asks[i].1)
-                    && let Some(&accepted) = found.get(&(asks[i].0.clone(), t as i64, safe))
-                {
-                    out[i] = Some(Answer::Decided {
-                        accepted,
-                        judged: None,
-                    });
-                }
-            }
+            )?);
         }
-        Ok(out)
+        Ok(rows)
     }
 
     /// Files a batch for `study`: its id. The same batch filed again (a restarted driver)
@@ -726,11 +727,7 @@ impl Store {
 
     /// Memo rows (evaluations, decisions) of a study's model.
     pub fn memo_rows(&mut self, spec: &StudySpec) -> Result<(i64, i64), StoreError> {
-        let key = [
-            Value::from(spec.fingerprint.as_str()),
-            spec.problem_name.as_str().into(),
-            spec.split.as_str().into(),
-        ];
+        let key = memo_key(spec);
         let mut count = |table: &str| -> Result<i64, StoreError> {
             self.query(
                 &format!(
@@ -773,3 +770,13 @@ impl Store {
 
 /// Schedules per memo query (bound parameters stay far below every backend's limit).
 const LOOKUP_CHUNK: usize = 500;
+
+/// What the memo is keyed by besides the schedule: the study's model fingerprint, problem and
+/// split (`$1`, `$2`, `$3` of every memo query).
+fn memo_key(spec: &StudySpec) -> [Value; 3] {
+    [
+        spec.fingerprint.as_str().into(),
+        spec.problem_name.as_str().into(),
+        spec.split.as_str().into(),
+    ]
+}
