@@ -361,7 +361,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .iter()
                 .map(|&i| (&outcome.records[i].schedule, outcome.records[i].cost))
                 .collect();
-            Some(select_on(split, rule, &top, &front, &weights, &candidates)?)
+            let held = Oracle::new(&weights, split, &candidates, &no_cache)?;
+            Some(select_on(&held, &split.labels, rule, &top, &front)?)
         }
         None => None,
     };
@@ -484,25 +485,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     super::print(&text)
 }
 
-/// Scores the finalists and `reference` on the held-out images and selects by `rule`.
+/// Scores the finalists and `reference` with the held-out images' oracle (`labels`: their
+/// classes) and selects by `rule`.
 fn select_on(
-    split: &data::Split,
+    oracle: &Oracle,
+    labels: &[u8],
     rule: selection::Rule,
     reference: &Schedule,
     front: &[(&Schedule, f64)],
-    weights: &cellwise::model::Weights,
-    candidates: &Candidates,
 ) -> anyhow::Result<Selection> {
-    let no_cache = OracleConfig {
-        cache_mb: 0,
-        ..OracleConfig::default()
-    };
-    let oracle = Oracle::new(weights, split, candidates, &no_cache)?;
     let right = |schedule: &Schedule| -> anyhow::Result<Vec<bool>> {
         let e = oracle.evaluate(schedule)?;
         Ok(e.predictions
             .iter()
-            .zip(&split.labels)
+            .zip(labels)
             .map(|(p, y)| p == y)
             .collect())
     };
