@@ -342,11 +342,6 @@ pub fn shipped_names() -> Vec<&'static str> {
     SHIPPED.iter().map(|(n, _, _)| *n).collect()
 }
 
-/// The profile `latency` uses when the spec names none: the first shipped one.
-pub fn default_profile() -> &'static str {
-    SHIPPED.first().map_or("", |(n, _, _)| *n)
-}
-
 /// The profile `latency` uses at parameter preset `preset` when the spec names none: among
 /// the shipped profiles of the project's engine measured at that preset (their
 /// `params.preset`, by name, never by level count), the first that times `op` if given (e.g.
@@ -478,7 +473,7 @@ pub(crate) mod tests {
 
     #[test]
     fn shipped_profiles_load_and_are_complete() {
-        assert!(!default_profile().is_empty());
+        assert!(default_profile_for(crate::cost::DEFAULT_PRESET, None).is_some());
         for name in shipped_names() {
             let p = Profile::load(name).unwrap();
             let top = p.params.levels;
