@@ -15,6 +15,7 @@ use rand::{RngExt, SeedableRng};
 use crate::ckks::bootstrap::{BootstrapConfig, Bootstrapper, encapsulation_keys, rotation_steps};
 use crate::ckks::circuit_ops::profile_ops;
 use crate::ckks::evaluator::Evaluator;
+use crate::ckks::math::lanes::ProductSums;
 use crate::ckks::math::tally::{Primitive, Tally};
 use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::context::Context;
@@ -241,16 +242,17 @@ fn primitive_times(ctx: &Context, samples: usize) -> [f64; 6] {
     let intt = per_limb(&mut || table.inverse(&mut x));
     let modmul = per_limb(&mut || ring.mul_assign(&mut a, &b));
     let mac = per_limb(&mut || {
-        // The key switch's inner loop: products summed in u128, reduced once.
-        let mut acc = [0u128; 256];
-        let mut out = 0u64;
-        for (start, xs) in (0..n).step_by(256).zip(x.chunks(256)) {
-            for (s, (&u, &v)) in acc.iter_mut().zip(xs.iter().zip(&y[start..])) {
-                *s += u as u128 * v as u128;
+        // The key switch's inner loop: exact sums of products over blocks of 256, one
+        // product added per coefficient (the operands below this prime).
+        let block = n.min(256);
+        let mut acc = ProductSums::new(&m, block, true);
+        for (start, xs) in (0..n).step_by(block).zip(x.chunks(block)) {
+            acc.mac(xs, &y[start..start + block]);
+            if start % (8 * block) == 0 {
+                acc.clear();
             }
-            out ^= m.reduce_u128(acc[0]);
         }
-        std::hint::black_box(out);
+        std::hint::black_box(&acc);
     });
     let add = per_limb(&mut || ring.add_assign(&mut a, &b));
     let permute = per_limb(&mut || {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use cellwise::ckks::bootstrap::BootstrapConfig;
+use cellwise::ckks::math::lanes;
 use cellwise::ckks::math::tally::Primitive;
 use cellwise::ckks::profile::{ProfileConfig, measure};
 use cellwise::ckks::roofline::{self, RooflineConfig};
@@ -81,6 +82,17 @@ struct MeasureArgs {
     /// Also write the JSON to this file (atomically).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Coefficient kernels: `auto` (the CPU's vector path, if any) or `portable` (scalar
+    /// code; for A/B runs against the vector path).
+    #[arg(long, value_enum, default_value_t = Kernels::Auto)]
+    kernels: Kernels,
+}
+
+/// Which coefficient kernels a measurement runs (`--kernels`).
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Kernels {
+    Auto,
+    Portable,
 }
 
 /// What a measuring command runs at, its arguments checked.
@@ -131,6 +143,7 @@ impl MeasureArgs {
             Err(e @ CkksError::InsecureEncapsulation { .. }) => return Err(e.into()),
             Err(_) => 0,
         };
+        lanes::set_portable(self.kernels == Kernels::Portable);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.threads)
             .build()
@@ -253,6 +266,7 @@ fn profile(a: MeasureArgs) -> anyhow::Result<()> {
     if let Some(mb) = m.bootstrap_peak_rss_mb {
         json["bootstrap_peak_rss_mb"] = serde_json::json!(mb.round());
     }
+    json["kernels"] = serde_json::json!(lanes::path().name());
     let text = serde_json::to_string_pretty(&json)? + "\n";
     // The written profile must be one the cost model reads.
     Profile::from_json("measured profile", &text)?;
@@ -307,6 +321,7 @@ fn roofline(a: MeasureArgs) -> anyhow::Result<()> {
         "cpu": cellwise::sysinfo::cpu_model(),
         "command": command_line(),
         "preset": name,
+        "kernels": lanes::path().name(),
         "primitives": Primitive::ALL.iter().map(|p| p.name()).collect::<Vec<_>>(),
         "roofline": roof,
     });
@@ -318,7 +333,10 @@ fn roofline(a: MeasureArgs) -> anyhow::Result<()> {
     if a.json {
         return super::print(&text);
     }
-    let mut table = String::from("primitive ms per limb (one thread):");
+    let mut table = format!(
+        "kernels {}; primitive ms per limb (one thread):",
+        lanes::path().name()
+    );
     for p in Primitive::ALL {
         table += &format!(" {} {:.4}", p.name(), roof.primitive_ms[p as usize]);
     }

@@ -15,6 +15,7 @@ use super::dft::DiagonalMatrix;
 use crate::ckks::evaluator::Evaluator;
 use rayon::prelude::*;
 
+use crate::ckks::math::lanes::{self, ProductSums};
 use crate::ckks::math::tally::{Primitive, count};
 use crate::ckks::scheme::ciphertext::Ciphertext;
 use crate::ckks::scheme::context::Context;
@@ -231,53 +232,27 @@ impl EncodedTransform {
             .enumerate()
             .for_each(|(i, (a0, a1))| {
                 let m = ring.moduli()[i];
-                let barrett_bound = (m.value as u128) * (m.value as u128);
-                let mut pts = vec![0u64; LAZY_TERMS.min(diags.len()) * n];
+                // One allocation per limb (a block of several would be a fresh huge page
+                // each time).
+                let mut pts = vec![vec![0u64; n]; LAZY_TERMS.min(diags.len())];
                 for group in diags.chunks(LAZY_TERMS) {
-                    for (d, pt) in group.iter().zip(pts.chunks_exact_mut(n)) {
-                        for (p, &c) in pt.iter_mut().zip(&d.coeffs) {
-                            let a = c.unsigned_abs();
-                            // Barrett needs a < q^2 2^4; larger values take the slow path.
-                            let r = if a < barrett_bound {
-                                m.reduce_u128(a)
-                            } else {
-                                (a % m.value as u128) as u64
-                            };
-                            *p = if c < 0 { m.neg(r) } else { r };
-                        }
+                    for (d, pt) in group.iter().zip(pts.iter_mut()) {
+                        lanes::reduce_signed_wide(&m, &d.coeffs, pt);
                         ring.table(i).forward(pt);
                     }
-                    let (mut s0, mut s1) = ([0u128; BLOCK], [0u128; BLOCK]);
+                    let mut s0 = ProductSums::new(&m, BLOCK.min(n), true);
+                    let mut s1 = s0.clone();
                     for start in (0..n).step_by(BLOCK) {
-                        let len = BLOCK.min(n - start);
-                        let (s0, s1) = (&mut s0[..len], &mut s1[..len]);
-                        for (s, &a) in s0.iter_mut().zip(&a0[start..start + len]) {
-                            *s = a as u128;
-                        }
-                        for (s, &a) in s1.iter_mut().zip(&a1[start..start + len]) {
-                            *s = a as u128;
-                        }
-                        for (d, pt) in group.iter().zip(pts.chunks_exact(n)) {
+                        let r = start..start + BLOCK.min(n - start);
+                        s0.set(&a0[r.clone()]);
+                        s1.set(&a1[r.clone()]);
+                        for (d, pt) in group.iter().zip(&pts) {
                             let b = &babies[d.baby];
-                            let r = start..start + len;
-                            let (b0, b1, p) =
-                                (&b.c0.limbs[i][r.clone()], &b.c1.limbs[i][r.clone()], &pt[r]);
-                            for (((x0, x1), (&y0, &y1)), &w) in s0
-                                .iter_mut()
-                                .zip(s1.iter_mut())
-                                .zip(b0.iter().zip(b1))
-                                .zip(p)
-                            {
-                                *x0 += y0 as u128 * w as u128;
-                                *x1 += y1 as u128 * w as u128;
-                            }
+                            s0.mac(&b.c0.limbs[i][r.clone()], &pt[r.clone()]);
+                            s1.mac(&b.c1.limbs[i][r.clone()], &pt[r.clone()]);
                         }
-                        for (a, &s) in a0[start..start + len].iter_mut().zip(s0.iter()) {
-                            *a = m.reduce_u128(s);
-                        }
-                        for (a, &s) in a1[start..start + len].iter_mut().zip(s1.iter()) {
-                            *a = m.reduce_u128(s);
-                        }
+                        s0.reduce_into(&m, &mut a0[r.clone()]);
+                        s1.reduce_into(&m, &mut a1[r]);
                     }
                 }
             });

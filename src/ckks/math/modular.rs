@@ -1,13 +1,28 @@
 //! Scalar arithmetic modulo a prime `q < 2^62`, with Shoup multiplication by precomputed
 //! constants (one 64x64 high product and one low product, no division).
 
-/// A modulus `q < 2^62` with its Barrett constant.
+/// Moduli below this bound are multiplied in 52-bit lanes (AVX-512 IFMA) by the vector
+/// kernels: `a b < 2^100` and one Barrett correction suffices (as in `tfhe-ntt`).
+pub(crate) const IFMA_LIMIT: u64 = 1 << 50;
+
+/// A modulus `q < 2^62` with its Barrett and Shoup constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Modulus {
     /// The modulus value.
     pub value: u64,
     /// `floor(2^128 / q)` truncated to its low 128 bits, for Barrett reduction of products.
     barrett: u128,
+    /// Bit length of `q`.
+    pub(crate) bits: u32,
+    /// `floor(2^(bits + 63) / q)`: Barrett constant of the vector kernels' 64-bit lanes.
+    pub(crate) barrett64: u64,
+    /// `floor(2^(bits + 51) / q)`: Barrett constant of their 52-bit (IFMA) lanes, for
+    /// `q < 2^50`; 0 otherwise.
+    pub(crate) barrett52: u64,
+    /// `2^64 mod q` with its Shoup companion: folds the high word of a `u128` into `[0, 2q)`.
+    pub(crate) wrap: ShoupConst,
+    /// `floor(2^64 / q)`: the Shoup companion of 1, which reduces a `u64` into `[0, 2q)`.
+    pub(crate) unit_quotient: u64,
 }
 
 /// A constant `w mod q` together with its Shoup companion `floor(w * 2^64 / q)`.
@@ -24,9 +39,23 @@ impl Modulus {
     /// generated it: parameters only hold such primes).
     pub fn new(q: u64) -> Self {
         debug_assert!((3..1u64 << 62).contains(&q));
+        let bits = 64 - q.leading_zeros();
+        let wrap = ((1u128 << 64) % q as u128) as u64;
         Self {
             value: q,
             barrett: u128::MAX / q as u128,
+            bits,
+            barrett64: ((1u128 << (bits + 63)) / q as u128) as u64,
+            barrett52: if q < IFMA_LIMIT {
+                ((1u128 << (bits + 51)) / q as u128) as u64
+            } else {
+                0
+            },
+            wrap: ShoupConst {
+                value: wrap,
+                quotient: (((wrap as u128) << 64) / q as u128) as u64,
+            },
+            unit_quotient: ((1u128 << 64) / q as u128) as u64,
         }
     }
 

@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use crate::ckks::math::lanes;
 use crate::ckks::math::modular::Modulus;
 use crate::ckks::math::ntt::{NttError, NttTable};
 use crate::ckks::math::tally::{Primitive, count};
@@ -153,7 +154,7 @@ impl RingContext {
             .par_iter_mut()
             .zip(&b.limbs)
             .zip(&self.moduli)
-            .for_each(|((x, y), m)| x.iter_mut().zip(y).for_each(|(u, &v)| *u = m.mul(*u, v)));
+            .for_each(|((x, y), m)| lanes::mul_assign(m, x, y));
     }
 
     /// The tensor product of `(a0, a1)` and `(b0, b1)` in one pass (NTT form):
@@ -174,13 +175,7 @@ impl RingContext {
                 let m = &self.moduli[i];
                 let (x0, x1, y0, y1) = (&a0.limbs[i], &a1.limbs[i], &b0.limbs[i], &b1.limbs[i]);
                 let (mut d0, mut d1, mut d2) = (vec![0u64; n], vec![0u64; n], vec![0u64; n]);
-                for k in 0..n {
-                    let (u0, u1, v0, v1) =
-                        (x0[k] as u128, x1[k] as u128, y0[k] as u128, y1[k] as u128);
-                    d0[k] = m.reduce_u128(u0 * v0);
-                    d1[k] = m.reduce_u128(u0 * v1 + u1 * v0);
-                    d2[k] = m.reduce_u128(u1 * v1);
-                }
+                lanes::tensor(m, [x0, x1], [y0, y1], [&mut d0, &mut d1, &mut d2]);
                 [d0, d1, d2]
             })
             .collect();
@@ -202,11 +197,7 @@ impl RingContext {
             .par_iter_mut()
             .zip(a.limbs.par_iter().zip(&b.limbs))
             .zip(&self.moduli)
-            .for_each(|((z, (x, y)), m)| {
-                for ((u, &v), &w) in z.iter_mut().zip(x).zip(y) {
-                    *u = m.add(*u, m.mul(v, w));
-                }
-            });
+            .for_each(|((z, (x, y)), m)| lanes::mul_add_assign(m, z, x, y));
     }
 
     /// `a *= c` for a per-limb scalar given as an integer (any form).

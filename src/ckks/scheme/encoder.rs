@@ -6,6 +6,7 @@
 use num_complex::Complex64;
 
 use crate::ckks::evaluator::EvalError;
+use crate::ckks::math::lanes;
 use crate::ckks::math::modular::Modulus;
 use crate::ckks::ring::RnsPoly;
 
@@ -33,13 +34,8 @@ impl Coefficients {
     /// The residues modulo `m` into `out` (of the same length).
     pub fn residues_into(&self, m: &Modulus, out: &mut [u64]) {
         match self {
-            Coefficients::Small(c) => out.iter_mut().zip(c).for_each(|(o, &c)| *o = m.from_i64(c)),
-            Coefficients::Wide(c) => {
-                let q = m.value as i128;
-                out.iter_mut()
-                    .zip(c)
-                    .for_each(|(o, &c)| *o = c.rem_euclid(q) as u64);
-            }
+            Coefficients::Small(c) => lanes::reduce_signed(m, c, out),
+            Coefficients::Wide(c) => lanes::reduce_signed_wide(m, c, out),
         }
     }
 

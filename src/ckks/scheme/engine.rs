@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::ckks::evaluator::{EvalError, Evaluator, check_scale, normalize_step, scales_match};
+use crate::ckks::math::lanes::ProductSums;
 use crate::ckks::math::tally::{Primitive, count};
 use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::ciphertext::{Ciphertext, CompactPlaintext, Plaintext};
@@ -428,44 +429,26 @@ impl Evaluator for Engine {
                 let m = *self.ctx.modulus(i);
                 let table = ring.table(i);
                 let (mut o0, mut o1) = (vec![0u64; n], vec![0u64; n]);
-                let mut pts = vec![0u64; LAZY_TERMS.min(terms.len()) * n];
+                // One allocation per limb (a block of several would be a fresh huge page
+                // each time).
+                let mut pts = vec![vec![0u64; n]; LAZY_TERMS.min(terms.len())];
                 for group in terms.chunks(LAZY_TERMS) {
-                    for ((_, p), pt) in group.iter().zip(pts.chunks_exact_mut(n)) {
+                    for ((_, p), pt) in group.iter().zip(pts.iter_mut()) {
                         p.coeffs.residues_into(&m, pt);
                         table.forward(pt);
                     }
-                    let (mut s0, mut s1) = ([0u128; BLOCK], [0u128; BLOCK]);
+                    let mut s0 = ProductSums::new(&m, BLOCK.min(n), true);
+                    let mut s1 = s0.clone();
                     for start in (0..n).step_by(BLOCK) {
                         let r = start..(start + BLOCK).min(n);
-                        let (s0, s1) = (&mut s0[..r.len()], &mut s1[..r.len()]);
-                        for (s, &v) in s0.iter_mut().zip(&o0[r.clone()]) {
-                            *s = v as u128;
+                        s0.set(&o0[r.clone()]);
+                        s1.set(&o1[r.clone()]);
+                        for ((a, _), pt) in group.iter().zip(&pts) {
+                            s0.mac(&a.c0.limbs[i][r.clone()], &pt[r.clone()]);
+                            s1.mac(&a.c1.limbs[i][r.clone()], &pt[r.clone()]);
                         }
-                        for (s, &v) in s1.iter_mut().zip(&o1[r.clone()]) {
-                            *s = v as u128;
-                        }
-                        for ((a, _), pt) in group.iter().zip(pts.chunks_exact(n)) {
-                            let (x0, x1, w) = (
-                                &a.c0.limbs[i][r.clone()],
-                                &a.c1.limbs[i][r.clone()],
-                                &pt[r.clone()],
-                            );
-                            for (((u0, u1), (&y0, &y1)), &w) in s0
-                                .iter_mut()
-                                .zip(s1.iter_mut())
-                                .zip(x0.iter().zip(x1))
-                                .zip(w)
-                            {
-                                *u0 += y0 as u128 * w as u128;
-                                *u1 += y1 as u128 * w as u128;
-                            }
-                        }
-                        for (o, &v) in o0[r.clone()].iter_mut().zip(s0.iter()) {
-                            *o = m.reduce_u128(v);
-                        }
-                        for (o, &v) in o1[r.clone()].iter_mut().zip(s1.iter()) {
-                            *o = m.reduce_u128(v);
-                        }
+                        s0.reduce_into(&m, &mut o0[r.clone()]);
+                        s1.reduce_into(&m, &mut o1[r]);
                     }
                 }
                 [o0, o1]

@@ -8,6 +8,7 @@
 
 use rayon::prelude::*;
 
+use crate::ckks::math::lanes::{MAX_TERMS, ProductSums};
 use crate::ckks::math::modular::{Modulus, ShoupConst};
 use crate::ckks::math::tally::{Primitive, count};
 use crate::ckks::ring::RnsPoly;
@@ -124,23 +125,17 @@ impl BasisConversion {
             .enumerate()
             .map(|(ti, (h, m))| {
                 let mut out = vec![0u64; n];
-                let mut acc = [0u128; BLOCK];
+                // The sources' residues are below their own primes, not this one.
+                let mut acc = ProductSums::new(m, BLOCK.min(n), false);
                 for (start, o) in (0..n).step_by(BLOCK).zip(out.chunks_mut(BLOCK)) {
-                    let acc = &mut acc[..o.len()];
-                    acc.fill(0);
-                    for (i, (y, &hv)) in ys.iter().zip(h).enumerate() {
-                        let hv = hv as u128;
-                        for (a, &v) in acc.iter_mut().zip(&y[start..start + o.len()]) {
-                            *a += v as u128 * hv;
+                    acc.clear();
+                    for (i, (y, &h)) in ys.iter().zip(h).enumerate() {
+                        if i > 0 && i % MAX_TERMS == 0 {
+                            acc.fold(m);
                         }
-                        // Products are below 2^124: reduce after every 8 to stay in u128.
-                        if i % 8 == 7 {
-                            acc.iter_mut().for_each(|a| *a = m.reduce_u128(*a) as u128);
-                        }
+                        acc.mac_const(&y[start..start + o.len()], h);
                     }
-                    for (x, &a) in o.iter_mut().zip(acc.iter()) {
-                        *x = m.reduce_u128(a);
-                    }
+                    acc.reduce_into(m, o);
                 }
                 if let (Some(u), Some((_, neg_b))) = (&overflow, &self.exact) {
                     let w = m.shoup(neg_b[ti]);
@@ -226,26 +221,36 @@ fn switch(
             let d: Vec<&[u64]> = dec.digits.iter().map(|dg| dg[pos].as_slice()).collect();
             let kb: Vec<&[u64]> = key.b.iter().map(|b| b.limbs[i].as_slice()).collect();
             // The key's masks over this prime for the digits in use (drawn here if seeded).
-            let mut drawn: Vec<u64>;
+            // One allocation per limb: mimalloc reuses freed limbs, while a block of several
+            // is a fresh huge page the kernel zeroes on every use.
+            let drawn: Vec<Vec<u64>>;
             let ka: Vec<&[u64]> = match &key.a {
                 Some(a) => a[..d.len()].iter().map(|p| p.limbs[i].as_slice()).collect(),
                 None => {
-                    drawn = vec![0u64; d.len() * n];
-                    for (j, out) in drawn.chunks_exact_mut(n).enumerate() {
-                        key.draw_mask(j, i, m.value, out);
-                    }
-                    drawn.chunks_exact(n).collect()
+                    drawn = (0..d.len())
+                        .map(|j| {
+                            let mut out = vec![0u64; n];
+                            key.draw_mask(j, i, m.value, &mut out);
+                            out
+                        })
+                        .collect();
+                    drawn.iter().map(Vec::as_slice).collect()
                 }
             };
             let (mut o0, mut o1) = (vec![0u64; n], vec![0u64; n]);
-            let (mut acc0, mut acc1) = ([0u128; BLOCK], [0u128; BLOCK]);
+            let mut acc0 = ProductSums::new(m, BLOCK.min(n), true);
+            let mut acc1 = acc0.clone();
             let mut x = [0u64; BLOCK];
             for start in (0..n).step_by(BLOCK) {
                 let len = BLOCK.min(n - start);
-                let (acc0, acc1, x) = (&mut acc0[..len], &mut acc1[..len], &mut x[..len]);
-                acc0.fill(0);
-                acc1.fill(0);
+                let x = &mut x[..len];
+                acc0.clear();
+                acc1.clear();
                 for (j, ((dj, bj), aj)) in d.iter().zip(&kb).zip(&ka).enumerate() {
+                    if j > 0 && j % MAX_TERMS == 0 {
+                        acc0.fold(m);
+                        acc1.fold(m);
+                    }
                     match &perm {
                         Some(p) => x
                             .iter_mut()
@@ -253,30 +258,11 @@ fn switch(
                             .for_each(|(v, &j)| *v = dj[j as usize]),
                         None => x.copy_from_slice(&dj[start..start + len]),
                     }
-                    let (bj, aj) = (&bj[start..start + len], &aj[start..start + len]);
-                    for ((((s0, s1), &v), &b), &a) in acc0
-                        .iter_mut()
-                        .zip(acc1.iter_mut())
-                        .zip(&*x)
-                        .zip(bj)
-                        .zip(aj)
-                    {
-                        *s0 += v as u128 * b as u128;
-                        *s1 += v as u128 * a as u128;
-                    }
-                    // Products are below 2^124: reduce after every 8 digits to stay in u128.
-                    if j % 8 == 7 {
-                        for a in acc0.iter_mut().chain(acc1.iter_mut()) {
-                            *a = m.reduce_u128(*a) as u128;
-                        }
-                    }
+                    acc0.mac(x, &bj[start..start + len]);
+                    acc1.mac(x, &aj[start..start + len]);
                 }
-                for (o, &a) in o0[start..start + len].iter_mut().zip(acc0.iter()) {
-                    *o = m.reduce_u128(a);
-                }
-                for (o, &a) in o1[start..start + len].iter_mut().zip(acc1.iter()) {
-                    *o = m.reduce_u128(a);
-                }
+                acc0.reduce_into(m, &mut o0[start..start + len]);
+                acc1.reduce_into(m, &mut o1[start..start + len]);
             }
             [o0, o1]
         })
