@@ -1,6 +1,6 @@
 //! The CKKS engine's primitives at full size (`fgb-like`, N = 2^16) at the top level 9:
 //! the limb primitives `cellwise ckks roofline` sums (NTT, modular product, addition,
-//! automorphism) and the operations `cellwise ckks profile` times, here under criterion's
+//! automorphism; the product and the multiply-accumulate on the portable and the vector path) and the operations `cellwise ckks profile` times, here under criterion's
 //! statistics.
 //!
 //! `cargo bench --bench ckks_engine` (about 4.5 GB of keys; `CELLWISE_BENCH_PRESET=test-small`
@@ -10,6 +10,7 @@ use std::hint::black_box;
 
 use cellwise::ckks::circuit_ops::profile_ops;
 use cellwise::ckks::evaluator::Evaluator;
+use cellwise::ckks::math::lanes::{self, ProductSums};
 use cellwise::ckks::scheme::context::Context;
 use cellwise::ckks::scheme::encryption::{Decryptor, Encryptor};
 use cellwise::ckks::scheme::engine::Engine;
@@ -68,6 +69,34 @@ fn bench(c: &mut Criterion) {
     g.bench_function("add_1_limb", |b| {
         b.iter(|| ring.add_assign(black_box(&mut a), &b1))
     });
+    // The coefficient kernels on the portable path and on the CPU's vector path, side by
+    // side (`ckks::math::lanes`): the modular product, and five exact multiply-accumulates
+    // per coefficient then one reduction, over blocks of 256 (key switching's inner product).
+    let m = ring.moduli()[0];
+    let mut out = vec![0u64; params.n()];
+    for portable in [true, false] {
+        lanes::set_portable(portable);
+        let path = lanes::path().name();
+        g.bench_function(format!("modmul_1_limb_{path}"), |b| {
+            b.iter(|| ring.mul_assign(black_box(&mut a), &b1))
+        });
+        g.bench_function(format!("mac5_reduce_1_limb_{path}"), |b| {
+            let mut sums = ProductSums::new(&m, 256, true);
+            b.iter(|| {
+                for (start, o) in (0..params.n()).step_by(256).zip(out.chunks_mut(256)) {
+                    sums.clear();
+                    for _ in 0..5 {
+                        sums.mac(
+                            &a.limbs[0][start..start + 256],
+                            &b1.limbs[0][start..start + 256],
+                        );
+                    }
+                    sums.reduce_into(&m, black_box(o));
+                }
+            })
+        });
+    }
+    lanes::set_portable(false);
     let mut wide = ring.zero(10, false);
     for l in wide.limbs.iter_mut() {
         *l = (0..params.n() as u64).collect();
