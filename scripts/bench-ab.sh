@@ -42,7 +42,6 @@ base_sha=$(git rev-parse --verify --quiet "$base_rev^{commit}") || {
     exit 2
 }
 data_dir=${CELLWISE_DATA_DIR:-$root/data}
-target_dir=${CARGO_TARGET_DIR:-$root/target}
 ab_dir=$root/target/bench-ab
 mkdir -p "$ab_dir"
 
@@ -55,29 +54,9 @@ else
     exit 1
 fi
 
-# The base binary, built once per commit in a temporary worktree.
-base_bin=$ab_dir/cellwise-${base_sha:0:12}
-if [[ ! -x $base_bin ]]; then
-    tree=$(mktemp -d "${TMPDIR:-/tmp}/cellwise-bench-ab.XXXXXX")
-    cleanup() {
-        git -C "$root" worktree remove --force "$tree" 2>/dev/null || true
-        rm -rf "$tree"
-    }
-    trap cleanup EXIT
-    echo "building base ${base_sha:0:12} in $tree ..." >&2
-    git worktree add --quiet --detach "$tree" "$base_sha"
-    (cd "$tree" && CARGO_TARGET_DIR=$ab_dir/target cargo build --release --quiet --bin cellwise)
-    cp "$ab_dir/target/release/cellwise" "$base_bin.tmp"
-    mv "$base_bin.tmp" "$base_bin"
-    cleanup
-    trap - EXIT
-fi
-
-echo "building the current checkout ..." >&2
-cargo build --release --quiet --bin cellwise
-new_bin=$ab_dir/cellwise-current
-cp "$target_dir/release/cellwise" "$new_bin.tmp"
-mv "$new_bin.tmp" "$new_bin"
+# shellcheck source=scripts/ab-binaries.sh
+source "$root/scripts/ab-binaries.sh"
+ab_binaries "$root" "$ab_dir" "$base_sha"
 
 # The flags of one binary: --problem mnist-rnn32 only where it exists.
 bench_args() {

@@ -9,7 +9,8 @@
 # then runs `cellwise ckks roofline --json FLAG...` with the base binary, the current binary
 # and, where the current binary has `--kernels`, the current binary with `--kernels
 # portable`, alternately, ROUNDS times each (default 3; order base, current, portable, base,
-# ...). Default flags: --preset fgb-like-12 --levels 12 --samples 3 --bootstrap-samples 1.
+# ...; CKKS_AB_PORTABLE=0 leaves the portable runs out). Default flags: --preset fgb-like-12
+# --levels 12 --samples 3 --bootstrap-samples 1.
 # Prints, per operation and level, each side's median measured milliseconds over the rounds
 # with its spread (min-max), the ratios current/base and portable/base, and the geometric mean
 # of the ratios. Needs python3 (standard library only). Nothing else should run meanwhile.
@@ -42,35 +43,15 @@ base_sha=$(git rev-parse --verify --quiet "$base_rev^{commit}") || {
     echo "error: '$base_rev' is not a commit of this repository" >&2
     exit 2
 }
-target_dir=${CARGO_TARGET_DIR:-$root/target}
 ab_dir=$root/target/ckks-ab
 mkdir -p "$ab_dir"
 
-base_bin=$ab_dir/cellwise-${base_sha:0:12}
-if [[ ! -x $base_bin ]]; then
-    tree=$(mktemp -d "${TMPDIR:-/tmp}/cellwise-ckks-ab.XXXXXX")
-    cleanup() {
-        git -C "$root" worktree remove --force "$tree" 2>/dev/null || true
-        rm -rf "$tree"
-    }
-    trap cleanup EXIT
-    echo "building base ${base_sha:0:12} in $tree ..." >&2
-    git worktree add --quiet --detach "$tree" "$base_sha"
-    (cd "$tree" && CARGO_TARGET_DIR=$ab_dir/target cargo build --release --quiet --bin cellwise)
-    cp "$ab_dir/target/release/cellwise" "$base_bin.tmp"
-    mv "$base_bin.tmp" "$base_bin"
-    cleanup
-    trap - EXIT
-fi
-
-echo "building the current checkout ..." >&2
-cargo build --release --quiet --bin cellwise
-new_bin=$ab_dir/cellwise-current
-cp "$target_dir/release/cellwise" "$new_bin.tmp"
-mv "$new_bin.tmp" "$new_bin"
+# shellcheck source=scripts/ab-binaries.sh
+source "$root/scripts/ab-binaries.sh"
+ab_binaries "$root" "$ab_dir" "$base_sha"
 
 sides=(base current)
-if "$new_bin" ckks roofline --help | grep -q -- --kernels; then
+if [[ ${CKKS_AB_PORTABLE:-1} != 0 ]] && "$new_bin" ckks roofline --help | grep -q -- --kernels; then
     sides+=(portable)
 fi
 

@@ -73,8 +73,9 @@ pub fn path() -> KernelPath {
     }
 }
 
-/// Dispatches `$call` (a function of module `avx512`, without the `_ifma` suffix for the
-/// 52-bit variant) on the current path; `$portable` runs otherwise.
+/// Calls `avx512::$fn52` (52-bit IFMA lanes, for moduli below 2^50 where the CPU has IFMA) or
+/// `avx512::$fn64` (64-bit lanes) with `$m` and the arguments on the current path; runs the
+/// `$portable` block otherwise.
 macro_rules! dispatch {
     ($m:expr, $fn64:ident, $fn52:ident, ($($arg:expr),*), $portable:block) => {{
         #[cfg(target_arch = "x86_64")]
@@ -376,6 +377,9 @@ mod avx512 {
         wrap: __m512i,
         wrap_quotient: __m512i,
         unit_quotient: __m512i,
+        wrap52: __m512i,
+        wrap52_quotient: __m512i,
+        unit_quotient52: __m512i,
     }
 
     impl Consts {
@@ -398,6 +402,9 @@ mod avx512 {
                 wrap: _mm512_set1_epi64(m.wrap.value as i64),
                 wrap_quotient: _mm512_set1_epi64(m.wrap.quotient as i64),
                 unit_quotient: _mm512_set1_epi64(m.unit_quotient as i64),
+                wrap52: _mm512_set1_epi64(m.wrap52.value as i64),
+                wrap52_quotient: _mm512_set1_epi64(m.wrap52.quotient as i64),
+                unit_quotient52: _mm512_set1_epi64(m.unit_quotient52 as i64),
             }
         }
     }
@@ -687,20 +694,30 @@ mod avx512 {
         }
     }
 
-    /// `out = (hi 2^52 + lo) mod q` (the sums of [`mac_ifma`]).
-    #[target_feature(enable = "avx512f,avx512dq")]
+    /// `out = (hi 2^52 + lo) mod q` (the sums of [`mac_ifma`], `q < 2^50`), in 52-bit
+    /// arithmetic: `lo`'s bits above 52 carried into `hi`, then `hi 2^52` and the low 52 bits
+    /// each folded into `[0, 2q)` by a 52-bit Shoup product (by `2^52 mod q` and by 1), their
+    /// sum corrected twice. Needs `hi + (lo >> 52) < 2^52`: sixteen high halves of products
+    /// below `q^2 < 2^100` are below 2^52 minus the carry (at most 17 * 2^52 / 2^52).
+    #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
     pub(super) fn reduce_halves52(m: &Modulus, lo: &[u64], hi: &[u64], out: &mut [u64]) {
-        let k = Consts::new(m, 64);
+        let k = Consts::new(m, 52);
         let body = out.len() / LANES * LANES;
-        let one = _mm512_set1_epi64(1);
+        let zero = _mm512_setzero_si512();
+        let mask = _mm512_set1_epi64((1 << 52) - 1);
         for i in (0..body).step_by(LANES) {
             let (l, h) = (load(lo, i), load(hi, i));
-            let shifted = _mm512_slli_epi64::<52>(h);
-            let wlo = _mm512_add_epi64(l, shifted);
-            let carry = _mm512_cmplt_epu64_mask(wlo, shifted);
-            let whi = _mm512_srli_epi64::<12>(h);
-            let whi = _mm512_mask_add_epi64(whi, carry, whi, one);
-            store(out, i, reduce_words(wlo, whi, &k));
+            let low = _mm512_and_si512(l, mask);
+            let high = _mm512_add_epi64(h, _mm512_srli_epi64::<52>(l));
+            let qa = _mm512_madd52hi_epu64(zero, high, k.wrap52_quotient);
+            let a = _mm512_sub_epi64(
+                _mm512_madd52lo_epu64(zero, high, k.wrap52),
+                _mm512_madd52lo_epu64(zero, qa, k.q),
+            );
+            let qb = _mm512_madd52hi_epu64(zero, low, k.unit_quotient52);
+            let b = _mm512_sub_epi64(low, _mm512_madd52lo_epu64(zero, qb, k.q));
+            let s = _mm512_add_epi64(_mm512_and_si512(a, mask), _mm512_and_si512(b, mask));
+            store(out, i, correct(correct(s, k.two_q), k.q));
         }
         for j in body..out.len() {
             let v = ((hi[j] as u128) << 52) + lo[j] as u128;

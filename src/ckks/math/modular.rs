@@ -23,6 +23,10 @@ pub struct Modulus {
     pub(crate) wrap: ShoupConst,
     /// `floor(2^64 / q)`: the Shoup companion of 1, which reduces a `u64` into `[0, 2q)`.
     pub(crate) unit_quotient: u64,
+    /// `2^52 mod q` with its 52-bit Shoup companion `floor(value 2^52 / q)`, and that of 1,
+    /// `floor(2^52 / q)`: the IFMA reductions of 52-bit halves, for `q < 2^50` (else 0).
+    pub(crate) wrap52: ShoupConst,
+    pub(crate) unit_quotient52: u64,
 }
 
 /// A constant `w mod q` together with its Shoup companion `floor(w * 2^64 / q)`.
@@ -56,6 +60,19 @@ impl Modulus {
                 quotient: (((wrap as u128) << 64) / q as u128) as u64,
             },
             unit_quotient: ((1u128 << 64) / q as u128) as u64,
+            wrap52: if q < IFMA_LIMIT {
+                let r = (1u64 << 52) % q;
+                ShoupConst {
+                    value: r,
+                    quotient: (((r as u128) << 52) / q as u128) as u64,
+                }
+            } else {
+                ShoupConst {
+                    value: 0,
+                    quotient: 0,
+                }
+            },
+            unit_quotient52: if q < IFMA_LIMIT { (1u64 << 52) / q } else { 0 },
         }
     }
 
