@@ -91,7 +91,7 @@ fn bench(c: &mut Criterion) {
                             &b1.limbs[0][start..start + 256],
                         );
                     }
-                    sums.reduce_into(&m, black_box(o));
+                    sums.reduce_into(black_box(o));
                 }
             })
         });

@@ -251,8 +251,8 @@ impl EncodedTransform {
                             s0.mac(&b.c0.limbs[i][r.clone()], &pt[r.clone()]);
                             s1.mac(&b.c1.limbs[i][r.clone()], &pt[r.clone()]);
                         }
-                        s0.reduce_into(&m, &mut a0[r.clone()]);
-                        s1.reduce_into(&m, &mut a1[r]);
+                        s0.reduce_into(&mut a0[r.clone()]);
+                        s1.reduce_into(&mut a1[r]);
                     }
                 }
             });

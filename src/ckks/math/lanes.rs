@@ -168,13 +168,14 @@ pub fn reduce_signed_wide(m: &Modulus, c: &[i128], out: &mut [u64]) {
     })
 }
 
-/// Most products a [`ProductSums`] holds before [`ProductSums::fold`]: products of operands
-/// below 2^62 are below 2^124, so sixteen fit in a `u128`.
+/// Most products a [`ProductSums`] holds before it folds them: products of operands below
+/// 2^62 are below 2^124, so sixteen fit in a `u128`.
 pub const MAX_TERMS: usize = 16;
 
 /// Exact sums of coefficient-wise products over a block of one limb (the lazy inner
 /// products of key switching, basis conversion and plaintext-ciphertext dot products),
-/// reduced modulo `q` only by [`ProductSums::reduce_into`] or [`ProductSums::fold`].
+/// reduced modulo `q` only by [`ProductSums::reduce_into`] or [`ProductSums::fold`], which
+/// a product beyond [`MAX_TERMS`] calls itself.
 ///
 /// The portable path holds each sum as a `u128`; the AVX-512 path as its low and high words
 /// in two arrays, or, with IFMA and operands below `q < 2^50`, as the low and high 52-bit
@@ -182,6 +183,7 @@ pub const MAX_TERMS: usize = 16;
 /// eight products). The layout is chosen when the sums are made.
 #[derive(Clone, Debug)]
 pub struct ProductSums {
+    m: Modulus,
     sums: Sums,
     terms: usize,
 }
@@ -217,7 +219,11 @@ impl ProductSums {
                 Sums::Scalar(vec![0; len])
             }
         };
-        Self { sums, terms: 0 }
+        Self {
+            m: *m,
+            sums,
+            terms: 0,
+        }
     }
 
     /// Number of coefficients.
@@ -261,17 +267,16 @@ impl ProductSums {
         self.terms = 1;
     }
 
-    /// Counts one more product per coefficient.
+    /// Makes room for one more product per coefficient (folding when [`MAX_TERMS`] are held).
     fn add_term(&mut self, len: usize) {
         assert_eq!(len, self.len(), "limb lengths differ");
-        assert!(
-            self.terms < MAX_TERMS,
-            "more than {MAX_TERMS} products without a fold"
-        );
+        if self.terms == MAX_TERMS {
+            self.fold();
+        }
         self.terms += 1;
     }
 
-    /// `sum[k] += a[k] * b[k]`; at most [`MAX_TERMS`] terms between folds.
+    /// `sum[k] += a[k] * b[k]`.
     pub fn mac(&mut self, a: &[u64], b: &[u64]) {
         assert_eq!(a.len(), b.len(), "limb lengths differ");
         self.add_term(a.len());
@@ -294,7 +299,7 @@ impl ProductSums {
         }
     }
 
-    /// `sum[k] += a[k] * c` for a constant `c`; at most [`MAX_TERMS`] terms between folds.
+    /// `sum[k] += a[k] * c` for a constant `c`.
     pub fn mac_const(&mut self, a: &[u64], c: u64) {
         self.add_term(a.len());
         match &mut self.sums {
@@ -317,8 +322,9 @@ impl ProductSums {
     }
 
     /// `out[k] = sum[k] mod q`.
-    pub fn reduce_into(&self, m: &Modulus, out: &mut [u64]) {
+    pub fn reduce_into(&self, out: &mut [u64]) {
         assert_eq!(out.len(), self.len(), "limb lengths differ");
+        let m = &self.m;
         match &self.sums {
             Sums::Scalar(s) => out
                 .iter_mut()
@@ -336,10 +342,10 @@ impl ProductSums {
         }
     }
 
-    /// Reduces every sum modulo `q` in place, so [`MAX_TERMS`] more products fit.
-    pub fn fold(&mut self, m: &Modulus) {
+    /// Reduces every sum modulo `q` in place, so [`MAX_TERMS`] - 1 more products fit.
+    pub fn fold(&mut self) {
         let mut out = vec![0u64; self.len()];
-        self.reduce_into(m, &mut out);
+        self.reduce_into(&mut out);
         self.set(&out);
     }
 }
@@ -902,7 +908,7 @@ mod tests {
                     // Two folds' worth of products, the last operands at their bound.
                     for t in 0..2 * MAX_TERMS - 2 {
                         if t == MAX_TERMS - 1 {
-                            sums.fold(&m);
+                            sums.fold();
                         }
                         let mut a = residues(&mut rng, bound, n);
                         let mut b = residues(&mut rng, bound, n);
@@ -920,9 +926,18 @@ mod tests {
                         }
                     }
                     let mut out = vec![0u64; n];
-                    sums.reduce_into(&m, &mut out);
+                    sums.reduce_into(&mut out);
                     let want: Vec<u64> = want.iter().map(|&v| v as u64).collect();
                     assert_eq!(out, want, "q = {q}, narrow {narrow}, {p:?}");
+                    // More products than fit without a fold: the sums fold themselves.
+                    let a = vec![bound - 1; n];
+                    let terms = 2 * MAX_TERMS + 3;
+                    sums.clear();
+                    (0..terms).for_each(|_| sums.mac(&a, &a));
+                    sums.reduce_into(&mut out);
+                    let square = (bound - 1) as u128 * (bound - 1) as u128 % q as u128;
+                    let want = (square * terms as u128 % q as u128) as u64;
+                    assert!(out.iter().all(|&o| o == want), "auto-fold, q = {q}, {p:?}");
                 }
             }
         });

@@ -447,8 +447,8 @@ impl Evaluator for Engine {
                             s0.mac(&a.c0.limbs[i][r.clone()], &pt[r.clone()]);
                             s1.mac(&a.c1.limbs[i][r.clone()], &pt[r.clone()]);
                         }
-                        s0.reduce_into(&m, &mut o0[r.clone()]);
-                        s1.reduce_into(&m, &mut o1[r]);
+                        s0.reduce_into(&mut o0[r.clone()]);
+                        s1.reduce_into(&mut o1[r]);
                     }
                 }
                 [o0, o1]

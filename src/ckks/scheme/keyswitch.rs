@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use crate::ckks::math::lanes::{MAX_TERMS, ProductSums};
+use crate::ckks::math::lanes::ProductSums;
 use crate::ckks::math::modular::{Modulus, ShoupConst};
 use crate::ckks::math::tally::{Primitive, count};
 use crate::ckks::ring::RnsPoly;
@@ -129,13 +129,10 @@ impl BasisConversion {
                 let mut acc = ProductSums::new(m, BLOCK.min(n), false);
                 for (start, o) in (0..n).step_by(BLOCK).zip(out.chunks_mut(BLOCK)) {
                     acc.clear();
-                    for (i, (y, &h)) in ys.iter().zip(h).enumerate() {
-                        if i > 0 && i % MAX_TERMS == 0 {
-                            acc.fold(m);
-                        }
+                    for (y, &h) in ys.iter().zip(h) {
                         acc.mac_const(&y[start..start + o.len()], h);
                     }
-                    acc.reduce_into(m, o);
+                    acc.reduce_into(o);
                 }
                 if let (Some(u), Some((_, neg_b))) = (&overflow, &self.exact) {
                     let w = m.shoup(neg_b[ti]);
@@ -246,11 +243,7 @@ fn switch(
                 let x = &mut x[..len];
                 acc0.clear();
                 acc1.clear();
-                for (j, ((dj, bj), aj)) in d.iter().zip(&kb).zip(&ka).enumerate() {
-                    if j > 0 && j % MAX_TERMS == 0 {
-                        acc0.fold(m);
-                        acc1.fold(m);
-                    }
+                for ((dj, bj), aj) in d.iter().zip(&kb).zip(&ka) {
                     match &perm {
                         Some(p) => x
                             .iter_mut()
@@ -261,8 +254,8 @@ fn switch(
                     acc0.mac(x, &bj[start..start + len]);
                     acc1.mac(x, &aj[start..start + len]);
                 }
-                acc0.reduce_into(m, &mut o0[start..start + len]);
-                acc1.reduce_into(m, &mut o1[start..start + len]);
+                acc0.reduce_into(&mut o0[start..start + len]);
+                acc1.reduce_into(&mut o1[start..start + len]);
             }
             [o0, o1]
         })
