@@ -2,7 +2,7 @@
 //! readers never wait for the writer; writers wait for each other up to [`BUSY_WAIT`].
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::ValueRef;
 
@@ -32,22 +32,43 @@ impl Sqlite {
                 dir.display()
             )));
         }
-        let conn =
-            rusqlite::Connection::open(path).map_err(|e| StoreError::Unreachable(e.to_string()))?;
-        conn.busy_timeout(BUSY_WAIT).map_err(err)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| StoreError::Unreachable(e.to_string()))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Unreachable(format!(
-                "{} cannot use write-ahead logging (journal mode {mode})",
-                path.display()
-            )));
+        let started = Instant::now();
+        loop {
+            match Self::connect(path) {
+                Ok((_, mode)) if !mode.eq_ignore_ascii_case("wal") => {
+                    return Err(StoreError::Unreachable(format!(
+                        "{} cannot use write-ahead logging (journal mode {mode})",
+                        path.display()
+                    )));
+                }
+                Ok((conn, _)) => return Ok(Self { conn }),
+                // Switching a new file to WAL takes an exclusive lock, and SQLite answers
+                // a process that loses that race "locked" at once, without its busy handler.
+                Err(e) if is_busy(&e) && started.elapsed() < BUSY_WAIT => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(StoreError::Unreachable(e.to_string())),
+            }
         }
-        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
-            .map_err(err)?;
-        Ok(Self { conn })
     }
+
+    /// One attempt at opening `path` with the store's settings, asking for WAL mode; returns
+    /// the connection and the journal mode SQLite granted.
+    fn connect(path: &Path) -> rusqlite::Result<(rusqlite::Connection, String)> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.busy_timeout(BUSY_WAIT)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
+        Ok((conn, mode))
+    }
+}
+
+/// Whether SQLite refused for a lock another connection holds.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 fn params(values: &[Value]) -> Vec<rusqlite::types::Value> {
@@ -105,5 +126,38 @@ impl Sql for Sqlite {
 
     fn begin(&mut self) -> Result<(), StoreError> {
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    /// Several processes opening a store file that does not exist yet race to switch it to
+    /// write-ahead logging; SQLite answers the losers "database is locked" at once, without
+    /// its busy handler, so `open` must wait and retry rather than fail.
+    #[test]
+    fn simultaneous_first_opens_all_succeed() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = Arc::new(dir.path().join(format!("race-{round}.sqlite")));
+            let barrier = Arc::new(Barrier::new(8));
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let (path, barrier) = (Arc::clone(&path), Arc::clone(&barrier));
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let mut s = Sqlite::open(&path)?;
+                        s.batch("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+                    })
+                })
+                .collect();
+            for h in handles {
+                if let Err(e) = h.join().unwrap() {
+                    panic!("round {round}: {e}");
+                }
+            }
+        }
     }
 }
