@@ -15,6 +15,8 @@ use std::time::Instant;
 
 use crate::ckks::circuit_ops::{precision_bits, profile_ops};
 use crate::ckks::evaluator::Evaluator;
+use crate::ckks::math::tally::{Primitive, Tally};
+use crate::ckks::roofline;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::encryption::{Decryptor, Encryptor};
 use crate::ckks::scheme::engine::Engine;
@@ -37,6 +39,9 @@ pub struct Timing {
     pub levels_consumed: Option<usize>,
     /// Precision of the result in bits against the plaintext result (where checked).
     pub bits: Option<f64>,
+    /// Limb primitives one run performed (the engine's own counts; for the operations a
+    /// circuit runs, not for key generation and the client's work).
+    pub counts: Option<Tally>,
 }
 
 /// Everything a profile run measured.
@@ -48,6 +53,12 @@ pub struct Measurements {
     pub peak_rss_mb: Option<f64>,
     /// Peak resident memory right after the bootstrap measurement (which runs first), MB.
     pub bootstrap_peak_rss_mb: Option<f64>,
+    /// Milliseconds per limb of each primitive on one thread, measured first
+    /// ([`roofline::primitive_times`] on [`roofline::calibration_limbs`]), in
+    /// [`Primitive::ALL`] order: what a calibration compares another machine with.
+    pub primitive_ms: [f64; 6],
+    /// The limbs (chain indices) the primitives were timed on.
+    pub primitive_limbs: Vec<usize>,
 }
 
 /// What to measure.
@@ -78,13 +89,22 @@ pub fn measure(
     progress: &dyn Fn(&str),
 ) -> Result<Measurements, CkksError> {
     let ctx = Context::new(params)?;
+    let primitive_limbs = roofline::calibration_limbs(&ctx);
+    let primitive_ms = roofline::primitive_times(&ctx, cfg.samples.max(5), &primitive_limbs);
+    for p in Primitive::ALL {
+        progress(&format!(
+            "{:>18}: {:.4} ms per limb",
+            p.name(),
+            primitive_ms[p as usize]
+        ));
+    }
     let slots = params.slots();
     let mut steps: Vec<isize> = (1..=31).collect();
     for op in profile_ops() {
         steps.extend(op.rotation_steps(slots)?);
     }
     let mut timings = Vec::new();
-    let mut record = |op: &str, level, ms, samples, consumed, bits| {
+    let mut record = |op: &str, level, ms, samples, consumed, bits, counts| {
         progress(&format!("{op:>18} level {level}: {ms:10.3} ms"));
         timings.push(Timing {
             op: op.to_string(),
@@ -93,6 +113,7 @@ pub fn measure(
             samples,
             levels_consumed: consumed,
             bits,
+            counts,
         });
     };
     let top = params.top_level();
@@ -105,7 +126,7 @@ pub fn measure(
         kg.public_key(&sk);
         Ok(())
     })?;
-    record("keygen", top, keygen, s, None, None);
+    record("keygen", top, keygen, s, None, None, None);
     let mut kg = KeyGenerator::new(&ctx, Some(cfg.seed));
     let sk = kg.secret_key();
     let pk = kg.public_key(&sk);
@@ -120,17 +141,18 @@ pub fn measure(
                 t.samples,
                 t.levels_consumed,
                 t.bits,
+                t.counts,
             );
         }
         bootstrap_peak_rss_mb = crate::sysinfo::peak_rss_mb();
     }
     let t = Instant::now();
     let relin = kg.relin_key(&sk);
-    record("keygen_relin", top, ms_since(t), 1, None, None);
+    record("keygen_relin", top, ms_since(t), 1, None, None, None);
     let t = Instant::now();
     let mut keys = kg.evaluation_keys(&sk, &steps, true);
     let per_key = ms_since(t) / (keys.galois_elements().count() + 1) as f64;
-    record("keygen_rotation", top, per_key, 1, None, None);
+    record("keygen_rotation", top, per_key, 1, None, None, None);
     // Leveled operations use expanded keys, as the inference server's circuit does.
     keys.expand_rotations(&ctx, &steps);
     drop(relin);
@@ -150,6 +172,7 @@ pub fn measure(
         s,
         None,
         None,
+        None,
     );
     let ct_top = enc.encrypt_values(&values, top, scale)?;
     // Encryption of an encoded plaintext (encoding is timed above), as OpenFHE's Encrypt.
@@ -161,6 +184,7 @@ pub fn measure(
         s,
         None,
         None,
+        None,
     );
     let back = dec.decrypt_values(&ct_top)?;
     record(
@@ -170,6 +194,7 @@ pub fn measure(
         s,
         None,
         Some(precision_bits(&back, &values)),
+        None,
     );
     progress("client operations done; preparing the level-by-level tasks");
 
@@ -275,25 +300,30 @@ pub fn measure(
             ));
         }
         let mut times = vec![Vec::with_capacity(s); tasks.len()];
+        let mut counts = vec![Tally::default(); tasks.len()];
         for round in 0..=s {
             for (i, (_, _, _, f)) in tasks.iter().enumerate() {
-                let t = Instant::now();
+                let (t, c) = (Instant::now(), Tally::now());
                 f()?;
                 if round > 0 {
                     times[i].push(ms_since(t));
+                } else {
+                    counts[i] = Tally::now().since(c);
                 }
             }
         }
         progress(&format!("level {level}: {s} rounds done"));
-        for ((op, level, consumed, _), ts) in tasks.iter().zip(times) {
+        for (((op, level, consumed, _), ts), c) in tasks.iter().zip(times).zip(counts) {
             let bits = checked.iter().find(|(o, _, _)| o == op).map(|c| c.2);
-            record(op, *level, median(ts), s, *consumed, bits);
+            record(op, *level, median(ts), s, *consumed, bits, Some(c));
         }
     }
     Ok(Measurements {
         timings,
         peak_rss_mb: crate::sysinfo::peak_rss_mb(),
         bootstrap_peak_rss_mb,
+        primitive_ms,
+        primitive_limbs,
     })
 }
 
@@ -314,13 +344,14 @@ fn measure_bootstrap(
     use rand::{RngExt, SeedableRng};
     let params = ctx.params();
     let config = BootstrapConfig::for_params(params)?;
-    let timing = |op: &str, level, median_ms, samples, levels_consumed, bits| Timing {
+    let timing = |op: &str, level, median_ms, samples, levels_consumed, bits, counts| Timing {
         op: op.to_string(),
         level,
         median_ms,
         samples,
         levels_consumed,
         bits,
+        counts,
     };
     let t = Instant::now();
     let steps = rotation_steps(params, &config)?;
@@ -342,7 +373,9 @@ fn measure_bootstrap(
         .map(|_| rng.random_range(-1.0..=1.0))
         .collect();
     let ct = enc.encrypt_values(&values, 0, params.default_scale())?;
+    let c0 = Tally::now();
     let (out, _) = boot.bootstrap(&engine, &ct)?;
+    let counts = Tally::now().since(c0);
     let bits = precision_bits(&dec.decrypt_values(&out)?, &values);
     let mut times = Vec::with_capacity(cfg.bootstrap_samples);
     for i in 0..cfg.bootstrap_samples {
@@ -358,8 +391,8 @@ fn measure_bootstrap(
     }
     let top = params.max_level();
     Ok(vec![
-        timing("keygen_bootstrap", top, keygen, 1, None, None),
-        timing("bootstrap_setup", top, setup, 1, None, None),
+        timing("keygen_bootstrap", top, keygen, 1, None, None, None),
+        timing("bootstrap_setup", top, setup, 1, None, None, None),
         timing(
             "bootstrap",
             0,
@@ -367,6 +400,7 @@ fn measure_bootstrap(
             cfg.bootstrap_samples,
             Some(config.depth()),
             Some(bits),
+            Some(counts),
         ),
     ])
 }

@@ -15,7 +15,7 @@ use rand::{RngExt, SeedableRng};
 use crate::ckks::bootstrap::{BootstrapConfig, Bootstrapper, encapsulation_keys, rotation_steps};
 use crate::ckks::circuit_ops::profile_ops;
 use crate::ckks::evaluator::Evaluator;
-use crate::ckks::math::lanes::ProductSums;
+use crate::ckks::math::lanes::{self, ProductSums};
 use crate::ckks::math::tally::{Primitive, Tally};
 use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::context::Context;
@@ -101,7 +101,7 @@ pub fn measure(
     let ctx = Context::new(params)?;
     let mut roof = Roofline {
         threads: rayon::current_num_threads(),
-        primitive_ms: primitive_times(&ctx, cfg.samples.max(5)),
+        primitive_ms: primitive_times(&ctx, cfg.samples.max(5), &[0]),
         rows: Vec::new(),
     };
     for p in Primitive::ALL {
@@ -207,26 +207,50 @@ fn time_and_count(
     Ok((median(ts), counts))
 }
 
-/// Milliseconds per limb of each primitive on one thread: medians of `samples` rounds of 16
-/// repetitions over limbs of the first prime.
-fn primitive_times(ctx: &Context, samples: usize) -> [f64; 6] {
+/// The limbs a calibration times its primitives on ([`primitive_times`]): the first
+/// computation prime (below 2^50 at the `fgb-like` presets, the IFMA path) and the top
+/// prime of the chain (a bootstrap prime there, the 64-bit lanes), so that both kernel
+/// paths a run takes weigh in.
+pub fn calibration_limbs(ctx: &Context) -> Vec<usize> {
+    let top = ctx.params().max_level();
+    let mut limbs = vec![1.min(top), top];
+    limbs.dedup();
+    limbs
+}
+
+/// Milliseconds per limb of each primitive on one thread (in [`Primitive::ALL`] order): for
+/// each limb index of `limbs`, the median of `samples` rounds of 16 repetitions over that
+/// prime; the mean over `limbs`.
+pub fn primitive_times(ctx: &Context, samples: usize, limbs: &[usize]) -> [f64; 6] {
+    // A pass thrown away first: right after start-up the first pass ran at up to half speed.
+    if let Some(&j) = limbs.first() {
+        primitive_times_at(ctx, 1, j);
+    }
+    let mut sum = [0.0; 6];
+    for &j in limbs {
+        let t = primitive_times_at(ctx, samples, j);
+        sum.iter_mut().zip(t).for_each(|(s, t)| *s += t);
+    }
+    sum.map(|s| s / limbs.len().max(1) as f64)
+}
+
+fn primitive_times_at(ctx: &Context, samples: usize, j: usize) -> [f64; 6] {
     const REPS: usize = 16;
-    let ring = ctx.ring();
     let n = ctx.n();
-    let m = *ctx.modulus(0);
+    let m = *ctx.modulus(j);
     let limb = |seed: u64| -> Vec<u64> {
         let mut rng = rand::rngs::ChaCha20Rng::seed_from_u64(seed);
         (0..n).map(|_| rng.random_range(0..m.value)).collect()
     };
-    let one = |seed: u64| RnsPoly {
-        limbs: vec![limb(seed)],
-        ntt: true,
-    };
-    let (mut a, b) = (one(1), one(2));
+    let (mut a, b) = (limb(1), limb(2));
     let mut x = limb(3);
     let y = limb(4);
-    let table = ring.table(0);
+    let table = ctx.ring().table(j);
     let g = ctx.galois_element(1);
+    let permuted = RnsPoly {
+        limbs: vec![b.clone()],
+        ntt: true,
+    };
     let per_limb = |f: &mut dyn FnMut()| {
         f();
         let ts = (0..samples)
@@ -240,7 +264,7 @@ fn primitive_times(ctx: &Context, samples: usize) -> [f64; 6] {
     };
     let ntt = per_limb(&mut || table.forward(&mut x));
     let intt = per_limb(&mut || table.inverse(&mut x));
-    let modmul = per_limb(&mut || ring.mul_assign(&mut a, &b));
+    let modmul = per_limb(&mut || lanes::mul_assign(&m, &mut a, &b));
     let mac = per_limb(&mut || {
         // The key switch's inner loop: exact sums of products over blocks of 256, one
         // product added per coefficient (the operands below this prime).
@@ -254,9 +278,11 @@ fn primitive_times(ctx: &Context, samples: usize) -> [f64; 6] {
         }
         std::hint::black_box(&acc);
     });
-    let add = per_limb(&mut || ring.add_assign(&mut a, &b));
+    let add = per_limb(&mut || {
+        a.iter_mut().zip(&b).for_each(|(u, &v)| *u = m.add(*u, v));
+    });
     let permute = per_limb(&mut || {
-        std::hint::black_box(ctx.automorphism_ntt(&b, g));
+        std::hint::black_box(ctx.automorphism_ntt(&permuted, g));
     });
     [ntt, intt, modmul, mac, add, permute]
 }

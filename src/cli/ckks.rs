@@ -13,9 +13,10 @@ use cellwise::ckks::profile::{ProfileConfig, measure};
 use cellwise::ckks::roofline::{self, RooflineConfig};
 use cellwise::ckks::scheme::error::CkksError;
 use cellwise::ckks::scheme::params::{PRESETS, Parameters, ParametersLiteral};
+use cellwise::cost::calibration;
 use cellwise::cost::profile::{FORMAT, OpTiming, Profile, ProfileParams};
 
-use super::common::MAX_THREADS;
+use super::common::{Kernels, MAX_THREADS};
 
 /// Most timed repetitions per operation: the median of 1,000 is as stable as it gets, and a
 /// profile of that many at `fgb-like` already takes days.
@@ -88,13 +89,6 @@ struct MeasureArgs {
     kernels: Kernels,
 }
 
-/// Which coefficient kernels a measurement runs (`--kernels`).
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Kernels {
-    Auto,
-    Portable,
-}
-
 /// What a measuring command runs at, its arguments checked.
 struct Setup {
     name: String,
@@ -143,7 +137,7 @@ impl MeasureArgs {
             Err(e @ CkksError::InsecureEncapsulation { .. }) => return Err(e.into()),
             Err(_) => 0,
         };
-        lanes::set_portable(self.kernels == Kernels::Portable);
+        self.kernels.apply();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.threads)
             .build()
@@ -243,9 +237,14 @@ fn profile(a: MeasureArgs) -> anyhow::Result<()> {
                 median: (t.median_ms * 1e4).round() / 1e4,
                 samples: Some(t.samples),
                 source: "measured".to_string(),
+                counts: t.counts.as_ref().map(calibration::counts_of),
             })
             .collect(),
         peak_rss_mb: m.peak_rss_mb.map(|x| x.round()),
+        primitives: Some(calibration::primitives_of(
+            &m.primitive_ms,
+            &m.primitive_limbs,
+        )),
         name: String::new(),
     };
     // The profile format plus, per operation, the levels it consumed and its precision.

@@ -88,3 +88,91 @@ pub fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Which coefficient kernels the CKKS engine runs (`--kernels`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kernels {
+    /// The CPU's vector path, if it has one.
+    Auto,
+    /// Scalar code (for A/B runs against the vector path).
+    Portable,
+}
+
+impl Kernels {
+    /// Makes the engine use these kernels from now on.
+    pub fn apply(self) {
+        cellwise::ckks::math::lanes::set_portable(self == Kernels::Portable);
+    }
+}
+
+/// `--calibrate` and `--recalibrate`.
+#[derive(clap::Args, Debug)]
+pub struct CalibrateArgs {
+    /// Also predict with the latency profile calibrated to this machine: its limb primitives
+    /// timed for a few seconds (cached per machine in $CELLWISE_CACHE_DIR, else
+    /// ~/.cache/cellwise) and the profile's figures carried over by its primitive counts.
+    #[arg(long)]
+    pub calibrate: bool,
+    /// Time the primitives again even if this machine's calibration is cached.
+    #[arg(long, requires = "calibrate")]
+    pub recalibrate: bool,
+}
+
+/// A cost-model spec calibrated to this machine, with what went into it.
+pub struct Calibrated {
+    /// The spec with the calibrated profile.
+    pub spec: cellwise::cost::Spec,
+    /// This machine's primitives.
+    pub calibration: cellwise::cost::calibration::Calibration,
+    /// Where they came from (`measured` or `cached`) and the cache file.
+    pub origin: String,
+    /// How the figures moved.
+    pub factors: cellwise::cost::calibration::Factors,
+}
+
+/// `spec` calibrated to this machine when `args` ask for it (`None` otherwise); a spec
+/// without a latency profile, or a profile that cannot be calibrated, is refused in one line.
+pub fn calibrated(
+    spec: &cellwise::cost::Spec,
+    args: &CalibrateArgs,
+) -> anyhow::Result<Option<Calibrated>> {
+    use cellwise::cost::calibration::{self, Origin};
+    if !args.calibrate {
+        return Ok(None);
+    }
+    let profile = spec
+        .profile()
+        .context("--calibrate needs the latency model (it calibrates a timing profile)")?;
+    let preset = profile.params.preset.clone();
+    eprintln!(
+        "calibrating {} to this machine (preset {preset})",
+        profile.name
+    );
+    let dir = calibration::cache_dir();
+    let (here, origin) = calibration::for_machine(&preset, dir.as_deref(), args.recalibrate)?;
+    let origin = match origin {
+        Origin::Cached(f) => format!("cached in {}", f.display()),
+        Origin::Measured(Some(f)) => format!(
+            "measured in {:.1} s, cached in {}",
+            here.seconds,
+            f.display()
+        ),
+        Origin::Measured(None) => format!("measured in {:.1} s (no cache directory)", here.seconds),
+    };
+    let (spec, factors) = spec
+        .calibrated(&here)?
+        .context("--calibrate needs the latency model (it calibrates a timing profile)")?;
+    eprintln!(
+        "calibration {origin}: bootstrap x{}, remainder x{:.3}",
+        factors
+            .bootstrap
+            .map_or("-".to_string(), |b| format!("{b:.3}")),
+        factors.remainder
+    );
+    Ok(Some(Calibrated {
+        spec,
+        calibration: here,
+        origin,
+        factors,
+    }))
+}

@@ -17,7 +17,7 @@ use cellwise::problem::{DEFAULT_PROBLEM, Problem};
 use cellwise::recurrence::CellKind;
 use cellwise::schedule::Schedule;
 
-use super::common::{splits_for, weights_for};
+use super::common::{CalibrateArgs, Kernels, calibrated, splits_for, weights_for};
 
 /// Arguments of `cellwise cost`.
 #[derive(clap::Args)]
@@ -71,6 +71,12 @@ pub struct Args {
     /// images) instead of the data directory (tests).
     #[arg(long, hide = true, conflicts_with = "data_dir")]
     fixture: bool,
+    #[command(flatten)]
+    calibrate: CalibrateArgs,
+    /// Coefficient kernels the calibration times (`auto`: the CPU's vector path; `portable`:
+    /// scalar code, what a run with `--kernels portable` uses).
+    #[arg(long, value_enum, default_value_t = Kernels::Auto)]
+    kernels: Kernels,
 }
 
 /// `--placement` values.
@@ -143,17 +149,52 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
     };
     let spec = cost::Spec::parse(&spec, &problem, &options).context("building the cost model")?;
+    args.kernels.apply();
+    let calibrated = calibrated(&spec, &args.calibrate)?;
     let candidates = if spec.needs_fits() {
         measured_candidates(&problem, &args)?
     } else {
         None
     };
-    let model = spec
-        .build(&problem, candidates.as_ref())
-        .context("building the cost model")?;
-    let breakdown = model
-        .breakdown(&schedule)
-        .with_context(|| format!("pricing schedule '{text}'"))?;
+    let price = |spec: cost::Spec| {
+        spec.build(&problem, candidates.as_ref())
+            .context("building the cost model")?
+            .breakdown(&schedule)
+            .with_context(|| format!("pricing schedule '{text}'"))
+    };
+    let breakdown = price(spec)?;
+    if let Some(c) = calibrated {
+        let here = price(c.spec)?;
+        if args.json {
+            let json = serde_json::json!({
+                "shipped": breakdown,
+                "calibrated": here,
+                "calibration": c.calibration,
+                "factors": c.factors,
+            });
+            return super::print(&format!("{}\n", serde_json::to_string_pretty(&json)?));
+        }
+        let table = if schedule.slots() == 1 {
+            render(&text, &problem.name, &breakdown)
+        } else {
+            render_graph(&text, &problem, &schedule, &breakdown)
+        };
+        super::print(&table)?;
+        super::print(&format!(
+            "{} | calibrated to this machine ({}, kernels {}; {}): {} {} against the profile's {} {} (x{:.3}), {} bootstraps\n",
+            text,
+            c.calibration.cpu,
+            c.calibration.kernels,
+            c.origin,
+            total(here.total),
+            here.unit,
+            total(breakdown.total),
+            breakdown.unit,
+            here.total / breakdown.total,
+            here.bootstraps
+        ))?;
+        return Ok(());
+    }
     if args.json {
         super::print(&format!("{}\n", serde_json::to_string_pretty(&breakdown)?))
     } else if schedule.slots() == 1 {

@@ -9,13 +9,14 @@ use anyhow::Context as _;
 use ndarray::s;
 use serde::{Deserialize, Serialize};
 
-use super::common::{set_threads, splits_for, weights_for};
+use super::common::{CalibrateArgs, Kernels, calibrated, set_threads, splits_for, weights_for};
 use cellwise::ckks::scheme::params::{PRESETS, ParametersLiteral};
 use cellwise::cost::{self, CostModel, CostOptions};
 use cellwise::data::{self, Split, Splits};
 use cellwise::infer::files::{self, CiphertextInfo, Role};
 use cellwise::infer::{
-    self, Client, InferenceReport, NetShape, Request, Server, StepReport, argmax_rows,
+    self, CalibratedPrediction, Client, InferenceReport, NetShape, Request, Server, StepReport,
+    argmax_rows,
 };
 use cellwise::model::Weights;
 use cellwise::oracle::{Candidates, SAFE_ARGUMENT};
@@ -123,6 +124,12 @@ struct RunArgs {
     /// Also write the JSON report to this file (atomically).
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    calibrate: CalibrateArgs,
+    /// Coefficient kernels of the CKKS engine (`auto`: the CPU's vector path; `portable`:
+    /// scalar code).
+    #[arg(long, value_enum, default_value_t = Kernels::Auto)]
+    kernels: Kernels,
 }
 
 #[derive(clap::Args)]
@@ -372,9 +379,20 @@ struct RunRecord<'a> {
     problem: &'a str,
     weights: String,
     split: &'a str,
+    kernels: &'static str,
     keygen_seconds: f64,
     server_setup_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    calibration: Option<CalibrationRecord>,
     reports: &'a [InferenceReport],
+}
+
+/// The calibration of a run's predictions (`--calibrate`).
+#[derive(Serialize)]
+struct CalibrationRecord {
+    calibration: cellwise::cost::calibration::Calibration,
+    origin: String,
+    factors: cellwise::cost::calibration::Factors,
 }
 
 /// Refuses, before anything is encrypted, a batch with an image that leaves the safe range
@@ -422,9 +440,22 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
     let weights = weights_for(&problem, a.model.weights.as_deref())?;
     let params = parameters(&a.keys)?;
     let cost = cost_spec(&a.cost, &problem, &params)?;
+    a.kernels.apply();
+    let calibrated = calibrated(&cost, &a.calibrate)?;
     let splits = splits_of(&problem, &a.data)?;
     let candidates = Candidates::for_model(&problem, &weights, &splits.train)?;
     let cost = cost_model(cost, &a.cost, &problem, &candidates)?;
+    let (calibrated_cost, calibration) = match calibrated {
+        Some(c) => (
+            Some(cost_model(c.spec, &a.cost, &problem, &candidates)?),
+            Some(CalibrationRecord {
+                calibration: c.calibration,
+                origin: c.origin,
+                factors: c.factors,
+            }),
+        ),
+        None => (None, None),
+    };
     let shape = NetShape::of(&problem);
 
     let capacity = shape.layout(params.build()?.slots())?.batch;
@@ -453,7 +484,11 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
             images: batch.images.view(),
             labels: &batch.labels,
         };
-        let report = infer::run_schedule(&client, &server, &req, &mut progress(problem.steps()))?;
+        let mut report =
+            infer::run_schedule(&client, &server, &req, &mut progress(problem.steps()))?;
+        if let Some(model) = &calibrated_cost {
+            report.calibrated = Some(CalibratedPrediction::of(model.as_ref(), s, &report)?);
+        }
         if let Some(&(i, m)) = report
             .unsafe_images
             .iter()
@@ -486,8 +521,10 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
         problem: &problem.name,
         weights: weights.fingerprint(),
         split: &batch.name,
+        kernels: cellwise::ckks::math::lanes::path().name(),
         keygen_seconds,
         server_setup_seconds,
+        calibration,
         reports: &reports,
     };
     let json = serde_json::to_string_pretty(&record)?;
@@ -547,6 +584,16 @@ fn print_table(r: &RunRecord<'_>) -> anyhow::Result<()> {
             x.max_logit_error,
             x.unsafe_images.len()
         ))?;
+        if let Some(c) = &x.calibrated {
+            super::print(&format!(
+                "{:<30} calibrated to this machine: predicted {:.1} s, error {:+.1}% ({} bootstraps; {})\n",
+                "",
+                c.predicted,
+                100.0 * c.prediction_error,
+                c.bootstraps,
+                c.cost_model
+            ))?;
+        }
     }
     Ok(())
 }

@@ -17,6 +17,7 @@
 //! [`placement`] places bootstraps (greedy and optimal), the models in [`models`] price the
 //! result, and [`stages`] shows a model step by step to a dynamic programme.
 
+pub mod calibration;
 pub mod circuit;
 pub mod gated;
 pub mod graph_depth;
@@ -329,6 +330,38 @@ impl Spec {
             kind,
             options: *options,
         })
+    }
+
+    /// The timing profile of a `latency` spec.
+    pub fn profile(&self) -> Option<&Profile> {
+        match &self.kind {
+            SpecKind::Latency(p) | SpecKind::GatedLatency(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The same spec with its profile carried to the machine `here` measured
+    /// ([`calibration::calibrate`]), and how the figures moved; `None` for a spec without a
+    /// profile.
+    pub fn calibrated(
+        &self,
+        here: &calibration::Calibration,
+    ) -> Result<Option<(Self, calibration::Factors)>, calibration::CalibrationError> {
+        let wrap = |p: Profile| match self.kind {
+            SpecKind::GatedLatency(_) => SpecKind::GatedLatency(Box::new(p)),
+            _ => SpecKind::Latency(Box::new(p)),
+        };
+        let Some(profile) = self.profile() else {
+            return Ok(None);
+        };
+        let (p, factors) = calibration::calibrate(profile, here)?;
+        Ok(Some((
+            Self {
+                kind: wrap(p),
+                options: self.options,
+            },
+            factors,
+        )))
     }
 
     /// True if the model plans the encrypted circuit and so needs the cell's fits: a problem

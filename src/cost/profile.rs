@@ -16,6 +16,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ckks::math::tally::Primitive;
+
 /// The only profile format this version reads.
 pub const FORMAT: &str = "cellwise-ckks-profile/1";
 
@@ -132,6 +134,24 @@ pub struct OpTiming {
     pub samples: Option<usize>,
     /// Where the figure came from: `measured`, or e.g. `openfhe-measured` when borrowed.
     pub source: String,
+    /// Limb primitives one run performed, by primitive name (`ntt`, `intt`, `modmul`, `mac`,
+    /// `add`, `permute`): the engine's own counts, which a calibration weighs the
+    /// primitives' times by. Absent for figures without them (key generation, the client's
+    /// work, profiles measured before calibration existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<BTreeMap<String, u64>>,
+}
+
+/// The primitives' times on the machine a profile was measured on, beside its figures: what
+/// a calibration ([`super::calibration`]) compares the machine at hand with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Primitives {
+    /// Coefficient kernels of the run (`avx512-ifma`, `avx512`, `portable`).
+    pub kernels: String,
+    /// Chain indices of the limbs the primitives were timed on (their mean is recorded).
+    pub limbs: Vec<usize>,
+    /// Milliseconds per limb of each primitive on one thread, by primitive name.
+    pub ms_per_limb: BTreeMap<String, f64>,
 }
 
 /// A timing profile of one CKKS engine on one machine.
@@ -161,6 +181,10 @@ pub struct Profile {
     /// Peak resident memory of the run, MB.
     #[serde(default)]
     pub peak_rss_mb: Option<f64>,
+    /// The primitives' times of the measuring machine (profiles measured since calibration
+    /// exists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primitives: Option<Primitives>,
     /// Name or path it was loaded from (not part of the JSON).
     #[serde(skip)]
     pub name: String,
@@ -244,6 +268,20 @@ impl Profile {
                     t.op, t.level
                 )));
             }
+            if let Some(bad) = t
+                .counts
+                .iter()
+                .flatten()
+                .map(|(name, _)| name)
+                .find(|name| !is_primitive(name))
+            {
+                return Err(self.invalid(format!(
+                    "operation '{}' at level {} counts unknown primitive '{bad}' (known: {})",
+                    t.op,
+                    t.level,
+                    primitive_names().join(", ")
+                )));
+            }
             if seen.insert((t.op.as_str(), t.level), ()).is_some() {
                 return Err(self.invalid(format!(
                     "operation '{}' at level {} appears twice",
@@ -251,7 +289,33 @@ impl Profile {
                 )));
             }
         }
+        if let Some(p) = &self.primitives {
+            for name in primitive_names() {
+                match p.ms_per_limb.get(name) {
+                    Some(ms) if ms.is_finite() && *ms > 0.0 => {}
+                    Some(ms) => {
+                        return Err(self.invalid(format!(
+                            "primitive '{name}' has time {ms} ms (must be finite and > 0)"
+                        )));
+                    }
+                    None => {
+                        return Err(self.invalid(format!("primitives lack '{name}'")));
+                    }
+                }
+            }
+            if let Some(bad) = p.ms_per_limb.keys().find(|n| !is_primitive(n)) {
+                return Err(self.invalid(format!(
+                    "unknown primitive '{bad}' (known: {})",
+                    primitive_names().join(", ")
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// Seconds per unit of the profile's figures (validated on loading).
+    pub fn unit_seconds(&self) -> f64 {
+        unit_seconds(&self.units).unwrap_or(1e-3)
     }
 
     /// The distinct operation names, sorted.
@@ -335,6 +399,15 @@ fn unit_seconds(units: &str) -> Option<f64> {
         "us" => Some(1e-6),
         _ => None,
     }
+}
+
+/// The primitives' names, in [`Primitive::ALL`] order.
+pub fn primitive_names() -> Vec<&'static str> {
+    Primitive::ALL.iter().map(|p| p.name()).collect()
+}
+
+fn is_primitive(name: &str) -> bool {
+    Primitive::ALL.iter().any(|p| p.name() == name)
 }
 
 /// Short names of the shipped profiles.

@@ -291,6 +291,9 @@ pub struct InferenceReport {
     pub predicted: f64,
     /// (measured - predicted) / predicted, when the model predicts seconds.
     pub prediction_error: Option<f64>,
+    /// The prediction of the profile calibrated to this machine (`infer --calibrate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibrated: Option<CalibratedPrediction>,
     /// Bootstraps run (as placed by the cost model; see [`placement_for`]).
     pub bootstraps: usize,
     /// Seconds spent bootstrapping.
@@ -307,6 +310,37 @@ pub struct InferenceReport {
     pub peak_rss_mb: Option<f64>,
     /// Per step.
     pub steps: Vec<StepReport>,
+}
+
+/// A second prediction of a run: the latency model with its profile calibrated to the
+/// machine at hand (`cost::calibration`), pricing the same schedule.
+#[derive(Clone, Debug, Serialize)]
+pub struct CalibratedPrediction {
+    /// The calibrated cost model's name.
+    pub cost_model: String,
+    /// Its prediction, seconds.
+    pub predicted: f64,
+    /// (measured - predicted) / predicted.
+    pub prediction_error: f64,
+    /// The bootstraps its placement needs.
+    pub bootstraps: usize,
+}
+
+impl CalibratedPrediction {
+    /// `model`'s price of `report`'s schedule against the report's measured seconds.
+    pub fn of(
+        model: &dyn CostModel,
+        schedule: &Schedule,
+        report: &InferenceReport,
+    ) -> Result<Self, InferError> {
+        let b = model.breakdown(schedule)?;
+        Ok(Self {
+            cost_model: model.name().to_string(),
+            predicted: b.total,
+            prediction_error: (report.server_seconds - b.total) / b.total,
+            bootstraps: b.bootstraps,
+        })
+    }
 }
 
 /// What [`run_schedule`] needs besides the client and the server.
@@ -426,6 +460,7 @@ pub fn run_schedule(
         cost_model: req.cost.name().to_string(),
         predicted: breakdown.total,
         prediction_error,
+        calibrated: None,
         bootstraps: run.bootstraps,
         bootstrap_seconds: run.bootstrap_seconds,
         prepare_seconds,
