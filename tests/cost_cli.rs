@@ -124,3 +124,92 @@ fn bad_input_is_one_line_and_fails() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     }
 }
+
+/// `cellwise` with the calibration cache in `cache`.
+fn cellwise_cached(cache: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cellwise"))
+        .args(args)
+        .env("CELLWISE_CACHE_DIR", cache)
+        .output()
+        .expect("run cellwise");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn calibration_prices_beside_the_profile_and_refuses_what_it_cannot_carry() {
+    let cache = tempfile::tempdir().unwrap();
+    let args = [
+        "cost",
+        "--schedule",
+        "all-17",
+        "--problem",
+        "mnist-rnn32-safe",
+        "--preset",
+        "fgb-like-12",
+        "--calibrate",
+        "--json",
+    ];
+    let (ok, stdout, stderr) = cellwise_cached(cache.path(), &args);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("measured in"), "{stderr}");
+    let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let (shipped, here) = (
+        j["shipped"]["total"].as_f64().unwrap(),
+        j["calibrated"]["total"].as_f64().unwrap(),
+    );
+    // Same circuit, another machine's speed: the same bootstraps at a plausible price.
+    assert_eq!(j["shipped"]["bootstraps"], j["calibrated"]["bootstraps"]);
+    assert!(here > 0.2 * shipped && here < 5.0 * shipped, "{here} vs {shipped}");
+    assert!(
+        j["calibrated"]["model"]
+            .as_str()
+            .unwrap()
+            .ends_with("+calibrated")
+    );
+    for p in ["ntt", "intt", "modmul", "mac", "add", "permute"] {
+        assert!(j["calibration"]["ms_per_limb"][p].as_f64().unwrap() > 0.0, "{p}");
+    }
+    // The second run reads this machine's cache.
+    let (ok, stdout2, stderr) = cellwise_cached(cache.path(), &args);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("cached in"), "{stderr}");
+    let j2: serde_json::Value = serde_json::from_str(&stdout2).unwrap();
+    assert_eq!(j2["calibrated"]["total"], j["calibrated"]["total"]);
+
+    let fails = |args: &[&str], needle: &str| {
+        let (ok, _, stderr) = cellwise_cached(cache.path(), args);
+        assert!(!ok, "{args:?} should fail");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    };
+    fails(
+        &[
+            "cost",
+            "--schedule",
+            "all-17",
+            "--model",
+            "depth",
+            "--calibrate",
+        ],
+        "--calibrate needs the latency model",
+    );
+    fails(
+        &[
+            "cost",
+            "--schedule",
+            "all-17",
+            "--profile",
+            "cellwise-fgb-like-12",
+            "--calibrate",
+        ],
+        "profile cellwise-fgb-like-12 records no primitive timings",
+    );
+    fails(
+        &["cost", "--schedule", "all-17", "--recalibrate"],
+        "--calibrate",
+    );
+}

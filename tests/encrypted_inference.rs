@@ -313,3 +313,51 @@ fn an_encrypted_rnn64_agrees_with_the_plaintext_oracle() {
         .unwrap();
     assert!(b.bootstraps > 0 && b.total > 0.0, "{b:?}");
 }
+
+/// `infer --calibrate`: the shipped test-boot profile carried to this machine prices the same
+/// run beside the profile's own prediction, and the run record names the calibration.
+#[test]
+fn a_calibrated_prediction_is_reported_beside_the_profiles() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cellwise"))
+        .args([
+            "infer",
+            "--encrypted",
+            "--preset",
+            "test-boot",
+            "--insecure",
+            "--fixture",
+            "--images",
+            "16",
+            "--seed",
+            "1",
+            "--schedule",
+            "all-3",
+            "--calibrate",
+            "--json",
+        ])
+        .env("CELLWISE_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &j["reports"][0];
+    let (shipped, calibrated) = (
+        r["predicted"].as_f64().unwrap(),
+        r["calibrated"]["predicted"].as_f64().unwrap(),
+    );
+    assert!(calibrated > 0.2 * shipped && calibrated < 5.0 * shipped);
+    assert_eq!(r["calibrated"]["bootstraps"], r["bootstraps"]);
+    let measured = r["server_seconds"].as_f64().unwrap();
+    let error = r["calibrated"]["prediction_error"].as_f64().unwrap();
+    assert!((error - (measured - calibrated) / calibrated).abs() < 1e-9);
+    assert_eq!(j["calibration"]["calibration"]["preset"], "test-boot");
+    assert!(
+        j["calibration"]["origin"]
+            .as_str()
+            .unwrap()
+            .starts_with("measured")
+    );
+    assert!(j["kernels"].is_string());
+}

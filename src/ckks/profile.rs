@@ -75,6 +75,9 @@ pub struct ProfileConfig {
     pub bootstrap_samples: usize,
 }
 
+/// Rounds per primitive in each snapshot of the primitives' times.
+const PRIMITIVE_SAMPLES: usize = 15;
+
 type Task<'a> = (
     String,
     usize,
@@ -89,15 +92,19 @@ pub fn measure(
     progress: &dyn Fn(&str),
 ) -> Result<Measurements, CkksError> {
     let ctx = Context::new(params)?;
+    // The primitives are timed at the start, after the bootstrap and after every level, and
+    // each one's median over those snapshots is recorded: one snapshot is a second of a run
+    // of minutes, and the machine's speed drifts by several per cent within one.
     let primitive_limbs = roofline::calibration_limbs(&ctx);
-    let primitive_ms = roofline::primitive_times(&ctx, cfg.samples.max(5), &primitive_limbs);
-    for p in Primitive::ALL {
-        progress(&format!(
-            "{:>18}: {:.4} ms per limb",
-            p.name(),
-            primitive_ms[p as usize]
-        ));
-    }
+    let mut snapshots = Vec::new();
+    let mut snapshot = || {
+        snapshots.push(roofline::primitive_times(
+            &ctx,
+            PRIMITIVE_SAMPLES,
+            &primitive_limbs,
+        ))
+    };
+    snapshot();
     let slots = params.slots();
     let mut steps: Vec<isize> = (1..=31).collect();
     for op in profile_ops() {
@@ -145,6 +152,7 @@ pub fn measure(
             );
         }
         bootstrap_peak_rss_mb = crate::sysinfo::peak_rss_mb();
+        snapshot();
     }
     let t = Instant::now();
     let relin = kg.relin_key(&sk);
@@ -313,10 +321,21 @@ pub fn measure(
             }
         }
         progress(&format!("level {level}: {s} rounds done"));
+        snapshot();
         for (((op, level, consumed, _), ts), c) in tasks.iter().zip(times).zip(counts) {
             let bits = checked.iter().find(|(o, _, _)| o == op).map(|c| c.2);
             record(op, *level, median(ts), s, *consumed, bits, Some(c));
         }
+    }
+    let primitive_ms: [f64; 6] =
+        std::array::from_fn(|p| median(snapshots.iter().map(|t| t[p]).collect()));
+    for p in Primitive::ALL {
+        progress(&format!(
+            "{:>18}: {:.4} ms per limb (median of {} snapshots)",
+            p.name(),
+            primitive_ms[p as usize],
+            snapshots.len()
+        ));
     }
     Ok(Measurements {
         timings,

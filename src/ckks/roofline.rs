@@ -235,15 +235,17 @@ pub fn primitive_times(ctx: &Context, samples: usize, limbs: &[usize]) -> [f64; 
 }
 
 fn primitive_times_at(ctx: &Context, samples: usize, j: usize) -> [f64; 6] {
-    const REPS: usize = 16;
+    // Each sample repeats a primitive for at least this long, so that timer resolution and
+    // short stalls do not move the median.
+    const SAMPLE_MS: f64 = 2.0;
     let n = ctx.n();
     let m = *ctx.modulus(j);
     let limb = |seed: u64| -> Vec<u64> {
         let mut rng = rand::rngs::ChaCha20Rng::seed_from_u64(seed);
         (0..n).map(|_| rng.random_range(0..m.value)).collect()
     };
-    let (mut a, b) = (limb(1), limb(2));
-    let mut x = limb(3);
+    let (mut a, mut c, b) = (limb(1), limb(1), limb(2));
+    let (mut x, mut z) = (limb(3), limb(3));
     let y = limb(4);
     let table = ctx.ring().table(j);
     let g = ctx.galois_element(1);
@@ -251,40 +253,54 @@ fn primitive_times_at(ctx: &Context, samples: usize, j: usize) -> [f64; 6] {
         limbs: vec![b.clone()],
         ntt: true,
     };
-    let per_limb = |f: &mut dyn FnMut()| {
-        f();
-        let ts = (0..samples)
-            .map(|_| {
-                let t = Instant::now();
-                (0..REPS).for_each(|_| f());
-                ms_since(t) / REPS as f64
-            })
-            .collect();
-        median(ts)
-    };
-    let ntt = per_limb(&mut || table.forward(&mut x));
-    let intt = per_limb(&mut || table.inverse(&mut x));
-    let modmul = per_limb(&mut || lanes::mul_assign(&m, &mut a, &b));
-    let mac = per_limb(&mut || {
-        // The key switch's inner loop: exact sums of products over blocks of 256, one
-        // product added per coefficient (the operands below this prime).
-        let block = n.min(256);
-        let mut acc = ProductSums::new(&m, block, true);
-        for (start, xs) in (0..n).step_by(block).zip(x.chunks(block)) {
-            acc.mac(xs, &y[start..start + block]);
-            if start % (8 * block) == 0 {
-                acc.clear();
+    let mut work: [Box<dyn FnMut() + '_>; 6] = [
+        Box::new(|| table.forward(&mut x)),
+        Box::new(|| table.inverse(&mut z)),
+        Box::new(|| lanes::mul_assign(&m, &mut a, &b)),
+        Box::new(|| {
+            // The key switch's inner loop: exact sums of products over blocks of 256, one
+            // product added per coefficient (the operands below this prime).
+            let block = n.min(256);
+            let mut acc = ProductSums::new(&m, block, true);
+            for (start, xs) in (0..n).step_by(block).zip(y.chunks(block)) {
+                acc.mac(xs, &b[start..start + block]);
+                if start % (8 * block) == 0 {
+                    acc.clear();
+                }
             }
+            std::hint::black_box(&acc);
+        }),
+        Box::new(|| {
+            c.iter_mut().zip(&b).for_each(|(u, &v)| *u = m.add(*u, v));
+        }),
+        Box::new(|| {
+            std::hint::black_box(ctx.automorphism_ntt(&permuted, g));
+        }),
+    ];
+    // Repetitions per sample, from one timed call after a warm-up call.
+    let reps: Vec<usize> = work
+        .iter_mut()
+        .map(|f| {
+            f();
+            let t = Instant::now();
+            f();
+            (SAMPLE_MS / ms_since(t).max(1e-6)).ceil().clamp(4.0, 1e5) as usize
+        })
+        .collect();
+    // Round-robin over the primitives, so that a slow spell of the machine touches them all.
+    let mut times = vec![Vec::with_capacity(samples); work.len()];
+    for _ in 0..samples {
+        for ((f, &r), ts) in work.iter_mut().zip(&reps).zip(&mut times) {
+            let t = Instant::now();
+            (0..r).for_each(|_| f());
+            ts.push(ms_since(t) / r as f64);
         }
-        std::hint::black_box(&acc);
-    });
-    let add = per_limb(&mut || {
-        a.iter_mut().zip(&b).for_each(|(u, &v)| *u = m.add(*u, v));
-    });
-    let permute = per_limb(&mut || {
-        std::hint::black_box(ctx.automorphism_ntt(&permuted, g));
-    });
-    [ntt, intt, modmul, mac, add, permute]
+    }
+    let mut out = [0.0; 6];
+    for (o, ts) in out.iter_mut().zip(times) {
+        *o = median(ts);
+    }
+    out
 }
 
 fn ms_since(t: Instant) -> f64 {

@@ -143,6 +143,11 @@ pub fn calibrated(
     let profile = spec
         .profile()
         .context("--calibrate needs the latency model (it calibrates a timing profile)")?;
+    anyhow::ensure!(
+        profile.primitives.is_some(),
+        "{}",
+        calibration::CalibrationError::NoPrimitives(profile.name.clone())
+    );
     let preset = profile.params.preset.clone();
     eprintln!(
         "calibrating {} to this machine (preset {preset})",

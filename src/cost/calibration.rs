@@ -28,8 +28,8 @@ use crate::ckks::scheme::params::ParametersLiteral;
 /// The only calibration format this version reads.
 pub const FORMAT: &str = "cellwise-calibration/1";
 
-/// Rounds of 16 repetitions per primitive and limb (the median is kept).
-const SAMPLES: usize = 9;
+/// Rounds per primitive and limb (each at least 2 ms; the median is kept).
+const SAMPLES: usize = 15;
 
 /// Errors of calibrating a profile.
 #[derive(Debug, thiserror::Error)]

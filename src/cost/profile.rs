@@ -39,6 +39,11 @@ const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../profiles/openfhe-fgb-like.json"),
     ),
     (
+        "cellwise-fgb-like-12-2026-12-05",
+        "cellwise-fgb-like-12-2026-12-05.json",
+        include_str!("../../profiles/cellwise-fgb-like-12-2026-12-05.json"),
+    ),
+    (
         "cellwise-fgb-like-12",
         "cellwise-fgb-like-12.json",
         include_str!("../../profiles/cellwise-fgb-like-12.json"),
@@ -475,6 +480,16 @@ pub(crate) mod tests {
         )
     }
 
+    /// `json` with a `primitives` block of these times.
+    fn with_primitives(json: &str, ms: &str) -> String {
+        json.replace(
+            r#""peak_rss_mb":100.0"#,
+            &format!(
+                r#""peak_rss_mb":100.0,"primitives":{{"kernels":"portable","limbs":[1,22],"ms_per_limb":{{{ms}}}}}"#
+            ),
+        )
+    }
+
     #[test]
     fn reads_and_interpolates() {
         let p = Profile::from_json("t", &sample_json()).unwrap();
@@ -534,7 +549,44 @@ pub(crate) mod tests {
                 "'poly_deg7' at level 9 appears twice",
             ),
             ("{ not json".to_string(), "profile bad:"),
+            (
+                good.replace(
+                    r#""source":"openfhe-measured"}"#,
+                    r#""source":"measured","counts":{"ntt":3,"fft":1}}"#,
+                ),
+                "counts unknown primitive 'fft'",
+            ),
+            (
+                with_primitives(&good, r#""ntt":0.2,"intt":0.2,"modmul":0.1,"mac":0.1,"add":0.05"#),
+                "primitives lack 'permute'",
+            ),
+            (
+                with_primitives(
+                    &good,
+                    r#""ntt":0.2,"intt":0.2,"modmul":-0.1,"mac":0.1,"add":0.05,"permute":0.05"#,
+                ),
+                "primitive 'modmul' has time -0.1 ms",
+            ),
+            (
+                with_primitives(
+                    &good,
+                    r#""ntt":0.2,"intt":0.2,"modmul":0.1,"mac":0.1,"add":0.05,"permute":0.05,"fft":1"#,
+                ),
+                "unknown primitive 'fft'",
+            ),
         ];
+        assert!(
+            Profile::from_json(
+                "good",
+                &with_primitives(
+                    &good,
+                    r#""ntt":0.2,"intt":0.2,"modmul":0.1,"mac":0.1,"add":0.05,"permute":0.05"#
+                )
+            )
+            .unwrap()
+            .primitives
+            .is_some()
+        );
         for (json, expected) in cases {
             let err = Profile::from_json("bad", &json).unwrap_err().to_string();
             assert!(err.contains(expected), "{err} (expected {expected})");
@@ -550,7 +602,8 @@ pub(crate) mod tests {
         for name in shipped_names() {
             let p = Profile::load(name).unwrap();
             let top = p.params.levels;
-            assert_eq!(top, if name.ends_with("-12") { 12 } else { 9 }, "{name}");
+            let levels = if p.params.preset == "fgb-like-12" { 12 } else { 9 };
+            assert_eq!(top, levels, "{name}");
             assert!(
                 name.starts_with("openfhe")
                     || name.contains(p.params.preset.as_str())
@@ -580,13 +633,15 @@ pub(crate) mod tests {
     #[test]
     fn the_default_profile_is_the_presets_own_never_one_with_as_many_levels() {
         assert_eq!(default_profile_for("fgb-like", None), Some("cellwise"));
+        // The newest measurement at a preset comes first; it times every circuit's
+        // operations, the gated cells' among them.
         assert_eq!(
             default_profile_for("fgb-like-12", None),
-            Some("cellwise-fgb-like-12")
+            Some("cellwise-fgb-like-12-2026-12-05")
         );
         assert_eq!(
             default_profile_for("fgb-like-12", Some("hoist_32")),
-            Some("cellwise-gated-fgb-like-12")
+            Some("cellwise-fgb-like-12-2026-12-05")
         );
         // test-boot has fgb-like's 9 levels between bootstraps at N = 2^12: it is priced with
         // its own profile, not with fgb-like's.
