@@ -72,7 +72,8 @@ def main():
     for path, run in runs:
         lines += [
             f"`{os.path.relpath(path, os.path.dirname(a.out) or '.')}` (measured "
-            f"{run['date']} on {run['cpu']} with {run['threads']} threads; preset "
+            f"{run['date']} on {run['cpu']} with {run['threads']} threads"
+            f"{'; kernels ' + run['kernels'] if 'kernels' in run else ''}; preset "
             f"`{run['preset']}`; {run['split']}; "
             f"key generation {run['keygen_seconds']:.1f} s, server setup "
             f"{run['server_setup_seconds']:.1f} s, once for all its schedules):",
@@ -127,8 +128,11 @@ def main():
         "## Against the paper and the goal",
         "",
     ]
+    # Runs on the scalar kernels (`--kernels portable`, an A/B of the engine) are not the
+    # engine's figure.
     safe_runs = [run for _, run in runs
-                 if all(not unsafe(x)[0] for x in run["reports"])
+                 if run.get("kernels") != "portable"
+                 and all(not unsafe(x)[0] for x in run["reports"])
                  and any(x["schedule"] == "all-17" for x in run["reports"])]
     # The newest safe run of each preset (a later run of a preset replaces an earlier one).
     latest = {run["preset"]: run for run in safe_runs}
@@ -149,7 +153,9 @@ def main():
             lines.append(f"- The latency model under the OpenFHE profile predicts "
                          f"{a.openfhe_estimate:.0f} s for all-17 on 2 threads; measured here "
                          f"{a17['server_seconds'] / a.openfhe_estimate:.2f}x that.")
-        best = by.get("17 except 7@0,1,2,3")
+        # The newest safe run of the preset that ran the paper-style schedule.
+        best = next((x for r in reversed(safe_runs) if r["preset"] == preset
+                     for x in r["reports"] if x["schedule"] == "17 except 7@0,1,2,3"), None)
         if best:
             lines.append(f"- Paper-style best (four degree-7 cells, `17 except 7@0,1,2,3`): "
                          f"{best['server_seconds']:.1f} s, accuracy "
@@ -186,14 +192,15 @@ def main():
                     f"{'inf' if peak is None else f'{peak:.3f}'} | {len(u)} | "
                     f"{100 * lost_p:.1f} % |")
     lines += ["", "## Prediction error", ""]
-    for _, run in runs:
+    for path, run in runs:
         for x in run["reports"]:
             per = [st["bootstrap_seconds"] / st["bootstraps"] for st in x["steps"]
                    if st["bootstraps"]]
             if not per:
                 continue
             lines.append(
-                f"- `{run['preset']}`, `{run['problem']}`, `{x['schedule']}`: {x['bootstraps']} "
+                f"- `{run['preset']}`, `{run['problem']}`, `{x['schedule']}` "
+                f"(`{os.path.basename(path)}`): {x['bootstraps']} "
                 f"bootstraps, median "
                 f"{statistics.median(per):.2f} s (min {min(per):.2f}, max {max(per):.2f}); "
                 f"the rest of the server's work {x['server_seconds'] - x['bootstrap_seconds']:.1f} s.")
@@ -201,6 +208,43 @@ def main():
                  "`profiles/cellwise-PRESET.json` of the run's preset, measured in its own process) and the rest "
                  "from the per-operation medians; each run was priced by the profile shipped "
                  "when it was made (its `predicted` column).")
+    calibrated = [(path, run) for path, run in runs if run.get("calibration")]
+    if calibrated:
+        lines += [
+            "", "## Calibrated predictions", "",
+            "`--calibrate`: the profile carried to the machine of the run from its limb "
+            "primitives timed at the start of the run (`profiles/README.md`, calibration). "
+            "The bootstraps were placed by the profile's own model; the calibrated model "
+            "prices the same schedule. Error = (measured - predicted) / predicted.", "",
+            "| run | kernels | schedule | measured s | profile | predicted s | error | "
+            "calibrated s | error | bootstrap factor | remainder factor | calibration |",
+            "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for path, run in calibrated:
+            c = run["calibration"]
+            f = c["factors"]
+            for x in run["reports"]:
+                k = x.get("calibrated")
+                if not k:
+                    continue
+                err = x.get("prediction_error")
+                boot = f.get("bootstrap")
+                origin = c["origin"].split(" ")[0]
+                lines.append(
+                    f"| `{os.path.basename(path)}` | {run.get('kernels', '?')} | `{x['schedule']}` | "
+                    f"{x['server_seconds']:.1f} | `{x['cost_model']}` | {x['predicted']:.1f} | "
+                    f"{'—' if err is None else f'{100 * err:+.1f} %'} | {k['predicted']:.1f} | "
+                    f"{100 * k['prediction_error']:+.1f} % | "
+                    f"{'—' if boot is None else f'{boot:.3f}'} | "
+                    f"{f['remainder']:.3f} | {origin} in {c['calibration']['seconds']:.1f} s |")
+        errs = [(run.get("kernels", "?"), x["calibrated"]["prediction_error"])
+                for _, run in calibrated for x in run["reports"] if x.get("calibrated")]
+        paths = sorted({k for k, _ in errs})
+        worst = max(abs(e) for _, e in errs)
+        lines += ["", f"Calibrated predictions within 10 % of the measured time on "
+                  f"{len(paths)} kernel path(s) ({', '.join(paths)}): "
+                  f"{'met' if worst <= 0.10 else 'NOT met'} (largest error {100 * worst:.1f} %, "
+                  f"one run per path)."]
     lost = [(run, x) for _, run in runs for x in run["reports"] if unsafe(x)[0]]
     if lost:
         lines += ["", "## Unsafe images", ""]

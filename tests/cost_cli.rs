@@ -163,7 +163,10 @@ fn calibration_prices_beside_the_profile_and_refuses_what_it_cannot_carry() {
     );
     // Same circuit, another machine's speed: the same bootstraps at a plausible price.
     assert_eq!(j["shipped"]["bootstraps"], j["calibrated"]["bootstraps"]);
-    assert!(here > 0.2 * shipped && here < 5.0 * shipped, "{here} vs {shipped}");
+    assert!(
+        here > 0.2 * shipped && here < 5.0 * shipped,
+        "{here} vs {shipped}"
+    );
     assert!(
         j["calibrated"]["model"]
             .as_str()
@@ -171,7 +174,10 @@ fn calibration_prices_beside_the_profile_and_refuses_what_it_cannot_carry() {
             .ends_with("+calibrated")
     );
     for p in ["ntt", "intt", "modmul", "mac", "add", "permute"] {
-        assert!(j["calibration"]["ms_per_limb"][p].as_f64().unwrap() > 0.0, "{p}");
+        assert!(
+            j["calibration"]["ms_per_limb"][p].as_f64().unwrap() > 0.0,
+            "{p}"
+        );
     }
     // The second run reads this machine's cache.
     let (ok, stdout2, stderr) = cellwise_cached(cache.path(), &args);

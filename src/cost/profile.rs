@@ -557,7 +557,10 @@ pub(crate) mod tests {
                 "counts unknown primitive 'fft'",
             ),
             (
-                with_primitives(&good, r#""ntt":0.2,"intt":0.2,"modmul":0.1,"mac":0.1,"add":0.05"#),
+                with_primitives(
+                    &good,
+                    r#""ntt":0.2,"intt":0.2,"modmul":0.1,"mac":0.1,"add":0.05"#,
+                ),
                 "primitives lack 'permute'",
             ),
             (
@@ -602,7 +605,11 @@ pub(crate) mod tests {
         for name in shipped_names() {
             let p = Profile::load(name).unwrap();
             let top = p.params.levels;
-            let levels = if p.params.preset == "fgb-like-12" { 12 } else { 9 };
+            let levels = if p.params.preset == "fgb-like-12" {
+                12
+            } else {
+                9
+            };
             assert_eq!(top, levels, "{name}");
             assert!(
                 name.starts_with("openfhe")
