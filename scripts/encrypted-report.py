@@ -73,7 +73,8 @@ def main():
         lines += [
             f"`{os.path.relpath(path, os.path.dirname(a.out) or '.')}` (measured "
             f"{run['date']} on {run['cpu']} with {run['threads']} threads"
-            f"{'; kernels ' + run['kernels'] if 'kernels' in run else ''}; preset "
+            f"{'; kernels ' + run['kernels'] if 'kernels' in run else ''}"
+            f"{'; commit ' + run['git'] if 'git' in run else ''}; preset "
             f"`{run['preset']}`; {run['split']}; "
             f"key generation {run['keygen_seconds']:.1f} s, server setup "
             f"{run['server_setup_seconds']:.1f} s, once for all its schedules):",

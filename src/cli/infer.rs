@@ -371,6 +371,8 @@ fn progress(total: usize) -> impl FnMut(&StepReport) {
 #[derive(Serialize)]
 struct RunRecord<'a> {
     command: String,
+    /// The commit the binary was built from (`-dirty` with uncommitted changes).
+    git: &'static str,
     date: String,
     cpu: String,
     threads: usize,
@@ -513,6 +515,7 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
             })
             .collect::<Vec<_>>()
             .join(" "),
+        git: env!("CELLWISE_GIT_HASH"),
         date: cellwise::sysinfo::utc_date(),
         cpu: cellwise::sysinfo::cpu_model(),
         threads: rayon::current_num_threads(),
