@@ -10,6 +10,7 @@ use std::hint::black_box;
 
 use cellwise::ckks::circuit_ops::profile_ops;
 use cellwise::ckks::evaluator::Evaluator;
+use cellwise::ckks::math::keystream;
 use cellwise::ckks::math::lanes::{self, ProductSums};
 use cellwise::ckks::scheme::context::Context;
 use cellwise::ckks::scheme::encryption::{Decryptor, Encryptor};
@@ -94,6 +95,11 @@ fn bench(c: &mut Criterion) {
                     sums.reduce_into(black_box(o));
                 }
             })
+        });
+        // A seeded key mask's keystream over one limb (`ckks::math::keystream`), drawn on
+        // every key switch.
+        g.bench_function(format!("mask_keystream_1_limb_{path}"), |b| {
+            b.iter(|| keystream::fill(&[7; 32], 3, black_box(&mut out)))
         });
     }
     lanes::set_portable(false);

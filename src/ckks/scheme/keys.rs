@@ -13,6 +13,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
+use crate::ckks::math::keystream;
 use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::params::SecretDist;
@@ -100,14 +101,19 @@ fn mask(ctx: &Context, seed: &[u8; 32], j: usize) -> RnsPoly {
 /// not below `q`. ChaCha with 8 rounds keeps a wide margin over the best known attacks
 /// (Aumasson, "Too Much Crypto", 2019) and costs about a third of ChaCha20.
 fn expand_mask(seed: &[u8; 32], j: usize, i: usize, q: u64, out: &mut [u64]) {
-    let mut rng = ChaCha8Rng::from_seed(*seed);
-    rng.set_stream(((j as u64) << 32) | i as u64);
-    rng.fill(out);
+    let stream = ((j as u64) << 32) | i as u64;
+    keystream::fill(seed, stream, out);
+    // Redraws continue the stream after the words `fill` took (made only when needed).
+    let mut rng: Option<ChaCha8Rng> = None;
+    let taken = 2 * out.len() as u128;
     let bits = u64::MAX >> q.leading_zeros();
     for v in out {
         let mut x = *v & bits;
         while x >= q {
-            x = rng.next_u64() & bits;
+            x = rng
+                .get_or_insert_with(|| keystream::generator(seed, stream, taken))
+                .next_u64()
+                & bits;
         }
         *v = x;
     }
@@ -377,6 +383,38 @@ pub(crate) fn sample_error(rng: &mut ChaCha20Rng, n: usize) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Masks are the words the key's seed stood for when the key was made: the generator's
+    /// own draws, redrawing each word at or above q as it is met. A prime just above 2^41
+    /// redraws about half of the words, so the continuation after the bulk fill is covered.
+    #[test]
+    fn masks_are_the_generators_draws_on_every_path() {
+        let seed: [u8; 32] = std::array::from_fn(|i| i as u8 ^ 0x5a);
+        for q in [
+            (1u64 << 41) + 21,
+            (1 << 42) - 11 * (1 << 17) + 1,
+            (1 << 60) - 93,
+        ] {
+            let bits = u64::MAX >> q.leading_zeros();
+            let mut rng = keystream::generator(&seed, (3 << 32) | 7, 0);
+            let mut want = vec![0u64; 4096];
+            rng.fill(&mut want[..]);
+            for v in &mut want {
+                let mut x = *v & bits;
+                while x >= q {
+                    x = rng.next_u64() & bits;
+                }
+                *v = x;
+            }
+            for portable in [true, false] {
+                crate::ckks::math::lanes::set_portable(portable);
+                let mut got = vec![0u64; 4096];
+                expand_mask(&seed, 3, 7, q, &mut got);
+                crate::ckks::math::lanes::set_portable(false);
+                assert!(got == want, "q {q}, portable {portable}");
+            }
+        }
+    }
 
     #[test]
     fn samplers_have_the_right_support() {
