@@ -219,8 +219,8 @@ pub fn calibration_limbs(ctx: &Context) -> Vec<usize> {
 }
 
 /// Milliseconds per limb of each primitive on one thread (in [`Primitive::ALL`] order): for
-/// each limb index of `limbs`, the median of `samples` rounds of 16 repetitions over that
-/// prime; the mean over `limbs`.
+/// each limb index of `limbs`, the median of `samples` rounds over that prime (round-robin
+/// over the primitives, each sample repeating one for at least 2 ms); the mean over `limbs`.
 pub fn primitive_times(ctx: &Context, samples: usize, limbs: &[usize]) -> [f64; 6] {
     // A pass thrown away first: right after start-up the first pass ran at up to half speed.
     if let Some(&j) = limbs.first() {

@@ -122,6 +122,13 @@ pub struct CalibrateArgs {
 pub struct Calibrated {
     /// The spec with the calibrated profile.
     pub spec: cellwise::cost::Spec,
+    /// What the outputs record of the calibration.
+    pub record: CalibrationRecord,
+}
+
+/// A calibration as `cost --json` and `infer`'s run record write it.
+#[derive(Debug, serde::Serialize)]
+pub struct CalibrationRecord {
     /// This machine's primitives.
     pub calibration: cellwise::cost::calibration::Calibration,
     /// Where they came from (`measured` or `cached`) and the cache file.
@@ -129,6 +136,9 @@ pub struct Calibrated {
     /// How the figures moved.
     pub factors: cellwise::cost::calibration::Factors,
 }
+
+/// Why `--calibrate` refuses a model without a timing profile.
+const NEEDS_LATENCY: &str = "--calibrate needs the latency model (it calibrates a timing profile)";
 
 /// `spec` calibrated to this machine when `args` ask for it (`None` otherwise); a spec
 /// without a latency profile, or a profile that cannot be calibrated, is refused in one line.
@@ -140,9 +150,7 @@ pub fn calibrated(
     if !args.calibrate {
         return Ok(None);
     }
-    let profile = spec
-        .profile()
-        .context("--calibrate needs the latency model (it calibrates a timing profile)")?;
+    let profile = spec.profile().context(NEEDS_LATENCY)?;
     anyhow::ensure!(
         profile.primitives.is_some(),
         "{}",
@@ -164,9 +172,7 @@ pub fn calibrated(
         ),
         Origin::Measured(None) => format!("measured in {:.1} s (no cache directory)", here.seconds),
     };
-    let (spec, factors) = spec
-        .calibrated(&here)?
-        .context("--calibrate needs the latency model (it calibrates a timing profile)")?;
+    let (spec, factors) = spec.calibrated(&here)?.context(NEEDS_LATENCY)?;
     eprintln!(
         "calibration {origin}: bootstrap x{}, remainder x{:.3}",
         factors
@@ -176,8 +182,10 @@ pub fn calibrated(
     );
     Ok(Some(Calibrated {
         spec,
-        calibration: here,
-        origin,
-        factors,
+        record: CalibrationRecord {
+            calibration: here,
+            origin,
+            factors,
+        },
     }))
 }

@@ -163,29 +163,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("pricing schedule '{text}'"))
     };
     let breakdown = price(spec)?;
-    if let Some(c) = calibrated {
-        let here = price(c.spec)?;
-        if args.json {
-            let json = serde_json::json!({
+    let calibrated = calibrated
+        .map(|c| Ok::<_, anyhow::Error>((price(c.spec)?, c.record)))
+        .transpose()?;
+    if args.json {
+        let json = match &calibrated {
+            Some((here, record)) => serde_json::to_string_pretty(&serde_json::json!({
                 "shipped": breakdown,
                 "calibrated": here,
-                "calibration": c.calibration,
-                "factors": c.factors,
-            });
-            return super::print(&format!("{}\n", serde_json::to_string_pretty(&json)?));
-        }
-        let table = if schedule.slots() == 1 {
-            render(&text, &problem.name, &breakdown)
-        } else {
-            render_graph(&text, &problem, &schedule, &breakdown)
+                "calibration": record.calibration,
+                "factors": record.factors,
+            }))?,
+            None => serde_json::to_string_pretty(&breakdown)?,
         };
-        super::print(&table)?;
+        return super::print(&format!("{json}\n"));
+    }
+    if schedule.slots() == 1 {
+        super::print(&render(&text, &problem.name, &breakdown))?;
+    } else {
+        super::print(&render_graph(&text, &problem, &schedule, &breakdown))?;
+    }
+    if let Some((here, record)) = calibrated {
         super::print(&format!(
             "{} | calibrated to this machine ({}, kernels {}; {}): {} {} against the profile's {} {} (x{:.3}), {} bootstraps\n",
             text,
-            c.calibration.cpu,
-            c.calibration.kernels,
-            c.origin,
+            record.calibration.cpu,
+            record.calibration.kernels,
+            record.origin,
             total(here.total),
             here.unit,
             total(breakdown.total),
@@ -193,15 +197,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             here.total / breakdown.total,
             here.bootstraps
         ))?;
-        return Ok(());
     }
-    if args.json {
-        super::print(&format!("{}\n", serde_json::to_string_pretty(&breakdown)?))
-    } else if schedule.slots() == 1 {
-        super::print(&render(&text, &problem.name, &breakdown))
-    } else {
-        super::print(&render_graph(&text, &problem, &schedule, &breakdown))
-    }
+    Ok(())
 }
 
 /// The candidates of a problem whose fits need data (`weighted`: fitted to the weights'

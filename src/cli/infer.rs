@@ -9,7 +9,9 @@ use anyhow::Context as _;
 use ndarray::s;
 use serde::{Deserialize, Serialize};
 
-use super::common::{CalibrateArgs, Kernels, calibrated, set_threads, splits_for, weights_for};
+use super::common::{
+    CalibrateArgs, CalibrationRecord, Kernels, calibrated, set_threads, splits_for, weights_for,
+};
 use cellwise::ckks::scheme::params::{PRESETS, ParametersLiteral};
 use cellwise::cost::{self, CostModel, CostOptions};
 use cellwise::data::{self, Split, Splits};
@@ -389,14 +391,6 @@ struct RunRecord<'a> {
     reports: &'a [InferenceReport],
 }
 
-/// The calibration of a run's predictions (`--calibrate`).
-#[derive(Serialize)]
-struct CalibrationRecord {
-    calibration: cellwise::cost::calibration::Calibration,
-    origin: String,
-    factors: cellwise::cost::calibration::Factors,
-}
-
 /// Refuses, before anything is encrypted, a batch with an image that leaves the safe range
 /// in plaintext under one of the schedules: under CKKS it would turn the whole batch to
 /// noise at the next bootstrap, after minutes of computation.
@@ -450,11 +444,7 @@ fn in_process(a: RunArgs) -> anyhow::Result<()> {
     let (calibrated_cost, calibration) = match calibrated {
         Some(c) => (
             Some(cost_model(c.spec, &a.cost, &problem, &candidates)?),
-            Some(CalibrationRecord {
-                calibration: c.calibration,
-                origin: c.origin,
-                factors: c.factors,
-            }),
+            Some(c.record),
         ),
         None => (None, None),
     };

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::profile::{Primitives, Profile, primitive_names};
+use super::profile::{Primitives, Profile, primitive_names, primitive_times_problem};
 use crate::ckks::math::lanes;
 use crate::ckks::math::tally::{Primitive, Tally};
 use crate::ckks::roofline;
@@ -220,11 +220,7 @@ fn valid(c: &Calibration, preset: &str) -> bool {
         && c.preset == preset
         && c.cpu == crate::sysinfo::cpu_model()
         && c.kernels == lanes::path().name()
-        && primitive_names().iter().all(|n| {
-            c.ms_per_limb
-                .get(*n)
-                .is_some_and(|ms| ms.is_finite() && *ms > 0.0)
-        })
+        && primitive_times_problem(&c.ms_per_limb).is_none()
 }
 
 /// How a calibration moved a profile.

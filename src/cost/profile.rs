@@ -295,18 +295,8 @@ impl Profile {
             }
         }
         if let Some(p) = &self.primitives {
-            for name in primitive_names() {
-                match p.ms_per_limb.get(name) {
-                    Some(ms) if ms.is_finite() && *ms > 0.0 => {}
-                    Some(ms) => {
-                        return Err(self.invalid(format!(
-                            "primitive '{name}' has time {ms} ms (must be finite and > 0)"
-                        )));
-                    }
-                    None => {
-                        return Err(self.invalid(format!("primitives lack '{name}'")));
-                    }
-                }
+            if let Some(problem) = primitive_times_problem(&p.ms_per_limb) {
+                return Err(self.invalid(problem));
             }
             if let Some(bad) = p.ms_per_limb.keys().find(|n| !is_primitive(n)) {
                 return Err(self.invalid(format!(
@@ -409,6 +399,20 @@ fn unit_seconds(units: &str) -> Option<f64> {
 /// The primitives' names, in [`Primitive::ALL`] order.
 pub fn primitive_names() -> Vec<&'static str> {
     Primitive::ALL.iter().map(|p| p.name()).collect()
+}
+
+/// What is wrong with a table of primitive times (milliseconds by name), if anything: a
+/// primitive it lacks, or a time that is not finite and positive.
+pub(crate) fn primitive_times_problem(ms: &BTreeMap<String, f64>) -> Option<String> {
+    primitive_names()
+        .into_iter()
+        .find_map(|name| match ms.get(name) {
+            Some(t) if t.is_finite() && *t > 0.0 => None,
+            Some(t) => Some(format!(
+                "primitive '{name}' has time {t} ms (must be finite and > 0)"
+            )),
+            None => Some(format!("primitives lack '{name}'")),
+        })
 }
 
 fn is_primitive(name: &str) -> bool {
