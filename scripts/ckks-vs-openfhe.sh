@@ -3,9 +3,12 @@
 # each, one after the other, never concurrently) and writes results/ckks-vs-openfhe.md.
 # Usage: scripts/ckks-vs-openfhe.sh [--samples K] [--bootstrap]
 #   --bootstrap also measures OpenFHE's bootstrap (needs about 16 GB).
+# $PYTHON (default python3) is the interpreter with openfhe-python; its wheels are built for
+# one Python version each (1.6.1.0.22.4: CPython 3.10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 samples=5
+python=${PYTHON:-python3}
 bootstrap=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -19,10 +22,10 @@ cargo build --release --quiet
 ./target/release/cellwise ckks profile --preset fgb-like --threads 2 --samples "$samples" \
   --out results/profiles/cellwise-fgb-like.json
 export OMP_NUM_THREADS=2
-python3 scripts/bench-openfhe.py --threads 2 --samples "$samples" --phase leveled \
+"$python" scripts/bench-openfhe.py --threads 2 --samples "$samples" --phase leveled \
   --out results/profiles/openfhe-fgb-like.json
 if [ "$bootstrap" = 1 ]; then
-  python3 scripts/bench-openfhe.py --threads 2 --bootstrap-samples 3 --phase bootstrap \
+  "$python" scripts/bench-openfhe.py --threads 2 --bootstrap-samples 3 --phase bootstrap \
     --out results/profiles/openfhe-fgb-like.json
 fi
 python3 scripts/ckks-vs-openfhe.py results/profiles/cellwise-fgb-like.json \

@@ -135,10 +135,12 @@ pub fn measure(
         let ct = enc.encrypt_values(&values, 0, params.default_scale())?;
         boot.bootstrap(&engine, &ct)?;
         let mut runs = Vec::with_capacity(cfg.bootstrap_samples);
-        for _ in 0..cfg.bootstrap_samples {
+        for k in 0..cfg.bootstrap_samples {
             let (t0, c0) = (Instant::now(), Tally::now());
             let (_, report) = boot.bootstrap(&engine, &ct)?;
-            runs.push((ms_since(t0), Tally::now().since(c0), report));
+            let ms = ms_since(t0);
+            progress(&format!("bootstrap sample {}: {ms:.1} ms", k + 1));
+            runs.push((ms, Tally::now().since(c0), report));
         }
         let total = median(runs.iter().map(|r| r.0).collect());
         let row = roof.row("bootstrap", 0, total, runs[0].1);
