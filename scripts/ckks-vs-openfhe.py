@@ -88,6 +88,8 @@ def main():
     ap.add_argument("openfhe")
     ap.add_argument("out")
     ap.add_argument("--command", default="scripts/ckks-vs-openfhe.sh")
+    ap.add_argument("--commit", default="unknown",
+                    help="the cellwise commit measured (the script passes git describe)")
     a = ap.parse_args()
     cw, ct = load(a.cellwise)
     of, ot = load(a.openfhe)
@@ -98,7 +100,8 @@ def main():
         "# The cellwise CKKS engine side by side with OpenFHE",
         "",
         f"Measured in one run by `{a.command}` on {cw['cpu']} "
-        f"({cw['threads']} threads for cellwise, {of['threads']} for OpenFHE), {cw['date']}.",
+        f"({cw['threads']} threads for cellwise, {of['threads']} for OpenFHE), {cw['date']}, "
+        f"cellwise commit {a.commit}, kernels {cw.get('kernels', 'unknown')}.",
         f"Parameters: N = {cw['params']['ring_degree']}, {cw['params'].get('log_scale')}-bit "
         f"scale, {top} levels for computation, dnum {cw['params'].get('dnum')}, "
         f"{cw['params'].get('secret')} secret (cellwise preset `{cw['params']['preset']}`; "

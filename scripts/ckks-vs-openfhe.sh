@@ -30,5 +30,6 @@ if [ "$bootstrap" = 1 ]; then
 fi
 python3 scripts/ckks-vs-openfhe.py results/profiles/cellwise-fgb-like.json \
   results/profiles/openfhe-fgb-like.json results/ckks-vs-openfhe.md \
+  --commit "$(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo -dirty)" \
   --command "scripts/ckks-vs-openfhe.sh --samples $samples$([ "$bootstrap" = 1 ] && echo ' --bootstrap')"
 echo "wrote results/ckks-vs-openfhe.md"
