@@ -16,15 +16,26 @@ use super::lanes::{self, KernelPath};
 /// start (`fill`), and returns nothing else: the generator would next give word
 /// `2 * out.len()` of the stream.
 pub fn fill(seed: &[u8; 32], stream: u64, out: &mut [u64]) {
+    fill_from(seed, stream, 0, out);
+}
+
+/// [`fill`]'s words `first .. first + out.len()` (in `u64`s; `first` a multiple of
+/// [`BLOCK_WORDS`], so a piece starts on a ChaCha block): filling a slice in consecutive
+/// pieces gives the same words as filling it at once.
+pub fn fill_from(seed: &[u8; 32], stream: u64, first: usize, out: &mut [u64]) {
+    assert_eq!(first % BLOCK_WORDS, 0, "a piece starts on a ChaCha block");
     #[cfg(target_arch = "x86_64")]
     if lanes::path() != KernelPath::Portable {
         // SAFETY: a path other than the portable one is only taken where the CPU has
         // AVX-512 F (`lanes::detected`).
-        unsafe { avx512::fill(seed, stream, out) };
+        unsafe { avx512::fill(seed, stream, (first / BLOCK_WORDS) as u64, out) };
         return;
     }
-    generator(seed, stream, 0).fill(out);
+    generator(seed, stream, 2 * first as u128).fill(out);
 }
+
+/// `u64` words in one ChaCha block (64 bytes).
+pub const BLOCK_WORDS: usize = 8;
 
 /// The generator set to `stream`, at word `word` of it.
 pub fn generator(seed: &[u8; 32], stream: u64, word: u128) -> ChaCha8Rng {
@@ -45,11 +56,11 @@ mod avx512 {
     const CHUNK: usize = 16 * 8;
 
     #[target_feature(enable = "avx512f")]
-    pub(super) fn fill(seed: &[u8; 32], stream: u64, out: &mut [u64]) {
+    pub(super) fn fill(seed: &[u8; 32], stream: u64, first_block: u64, out: &mut [u64]) {
         let key: [u32; 8] = std::array::from_fn(|i| {
             u32::from_le_bytes(seed[4 * i..4 * i + 4].try_into().unwrap_or_default())
         });
-        let mut block = 0u64;
+        let mut block = first_block;
         let mut chunks = out.chunks_exact_mut(CHUNK);
         for chunk in &mut chunks {
             blocks16(&key, stream, block, chunk);

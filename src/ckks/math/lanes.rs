@@ -115,6 +115,64 @@ pub fn mul_add_assign(m: &Modulus, acc: &mut [u64], a: &[u64], b: &[u64]) {
     })
 }
 
+/// `a[k] = a[k] * c mod q` (inputs and `c` below `q`).
+pub fn mul_const(m: &Modulus, a: &mut [u64], c: u64) {
+    debug_assert!(c < m.value);
+    dispatch!(m, mul_const, mul_const_ifma, (a, c), {
+        let w = m.shoup(c);
+        a.iter_mut().for_each(|u| *u = m.mul_shoup(*u, w));
+    })
+}
+
+/// `acc[k] = acc[k] + a[k] * c mod q` (inputs and `c` below `q`).
+pub fn mul_add_const(m: &Modulus, acc: &mut [u64], a: &[u64], c: u64) {
+    assert_eq!(acc.len(), a.len(), "limb lengths differ");
+    debug_assert!(c < m.value);
+    dispatch!(m, mul_add_const, mul_add_const_ifma, (acc, a, c), {
+        let w = m.shoup(c);
+        for (u, &v) in acc.iter_mut().zip(a) {
+            *u = m.add(*u, m.mul_shoup(v, w));
+        }
+    })
+}
+
+/// `a[k] = (a[k] - b[k]) * c mod q` (inputs and `c` below `q`): the last step of a rounding
+/// division (rescale, ModDown).
+pub fn sub_mul_const(m: &Modulus, a: &mut [u64], b: &[u64], c: u64) {
+    assert_eq!(a.len(), b.len(), "limb lengths differ");
+    debug_assert!(c < m.value);
+    dispatch!(m, sub_mul_const, sub_mul_const_ifma, (a, b, c), {
+        let w = m.shoup(c);
+        for (u, &v) in a.iter_mut().zip(b) {
+            *u = m.mul_shoup(m.sub(*u, v), w);
+        }
+    })
+}
+
+/// `out[k] = round(sum_i src[i][k] w[i])` in `f64`: each product rounded, the sum taken in
+/// the order of `src` from zero, rounded half away from zero (`f64::round`), for words below
+/// 2^62 and sums between 0 and 2^52 (the count of moduli in an exact basis conversion).
+pub fn rounded_weighted_sum(src: &[&[u64]], w: &[f64], out: &mut [u64]) {
+    assert!(
+        src.len() == w.len() && src.iter().all(|s| s.len() == out.len()),
+        "limb lengths differ"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if path() != KernelPath::Portable {
+        // SAFETY: the paths other than the portable one are only reported where the CPU has
+        // AVX-512F and DQ.
+        unsafe { avx512::rounded_weighted_sum(src, w, out) };
+        return;
+    }
+    for (k, o) in out.iter_mut().enumerate() {
+        let v = src
+            .iter()
+            .zip(w)
+            .fold(0.0, |v, (s, &w)| v + s[k] as f64 * w);
+        *o = v.round() as u64;
+    }
+}
+
 /// The tensor product of one limb: `d = (x0 y0, x0 y1 + x1 y0, x1 y1) mod q` (inputs below
 /// `q`).
 pub fn tensor(m: &Modulus, x: [&[u64]; 2], y: [&[u64]; 2], d: [&mut [u64]; 3]) {
@@ -588,6 +646,58 @@ mod avx512 {
     );
 
     product_kernels!(
+        mul_const,
+        mul_const_ifma,
+        52,
+        |m, k, mul, a: &mut [u64], c: u64| {
+            let body = a.len() / LANES * LANES;
+            let cv = _mm512_set1_epi64(c as i64);
+            for i in (0..body).step_by(LANES) {
+                store(a, i, mul(load(a, i), cv));
+            }
+            a[body..].iter_mut().for_each(|u| *u = m.mul(*u, c));
+        }
+    );
+
+    product_kernels!(
+        mul_add_const,
+        mul_add_const_ifma,
+        52,
+        |m, k, mul, acc: &mut [u64], a: &[u64], c: u64| {
+            let body = acc.len() / LANES * LANES;
+            let cv = _mm512_set1_epi64(c as i64);
+            for i in (0..body).step_by(LANES) {
+                let s = _mm512_add_epi64(load(acc, i), mul(load(a, i), cv));
+                store(acc, i, correct(s, k.q));
+            }
+            for (u, &v) in acc[body..].iter_mut().zip(&a[body..]) {
+                *u = m.add(*u, m.mul(v, c));
+            }
+        }
+    );
+
+    product_kernels!(
+        sub_mul_const,
+        sub_mul_const_ifma,
+        52,
+        |m, k, mul, a: &mut [u64], b: &[u64], c: u64| {
+            let body = a.len() / LANES * LANES;
+            let cv = _mm512_set1_epi64(c as i64);
+            for i in (0..body).step_by(LANES) {
+                // a - b + q is below 2q; one correction brings it below q.
+                let d = correct(
+                    _mm512_add_epi64(_mm512_sub_epi64(load(a, i), load(b, i)), k.q),
+                    k.q,
+                );
+                store(a, i, mul(d, cv));
+            }
+            for (u, &v) in a[body..].iter_mut().zip(&b[body..]) {
+                *u = m.mul(m.sub(*u, v), c);
+            }
+        }
+    );
+
+    product_kernels!(
         tensor,
         tensor_ifma,
         52,
@@ -685,6 +795,35 @@ mod avx512 {
         let cv = _mm512_set1_epi64(c as i64);
         mac_ifma_with(lo, hi, a, |_| cv);
         mac_tail52(lo, hi, a, |_| c);
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq")]
+    pub(super) fn rounded_weighted_sum(src: &[&[u64]], w: &[f64], out: &mut [u64]) {
+        let body = out.len() / LANES * LANES;
+        let (half, one) = (_mm512_set1_pd(0.5), _mm512_set1_pd(1.0));
+        for i in (0..body).step_by(LANES) {
+            let mut v = _mm512_setzero_pd();
+            for (s, &w) in src.iter().zip(w) {
+                let x = _mm512_cvtepu64_pd(load(s, i));
+                v = _mm512_add_pd(v, _mm512_mul_pd(x, _mm512_set1_pd(w)));
+            }
+            // Half away from zero for v >= 0: the integer part, plus one where the fraction
+            // (exact) is at least a half.
+            let t = _mm512_roundscale_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
+            let up = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(_mm512_sub_pd(v, t), half);
+            store(
+                out,
+                i,
+                _mm512_cvttpd_epu64(_mm512_mask_add_pd(t, up, t, one)),
+            );
+        }
+        for (k, o) in out.iter_mut().enumerate().skip(body) {
+            let v = src
+                .iter()
+                .zip(w)
+                .fold(0.0, |v, (s, &w)| v + s[k] as f64 * w);
+            *o = v.round() as u64;
+        }
     }
 
     /// `out = (hi 2^64 + lo) mod q`.
@@ -879,6 +1018,26 @@ mod tests {
                 mul_add_assign(&m, &mut acc, &a, &b);
                 let want_acc: Vec<u64> = (0..n).map(|k| (c[k] + want[k]) % q).collect();
                 assert_eq!(acc, want_acc, "mul_add_assign, q = {q}, {p:?}");
+                let c0 = b[3];
+                let mut got = a.clone();
+                mul_const(&m, &mut got, c0);
+                let want_c: Vec<u64> = a
+                    .iter()
+                    .map(|&v| (v as u128 * c0 as u128 % q as u128) as u64)
+                    .collect();
+                assert_eq!(got, want_c, "mul_const, q = {q}, {p:?}");
+                let mut acc = c.clone();
+                mul_add_const(&m, &mut acc, &a, c0);
+                let want_ac: Vec<u64> = (0..n).map(|k| (c[k] + want_c[k]) % q).collect();
+                assert_eq!(acc, want_ac, "mul_add_const, q = {q}, {p:?}");
+                let mut got = a.clone();
+                sub_mul_const(&m, &mut got, &b, c0);
+                let want_s: Vec<u64> = (0..n)
+                    .map(|k| {
+                        ((a[k] + q - b[k]) as u128 % q as u128 * c0 as u128 % q as u128) as u64
+                    })
+                    .collect();
+                assert_eq!(got, want_s, "sub_mul_const, q = {q}, {p:?}");
                 let (mut d0, mut d1, mut d2) = (vec![0; n], vec![0; n], vec![0; n]);
                 tensor(&m, [&a, &b], [&c, &a], [&mut d0, &mut d1, &mut d2]);
                 for k in 0..n {
@@ -940,6 +1099,32 @@ mod tests {
                     assert!(out.iter().all(|&o| o == want), "auto-fold, q = {q}, {p:?}");
                 }
             }
+        });
+    }
+
+    #[test]
+    fn rounded_weighted_sums_match_the_scalar_sum_on_every_path() {
+        let mut rng = ChaCha20Rng::seed_from_u64(10);
+        let primes: Vec<u64> = moduli().iter().map(|m| m.value).collect();
+        let n = 8 * 13 + 5;
+        let src: Vec<Vec<u64>> = primes.iter().map(|&q| residues(&mut rng, q, n)).collect();
+        let w: Vec<f64> = primes.iter().map(|&q| 1.0 / q as f64).collect();
+        let refs: Vec<&[u64]> = src.iter().map(Vec::as_slice).collect();
+        let want: Vec<u64> = (0..n)
+            .map(|k| {
+                let v: f64 = refs.iter().zip(&w).map(|(s, &w)| s[k] as f64 * w).sum();
+                v.round() as u64
+            })
+            .collect();
+        // Ties: sums of exactly k + 1/2 round up.
+        let halves: Vec<u64> = (0..n as u64).map(|k| 2 * k + 1).collect();
+        on_every_path(|p| {
+            let mut got = vec![0u64; n];
+            rounded_weighted_sum(&refs, &w, &mut got);
+            assert_eq!(got, want, "{p:?}");
+            rounded_weighted_sum(&[&halves], &[0.5], &mut got);
+            let up: Vec<u64> = (1..=n as u64).collect();
+            assert_eq!(got, up, "ties, {p:?}");
         });
     }
 

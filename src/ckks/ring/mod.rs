@@ -203,10 +203,10 @@ impl RingContext {
     /// `a *= c` for a per-limb scalar given as an integer (any form).
     pub fn mul_scalar_assign(&self, a: &mut RnsPoly, c: u64) {
         count(Primitive::ModMul, a.limbs.len());
-        a.limbs.par_iter_mut().zip(&self.moduli).for_each(|(x, m)| {
-            let w = m.shoup(c);
-            x.iter_mut().for_each(|u| *u = m.mul_shoup(*u, w));
-        });
+        a.limbs
+            .par_iter_mut()
+            .zip(&self.moduli)
+            .for_each(|(x, m)| lanes::mul_const(m, x, c % m.value));
     }
 
     /// The Galois automorphism `X -> X^g` (g odd) of a polynomial in coefficient form.

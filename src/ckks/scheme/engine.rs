@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::ckks::evaluator::{EvalError, Evaluator, check_scale, normalize_step, scales_match};
-use crate::ckks::math::lanes::ProductSums;
+use crate::ckks::math::lanes::{self, ProductSums};
 use crate::ckks::math::tally::{Primitive, count};
 use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::ciphertext::{Ciphertext, CompactPlaintext, Plaintext};
@@ -153,10 +153,7 @@ impl Engine {
         a.limbs
             .par_iter_mut()
             .zip(ring.moduli())
-            .for_each(|(x, m)| {
-                let w = m.shoup(k.rem_euclid(m.value as i128) as u64);
-                x.iter_mut().for_each(|u| *u = m.mul_shoup(*u, w));
-            });
+            .for_each(|(x, m)| lanes::mul_const(m, x, k.rem_euclid(m.value as i128) as u64));
     }
 
     /// Rescales one polynomial by its last prime `q_l`: `(a - [a]_{q_l}) / q_l`, with the
@@ -170,23 +167,18 @@ impl Engine {
         let inv = self.ctx.rescale_inv(l);
         count(Primitive::ModMul, l);
         count(Primitive::Add, l);
+        let centred: Vec<i64> = last.iter().map(|&v| ql.centered(v)).collect();
         let limbs = a.limbs[..l]
             .par_iter()
             .enumerate()
             .map(|(i, x)| {
                 let m = self.ctx.modulus(i);
-                let mut r: Vec<u64> = last
-                    .iter()
-                    .map(|&v| {
-                        let c = ql.centered(v);
-                        m.from_i64(c)
-                    })
-                    .collect();
+                let mut r = vec![0u64; x.len()];
+                lanes::reduce_signed(m, &centred, &mut r);
                 ring.table(i).forward(&mut r);
-                x.iter()
-                    .zip(&r)
-                    .map(|(&u, &v)| m.mul_shoup(m.sub(u, v), inv[i]))
-                    .collect()
+                // (x - r) / q_l as (r - x) * (-1 / q_l), written over r.
+                lanes::sub_mul_const(m, &mut r, x, m.neg(inv[i].value));
+                r
             })
             .collect();
         RnsPoly { limbs, ntt: true }

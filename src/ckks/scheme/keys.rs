@@ -73,9 +73,10 @@ impl SwitchingKey {
         }
     }
 
-    /// Draws `a_j` over ring prime `i` (modulus `q`, NTT form) into `out` (length N).
-    pub(crate) fn draw_mask(&self, j: usize, i: usize, q: u64, out: &mut [u64]) {
-        expand_mask(&self.seed, j, i, q, out);
+    /// Draws `a_j` over ring prime `i` (modulus `q`, NTT form, `n` coefficients) a piece at
+    /// a time.
+    pub(crate) fn mask_draw(&self, j: usize, i: usize, q: u64, n: usize) -> MaskDraw<'_> {
+        MaskDraw::new(&self.seed, j, i, q, n)
     }
 }
 
@@ -101,21 +102,62 @@ fn mask(ctx: &Context, seed: &[u8; 32], j: usize) -> RnsPoly {
 /// not below `q`. ChaCha with 8 rounds keeps a wide margin over the best known attacks
 /// (Aumasson, "Too Much Crypto", 2019) and costs about a third of ChaCha20.
 fn expand_mask(seed: &[u8; 32], j: usize, i: usize, q: u64, out: &mut [u64]) {
-    let stream = ((j as u64) << 32) | i as u64;
-    keystream::fill(seed, stream, out);
-    // Redraws continue the stream after the words `fill` took (made only when needed).
-    let mut rng: Option<ChaCha8Rng> = None;
-    let taken = 2 * out.len() as u128;
-    let bits = u64::MAX >> q.leading_zeros();
-    for v in out {
-        let mut x = *v & bits;
-        while x >= q {
-            x = rng
-                .get_or_insert_with(|| keystream::generator(seed, stream, taken))
-                .next_u64()
-                & bits;
+    MaskDraw::new(seed, j, i, q, out.len()).next_words(out);
+}
+
+/// [`expand_mask`] a piece at a time, in order: key switching draws each block of a mask
+/// where it multiplies it, so a mask never goes through memory. The pieces together are the
+/// words `expand_mask` gives the whole limb.
+pub(crate) struct MaskDraw<'a> {
+    seed: &'a [u8; 32],
+    stream: u64,
+    q: u64,
+    /// The bits of `q`.
+    bits: u64,
+    /// Words of the limb drawn so far.
+    drawn: usize,
+    /// Words of the whole limb: redraws continue the stream after them.
+    len: usize,
+    /// The generator of redraws, made at the first one.
+    redraw: Option<ChaCha8Rng>,
+}
+
+impl<'a> MaskDraw<'a> {
+    pub(crate) fn new(seed: &'a [u8; 32], j: usize, i: usize, q: u64, len: usize) -> Self {
+        Self {
+            seed,
+            stream: ((j as u64) << 32) | i as u64,
+            q,
+            bits: u64::MAX >> q.leading_zeros(),
+            drawn: 0,
+            len,
+            redraw: None,
         }
-        *v = x;
+    }
+
+    /// The next `out.len()` words of the mask (pieces but the last a multiple of
+    /// [`keystream::BLOCK_WORDS`] long).
+    pub(crate) fn next_words(&mut self, out: &mut [u64]) {
+        assert!(
+            self.drawn + out.len() <= self.len,
+            "mask drawn past its limb"
+        );
+        keystream::fill_from(self.seed, self.stream, self.drawn, out);
+        self.drawn += out.len();
+        let (q, bits) = (self.q, self.bits);
+        out.iter_mut().for_each(|v| *v &= bits);
+        // Words at or above q (a share 1 - q / 2^bits of them) are redrawn, in order.
+        if out.iter().fold(false, |any, &v| any | (v >= q)) {
+            let (seed, stream, taken) = (self.seed, self.stream, 2 * self.len as u128);
+            let rng = self
+                .redraw
+                .get_or_insert_with(|| keystream::generator(seed, stream, taken));
+            for v in out {
+                while *v >= q {
+                    *v = rng.next_u64() & bits;
+                }
+            }
+        }
     }
 }
 
@@ -410,7 +452,17 @@ mod tests {
                 crate::ckks::math::lanes::set_portable(portable);
                 let mut got = vec![0u64; 4096];
                 expand_mask(&seed, 3, 7, q, &mut got);
+                // Drawn in pieces, as key switching draws it: the same words.
+                let mut pieces = vec![0u64; 4096];
+                let mut draw = MaskDraw::new(&seed, 3, 7, q, 4096);
+                for (k, piece) in pieces.chunks_mut(256).enumerate() {
+                    let cut = if k % 2 == 0 { 8 } else { 200 };
+                    let (a, b) = piece.split_at_mut(cut);
+                    draw.next_words(a);
+                    draw.next_words(b);
+                }
                 crate::ckks::math::lanes::set_portable(false);
+                assert!(pieces == want, "pieces, q {q}, portable {portable}");
                 assert!(got == want, "q {q}, portable {portable}");
             }
         }

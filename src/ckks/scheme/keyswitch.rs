@@ -8,12 +8,12 @@
 
 use rayon::prelude::*;
 
-use crate::ckks::math::lanes::ProductSums;
+use crate::ckks::math::lanes::{self, ProductSums};
 use crate::ckks::math::modular::{Modulus, ShoupConst};
 use crate::ckks::math::tally::{Primitive, count};
 use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::context::Context;
-use crate::ckks::scheme::keys::SwitchingKey;
+use crate::ckks::scheme::keys::{MaskDraw, SwitchingKey};
 
 /// Coefficients processed together in the accumulation loops (stack buffers of u128).
 const BLOCK: usize = 256;
@@ -105,19 +105,22 @@ impl BasisConversion {
             .par_iter()
             .zip(&self.hat_inv)
             .zip(src_moduli)
-            .map(|((x, &w), m)| x.iter().map(|&v| m.mul_shoup(v, w)).collect())
+            .map(|((x, &w), m)| {
+                let mut y = x.to_vec();
+                lanes::mul_const(m, &mut y, w.value);
+                y
+            })
             .collect();
         let n = src.first().map_or(0, |x| x.len());
         // How many times B was counted, per coefficient (exact conversion only).
         let overflow: Option<Vec<u64>> = self.exact.as_ref().map(|(inv_b, _)| {
-            (0..n)
-                .into_par_iter()
-                .with_min_len(4096)
-                .map(|k| {
-                    let v: f64 = ys.iter().zip(inv_b).map(|(y, &ib)| y[k] as f64 * ib).sum();
-                    v.round() as u64
-                })
-                .collect()
+            let mut u = vec![0u64; n];
+            u.par_chunks_mut(4096).enumerate().for_each(|(c, u)| {
+                let start = c * 4096;
+                let src: Vec<&[u64]> = ys.iter().map(|y| &y[start..start + u.len()]).collect();
+                lanes::rounded_weighted_sum(&src, inv_b, u);
+            });
+            u
         });
         self.hat_mod
             .par_iter()
@@ -135,10 +138,8 @@ impl BasisConversion {
                     acc.reduce_into(o);
                 }
                 if let (Some(u), Some((_, neg_b))) = (&overflow, &self.exact) {
-                    let w = m.shoup(neg_b[ti]);
-                    for (o, &uk) in out.iter_mut().zip(u) {
-                        *o = m.add(*o, m.mul_shoup(uk, w));
-                    }
+                    // The counts are below the number of sources, so below q.
+                    lanes::mul_add_const(m, &mut out, u, neg_b[ti]);
                 }
                 out
             })
@@ -217,45 +218,49 @@ fn switch(
             let m = ctx.modulus(i);
             let d: Vec<&[u64]> = dec.digits.iter().map(|dg| dg[pos].as_slice()).collect();
             let kb: Vec<&[u64]> = key.b.iter().map(|b| b.limbs[i].as_slice()).collect();
-            // The key's masks over this prime for the digits in use (drawn here if seeded).
-            // One allocation per limb: mimalloc reuses freed limbs, while a block of several
-            // is a fresh huge page the kernel zeroes on every use.
-            let drawn: Vec<Vec<u64>>;
-            let ka: Vec<&[u64]> = match &key.a {
-                Some(a) => a[..d.len()].iter().map(|p| p.limbs[i].as_slice()).collect(),
-                None => {
-                    drawn = (0..d.len())
-                        .map(|j| {
-                            let mut out = vec![0u64; n];
-                            key.draw_mask(j, i, m.value, &mut out);
-                            out
-                        })
-                        .collect();
-                    drawn.iter().map(Vec::as_slice).collect()
-                }
+            // The key's masks over this prime for the digits in use: held if expanded, else
+            // drawn block by block as they are used.
+            let ka: Option<Vec<&[u64]>> = key
+                .a
+                .as_ref()
+                .map(|a| a[..d.len()].iter().map(|p| p.limbs[i].as_slice()).collect());
+            let mut draws: Vec<MaskDraw> = match &ka {
+                Some(_) => Vec::new(),
+                None => (0..d.len())
+                    .map(|j| key.mask_draw(j, i, m.value, n))
+                    .collect(),
             };
             let (mut o0, mut o1) = (vec![0u64; n], vec![0u64; n]);
             let mut acc0 = ProductSums::new(m, BLOCK.min(n), true);
             let mut acc1 = acc0.clone();
-            let mut x = [0u64; BLOCK];
+            let (mut gathered, mut drawn) = ([0u64; BLOCK], [0u64; BLOCK]);
             for start in (0..n).step_by(BLOCK) {
-                let len = BLOCK.min(n - start);
-                let x = &mut x[..len];
+                let r = start..start + BLOCK.min(n - start);
                 acc0.clear();
                 acc1.clear();
-                for ((dj, bj), aj) in d.iter().zip(&kb).zip(&ka) {
-                    match &perm {
-                        Some(p) => x
-                            .iter_mut()
-                            .zip(&p[start..start + len])
-                            .for_each(|(v, &j)| *v = dj[j as usize]),
-                        None => x.copy_from_slice(&dj[start..start + len]),
-                    }
-                    acc0.mac(x, &bj[start..start + len]);
-                    acc1.mac(x, &aj[start..start + len]);
+                for (j, (dj, bj)) in d.iter().zip(&kb).enumerate() {
+                    let x: &[u64] = match &perm {
+                        Some(p) => {
+                            let x = &mut gathered[..r.len()];
+                            x.iter_mut()
+                                .zip(&p[r.clone()])
+                                .for_each(|(v, &k)| *v = dj[k as usize]);
+                            x
+                        }
+                        None => &dj[r.clone()],
+                    };
+                    let aj: &[u64] = match &ka {
+                        Some(ka) => &ka[j][r.clone()],
+                        None => {
+                            draws[j].next_words(&mut drawn[..r.len()]);
+                            &drawn[..r.len()]
+                        }
+                    };
+                    acc0.mac(x, &bj[r.clone()]);
+                    acc1.mac(x, aj);
                 }
-                acc0.reduce_into(&mut o0[start..start + len]);
-                acc1.reduce_into(&mut o1[start..start + len]);
+                acc0.reduce_into(&mut o0[r.clone()]);
+                acc1.reduce_into(&mut o1[r]);
             }
             [o0, o1]
         })
@@ -297,10 +302,7 @@ pub(crate) fn mod_down(ctx: &Context, level: usize, mut limbs: Vec<Vec<u64>>) ->
         .for_each(|(i, (x, mut c))| {
             let m = ctx.modulus(i);
             ring.table(i).forward(&mut c);
-            let p_inv = ctx.p_inv(i);
-            for (u, &v) in x.iter_mut().zip(&c) {
-                *u = m.mul_shoup(m.sub(*u, v), p_inv);
-            }
+            lanes::sub_mul_const(m, x, &c, ctx.p_inv(i).value);
         });
     RnsPoly { limbs, ntt: true }
 }
