@@ -37,6 +37,100 @@ pub fn fill_from(seed: &[u8; 32], stream: u64, first: usize, out: &mut [u64]) {
 /// `u64` words in one ChaCha block (64 bytes).
 pub const BLOCK_WORDS: usize = 8;
 
+/// Redraw words generated at a time (sixteen blocks).
+const REDRAW_WORDS: usize = 16 * BLOCK_WORDS;
+
+/// Uniform residues below `q` by rejection, as the key masks are defined: word `k` of the
+/// stream keeps the bits of `q`; where that is not below `q`, it is replaced by the next
+/// word, masked alike and itself below `q`, from the words after the first `len` of the
+/// stream (the words `ChaCha8Rng` would give next), in order. Drawn a piece at a time; the
+/// pieces together are the same words.
+pub struct BelowModulus<'a> {
+    seed: &'a [u8; 32],
+    stream: u64,
+    q: u64,
+    /// The bits of `q`.
+    bits: u64,
+    /// Words of the whole draw: redraws start after them.
+    len: usize,
+    /// Words drawn so far.
+    drawn: usize,
+    /// Redraw words generated so far.
+    redrawn: usize,
+    /// Redraws below `q` not used yet: `spare[head..]`.
+    spare: Vec<u64>,
+    head: usize,
+}
+
+impl<'a> BelowModulus<'a> {
+    /// A draw of `len` words (a multiple of [`BLOCK_WORDS`]) below `q`.
+    pub fn new(seed: &'a [u8; 32], stream: u64, q: u64, len: usize) -> Self {
+        assert_eq!(len % BLOCK_WORDS, 0, "a draw is whole ChaCha blocks");
+        Self {
+            seed,
+            stream,
+            q,
+            bits: u64::MAX >> q.leading_zeros(),
+            len,
+            drawn: 0,
+            redrawn: 0,
+            spare: Vec::new(),
+            head: 0,
+        }
+    }
+
+    /// The next `out.len()` words (every piece but the last a multiple of [`BLOCK_WORDS`]).
+    pub fn next_words(&mut self, out: &mut [u64]) {
+        assert!(self.drawn + out.len() <= self.len, "drawn past its length");
+        fill_from(self.seed, self.stream, self.drawn, out);
+        self.drawn += out.len();
+        #[cfg(target_arch = "x86_64")]
+        if lanes::path() != KernelPath::Portable {
+            // SAFETY: a path other than the portable one is only taken where the CPU has
+            // AVX-512 F (`lanes::detected`).
+            unsafe { avx512::keep_below(self, out) };
+            return;
+        }
+        for v in out {
+            *v &= self.bits;
+            if *v >= self.q {
+                *v = self.next_spare();
+            }
+        }
+    }
+
+    /// Redraws below `q` available now.
+    fn spare_len(&self) -> usize {
+        self.spare.len() - self.head
+    }
+
+    /// Generates the next [`REDRAW_WORDS`] redraw words and keeps those below `q`
+    /// (branch-free: each is written, and kept by advancing past it).
+    fn refill(&mut self) {
+        self.spare.drain(..self.head);
+        self.head = 0;
+        let mut words = [0u64; REDRAW_WORDS];
+        fill_from(self.seed, self.stream, self.len + self.redrawn, &mut words);
+        self.redrawn += REDRAW_WORDS;
+        let mut kept = self.spare.len();
+        self.spare.resize(kept + REDRAW_WORDS, 0);
+        for w in words {
+            let w = w & self.bits;
+            self.spare[kept] = w;
+            kept += usize::from(w < self.q);
+        }
+        self.spare.truncate(kept);
+    }
+
+    fn next_spare(&mut self) -> u64 {
+        while self.spare_len() == 0 {
+            self.refill();
+        }
+        self.head += 1;
+        self.spare[self.head - 1]
+    }
+}
+
 /// The generator set to `stream`, at word `word` of it.
 pub fn generator(seed: &[u8; 32], stream: u64, word: u128) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::from_seed(*seed);
@@ -52,8 +146,48 @@ mod avx512 {
     /// "expand 32-byte k".
     const SIGMA: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
 
+    use super::BelowModulus;
+
     /// Words of sixteen blocks, as `u64`.
     const CHUNK: usize = 16 * 8;
+
+    /// [`BelowModulus::next_words`]' rejection on eight lanes: the lanes at or above `q`
+    /// take the next spare redraws in order (an expanding load).
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn keep_below(draw: &mut BelowModulus, out: &mut [u64]) {
+        let (bits, q) = (
+            _mm512_set1_epi64(draw.bits as i64),
+            _mm512_set1_epi64(draw.q as i64),
+        );
+        let mut chunks = out.chunks_exact_mut(8);
+        for chunk in &mut chunks {
+            // SAFETY: eight words, unaligned load.
+            let v = unsafe { _mm512_loadu_si512(chunk.as_ptr().cast()) };
+            let v = _mm512_and_si512(v, bits);
+            let rejected = _mm512_cmpge_epu64_mask(v, q);
+            let v = if rejected == 0 {
+                v
+            } else {
+                let need = rejected.count_ones() as usize;
+                while draw.spare_len() < need {
+                    draw.refill();
+                }
+                let spare = &draw.spare[draw.head..draw.head + need];
+                draw.head += need;
+                // SAFETY: the expanding load reads as many words as lanes are set in
+                // `rejected`, `need`, and `spare` holds that many.
+                unsafe { _mm512_mask_expandloadu_epi64(v, rejected, spare.as_ptr().cast()) }
+            };
+            // SAFETY: eight words, unaligned store.
+            unsafe { _mm512_storeu_si512(chunk.as_mut_ptr().cast(), v) };
+        }
+        for v in chunks.into_remainder() {
+            *v &= draw.bits;
+            if *v >= draw.q {
+                *v = draw.next_spare();
+            }
+        }
+    }
 
     #[target_feature(enable = "avx512f")]
     pub(super) fn fill(seed: &[u8; 32], stream: u64, first_block: u64, out: &mut [u64]) {

@@ -236,7 +236,7 @@ pub const MAX_TERMS: usize = 16;
 /// a product beyond [`MAX_TERMS`] calls itself.
 ///
 /// The portable path holds each sum as a `u128`; the AVX-512 path as its low and high words
-/// in two arrays, or, with IFMA and operands below `q < 2^50`, as the low and high 52-bit
+/// in two arrays, or, with IFMA, `q < 2^50` and operands below 2^50, as the low and high 52-bit
 /// halves of the products summed separately (`hi 2^52 + lo`: two fused instructions per
 /// eight products). The layout is chosen when the sums are made.
 #[derive(Clone, Debug)]
@@ -260,8 +260,8 @@ enum Sums {
 
 impl ProductSums {
     /// Sums over `len` coefficients modulo `m`, all zero. `narrow` says every operand will be
-    /// below `m` (then 52-bit lanes may be used); otherwise operands may be any value below
-    /// 2^62.
+    /// below `m` or below 2^50 (then 52-bit lanes may be used; basis conversion's operands are
+    /// below their own primes); otherwise operands may be any value below 2^62.
     pub fn new(m: &Modulus, len: usize, narrow: bool) -> Self {
         let sums = match path() {
             KernelPath::Portable => Sums::Scalar(vec![0; len]),
@@ -1059,7 +1059,8 @@ mod tests {
                 let q = m.value;
                 let n = 8 * 11 + 7;
                 for narrow in [true, false] {
-                    let bound = if narrow { q } else { 1 << 62 };
+                    // Narrow operands may exceed a small q (up to 2^50).
+                    let bound = if narrow { q.max(IFMA_LIMIT) } else { 1 << 62 };
                     let mut sums = ProductSums::new(&m, n, narrow);
                     let init = residues(&mut rng, q, n);
                     sums.set(&init);

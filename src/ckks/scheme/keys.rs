@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rand::rngs::{ChaCha8Rng, ChaCha20Rng};
-use rand::{Rng, RngExt, SeedableRng};
+use rand::rngs::ChaCha20Rng;
+use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
-use crate::ckks::math::keystream;
+use crate::ckks::math::keystream::BelowModulus;
 use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::params::SecretDist;
@@ -75,8 +75,8 @@ impl SwitchingKey {
 
     /// Draws `a_j` over ring prime `i` (modulus `q`, NTT form, `n` coefficients) a piece at
     /// a time.
-    pub(crate) fn mask_draw(&self, j: usize, i: usize, q: u64, n: usize) -> MaskDraw<'_> {
-        MaskDraw::new(&self.seed, j, i, q, n)
+    pub(crate) fn mask_draw(&self, j: usize, i: usize, q: u64, n: usize) -> BelowModulus<'_> {
+        mask_draw(&self.seed, j, i, q, n)
     }
 }
 
@@ -102,63 +102,13 @@ fn mask(ctx: &Context, seed: &[u8; 32], j: usize) -> RnsPoly {
 /// not below `q`. ChaCha with 8 rounds keeps a wide margin over the best known attacks
 /// (Aumasson, "Too Much Crypto", 2019) and costs about a third of ChaCha20.
 fn expand_mask(seed: &[u8; 32], j: usize, i: usize, q: u64, out: &mut [u64]) {
-    MaskDraw::new(seed, j, i, q, out.len()).next_words(out);
+    mask_draw(seed, j, i, q, out.len()).next_words(out);
 }
 
 /// [`expand_mask`] a piece at a time, in order: key switching draws each block of a mask
-/// where it multiplies it, so a mask never goes through memory. The pieces together are the
-/// words `expand_mask` gives the whole limb.
-pub(crate) struct MaskDraw<'a> {
-    seed: &'a [u8; 32],
-    stream: u64,
-    q: u64,
-    /// The bits of `q`.
-    bits: u64,
-    /// Words of the limb drawn so far.
-    drawn: usize,
-    /// Words of the whole limb: redraws continue the stream after them.
-    len: usize,
-    /// The generator of redraws, made at the first one.
-    redraw: Option<ChaCha8Rng>,
-}
-
-impl<'a> MaskDraw<'a> {
-    pub(crate) fn new(seed: &'a [u8; 32], j: usize, i: usize, q: u64, len: usize) -> Self {
-        Self {
-            seed,
-            stream: ((j as u64) << 32) | i as u64,
-            q,
-            bits: u64::MAX >> q.leading_zeros(),
-            drawn: 0,
-            len,
-            redraw: None,
-        }
-    }
-
-    /// The next `out.len()` words of the mask (pieces but the last a multiple of
-    /// [`keystream::BLOCK_WORDS`] long).
-    pub(crate) fn next_words(&mut self, out: &mut [u64]) {
-        assert!(
-            self.drawn + out.len() <= self.len,
-            "mask drawn past its limb"
-        );
-        keystream::fill_from(self.seed, self.stream, self.drawn, out);
-        self.drawn += out.len();
-        let (q, bits) = (self.q, self.bits);
-        out.iter_mut().for_each(|v| *v &= bits);
-        // Words at or above q (a share 1 - q / 2^bits of them) are redrawn, in order.
-        if out.iter().fold(false, |any, &v| any | (v >= q)) {
-            let (seed, stream, taken) = (self.seed, self.stream, 2 * self.len as u128);
-            let rng = self
-                .redraw
-                .get_or_insert_with(|| keystream::generator(seed, stream, taken));
-            for v in out {
-                while *v >= q {
-                    *v = rng.next_u64() & bits;
-                }
-            }
-        }
-    }
+/// where it multiplies it, so a mask never goes through memory.
+fn mask_draw(seed: &[u8; 32], j: usize, i: usize, q: u64, n: usize) -> BelowModulus<'_> {
+    BelowModulus::new(seed, ((j as u64) << 32) | i as u64, q, n)
 }
 
 /// What an evaluating server holds: relinearisation and Galois keys, no secret.
@@ -425,6 +375,8 @@ pub(crate) fn sample_error(rng: &mut ChaCha20Rng, n: usize) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ckks::math::keystream;
+    use rand::Rng;
 
     /// Masks are the words the key's seed stood for when the key was made: the generator's
     /// own draws, redrawing each word at or above q as it is met. A prime just above 2^41
@@ -454,7 +406,7 @@ mod tests {
                 expand_mask(&seed, 3, 7, q, &mut got);
                 // Drawn in pieces, as key switching draws it: the same words.
                 let mut pieces = vec![0u64; 4096];
-                let mut draw = MaskDraw::new(&seed, 3, 7, q, 4096);
+                let mut draw = mask_draw(&seed, 3, 7, q, 4096);
                 for (k, piece) in pieces.chunks_mut(256).enumerate() {
                     let cut = if k % 2 == 0 { 8 } else { 200 };
                     let (a, b) = piece.split_at_mut(cut);

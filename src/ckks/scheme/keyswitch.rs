@@ -8,12 +8,13 @@
 
 use rayon::prelude::*;
 
+use crate::ckks::math::keystream::BelowModulus;
 use crate::ckks::math::lanes::{self, ProductSums};
-use crate::ckks::math::modular::{Modulus, ShoupConst};
+use crate::ckks::math::modular::{IFMA_LIMIT, Modulus, ShoupConst};
 use crate::ckks::math::tally::{Primitive, count};
 use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::context::Context;
-use crate::ckks::scheme::keys::{MaskDraw, SwitchingKey};
+use crate::ckks::scheme::keys::SwitchingKey;
 
 /// Coefficients processed together in the accumulation loops (stack buffers of u128).
 const BLOCK: usize = 256;
@@ -112,6 +113,7 @@ impl BasisConversion {
             })
             .collect();
         let n = src.first().map_or(0, |x| x.len());
+        let narrow = src_moduli.iter().all(|s| s.value < IFMA_LIMIT);
         // How many times B was counted, per coefficient (exact conversion only).
         let overflow: Option<Vec<u64>> = self.exact.as_ref().map(|(inv_b, _)| {
             let mut u = vec![0u64; n];
@@ -128,8 +130,9 @@ impl BasisConversion {
             .enumerate()
             .map(|(ti, (h, m))| {
                 let mut out = vec![0u64; n];
-                // The sources' residues are below their own primes, not this one.
-                let mut acc = ProductSums::new(m, BLOCK.min(n), false);
+                // The sources' residues are below their own primes, not this one: 52-bit lanes
+                // where every source prime is below 2^50.
+                let mut acc = ProductSums::new(m, BLOCK.min(n), narrow);
                 for (start, o) in (0..n).step_by(BLOCK).zip(out.chunks_mut(BLOCK)) {
                     acc.clear();
                     for (y, &h) in ys.iter().zip(h) {
@@ -224,7 +227,7 @@ fn switch(
                 .a
                 .as_ref()
                 .map(|a| a[..d.len()].iter().map(|p| p.limbs[i].as_slice()).collect());
-            let mut draws: Vec<MaskDraw> = match &ka {
+            let mut draws: Vec<BelowModulus> = match &ka {
                 Some(_) => Vec::new(),
                 None => (0..d.len())
                     .map(|j| key.mask_draw(j, i, m.value, n))
