@@ -136,17 +136,27 @@ pub fn mul_add_const(m: &Modulus, acc: &mut [u64], a: &[u64], c: u64) {
     })
 }
 
-/// `a[k] = (a[k] - b[k]) * c mod q` (inputs and `c` below `q`): the last step of a rounding
-/// division (rescale, ModDown).
+/// `a[k] = (a[k] - b[k]) * c mod q` (`c` below `q`; `a` and `b` below `2q`, as a limb may
+/// be on its way out of a lazy reduction): the last step of a rounding division (rescale,
+/// ModDown).
 pub fn sub_mul_const(m: &Modulus, a: &mut [u64], b: &[u64], c: u64) {
     assert_eq!(a.len(), b.len(), "limb lengths differ");
     debug_assert!(c < m.value);
     dispatch!(m, sub_mul_const, sub_mul_const_ifma, (a, b, c), {
         let w = m.shoup(c);
         for (u, &v) in a.iter_mut().zip(b) {
-            *u = m.mul_shoup(m.sub(*u, v), w);
+            *u = m.mul_shoup(sub_lazy(m, *u, v), w);
         }
     })
+}
+
+/// `a - b mod q` in `[0, q)` for `a, b < 2q` (`q < 2^62`).
+#[inline(always)]
+fn sub_lazy(m: &Modulus, a: u64, b: u64) -> u64 {
+    let q = m.value;
+    let d = a + 2 * q - b;
+    let d = if d >= 2 * q { d - 2 * q } else { d };
+    if d >= q { d - q } else { d }
 }
 
 /// `out[k] = round(sum_i src[i][k] w[i])` in `f64`: each product rounded, the sum taken in
@@ -684,15 +694,12 @@ mod avx512 {
             let body = a.len() / LANES * LANES;
             let cv = _mm512_set1_epi64(c as i64);
             for i in (0..body).step_by(LANES) {
-                // a - b + q is below 2q; one correction brings it below q.
-                let d = correct(
-                    _mm512_add_epi64(_mm512_sub_epi64(load(a, i), load(b, i)), k.q),
-                    k.q,
-                );
-                store(a, i, mul(d, cv));
+                // a + 2q - b is below 4q; two corrections bring it below q.
+                let d = _mm512_add_epi64(_mm512_sub_epi64(load(a, i), load(b, i)), k.two_q);
+                store(a, i, mul(correct(correct(d, k.two_q), k.q), cv));
             }
             for (u, &v) in a[body..].iter_mut().zip(&b[body..]) {
-                *u = m.mul(m.sub(*u, v), c);
+                *u = m.mul(super::sub_lazy(m, *u, v), c);
             }
         }
     );
@@ -1030,8 +1037,18 @@ mod tests {
                 mul_add_const(&m, &mut acc, &a, c0);
                 let want_ac: Vec<u64> = (0..n).map(|k| (c[k] + want_c[k]) % q).collect();
                 assert_eq!(acc, want_ac, "mul_add_const, q = {q}, {p:?}");
-                let mut got = a.clone();
-                sub_mul_const(&m, &mut got, &b, c0);
+                // Operands below 2q, as a lazily reduced limb may be.
+                let lazy: Vec<u64> = a
+                    .iter()
+                    .zip(&b)
+                    .map(|(&x, &y)| if x > y { x + q } else { x })
+                    .collect();
+                let lazy_b: Vec<u64> = b
+                    .iter()
+                    .map(|&y| if y % 3 == 0 { y + q } else { y })
+                    .collect();
+                let mut got = lazy.clone();
+                sub_mul_const(&m, &mut got, &lazy_b, c0);
                 let want_s: Vec<u64> = (0..n)
                     .map(|k| {
                         ((a[k] + q - b[k]) as u128 % q as u128 * c0 as u128 % q as u128) as u64
