@@ -39,6 +39,11 @@ const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../profiles/openfhe-fgb-like.json"),
     ),
     (
+        "cellwise-fgb-like-12-573f839",
+        "cellwise-fgb-like-12-573f839.json",
+        include_str!("../../profiles/cellwise-fgb-like-12-573f839.json"),
+    ),
+    (
         "cellwise-fgb-like-12-2026-12-05",
         "cellwise-fgb-like-12-2026-12-05.json",
         include_str!("../../profiles/cellwise-fgb-like-12-2026-12-05.json"),
@@ -648,11 +653,11 @@ pub(crate) mod tests {
         // operations, the gated cells' among them.
         assert_eq!(
             default_profile_for("fgb-like-12", None),
-            Some("cellwise-fgb-like-12-2026-12-05")
+            Some("cellwise-fgb-like-12-573f839")
         );
         assert_eq!(
             default_profile_for("fgb-like-12", Some("hoist_32")),
-            Some("cellwise-fgb-like-12-2026-12-05")
+            Some("cellwise-fgb-like-12-573f839")
         );
         // test-boot has fgb-like's 9 levels between bootstraps at N = 2^12: it is priced with
         // its own profile, not with fgb-like's.
