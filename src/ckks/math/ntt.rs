@@ -104,6 +104,24 @@ mod tests {
     }
 
     #[test]
+    fn forward_outputs_are_below_q() {
+        use rand::rngs::ChaCha20Rng;
+        use rand::{RngExt, SeedableRng};
+        let n = 1 << 16;
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        for bits in [42u32, 58, 60, 61] {
+            for q in ntt_primes(bits, n, 2, &[]).unwrap() {
+                let t = NttTable::new(n, q).unwrap();
+                let mut a: Vec<u64> = (0..n).map(|_| rng.random_range(0..q)).collect();
+                a[0] = q - 1;
+                t.forward(&mut a);
+                let over = a.iter().filter(|&&v| v >= q).count();
+                assert_eq!(over, 0, "q = {q} ({bits} bits): {over} outputs at or above q");
+            }
+        }
+    }
+
+    #[test]
     fn bad_modulus_is_refused() {
         assert!(NttTable::new(64, 97).is_err());
         assert!(NttTable::new(48, 97).is_err());
