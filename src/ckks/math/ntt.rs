@@ -116,7 +116,10 @@ mod tests {
                 a[0] = q - 1;
                 t.forward(&mut a);
                 let over = a.iter().filter(|&&v| v >= q).count();
-                assert_eq!(over, 0, "q = {q} ({bits} bits): {over} outputs at or above q");
+                assert_eq!(
+                    over, 0,
+                    "q = {q} ({bits} bits): {over} outputs at or above q"
+                );
             }
         }
     }
