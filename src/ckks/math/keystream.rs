@@ -91,6 +91,12 @@ impl<'a> BelowModulus<'a> {
             unsafe { avx512::keep_below(self, out) };
             return;
         }
+        self.keep_below(out);
+    }
+
+    /// The rejection word by word: each word keeps the bits of `q`, and one not below `q`
+    /// takes the next spare redraw.
+    fn keep_below(&mut self, out: &mut [u64]) {
         for v in out {
             *v &= self.bits;
             if *v >= self.q {
@@ -181,12 +187,7 @@ mod avx512 {
             // SAFETY: eight words, unaligned store.
             unsafe { _mm512_storeu_si512(chunk.as_mut_ptr().cast(), v) };
         }
-        for v in chunks.into_remainder() {
-            *v &= draw.bits;
-            if *v >= draw.q {
-                *v = draw.next_spare();
-            }
-        }
+        draw.keep_below(chunks.into_remainder());
     }
 
     #[target_feature(enable = "avx512f")]

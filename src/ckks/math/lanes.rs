@@ -175,12 +175,17 @@ pub fn rounded_weighted_sum(src: &[&[u64]], w: &[f64], out: &mut [u64]) {
         return;
     }
     for (k, o) in out.iter_mut().enumerate() {
-        let v = src
-            .iter()
-            .zip(w)
-            .fold(0.0, |v, (s, &w)| v + s[k] as f64 * w);
-        *o = v.round() as u64;
+        *o = rounded_weighted_sum_at(src, w, k);
     }
+}
+
+/// [`rounded_weighted_sum`] of coefficient `k`, in scalar code.
+fn rounded_weighted_sum_at(src: &[&[u64]], w: &[f64], k: usize) -> u64 {
+    let v = src
+        .iter()
+        .zip(w)
+        .fold(0.0, |v, (s, &w)| v + s[k] as f64 * w);
+    v.round() as u64
 }
 
 /// The tensor product of one limb: `d = (x0 y0, x0 y1 + x1 y0, x1 y1) mod q` (inputs below
@@ -825,11 +830,7 @@ mod avx512 {
             );
         }
         for (k, o) in out.iter_mut().enumerate().skip(body) {
-            let v = src
-                .iter()
-                .zip(w)
-                .fold(0.0, |v, (s, &w)| v + s[k] as f64 * w);
-            *o = v.round() as u64;
+            *o = super::rounded_weighted_sum_at(src, w, k);
         }
     }
 
