@@ -19,6 +19,7 @@ use crate::ckks::math::lanes::{self, ProductSums};
 use crate::ckks::math::tally::{Primitive, count};
 use crate::ckks::scheme::ciphertext::Ciphertext;
 use crate::ckks::scheme::context::Context;
+use crate::ckks::scheme::encoder::Encoder;
 use crate::ckks::scheme::engine::Engine;
 use crate::ckks::scheme::error::CkksError;
 
@@ -140,13 +141,80 @@ fn gcd(a: usize, b: usize) -> usize {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
-/// One diagonal, pre-rotated and encoded: the integer coefficients `round(pt_scale * p)` of
-/// its plaintext polynomial. Kept in this compact form (16 bytes per coefficient instead of 8
-/// per coefficient *per prime*, 12 times less at the top of `fgb-like`) and reduced and
-/// transformed to each prime's NTT domain when applied.
+/// One diagonal, pre-rotated and encoded, and the baby rotation it multiplies.
 struct Diagonal {
     baby: usize,
-    coeffs: Vec<i128>,
+    form: DiagonalForm,
+}
+
+/// How a diagonal's plaintext is kept between uses.
+enum DiagonalForm {
+    /// The integer coefficients `round(pt_scale * p)`: 16 bytes per coefficient instead of 8
+    /// per coefficient *per prime* (12 times less at the top of `fgb-like`), reduced and
+    /// transformed to each prime's NTT domain when applied.
+    Dense(Vec<i128>),
+    /// A diagonal whose slots repeat with a period `P < N/2` (all but one group of the DFT's
+    /// butterflies: a stage of length `len` depends on the slot index modulo `len`). Its
+    /// plaintext is `q(X^s)` with `s = N / 2P` and `q` of degree `< 2P` (the slots of a
+    /// power-of-5 rotation group repeat exactly when the polynomial lies in that subring), so
+    /// its NTT evaluations, in `tfhe-ntt`'s bit-reversed order, are constant on runs of `s`:
+    /// kept as the `2P` run values per prime, a few kilobytes, and expanded when applied
+    /// instead of reduced and transformed.
+    Periodic { run: usize, values: Vec<Vec<u64>> },
+}
+
+/// The smallest power-of-two period of `d` (up to a relative `1e-12`), `d.len()` if none.
+fn slot_period(d: &[Complex64]) -> usize {
+    let n = d.len();
+    let tol = 1e-12 * d.iter().map(|v| v.norm()).fold(0.0, f64::max);
+    let mut p = 1;
+    while p < n {
+        if (p..n).all(|i| (d[i] - d[i % p]).norm() <= tol) {
+            return p;
+        }
+        p *= 2;
+    }
+    n
+}
+
+/// The form of the diagonal with slots `slots` at `pt_scale` for ciphertexts with `limbs`
+/// primes: periodic where the slots repeat, else dense.
+fn encode_diagonal(
+    ctx: &Context,
+    limbs: usize,
+    slots: &[Complex64],
+    pt_scale: f64,
+) -> Result<DiagonalForm, CkksError> {
+    let what = "bootstrap transform";
+    let period = slot_period(slots);
+    if period == slots.len() {
+        return Ok(DiagonalForm::Dense(
+            ctx.encoder().encode_coefficients(what, slots, pt_scale)?,
+        ));
+    }
+    // q(Y), Y = X^run: the polynomial of `period` slots in the ring of degree 2 * period.
+    let small = Encoder::new(2 * period).encode_coefficients(what, &slots[..period], pt_scale)?;
+    let ring = ctx.ring();
+    let n = ctx.n();
+    let run = n / small.len();
+    let mut spread = vec![0i128; n];
+    for (k, &c) in small.iter().enumerate() {
+        spread[k * run] = c;
+    }
+    let values = (0..limbs)
+        .into_par_iter()
+        .map(|i| {
+            let mut pt = vec![0u64; n];
+            lanes::reduce_signed_wide(&ring.moduli()[i], &spread, &mut pt);
+            ring.table(i).forward(&mut pt);
+            debug_assert!(
+                pt.chunks(run).all(|r| r.iter().all(|&v| v == r[0])),
+                "NTT of a periodic diagonal not constant on runs of {run}"
+            );
+            pt.iter().step_by(run).copied().collect()
+        })
+        .collect();
+    Ok(DiagonalForm::Periodic { run, values })
 }
 
 /// A matrix encoded for ciphertexts at one level: per giant step, its pre-rotated diagonals
@@ -177,9 +245,7 @@ impl EncodedTransform {
             let shift = plan.giant(g).rem_euclid(n as isize) as usize;
             // p[i] = d[i - G]: rotating the inner sum by G lines it up with diagonal k.
             let rotated: Vec<Complex64> = (0..n).map(|i| d[(i + n - shift) % n]).collect();
-            let coeffs =
-                ctx.encoder()
-                    .encode_coefficients("bootstrap transform", &rotated, pt_scale)?;
+            let form = encode_diagonal(ctx, level + 1, &rotated, pt_scale)?;
             // Invariant: every baby index of the plan is in `baby`.
             let idx = baby
                 .binary_search(&((j * plan.stride) as isize))
@@ -187,7 +253,7 @@ impl EncodedTransform {
             giants
                 .entry(plan.giant(g))
                 .or_default()
-                .push(Diagonal { baby: idx, coeffs });
+                .push(Diagonal { baby: idx, form });
         }
         Ok(Self {
             ctx: ctx.clone(),
@@ -216,10 +282,16 @@ impl EncodedTransform {
             scale: babies[0].scale * self.pt_scale,
             context_id: babies[0].context_id,
         };
-        // Per limb: each diagonal reduced (and transformed: counted by the NTT) and multiplied
-        // into both halves, two reductions per group of diagonals.
+        // Per limb: each dense diagonal reduced (and transformed: counted by the NTT), each
+        // periodic one expanded (a limb written from a table, counted as a permutation), all
+        // multiplied into both halves, two reductions per group of diagonals.
         let limbs = self.level + 1;
-        count(Primitive::ModMul, diags.len() * limbs);
+        let periodic = diags
+            .iter()
+            .filter(|d| matches!(d.form, DiagonalForm::Periodic { .. }))
+            .count();
+        count(Primitive::ModMul, (diags.len() - periodic) * limbs);
+        count(Primitive::Permute, periodic * limbs);
         count(Primitive::Mac, 2 * diags.len() * limbs);
         count(
             Primitive::ModMul,
@@ -237,8 +309,17 @@ impl EncodedTransform {
                 let mut pts = vec![vec![0u64; n]; LAZY_TERMS.min(diags.len())];
                 for group in diags.chunks(LAZY_TERMS) {
                     for (d, pt) in group.iter().zip(pts.iter_mut()) {
-                        lanes::reduce_signed_wide(&m, &d.coeffs, pt);
-                        ring.table(i).forward(pt);
+                        match &d.form {
+                            DiagonalForm::Dense(coeffs) => {
+                                lanes::reduce_signed_wide(&m, coeffs, pt);
+                                ring.table(i).forward(pt);
+                            }
+                            DiagonalForm::Periodic { run, values } => {
+                                for (r, &v) in pt.chunks_mut(*run).zip(&values[i]) {
+                                    r.fill(v);
+                                }
+                            }
+                        }
                     }
                     let mut s0 = ProductSums::new(&m, BLOCK.min(n), true);
                     let mut s1 = s0.clone();
@@ -289,7 +370,8 @@ impl EncodedTransform {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ckks::bootstrap::dft::coeffs_to_slots;
+    use crate::ckks::bootstrap::dft::{coeffs_to_slots, slots_to_coeffs};
+    use crate::ckks::bootstrap::tests::boot_setup;
 
     #[test]
     fn the_split_covers_every_diagonal_once() {
@@ -307,5 +389,59 @@ mod tests {
                 m.diagonals().len()
             );
         }
+    }
+
+    /// Every diagonal of both transforms is encoded once densely and once in the form the
+    /// transform keeps: the periodic forms' expanded NTT values are the dense encoding's up to
+    /// the rounding of its coefficients, and every group but one is periodic.
+    #[test]
+    fn periodic_diagonals_expand_to_their_dense_encoding() {
+        let setup = boot_setup(1);
+        let ctx = &setup.ctx;
+        let (ring, n) = (ctx.ring(), ctx.n());
+        let scale = 2f64.powi(40);
+        let limbs = 3;
+        let mut periodic_groups = 0;
+        let groups = coeffs_to_slots(n, 3, 1.0)
+            .into_iter()
+            .chain(slots_to_coeffs(n, 3, 1.0));
+        for m in groups {
+            let mut periodic = 0;
+            for d in m.diagonals().values() {
+                let dense = ctx.encoder().encode_coefficients("test", d, scale).unwrap();
+                let DiagonalForm::Periodic { run, values } =
+                    encode_diagonal(ctx, limbs, d, scale).unwrap()
+                else {
+                    continue;
+                };
+                periodic += 1;
+                for (i, values) in values.iter().enumerate() {
+                    let q = ring.moduli()[i];
+                    // Reference: the dense coefficients, NTT'd; the difference is the NTT of
+                    // the coefficients' rounding differences (a few units each), so compare
+                    // through the inverse transform.
+                    let mut expanded: Vec<u64> = values
+                        .iter()
+                        .flat_map(|&v| std::iter::repeat_n(v, run))
+                        .collect();
+                    assert_eq!(expanded.len(), n);
+                    ring.table(i).inverse(&mut expanded);
+                    for (k, (&e, &c)) in expanded.iter().zip(&dense).enumerate() {
+                        let e = if e > q.value / 2 {
+                            e as i128 - q.value as i128
+                        } else {
+                            e as i128
+                        };
+                        assert!((e - c).abs() <= 4, "limb {i} coefficient {k}: {e} vs {c}");
+                    }
+                }
+            }
+            if periodic == m.diagonals().len() {
+                periodic_groups += 1;
+            } else {
+                assert_eq!(periodic, 0, "a group is periodic in all diagonals or none");
+            }
+        }
+        assert_eq!(periodic_groups, 4, "two groups of each transform repeat");
     }
 }
