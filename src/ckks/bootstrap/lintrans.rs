@@ -17,6 +17,7 @@ use rayon::prelude::*;
 
 use crate::ckks::math::lanes::{self, ProductSums};
 use crate::ckks::math::tally::{Primitive, count};
+use crate::ckks::ring::with_scratch_limbs;
 use crate::ckks::scheme::ciphertext::Ciphertext;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::encoder::Encoder;
@@ -304,38 +305,37 @@ impl EncodedTransform {
             .enumerate()
             .for_each(|(i, (a0, a1))| {
                 let m = ring.moduli()[i];
-                // One allocation per limb (a block of several would be a fresh huge page
-                // each time).
-                let mut pts = vec![vec![0u64; n]; LAZY_TERMS.min(diags.len())];
-                for group in diags.chunks(LAZY_TERMS) {
-                    for (d, pt) in group.iter().zip(pts.iter_mut()) {
-                        match &d.form {
-                            DiagonalForm::Dense(coeffs) => {
-                                lanes::reduce_signed_wide(&m, coeffs, pt);
-                                ring.table(i).forward(pt);
-                            }
-                            DiagonalForm::Periodic { run, values } => {
-                                for (r, &v) in pt.chunks_mut(*run).zip(&values[i]) {
-                                    r.fill(v);
+                with_scratch_limbs(LAZY_TERMS.min(diags.len()), n, |pts| {
+                    for group in diags.chunks(LAZY_TERMS) {
+                        for (d, pt) in group.iter().zip(pts.iter_mut()) {
+                            match &d.form {
+                                DiagonalForm::Dense(coeffs) => {
+                                    lanes::reduce_signed_wide(&m, coeffs, pt);
+                                    ring.table(i).forward(pt);
+                                }
+                                DiagonalForm::Periodic { run, values } => {
+                                    for (r, &v) in pt.chunks_mut(*run).zip(&values[i]) {
+                                        r.fill(v);
+                                    }
                                 }
                             }
                         }
-                    }
-                    let mut s0 = ProductSums::new(&m, BLOCK.min(n), true);
-                    let mut s1 = s0.clone();
-                    for start in (0..n).step_by(BLOCK) {
-                        let r = start..start + BLOCK.min(n - start);
-                        s0.set(&a0[r.clone()]);
-                        s1.set(&a1[r.clone()]);
-                        for (d, pt) in group.iter().zip(&pts) {
-                            let b = &babies[d.baby];
-                            s0.mac(&b.c0.limbs[i][r.clone()], &pt[r.clone()]);
-                            s1.mac(&b.c1.limbs[i][r.clone()], &pt[r.clone()]);
+                        let mut s0 = ProductSums::new(&m, BLOCK.min(n), true);
+                        let mut s1 = s0.clone();
+                        for start in (0..n).step_by(BLOCK) {
+                            let r = start..start + BLOCK.min(n - start);
+                            s0.set(&a0[r.clone()]);
+                            s1.set(&a1[r.clone()]);
+                            for (d, pt) in group.iter().zip(pts.iter()) {
+                                let b = &babies[d.baby];
+                                s0.mac(&b.c0.limbs[i][r.clone()], &pt[r.clone()]);
+                                s1.mac(&b.c1.limbs[i][r.clone()], &pt[r.clone()]);
+                            }
+                            s0.reduce_into(&mut a0[r.clone()]);
+                            s1.reduce_into(&mut a1[r]);
                         }
-                        s0.reduce_into(&mut a0[r.clone()]);
-                        s1.reduce_into(&mut a1[r]);
                     }
-                }
+                });
             });
         out
     }

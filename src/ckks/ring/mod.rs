@@ -8,6 +8,28 @@ use crate::ckks::math::modular::Modulus;
 use crate::ckks::math::ntt::{NttError, NttTable};
 use crate::ckks::math::tally::{Primitive, count};
 
+thread_local! {
+    /// The calling thread's limb buffers for [`with_scratch_limbs`].
+    static SCRATCH: std::cell::RefCell<Vec<Vec<u64>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on `count` limb buffers of `n` words that the calling thread keeps for its next
+/// call, for buffers `f` fills before it reads them: their words on entry are whatever the
+/// last call left. Fresh zeroed buffers on every call cost a `memset` of each (the
+/// plaintext diagonals of a bootstrap's transforms: megabytes per limb and giant step).
+/// `f` must not call this function again.
+pub fn with_scratch_limbs<R>(count: usize, n: usize, f: impl FnOnce(&mut [Vec<u64>]) -> R) -> R {
+    SCRATCH.with_borrow_mut(|bufs| {
+        if bufs.len() < count {
+            bufs.resize_with(count, Vec::new);
+        }
+        for b in &mut bufs[..count] {
+            b.resize(n, 0);
+        }
+        f(&mut bufs[..count])
+    })
+}
+
 /// Precomputed per-prime data for a ring of degree N over a list of primes.
 #[derive(Debug, Clone)]
 pub struct RingContext {

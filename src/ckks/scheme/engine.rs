@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::ckks::evaluator::{EvalError, Evaluator, check_scale, normalize_step, scales_match};
 use crate::ckks::math::lanes::{self, ProductSums};
 use crate::ckks::math::tally::{Primitive, count};
-use crate::ckks::ring::RnsPoly;
+use crate::ckks::ring::{RnsPoly, with_scratch_limbs};
 use crate::ckks::scheme::ciphertext::{Ciphertext, CompactPlaintext, Plaintext};
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::encryption::{encode, encode_compact, expand};
@@ -421,28 +421,27 @@ impl Evaluator for Engine {
                 let m = *self.ctx.modulus(i);
                 let table = ring.table(i);
                 let (mut o0, mut o1) = (vec![0u64; n], vec![0u64; n]);
-                // One allocation per limb (a block of several would be a fresh huge page
-                // each time).
-                let mut pts = vec![vec![0u64; n]; LAZY_TERMS.min(terms.len())];
-                for group in terms.chunks(LAZY_TERMS) {
-                    for ((_, p), pt) in group.iter().zip(pts.iter_mut()) {
-                        p.coeffs.residues_into(&m, pt);
-                        table.forward(pt);
-                    }
-                    let mut s0 = ProductSums::new(&m, BLOCK.min(n), true);
-                    let mut s1 = s0.clone();
-                    for start in (0..n).step_by(BLOCK) {
-                        let r = start..(start + BLOCK).min(n);
-                        s0.set(&o0[r.clone()]);
-                        s1.set(&o1[r.clone()]);
-                        for ((a, _), pt) in group.iter().zip(&pts) {
-                            s0.mac(&a.c0.limbs[i][r.clone()], &pt[r.clone()]);
-                            s1.mac(&a.c1.limbs[i][r.clone()], &pt[r.clone()]);
+                with_scratch_limbs(LAZY_TERMS.min(terms.len()), n, |pts| {
+                    for group in terms.chunks(LAZY_TERMS) {
+                        for ((_, p), pt) in group.iter().zip(pts.iter_mut()) {
+                            p.coeffs.residues_into(&m, pt);
+                            table.forward(pt);
                         }
-                        s0.reduce_into(&mut o0[r.clone()]);
-                        s1.reduce_into(&mut o1[r]);
+                        let mut s0 = ProductSums::new(&m, BLOCK.min(n), true);
+                        let mut s1 = s0.clone();
+                        for start in (0..n).step_by(BLOCK) {
+                            let r = start..(start + BLOCK).min(n);
+                            s0.set(&o0[r.clone()]);
+                            s1.set(&o1[r.clone()]);
+                            for ((a, _), pt) in group.iter().zip(pts.iter()) {
+                                s0.mac(&a.c0.limbs[i][r.clone()], &pt[r.clone()]);
+                                s1.mac(&a.c1.limbs[i][r.clone()], &pt[r.clone()]);
+                            }
+                            s0.reduce_into(&mut o0[r.clone()]);
+                            s1.reduce_into(&mut o1[r]);
+                        }
                     }
-                }
+                });
                 [o0, o1]
             })
             .collect();
