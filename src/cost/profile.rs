@@ -39,6 +39,11 @@ const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../profiles/openfhe-fgb-like.json"),
     ),
     (
+        "cellwise-fgb-like-12-a5a0dbf",
+        "cellwise-fgb-like-12-a5a0dbf.json",
+        include_str!("../../profiles/cellwise-fgb-like-12-a5a0dbf.json"),
+    ),
+    (
         "cellwise-fgb-like-12-573f839",
         "cellwise-fgb-like-12-573f839.json",
         include_str!("../../profiles/cellwise-fgb-like-12-573f839.json"),
@@ -653,11 +658,11 @@ pub(crate) mod tests {
         // operations, the gated cells' among them.
         assert_eq!(
             default_profile_for("fgb-like-12", None),
-            Some("cellwise-fgb-like-12-573f839")
+            Some("cellwise-fgb-like-12-a5a0dbf")
         );
         assert_eq!(
             default_profile_for("fgb-like-12", Some("hoist_32")),
-            Some("cellwise-fgb-like-12-573f839")
+            Some("cellwise-fgb-like-12-a5a0dbf")
         );
         // test-boot has fgb-like's 9 levels between bootstraps at N = 2^12: it is priced with
         // its own profile, not with fgb-like's.
