@@ -239,6 +239,9 @@ pub const MAX_BATCH_SIZE: usize = 1 << 16;
 /// Most epochs a preset may give.
 pub const MAX_EPOCHS: usize = 10_000;
 
+/// Largest gradient clipping norm a preset may give.
+pub const MAX_CLIP_NORM: f64 = 1e6;
+
 /// Keras-style training recipe.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -256,6 +259,11 @@ pub struct TrainingSpec {
     pub reduce_lr_patience: usize,
     pub min_learning_rate: f64,
     pub seed: u64,
+    /// Optional: Keras' `global_clipnorm`. Before each Adam update every gradient is scaled
+    /// by `clip_norm / norm` when the L2 norm of all of them together exceeds `clip_norm`. In
+    /// (0, [`MAX_CLIP_NORM`]]; absent: no clipping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_norm: Option<f64>,
 }
 
 /// The candidate polynomials of every activation slot: defaults for all slots, and
@@ -509,6 +517,11 @@ impl Problem {
         if !(t.min_learning_rate > 0.0 && t.min_learning_rate <= t.learning_rate) {
             return bad("min_learning_rate must be positive and <= learning_rate".into());
         }
+        if let Some(c) = t.clip_norm
+            && !(c > 0.0 && c <= MAX_CLIP_NORM)
+        {
+            return bad(format!("clip_norm {c} must be in (0, {MAX_CLIP_NORM}]"));
+        }
         if !(t.reduce_lr_factor > 0.0 && t.reduce_lr_factor < 1.0) {
             return bad(format!(
                 "reduce_lr_factor {} must be in (0, 1)",
@@ -688,6 +701,8 @@ mod tests {
             ),
             ("batch_size = 128", "batch_size = 100000000", "batch_size"),
             ("max_epochs = 100", "max_epochs = 1000000000", "max_epochs"),
+            ("seed = 42", "seed = 42\nclip_norm = -1.0", "clip_norm"),
+            ("seed = 42", "seed = 42\nclip_norm = nan", "clip_norm"),
         ] {
             assert!(text.contains(from), "{from}");
             let err = Problem::from_toml("x", &text.replace(from, to))

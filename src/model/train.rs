@@ -167,8 +167,13 @@ pub fn train(
     while !state.finished {
         let epoch = state.history.len() + 1;
         let start = Instant::now();
-        let (train_loss, train_accuracy) =
-            run_epoch(&mut state, &splits.train, cfg.batch_size, epoch);
+        let (train_loss, train_accuracy) = run_epoch(
+            &mut state,
+            &splits.train,
+            cfg.batch_size,
+            cfg.clip_norm,
+            epoch,
+        );
         if !train_loss.is_finite() {
             return Err(TrainError::Diverged {
                 epoch,
@@ -233,7 +238,13 @@ fn end_of_epoch_callbacks(state: &mut TrainState, problem: &Problem, val_loss: f
 
 /// One pass over the shuffled training split; returns its mean loss and accuracy (measured
 /// on the batches as they were trained, as Keras reports them).
-fn run_epoch(state: &mut TrainState, train: &Split, batch: usize, epoch: usize) -> (f64, f64) {
+fn run_epoch(
+    state: &mut TrainState,
+    train: &Split,
+    batch: usize,
+    clip_norm: Option<f64>,
+    epoch: usize,
+) -> (f64, f64) {
     let n = train.len();
     let mut order: Vec<usize> = (0..n).collect();
     let mix = (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -246,7 +257,10 @@ fn run_epoch(state: &mut TrainState, train: &Split, batch: usize, epoch: usize) 
             train.images[[chunk[i], t, c]]
         });
         let y: Vec<u8> = chunk.iter().map(|&i| train.labels[i]).collect();
-        let (loss, right, grad) = loss_and_gradient(&state.weights, x.view(), &y);
+        let (loss, right, mut grad) = loss_and_gradient(&state.weights, x.view(), &y);
+        if let Some(c) = clip_norm {
+            clip_global_norm(&mut grad, c);
+        }
         loss_sum += loss * chunk.len() as f64;
         correct += right as f64;
         adam_step(state, &grad);
@@ -259,6 +273,24 @@ fn run_epoch(state: &mut TrainState, train: &Split, batch: usize, epoch: usize) 
     }
     bar.finish_and_clear();
     (loss_sum / n as f64, correct / n as f64)
+}
+
+/// Keras' `global_clipnorm`: scales every gradient by `c / norm` when the L2 norm of all of
+/// them together (summed in `f64`) exceeds `c`.
+fn clip_global_norm(grad: &mut Weights, c: f64) {
+    let norm = grad
+        .arrays_ref()
+        .iter()
+        .flat_map(|a| a.iter())
+        .map(|&g| f64::from(g) * f64::from(g))
+        .sum::<f64>()
+        .sqrt();
+    if norm > c {
+        let k = (c / norm) as f32;
+        for a in grad.arrays_mut() {
+            a.iter_mut().for_each(|g| *g *= k);
+        }
+    }
 }
 
 /// One Adam update with Keras' bias correction folded into the step size.
@@ -313,4 +345,36 @@ pub fn max_abs_preactivation(w: &Weights, split: &Split) -> f32 {
         super::forward::exact(cell.slots[slot].function, z);
     });
     max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::Problem;
+
+    fn norm(w: &Weights) -> f64 {
+        w.arrays_ref()
+            .iter()
+            .flat_map(|a| a.iter())
+            .map(|&g| f64::from(g) * f64::from(g))
+            .sum::<f64>()
+            .sqrt()
+    }
+
+    #[test]
+    fn clipping_scales_a_large_gradient_to_the_norm_and_leaves_a_small_one() {
+        let problem = Problem::load("mnist-rnn32").unwrap();
+        let g = TrainState::new(&problem, 1).weights;
+        let before = norm(&g);
+        assert!(before > 2.0, "{before}");
+        let mut clipped = g.clone();
+        clip_global_norm(&mut clipped, 2.0);
+        assert!((norm(&clipped) - 2.0).abs() < 1e-4, "{}", norm(&clipped));
+        // Every entry keeps its direction: one common factor.
+        let k = f64::from(clipped.kernel[[0, 0]]) / f64::from(g.kernel[[0, 0]]);
+        assert!((k - 2.0 / before).abs() < 1e-6, "{k}");
+        let mut untouched = g.clone();
+        clip_global_norm(&mut untouched, before * 1.01);
+        assert_eq!(untouched, g);
+    }
 }
