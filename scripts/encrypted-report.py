@@ -141,15 +141,24 @@ def main():
     for preset, run in latest.items():
         by = {x["schedule"]: x for x in run["reports"]}
         a17 = by["all-17"]
-        if fastest is None or a17["server_seconds"] < fastest[1]["server_seconds"]:
-            fastest = (preset, a17)
+        # Repeats of the newest run (same binary, preset and problem) are one measurement:
+        # their median, with the range.
+        repeats = sorted(x["server_seconds"] for r in safe_runs
+                         if r["preset"] == preset and r.get("git") == run.get("git")
+                         and r["problem"] == run["problem"]
+                         for x in r["reports"] if x["schedule"] == "all-17")
+        seconds = statistics.median(repeats)
+        if fastest is None or seconds < fastest[1]:
+            fastest = (preset, seconds)
         lines.append(f"Preset `{preset}`, problem `{run['problem']}` ({top_level(run)} levels "
                      f"between bootstraps):")
         lines.append("")
-        lines.append(f"- all-17: {a17['server_seconds']:.1f} s per batch of {a17['images']} "
-                     f"images ({a17['ms_per_image']:.0f} ms per image amortised) with "
-                     f"{a17['bootstraps']} bootstraps; the paper's HEaaN figure (FGb, 9 levels, "
-                     f"1 thread, simulated): {PAPER['all-17']} s.")
+        spread = (f" (median of {len(repeats)} runs of the same binary, "
+                  f"{repeats[0]:.1f}-{repeats[-1]:.1f} s)" if len(repeats) > 1 else " (one run)")
+        lines.append(f"- all-17: {seconds:.1f} s per batch of {a17['images']} "
+                     f"images{spread}, {1000 * seconds / a17['images']:.0f} ms per image "
+                     f"amortised, with {a17['bootstraps']} bootstraps; the paper's HEaaN figure "
+                     f"(FGb, 9 levels, 1 thread, simulated): {PAPER['all-17']} s.")
         if a.openfhe_estimate and top_level(run) == 9:
             lines.append(f"- The latency model under the OpenFHE profile predicts "
                          f"{a.openfhe_estimate:.0f} s for all-17 on 2 threads; measured here "
@@ -164,11 +173,10 @@ def main():
                          f"{PAPER['best']} s.")
         lines.append("")
     if fastest:
-        preset, a17 = fastest
-        met = a17["server_seconds"] <= 300
+        preset, seconds = fastest
         lines.append(f"Goal of the issue, all-17 in <= 300 s per batch on 2 cores: "
-                     f"{'met' if met else 'NOT met'} (fastest: `{preset}`, "
-                     f"{a17['server_seconds']:.1f} s).")
+                     f"{'met' if seconds <= 300 else 'NOT met'} (fastest: `{preset}`, "
+                     f"{seconds:.1f} s).")
     if a.eval:
         lines += ["", "## Batch safety over whole splits", "",
                   "`cellwise eval --json` on every image of the split (the oracle in f32): "
