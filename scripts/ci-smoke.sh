@@ -7,7 +7,7 @@
 # them is measured (tests/groundtruth.rs, the tests that need MNIST). The other data sets:
 # Fashion-MNIST (apt-get download of the Debian package) and JapaneseVowels (pip download of
 # the sktime wheel) fetched and verified, and their committed SimpleRNN-32 scored: float test
-# accuracy at least the recorded one (84.99 %, 95.14 %; the data and the model are pinned, so
+# accuracy at least the recorded one (85.25 %, 95.14 %; the data and the model are pinned, so
 # anything else is a regression).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,5 +43,5 @@ done
 cargo test --release --quiet --test groundtruth -- --ignored
 cargo run --release --quiet -- fetch --dataset fashion-mnist
 cargo run --release --quiet -- fetch --dataset japanese-vowels
-check "float>=0.8499" "$(eval_json --problem fashion-rnn32)"
+check "float>=0.8525" "$(eval_json --problem fashion-rnn32)"
 check "float>=0.9513" "$(eval_json --problem vowels-rnn32)"
