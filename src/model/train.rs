@@ -275,16 +275,20 @@ fn run_epoch(
     (loss_sum / n as f64, correct / n as f64)
 }
 
-/// Keras' `global_clipnorm`: scales every gradient by `c / norm` when the L2 norm of all of
-/// them together (summed in `f64`) exceeds `c`.
-fn clip_global_norm(grad: &mut Weights, c: f64) {
-    let norm = grad
-        .arrays_ref()
+/// The L2 norm of all of `w`'s arrays together, summed in `f64`.
+fn global_norm(w: &Weights) -> f64 {
+    w.arrays_ref()
         .iter()
         .flat_map(|a| a.iter())
         .map(|&g| f64::from(g) * f64::from(g))
         .sum::<f64>()
-        .sqrt();
+        .sqrt()
+}
+
+/// Keras' `global_clipnorm`: scales every gradient by `c / norm` when their
+/// [`global_norm`] exceeds `c`.
+fn clip_global_norm(grad: &mut Weights, c: f64) {
+    let norm = global_norm(grad);
     if norm > c {
         let k = (c / norm) as f32;
         for a in grad.arrays_mut() {
@@ -352,24 +356,19 @@ mod tests {
     use super::*;
     use crate::problem::Problem;
 
-    fn norm(w: &Weights) -> f64 {
-        w.arrays_ref()
-            .iter()
-            .flat_map(|a| a.iter())
-            .map(|&g| f64::from(g) * f64::from(g))
-            .sum::<f64>()
-            .sqrt()
-    }
-
     #[test]
     fn clipping_scales_a_large_gradient_to_the_norm_and_leaves_a_small_one() {
         let problem = Problem::load("mnist-rnn32").unwrap();
         let g = TrainState::new(&problem, 1).weights;
-        let before = norm(&g);
+        let before = global_norm(&g);
         assert!(before > 2.0, "{before}");
         let mut clipped = g.clone();
         clip_global_norm(&mut clipped, 2.0);
-        assert!((norm(&clipped) - 2.0).abs() < 1e-4, "{}", norm(&clipped));
+        assert!(
+            (global_norm(&clipped) - 2.0).abs() < 1e-4,
+            "{}",
+            global_norm(&clipped)
+        );
         // Every entry keeps its direction: one common factor.
         let k = f64::from(clipped.kernel[[0, 0]]) / f64::from(g.kernel[[0, 0]]);
         assert!((k - 2.0 / before).abs() < 1e-6, "{k}");
