@@ -210,6 +210,23 @@ pub trait Evaluator {
         }
         acc.ok_or_else(|| EvalError::InvalidInput("an inner product of no terms".into()).into())
     }
+    /// `sum_k a_k * p_k` (as [`Evaluator::mul_plain`] of each term, then [`Evaluator::add`]:
+    /// the same result, which an engine may compute in one fused pass). Every `a_k` must be
+    /// at one level, every product at one scale; at least one term.
+    fn dot_plain(
+        &self,
+        terms: &[(&Self::Ciphertext, &Self::Plaintext)],
+    ) -> Result<Self::Ciphertext, Self::Error> {
+        let mut acc: Option<Self::Ciphertext> = None;
+        for (a, p) in terms {
+            let term = self.mul_plain(a, p)?;
+            acc = Some(match acc {
+                None => term,
+                Some(s) => self.add(&s, &term)?,
+            });
+        }
+        acc.ok_or_else(|| EvalError::InvalidInput("an inner product of no terms".into()).into())
+    }
     /// `a + p` slot-wise; `p` must be at a level >= `a`'s and at `a`'s scale
     /// ([`scales_match`]), otherwise [`EvalError::ScaleMismatch`]. The scale is kept.
     fn add_plain(

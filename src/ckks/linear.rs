@@ -517,7 +517,8 @@ impl<E: Evaluator> EncodedLinear<E> {
         let mut acc: Option<E::Ciphertext> = None;
         for g in 0..lin.n2 {
             let mut inner: Option<E::Ciphertext> = None;
-            // Compact diagonals are summed in one fused inner product.
+            // Expanded diagonals are summed in one inner product, compact ones in another.
+            let mut expanded: Vec<(&E::Ciphertext, &E::Plaintext)> = Vec::new();
             let mut compact: Vec<(&E::Ciphertext, &E::Compact)> = Vec::new();
             for (m, row) in rotated.iter().enumerate() {
                 for (i, x) in row.iter().enumerate() {
@@ -525,19 +526,14 @@ impl<E: Evaluator> EncodedLinear<E> {
                         continue;
                     };
                     report.mul_plain += 1;
-                    let p = match p {
-                        Diagonal::Expanded(p) => p,
-                        Diagonal::Compact(c) => {
-                            compact.push((x, c));
-                            continue;
-                        }
-                    };
-                    let term = ev.mul_plain(x, p)?;
-                    inner = Some(match inner {
-                        None => term,
-                        Some(a) => ev.add(&a, &term)?,
-                    });
+                    match p {
+                        Diagonal::Expanded(p) => expanded.push((x, p)),
+                        Diagonal::Compact(c) => compact.push((x, c)),
+                    }
                 }
+            }
+            if !expanded.is_empty() {
+                inner = Some(ev.dot_plain(&expanded)?);
             }
             if !compact.is_empty() {
                 let dot = ev.dot_compact(&compact)?;

@@ -28,6 +28,7 @@
 //! caller's choice (by default the input's scale), so a degree-17 evaluation ends at a scale
 //! of the caller's choosing, with no drift.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::evaluator::{EvalError, Evaluator};
@@ -356,10 +357,17 @@ struct Powers<'e, E: Evaluator> {
 }
 
 impl<E: Evaluator> Powers<'_, E> {
-    fn get(&mut self, i: usize) -> Result<E::Ciphertext, E::Error> {
-        if let Some(ct) = self.t.get(&i) {
-            return Ok(ct.clone());
+    /// `T_i`, computed (with the powers it needs) on first use and kept.
+    fn get(&mut self, i: usize) -> Result<&E::Ciphertext, E::Error> {
+        if !self.t.contains_key(&i) {
+            let out = self.make(i)?;
+            self.t.insert(i, out);
         }
+        Ok(&self.t[&i])
+    }
+
+    /// Computes `T_i` from the powers of its product rule: `2 T_a T_b - T_{a-b}`.
+    fn make(&mut self, i: usize) -> Result<E::Ciphertext, E::Error> {
         let ev = self.ev;
         let deps = power_deps(i);
         let (a, b) = if deps.len() == 1 {
@@ -367,32 +375,34 @@ impl<E: Evaluator> Powers<'_, E> {
         } else {
             (deps[0], deps[1])
         };
-        let ta = self.get(a)?;
-        let tb = self.get(b)?;
-        let level = ev.level(&ta).min(ev.level(&tb));
-        let ta = drop_to(ev, &ta, level)?;
-        let tb = drop_to(ev, &tb, level)?;
+        for k in [a, b, a - b] {
+            if k > 0 {
+                self.get(k)?;
+            }
+        }
+        let (ta, tb) = (&self.t[&a], &self.t[&b]);
+        let level = ev.level(ta).min(ev.level(tb));
+        let (ta, tb) = (drop_to(ev, ta, level)?, drop_to(ev, tb, level)?);
         let prod = ev.mul_relin(&ta, &tb)?;
         let twice = ev.add(&prod, &prod)?;
-        let out = if a == b {
-            ev.add_const(&ev.rescale(&twice)?, -1.0)?
+        if a == b {
+            ev.add_const(&ev.rescale(&twice)?, -1.0)
         } else {
             // T_{a-b} brought to the product's level and scale by one exact-scale product,
             // and subtracted before the single rescale.
-            let low = drop_to(ev, &self.get(a - b)?, level)?;
+            let low = drop_to(ev, &self.t[&(a - b)], level)?;
             let low = ev.mul_const(&low, 1.0, ev.scale(&twice) / ev.scale(&low))?;
-            ev.rescale(&ev.sub(&twice, &low)?)?
-        };
-        self.t.insert(i, out.clone());
-        Ok(out)
+            ev.rescale(&ev.sub(&twice, &low)?)
+        }
     }
 }
 
-fn drop_to<E: Evaluator>(
+/// `ct` at `level` (at or below its own): borrowed when it is there already.
+fn drop_to<'c, E: Evaluator>(
     ev: &E,
-    ct: &E::Ciphertext,
+    ct: &'c E::Ciphertext,
     level: usize,
-) -> Result<E::Ciphertext, E::Error> {
+) -> Result<Cow<'c, E::Ciphertext>, E::Error> {
     let l = ev.level(ct);
     if l < level {
         return Err(EvalError::OutOfLevels {
@@ -402,7 +412,11 @@ fn drop_to<E: Evaluator>(
         }
         .into());
     }
-    ev.drop_level(ct, l - level)
+    Ok(if l == level {
+        Cow::Borrowed(ct)
+    } else {
+        Cow::Owned(ev.drop_level(ct, l - level)?)
+    })
 }
 
 /// Evaluates the node at output level `level` and scale `scale`. Constants are not
@@ -444,7 +458,7 @@ fn run_unrescaled<E: Evaluator>(
                 if ci == 0.0 {
                     continue;
                 }
-                let ti = drop_to(ev, &pw.get(i)?, level + 1)?;
+                let ti = drop_to(ev, pw.get(i)?, level + 1)?;
                 let term = ev.mul_const(&ti, ci, scale * q / ev.scale(&ti))?;
                 acc = Some(match acc {
                     None => term,
@@ -457,11 +471,16 @@ fn run_unrescaled<E: Evaluator>(
         }
         Node::Split { giant, q, r } => {
             let qi = ev.rescale_prime(level + 1) as f64;
-            let tk = drop_to(ev, &pw.get(*giant)?, level + 1)?;
+            // Dropping levels keeps the scale.
+            let tk_scale = ev.scale(pw.get(*giant)?);
             let prod = match &**q {
-                Node::Const(c) => ev.mul_const(&tk, *c, scale * qi / ev.scale(&tk))?,
+                Node::Const(c) => {
+                    let tk = drop_to(ev, pw.get(*giant)?, level + 1)?;
+                    ev.mul_const(&tk, *c, scale * qi / tk_scale)?
+                }
                 q => {
-                    let qv = run(pw, q, level + 1, scale * qi / ev.scale(&tk))?;
+                    let qv = run(pw, q, level + 1, scale * qi / tk_scale)?;
+                    let tk = drop_to(ev, pw.get(*giant)?, level + 1)?;
                     ev.mul_relin(&qv, &tk)?
                 }
             };

@@ -15,21 +15,14 @@ use super::dft::DiagonalMatrix;
 use crate::ckks::evaluator::Evaluator;
 use rayon::prelude::*;
 
-use crate::ckks::math::lanes::{self, ProductSums};
+use crate::ckks::math::lanes;
 use crate::ckks::math::tally::{Primitive, count};
-use crate::ckks::ring::with_scratch_limbs;
 use crate::ckks::scheme::ciphertext::Ciphertext;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::encoder::Encoder;
 use crate::ckks::scheme::engine::Engine;
 use crate::ckks::scheme::error::CkksError;
-
-/// Diagonal products summed in `u128` before one reduction: each is below `q^2`, the sum
-/// starts from a reduced value, so eight terms stay below Barrett's bound `16 q^2 < 2^128`.
-const LAZY_TERMS: usize = 8;
-
-/// Coefficients processed together in the accumulation loop.
-const BLOCK: usize = 256;
+use crate::ckks::scheme::inner_product::{PlainLimb, inner_product};
 
 /// Relative cost of a hoisted baby rotation against a giant rotation (the decomposition is
 /// shared, the inner product is not).
@@ -270,22 +263,13 @@ impl EncodedTransform {
         self.level
     }
 
-    /// `sum_j diag_j * babies[j]` for one giant step, each diagonal reduced and transformed
-    /// per prime as it is used (limb-parallel). Products are summed in `u128` over up to
-    /// [`LAZY_TERMS`] diagonals before one reduction.
+    /// `sum_j diag_j * babies[j]` for one giant step ([`inner_product`]): each dense
+    /// diagonal reduced and transformed per prime as it is used, each periodic one expanded
+    /// from its runs.
     fn inner_sum(&self, babies: &[Ciphertext], diags: &[Diagonal]) -> Ciphertext {
         let ring = self.ctx.ring();
-        let n = self.ctx.n();
-        let mut out = Ciphertext {
-            c0: ring.zero(self.level + 1, true),
-            c1: ring.zero(self.level + 1, true),
-            level: self.level,
-            scale: babies[0].scale * self.pt_scale,
-            context_id: babies[0].context_id,
-        };
         // Per limb: each dense diagonal reduced (and transformed: counted by the NTT), each
-        // periodic one expanded (a limb written from a table, counted as a permutation), all
-        // multiplied into both halves, two reductions per group of diagonals.
+        // periodic one expanded (a limb written from a table, counted as a permutation).
         let limbs = self.level + 1;
         let periodic = diags
             .iter()
@@ -293,51 +277,32 @@ impl EncodedTransform {
             .count();
         count(Primitive::ModMul, (diags.len() - periodic) * limbs);
         count(Primitive::Permute, periodic * limbs);
-        count(Primitive::Mac, 2 * diags.len() * limbs);
-        count(
-            Primitive::ModMul,
-            2 * diags.len().div_ceil(LAZY_TERMS) * limbs,
-        );
-        out.c0
-            .limbs
-            .par_iter_mut()
-            .zip(out.c1.limbs.par_iter_mut())
-            .enumerate()
-            .for_each(|(i, (a0, a1))| {
-                let m = ring.moduli()[i];
-                with_scratch_limbs(LAZY_TERMS.min(diags.len()), n, |pts| {
-                    for group in diags.chunks(LAZY_TERMS) {
-                        for (d, pt) in group.iter().zip(pts.iter_mut()) {
-                            match &d.form {
-                                DiagonalForm::Dense(coeffs) => {
-                                    lanes::reduce_signed_wide(&m, coeffs, pt);
-                                    ring.table(i).forward(pt);
-                                }
-                                DiagonalForm::Periodic { run, values } => {
-                                    for (r, &v) in pt.chunks_mut(*run).zip(&values[i]) {
-                                        r.fill(v);
-                                    }
-                                }
-                            }
-                        }
-                        let mut s0 = ProductSums::new(&m, BLOCK.min(n), true);
-                        let mut s1 = s0.clone();
-                        for start in (0..n).step_by(BLOCK) {
-                            let r = start..start + BLOCK.min(n - start);
-                            s0.set(&a0[r.clone()]);
-                            s1.set(&a1[r.clone()]);
-                            for (d, pt) in group.iter().zip(pts.iter()) {
-                                let b = &babies[d.baby];
-                                s0.mac(&b.c0.limbs[i][r.clone()], &pt[r.clone()]);
-                                s1.mac(&b.c1.limbs[i][r.clone()], &pt[r.clone()]);
-                            }
-                            s0.reduce_into(&mut a0[r.clone()]);
-                            s1.reduce_into(&mut a1[r]);
-                        }
+        let (c0, c1) = inner_product(
+            &self.ctx,
+            self.level,
+            diags.len(),
+            |t| &babies[diags[t].baby],
+            |t, i, pt| match &diags[t].form {
+                DiagonalForm::Dense(coeffs) => {
+                    lanes::reduce_signed_wide(&ring.moduli()[i], coeffs, pt);
+                    ring.table(i).forward(pt);
+                    PlainLimb::Written
+                }
+                &DiagonalForm::Periodic { run, ref values } => {
+                    for (r, &v) in pt.chunks_mut(run).zip(&values[i]) {
+                        r.fill(v);
                     }
-                });
-            });
-        out
+                    PlainLimb::Written
+                }
+            },
+        );
+        Ciphertext {
+            c0,
+            c1,
+            level: self.level,
+            scale: babies[0].scale * self.pt_scale,
+            context_id: babies[0].context_id,
+        }
     }
 
     /// Applies the matrix and rescales once: the output is one level down at scale

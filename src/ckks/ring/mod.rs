@@ -30,6 +30,37 @@ pub fn with_scratch_limbs<R>(count: usize, n: usize, f: impl FnOnce(&mut [Vec<u6
     })
 }
 
+/// Words per block of [`fill_limbs`] (2 KB of stack per limb being built).
+pub const FILL_BLOCK: usize = 256;
+
+/// New limbs of `n` words each, written a block at a time: `f(start, blocks)` must write
+/// every word of each block (words `start..start + len` of its limb; their contents on entry
+/// are unspecified). The blocks live on the stack and are appended to the limbs, so no
+/// zeroed `n`-word buffer is made first only to be overwritten (`vec![0; n]` costs a
+/// `memset` of 512 KB per limb at N = 2^16), and an out-of-place operation reads its
+/// operands once instead of copying one first.
+pub fn fill_limbs<const K: usize>(
+    n: usize,
+    mut f: impl FnMut(usize, [&mut [u64]; K]),
+) -> [Vec<u64>; K] {
+    let mut out: [Vec<u64>; K] = std::array::from_fn(|_| Vec::with_capacity(n));
+    let mut buf = [[0u64; FILL_BLOCK]; K];
+    for start in (0..n).step_by(FILL_BLOCK) {
+        let len = FILL_BLOCK.min(n - start);
+        f(start, buf.each_mut().map(|b| &mut b[..len]));
+        for (o, b) in out.iter_mut().zip(&buf) {
+            o.extend_from_slice(&b[..len]);
+        }
+    }
+    out
+}
+
+/// One limb of `n` words written a block at a time by `f(start, block)` (see [`fill_limbs`]).
+pub fn fill_limb(n: usize, mut f: impl FnMut(usize, &mut [u64])) -> Vec<u64> {
+    let [limb] = fill_limbs(n, |start, [b]| f(start, b));
+    limb
+}
+
 /// Precomputed per-prime data for a ring of degree N over a list of primes.
 #[derive(Debug, Clone)]
 pub struct RingContext {
@@ -166,6 +197,62 @@ impl RingContext {
             .par_iter_mut()
             .zip(&self.moduli)
             .for_each(|(x, m)| x.iter_mut().for_each(|u| *u = m.neg(*u)));
+    }
+
+    /// `a * b` pointwise into a new polynomial with `a`'s limbs (both in NTT form; `b` has
+    /// at least as many limbs): one pass, no copy of `a` first.
+    pub fn mul(&self, a: &RnsPoly, b: &RnsPoly) -> RnsPoly {
+        count(Primitive::ModMul, a.limbs.len());
+        debug_assert!(a.ntt && b.ntt);
+        let limbs = a
+            .limbs
+            .par_iter()
+            .zip(&b.limbs)
+            .zip(&self.moduli)
+            .map(|((x, y), m)| {
+                fill_limb(self.n, |start, out| {
+                    let r = start..start + out.len();
+                    out.copy_from_slice(&x[r.clone()]);
+                    lanes::mul_assign(m, out, &y[r]);
+                })
+            })
+            .collect();
+        RnsPoly { limbs, ntt: true }
+    }
+
+    /// `a * c` into a new polynomial, `c[i]` the constant's residue modulo the i-th prime
+    /// (any form; one pass, no copy of `a` first).
+    pub fn mul_residues(&self, a: &RnsPoly, c: &[u64]) -> RnsPoly {
+        count(Primitive::ModMul, a.limbs.len());
+        let limbs = a
+            .limbs
+            .par_iter()
+            .zip(c)
+            .zip(&self.moduli)
+            .map(|((x, &c), m)| {
+                fill_limb(self.n, |start, out| {
+                    out.copy_from_slice(&x[start..start + out.len()]);
+                    lanes::mul_const(m, out, c);
+                })
+            })
+            .collect();
+        RnsPoly { limbs, ntt: a.ntt }
+    }
+
+    /// `a + c` into a new polynomial, `c[i]` the constant's residue modulo the i-th prime,
+    /// added to every word (in NTT form, a constant polynomial is the constant at every
+    /// evaluation point).
+    pub fn add_residues(&self, a: &RnsPoly, c: &[u64]) -> RnsPoly {
+        count(Primitive::Add, a.limbs.len());
+        debug_assert!(a.ntt);
+        let limbs = a
+            .limbs
+            .par_iter()
+            .zip(c)
+            .zip(&self.moduli)
+            .map(|((x, &c), m)| x.iter().map(|&u| m.add(u, c)).collect())
+            .collect();
+        RnsPoly { limbs, ntt: true }
     }
 
     /// `a *= b` pointwise (both in NTT form).
@@ -336,6 +423,19 @@ mod tests {
         ctx.mul_scalar_assign(&mut s, 3);
         let three: Vec<i64> = a.iter().map(|x| 3 * x).collect();
         assert_eq!(s, ctx.from_signed(&three, 3));
+    }
+
+    #[test]
+    fn filled_limbs_hold_every_block_written() {
+        // 1000 words: three whole blocks and a partial one.
+        let [a, b] = fill_limbs(1000, |start, [x, y]| {
+            for (k, (u, v)) in x.iter_mut().zip(y.iter_mut()).enumerate() {
+                *u = (start + k) as u64;
+                *v = 3 * (start + k) as u64;
+            }
+        });
+        assert_eq!(a, (0..1000).collect::<Vec<u64>>());
+        assert_eq!(b, (0..1000).map(|k| 3 * k).collect::<Vec<u64>>());
     }
 
     #[test]

@@ -11,22 +11,16 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::ckks::evaluator::{EvalError, Evaluator, check_scale, normalize_step, scales_match};
-use crate::ckks::math::lanes::{self, ProductSums};
+use crate::ckks::math::lanes;
 use crate::ckks::math::tally::{Primitive, count};
-use crate::ckks::ring::{RnsPoly, with_scratch_limbs};
+use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::ciphertext::{Ciphertext, CompactPlaintext, Plaintext};
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::encryption::{encode, encode_compact, expand};
 use crate::ckks::scheme::error::CkksError;
+use crate::ckks::scheme::inner_product::{PlainLimb, inner_product};
 use crate::ckks::scheme::keys::{EvaluationKeys, SwitchingKey};
 use crate::ckks::scheme::keyswitch::{decompose, key_switch, switch_automorphism};
-
-/// Products a fused inner product sums in `u128` before one reduction: each is below
-/// `q^2 < 2^122`, so the running value (below `q`) plus 8 of them stays below `2^4 q^2`,
-/// where the Barrett reduction holds.
-const LAZY_TERMS: usize = 8;
-/// Coefficients per block of a fused inner product's accumulators.
-const BLOCK: usize = 256;
 
 /// Evaluates on ciphertexts with evaluation keys.
 pub struct Engine {
@@ -133,27 +127,56 @@ impl Engine {
         a.with_polys(c0, k1)
     }
 
-    /// Adds the integer `k` to every slot-coefficient evaluation of `c0` (a constant
-    /// polynomial is `k` at every NTT point).
-    fn add_integer(&self, a: &mut RnsPoly, k: i128) {
-        count(Primitive::Add, a.limbs.len());
-        let ring = self.ctx.ring();
-        a.limbs
-            .par_iter_mut()
-            .zip(ring.moduli())
-            .for_each(|(x, m)| {
-                let c = k.rem_euclid(m.value as i128) as u64;
-                x.iter_mut().for_each(|u| *u = m.add(*u, c));
-            });
+    /// Checks the terms of an inner product (ciphertext, plaintext level, scale and context):
+    /// at least one, every ciphertext at one level, every plaintext at or above it, every
+    /// product at one scale. Returns that level and scale.
+    fn check_terms<'a>(
+        &self,
+        op: &'static str,
+        terms: impl Iterator<Item = (&'a Ciphertext, usize, f64, u64)>,
+    ) -> Result<(usize, f64), CkksError> {
+        let mut first: Option<(usize, f64)> = None;
+        for (a, p_level, p_scale, p_context) in terms {
+            self.check(a)?;
+            self.ctx.check_id("plaintext", p_context)?;
+            let (level, scale) = *first.get_or_insert((a.level, a.scale * p_scale));
+            if a.level != level {
+                return Err(EvalError::LevelMismatch {
+                    op,
+                    left: a.level,
+                    right: level,
+                }
+                .into());
+            }
+            if p_level < level {
+                return Err(EvalError::OutOfLevels {
+                    op,
+                    level: p_level,
+                    needed: level,
+                }
+                .into());
+            }
+            if !scales_match(a.scale * p_scale, scale) {
+                return Err(EvalError::ScaleMismatch {
+                    op,
+                    left: a.scale * p_scale,
+                    right: scale,
+                }
+                .into());
+            }
+        }
+        let (level, scale) =
+            first.ok_or_else(|| EvalError::InvalidInput("an inner product of no terms".into()))?;
+        self.check_scale(op, scale, level)?;
+        Ok((level, scale))
     }
 
-    fn mul_integer(&self, a: &mut RnsPoly, k: i128) {
-        count(Primitive::ModMul, a.limbs.len());
-        let ring = self.ctx.ring();
-        a.limbs
-            .par_iter_mut()
-            .zip(ring.moduli())
-            .for_each(|(x, m)| lanes::mul_const(m, x, k.rem_euclid(m.value as i128) as u64));
+    /// The residues of the integer `k` modulo `q_0..=q_level`.
+    fn residues(&self, k: i128, level: usize) -> Vec<u64> {
+        self.ctx.ring().moduli()[..=level]
+            .iter()
+            .map(|m| k.rem_euclid(m.value as i128) as u64)
+            .collect()
     }
 
     /// Rescales one polynomial by its last prime `q_l`: `(a - [a]_{q_l}) / q_l`, with the
@@ -274,9 +297,11 @@ impl Evaluator for Engine {
     fn add_const(&self, a: &Ciphertext, c: f64) -> Result<Ciphertext, CkksError> {
         self.check(a)?;
         let k = integer_of("add_const", c, a.scale)?;
-        let mut out = a.clone();
-        self.add_integer(&mut out.c0, k);
-        Ok(out)
+        let c0 = self
+            .ctx
+            .ring()
+            .add_residues(&a.c0, &self.residues(k, a.level));
+        Ok(a.with_polys(c0, a.c1.clone()))
     }
 
     fn mul_const(&self, a: &Ciphertext, c: f64, scale: f64) -> Result<Ciphertext, CkksError> {
@@ -287,12 +312,16 @@ impl Evaluator for Engine {
         self.check_scale("mul_const", scale, a.level)?;
         let out_scale = a.scale * scale;
         self.check_scale("mul_const", out_scale, a.level)?;
-        let k = integer_of("mul_const", c, scale)?;
-        let mut out = a.clone();
-        self.mul_integer(&mut out.c0, k);
-        self.mul_integer(&mut out.c1, k);
-        out.scale = out_scale;
-        Ok(out)
+        let k = self.residues(integer_of("mul_const", c, scale)?, a.level);
+        let ring = self.ctx.ring();
+        let (c0, c1) = rayon::join(
+            || ring.mul_residues(&a.c0, &k),
+            || ring.mul_residues(&a.c1, &k),
+        );
+        Ok(Ciphertext {
+            scale: out_scale,
+            ..a.with_polys(c0, c1)
+        })
     }
 
     fn encode(&self, values: &[f64], level: usize, scale: f64) -> Result<Plaintext, CkksError> {
@@ -339,9 +368,8 @@ impl Evaluator for Engine {
             }
             .into());
         }
-        let mut out = a.clone();
-        self.ctx.ring().add_assign(&mut out.c0, &p.poly);
-        Ok(out)
+        let c0 = self.ctx.ring().add(&a.c0, &p.poly);
+        Ok(a.with_polys(c0, a.c1.clone()))
     }
 
     fn mul_plain(&self, a: &Ciphertext, p: &Plaintext) -> Result<Ciphertext, CkksError> {
@@ -358,111 +386,59 @@ impl Evaluator for Engine {
         let scale = a.scale * p.scale;
         self.check_scale("mul_plain", scale, a.level)?;
         let ring = self.ctx.ring();
-        let mut out = a.clone();
-        ring.mul_assign(&mut out.c0, &p.poly);
-        ring.mul_assign(&mut out.c1, &p.poly);
-        out.scale = scale;
-        Ok(out)
+        let (c0, c1) = rayon::join(|| ring.mul(&a.c0, &p.poly), || ring.mul(&a.c1, &p.poly));
+        Ok(Ciphertext {
+            scale,
+            ..a.with_polys(c0, c1)
+        })
     }
 
-    /// Fused: per prime, each plaintext's residues are reduced and transformed as they are
-    /// used, and the products are summed in `u128` over [`LAZY_TERMS`] terms before one
-    /// reduction, so no product is reduced or stored alone.
+    /// Fused ([`inner_product`]): per prime, each plaintext's residues are reduced and
+    /// transformed as they are used.
     fn dot_compact(
         &self,
         terms: &[(&Ciphertext, &CompactPlaintext)],
     ) -> Result<Ciphertext, CkksError> {
-        let Some(&(first, first_pt)) = terms.first() else {
-            return Err(EvalError::InvalidInput("an inner product of no terms".into()).into());
-        };
-        let level = first.level;
-        let scale = first.scale * first_pt.scale;
-        for &(a, p) in terms {
-            self.check(a)?;
-            self.ctx.check_id("plaintext", p.context_id)?;
-            if a.level != level {
-                return Err(EvalError::LevelMismatch {
-                    op: "dot_compact",
-                    left: a.level,
-                    right: level,
-                }
-                .into());
-            }
-            if p.level < level {
-                return Err(EvalError::OutOfLevels {
-                    op: "dot_compact",
-                    level: p.level,
-                    needed: level,
-                }
-                .into());
-            }
-            if !scales_match(a.scale * p.scale, scale) {
-                return Err(EvalError::ScaleMismatch {
-                    op: "dot_compact",
-                    left: a.scale * p.scale,
-                    right: scale,
-                }
-                .into());
-            }
-        }
-        self.check_scale("dot_compact", scale, level)?;
+        let (level, scale) = self.check_terms(
+            "dot_compact",
+            terms
+                .iter()
+                .map(|&(a, p)| (a, p.level, p.scale, p.context_id)),
+        )?;
+        // Each plaintext reduced to every prime (its NTT counts itself) as it is used.
+        count(Primitive::ModMul, terms.len() * (level + 1));
         let ring = self.ctx.ring();
-        let n = self.ctx.n();
-        let limbs = level + 1;
-        count(Primitive::ModMul, terms.len() * limbs);
-        count(Primitive::Mac, 2 * terms.len() * limbs);
-        count(
-            Primitive::ModMul,
-            2 * terms.len().div_ceil(LAZY_TERMS) * limbs,
-        );
-        let halves: Vec<[Vec<u64>; 2]> = (0..limbs)
-            .into_par_iter()
-            .map(|i| {
-                let m = *self.ctx.modulus(i);
-                let table = ring.table(i);
-                let (mut o0, mut o1) = (vec![0u64; n], vec![0u64; n]);
-                with_scratch_limbs(LAZY_TERMS.min(terms.len()), n, |pts| {
-                    for group in terms.chunks(LAZY_TERMS) {
-                        for ((_, p), pt) in group.iter().zip(pts.iter_mut()) {
-                            p.coeffs.residues_into(&m, pt);
-                            table.forward(pt);
-                        }
-                        let mut s0 = ProductSums::new(&m, BLOCK.min(n), true);
-                        let mut s1 = s0.clone();
-                        for start in (0..n).step_by(BLOCK) {
-                            let r = start..(start + BLOCK).min(n);
-                            s0.set(&o0[r.clone()]);
-                            s1.set(&o1[r.clone()]);
-                            for ((a, _), pt) in group.iter().zip(pts.iter()) {
-                                s0.mac(&a.c0.limbs[i][r.clone()], &pt[r.clone()]);
-                                s1.mac(&a.c1.limbs[i][r.clone()], &pt[r.clone()]);
-                            }
-                            s0.reduce_into(&mut o0[r.clone()]);
-                            s1.reduce_into(&mut o1[r]);
-                        }
-                    }
-                });
-                [o0, o1]
-            })
-            .collect();
-        let (mut c0, mut c1) = (Vec::with_capacity(limbs), Vec::with_capacity(limbs));
-        for [a, b] in halves {
-            c0.push(a);
-            c1.push(b);
-        }
-        Ok(Ciphertext {
-            c0: RnsPoly {
-                limbs: c0,
-                ntt: true,
-            },
-            c1: RnsPoly {
-                limbs: c1,
-                ntt: true,
-            },
+        let (c0, c1) = inner_product(
+            &self.ctx,
             level,
-            scale,
-            context_id: first.context_id,
-        })
+            terms.len(),
+            |t| terms[t].0,
+            |t, i, pt| {
+                terms[t].1.coeffs.residues_into(&ring.moduli()[i], pt);
+                ring.table(i).forward(pt);
+                PlainLimb::Written
+            },
+        );
+        Ok(terms[0].0.with_polys(c0, c1).at(level, scale))
+    }
+
+    /// Fused ([`inner_product`]): one pass over the terms per prime, each product summed
+    /// unreduced, instead of a product and a sum per term.
+    fn dot_plain(&self, terms: &[(&Ciphertext, &Plaintext)]) -> Result<Ciphertext, CkksError> {
+        let (level, scale) = self.check_terms(
+            "dot_plain",
+            terms
+                .iter()
+                .map(|&(a, p)| (a, p.level, p.scale, p.context_id)),
+        )?;
+        let (c0, c1) = inner_product(
+            &self.ctx,
+            level,
+            terms.len(),
+            |t| terms[t].0,
+            |t, i, _| PlainLimb::Held(&terms[t].1.poly.limbs[i]),
+        );
+        Ok(terms[0].0.with_polys(c0, c1).at(level, scale))
     }
 
     fn mul_relin(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {

@@ -320,7 +320,7 @@ fn compact_encodings_expand_to_the_same_plaintexts() {
 }
 
 #[test]
-fn the_fused_inner_product_equals_products_and_sums() {
+fn the_fused_inner_products_equal_products_and_sums() {
     let s = setup("test-small", &[], 23);
     let params = s.ctx.params();
     let level = params.top_level() - 1;
@@ -363,4 +363,16 @@ fn the_fused_inner_product_equals_products_and_sums() {
             .is_err()
     );
     assert!(s.engine.dot_compact(&[]).is_err());
+    // The same sum over expanded plaintexts, fused by `dot_plain`.
+    let expanded: Vec<_> = pts.iter().map(|p| s.engine.expand(p).unwrap()).collect();
+    let terms: Vec<_> = cts.iter().zip(&expanded).collect();
+    let fused = s.engine.dot_plain(&terms).unwrap();
+    assert_eq!((&fused.c0, &fused.c1), (&sum.c0, &sum.c1));
+    assert_eq!((fused.level, fused.scale), (sum.level, sum.scale));
+    assert!(
+        s.engine
+            .dot_plain(&[(&cts[0], &expanded[0]), (&low, &expanded[1])])
+            .is_err()
+    );
+    assert!(s.engine.dot_plain(&[]).is_err());
 }
