@@ -17,12 +17,14 @@ use rayon::prelude::*;
 
 use crate::ckks::math::lanes;
 use crate::ckks::math::tally::{Primitive, count};
+use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::ciphertext::Ciphertext;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::encoder::Encoder;
 use crate::ckks::scheme::engine::Engine;
 use crate::ckks::scheme::error::CkksError;
 use crate::ckks::scheme::inner_product::{PlainLimb, inner_product};
+use crate::ckks::scheme::keyswitch::{decompose, mod_down, switch_qp};
 
 /// Relative cost of a hoisted baby rotation against a giant rotation (the decomposition is
 /// shared, the inner product is not).
@@ -171,11 +173,12 @@ fn slot_period(d: &[Complex64]) -> usize {
     n
 }
 
-/// The form of the diagonal with slots `slots` at `pt_scale` for ciphertexts with `limbs`
-/// primes: periodic where the slots repeat, else dense.
+/// The form of the diagonal with slots `slots` at `pt_scale` for products over the ring's
+/// primes `primes`: periodic where the slots repeat (run values per entry of `primes`), else
+/// dense.
 fn encode_diagonal(
     ctx: &Context,
-    limbs: usize,
+    primes: &[usize],
     slots: &[Complex64],
     pt_scale: f64,
 ) -> Result<DiagonalForm, CkksError> {
@@ -195,9 +198,9 @@ fn encode_diagonal(
     for (k, &c) in small.iter().enumerate() {
         spread[k * run] = c;
     }
-    let values = (0..limbs)
-        .into_par_iter()
-        .map(|i| {
+    let values = primes
+        .par_iter()
+        .map(|&i| {
             let mut pt = vec![0u64; n];
             lanes::reduce_signed_wide(&ring.moduli()[i], &spread, &mut pt);
             ring.table(i).forward(&mut pt);
@@ -239,7 +242,7 @@ impl EncodedTransform {
             let shift = plan.giant(g).rem_euclid(n as isize) as usize;
             // p[i] = d[i - G]: rotating the inner sum by G lines it up with diagonal k.
             let rotated: Vec<Complex64> = (0..n).map(|i| d[(i + n - shift) % n]).collect();
-            let form = encode_diagonal(ctx, level + 1, &rotated, pt_scale)?;
+            let form = encode_diagonal(ctx, &ctx.qp_indices(level), &rotated, pt_scale)?;
             // Invariant: every baby index of the plan is in `baby`.
             let idx = baby
                 .binary_search(&((j * plan.stride) as isize))
@@ -263,50 +266,53 @@ impl EncodedTransform {
         self.level
     }
 
-    /// `sum_j diag_j * babies[j]` for one giant step ([`inner_product`]): each dense
-    /// diagonal reduced and transformed per prime as it is used, each periodic one expanded
-    /// from its runs.
-    fn inner_sum(&self, babies: &[Ciphertext], diags: &[Diagonal]) -> Ciphertext {
+    /// `sum_j diag_j * babies[j]` for one giant step over `Q_level * P` (limbs in
+    /// [`Context::qp_indices`] order; [`inner_product`]): each dense diagonal reduced and
+    /// transformed per prime as it is used, each periodic one expanded from its runs.
+    fn inner_sum(&self, babies: &[[Vec<Vec<u64>>; 2]], diags: &[Diagonal]) -> [Vec<Vec<u64>>; 2] {
         let ring = self.ctx.ring();
+        let qp = self.ctx.qp_indices(self.level);
         // Per limb: each dense diagonal reduced (and transformed: counted by the NTT), each
         // periodic one expanded (a limb written from a table, counted as a permutation).
-        let limbs = self.level + 1;
         let periodic = diags
             .iter()
             .filter(|d| matches!(d.form, DiagonalForm::Periodic { .. }))
             .count();
-        count(Primitive::ModMul, (diags.len() - periodic) * limbs);
-        count(Primitive::Permute, periodic * limbs);
-        let (c0, c1) = inner_product(
+        count(Primitive::ModMul, (diags.len() - periodic) * qp.len());
+        count(Primitive::Permute, periodic * qp.len());
+        inner_product(
             &self.ctx,
-            self.level,
+            &qp,
             diags.len(),
-            |t| &babies[diags[t].baby],
-            |t, i, pt| match &diags[t].form {
+            |t| {
+                let [a, b] = &babies[diags[t].baby];
+                [&a[..], &b[..]]
+            },
+            |t, k, pt| match &diags[t].form {
                 DiagonalForm::Dense(coeffs) => {
-                    lanes::reduce_signed_wide(&ring.moduli()[i], coeffs, pt);
-                    ring.table(i).forward(pt);
+                    lanes::reduce_signed_wide(&ring.moduli()[qp[k]], coeffs, pt);
+                    ring.table(qp[k]).forward(pt);
                     PlainLimb::Written
                 }
                 &DiagonalForm::Periodic { run, ref values } => {
-                    for (r, &v) in pt.chunks_mut(run).zip(&values[i]) {
+                    for (r, &v) in pt.chunks_mut(run).zip(&values[k]) {
                         r.fill(v);
                     }
                     PlainLimb::Written
                 }
             },
-        );
-        Ciphertext {
-            c0,
-            c1,
-            level: self.level,
-            scale: babies[0].scale * self.pt_scale,
-            context_id: babies[0].context_id,
-        }
+        )
     }
 
     /// Applies the matrix and rescales once: the output is one level down at scale
     /// `scale(ct) * pt_scale / q_level`.
+    ///
+    /// Double hoisting (Bossuat et al., Eurocrypt 2021): the baby rotations share one
+    /// decomposition and stay in `Q_level * P`, scaled by P, without their ModDowns; each
+    /// giant step's inner sum is taken there, only its `c1` is brought down to be key
+    /// switched, and the giant rotations are summed in `Q_level * P` too, so the whole
+    /// product takes one ModDown per giant step's `c1` and one at the end instead of one per
+    /// rotation.
     pub fn apply(&self, eng: &Engine, ct: &Ciphertext) -> Result<Ciphertext, CkksError> {
         self.ctx.check_id("ciphertext", ct.context_id)?;
         if ct.level != self.level {
@@ -317,19 +323,109 @@ impl EncodedTransform {
             }
             .into());
         }
-        let babies = eng.rotate_hoisted(ct, &self.baby)?;
-        let mut acc: Option<Ciphertext> = None;
+        let ctx = &*self.ctx;
+        let qp = ctx.qp_indices(self.level);
+        let keys = self
+            .baby
+            .iter()
+            .map(|&s| eng.rotation_key(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let dec = keys
+            .iter()
+            .any(Option::is_some)
+            .then(|| decompose(ctx, &ct.c1));
+        let babies: Vec<[Vec<Vec<u64>>; 2]> = keys
+            .iter()
+            .map(|key| match (key, &dec) {
+                (Some((g, key)), Some(dec)) => {
+                    let [mut k0, k1] = switch_qp(ctx, dec, Some(*g), key);
+                    add_times_p(ctx, &mut k0, &ctx.automorphism_ntt(&ct.c0, *g));
+                    [k0, k1]
+                }
+                _ => [times_p(ctx, &qp, &ct.c0), times_p(ctx, &qp, &ct.c1)],
+            })
+            .collect();
+        let mut acc: Option<[Vec<Vec<u64>>; 2]> = None;
         for (giant, diags) in &self.giants {
-            let inner = self.inner_sum(&babies, diags);
-            let rotated = eng.rotate(&inner, *giant)?;
+            let [u0, u1] = self.inner_sum(&babies, diags);
+            let part = match eng.rotation_key(*giant)? {
+                None => [u0, u1],
+                Some((g, key)) => {
+                    let c1 = mod_down(ctx, self.level, u1);
+                    let [mut k0, k1] = switch_qp(ctx, &decompose(ctx, &c1), Some(g), key);
+                    let r0 = ctx.automorphism_ntt(
+                        &RnsPoly {
+                            limbs: u0,
+                            ntt: true,
+                        },
+                        g,
+                    );
+                    add_qp(ctx, &qp, &mut k0, &r0.limbs);
+                    [k0, k1]
+                }
+            };
             acc = Some(match acc {
-                None => rotated,
-                Some(a) => eng.add(&a, &rotated)?,
+                None => part,
+                Some([mut a0, mut a1]) => {
+                    add_qp(ctx, &qp, &mut a0, &part[0]);
+                    add_qp(ctx, &qp, &mut a1, &part[1]);
+                    [a0, a1]
+                }
             });
         }
         // Invariant: a matrix has at least one diagonal.
-        eng.rescale(&acc.expect("non-empty matrix"))
+        let [a0, a1] = acc.expect("non-empty matrix");
+        let (c0, c1) = rayon::join(
+            || mod_down(ctx, self.level, a0),
+            || mod_down(ctx, self.level, a1),
+        );
+        let out = Ciphertext {
+            c0,
+            c1,
+            level: self.level,
+            scale: ct.scale * self.pt_scale,
+            context_id: ct.context_id,
+        };
+        eng.rescale(&out)
     }
+}
+
+/// `P a` over `Q_level * P` (limbs in `qp` order; `a` over `q_0..=q_level`, NTT form): the
+/// residues modulo P's primes are zero.
+fn times_p(ctx: &Context, qp: &[usize], a: &RnsPoly) -> Vec<Vec<u64>> {
+    let n = ctx.n();
+    count(Primitive::ModMul, a.limbs.len());
+    let mut limbs: Vec<Vec<u64>> = a
+        .limbs
+        .par_iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let mut y = x.clone();
+            lanes::mul_const(ctx.modulus(i), &mut y, ctx.p_mod_q(i));
+            y
+        })
+        .collect();
+    limbs.resize(qp.len(), vec![0; n]);
+    limbs
+}
+
+/// `acc += P a` on the Q limbs of an `Q_level * P` polynomial (`a` over `q_0..=q_level`, NTT
+/// form; P's residues of `P a` are zero).
+fn add_times_p(ctx: &Context, acc: &mut [Vec<u64>], a: &RnsPoly) {
+    count(Primitive::ModMul, a.limbs.len());
+    acc.par_iter_mut()
+        .zip(&a.limbs)
+        .enumerate()
+        .for_each(|(i, (z, x))| lanes::mul_add_const(ctx.modulus(i), z, x, ctx.p_mod_q(i)));
+}
+
+/// `a += b` limb by limb over the primes `qp`.
+fn add_qp(ctx: &Context, qp: &[usize], a: &mut [Vec<u64>], b: &[Vec<u64>]) {
+    count(Primitive::Add, qp.len());
+    a.par_iter_mut().zip(b).zip(qp).for_each(|((x, y), &i)| {
+        let m = ctx.modulus(i);
+        x.iter_mut().zip(y).for_each(|(u, &v)| *u = m.add(*u, v));
+    });
 }
 
 #[cfg(test)]
@@ -365,7 +461,8 @@ mod tests {
         let ctx = &setup.ctx;
         let (ring, n) = (ctx.ring(), ctx.n());
         let scale = 2f64.powi(40);
-        let limbs = 3;
+        // Three Q primes and the special primes P, as the products in Q * P use them.
+        let primes = ctx.qp_indices(2);
         let mut periodic_groups = 0;
         let groups = coeffs_to_slots(n, 3, 1.0)
             .into_iter()
@@ -375,12 +472,13 @@ mod tests {
             for d in m.diagonals().values() {
                 let dense = ctx.encoder().encode_coefficients("test", d, scale).unwrap();
                 let DiagonalForm::Periodic { run, values } =
-                    encode_diagonal(ctx, limbs, d, scale).unwrap()
+                    encode_diagonal(ctx, &primes, d, scale).unwrap()
                 else {
                     continue;
                 };
                 periodic += 1;
-                for (i, values) in values.iter().enumerate() {
+                assert_eq!(values.len(), primes.len());
+                for (&i, values) in primes.iter().zip(&values) {
                     let q = ring.moduli()[i];
                     // Reference: the dense coefficients, NTT'd; the difference is the NTT of
                     // the coefficients' rounding differences (a few units each), so compare

@@ -18,7 +18,7 @@ use crate::ckks::scheme::ciphertext::{Ciphertext, CompactPlaintext, Plaintext};
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::encryption::{encode, encode_compact, expand};
 use crate::ckks::scheme::error::CkksError;
-use crate::ckks::scheme::inner_product::{PlainLimb, inner_product};
+use crate::ckks::scheme::inner_product::{PlainLimb, inner_product_q};
 use crate::ckks::scheme::keys::{EvaluationKeys, SwitchingKey};
 use crate::ckks::scheme::keyswitch::{decompose, key_switch, switch_automorphism};
 
@@ -104,7 +104,10 @@ impl Engine {
     }
 
     /// The Galois element and key of a left rotation by `step`; `None` for the identity.
-    fn rotation_key(&self, step: isize) -> Result<Option<(usize, &SwitchingKey)>, CkksError> {
+    pub(crate) fn rotation_key(
+        &self,
+        step: isize,
+    ) -> Result<Option<(usize, &SwitchingKey)>, CkksError> {
         let slots = self.slots();
         let k = normalize_step(step, slots);
         if k == 0 {
@@ -393,7 +396,7 @@ impl Evaluator for Engine {
         })
     }
 
-    /// Fused ([`inner_product`]): per prime, each plaintext's residues are reduced and
+    /// Fused ([`inner_product_q`]): per prime, each plaintext's residues are reduced and
     /// transformed as they are used.
     fn dot_compact(
         &self,
@@ -408,7 +411,7 @@ impl Evaluator for Engine {
         // Each plaintext reduced to every prime (its NTT counts itself) as it is used.
         count(Primitive::ModMul, terms.len() * (level + 1));
         let ring = self.ctx.ring();
-        let (c0, c1) = inner_product(
+        let (c0, c1) = inner_product_q(
             &self.ctx,
             level,
             terms.len(),
@@ -422,7 +425,7 @@ impl Evaluator for Engine {
         Ok(terms[0].0.with_polys(c0, c1).at(level, scale))
     }
 
-    /// Fused ([`inner_product`]): one pass over the terms per prime, each product summed
+    /// Fused ([`inner_product_q`]): one pass over the terms per prime, each product summed
     /// unreduced, instead of a product and a sum per term.
     fn dot_plain(&self, terms: &[(&Ciphertext, &Plaintext)]) -> Result<Ciphertext, CkksError> {
         let (level, scale) = self.check_terms(
@@ -431,7 +434,7 @@ impl Evaluator for Engine {
                 .iter()
                 .map(|&(a, p)| (a, p.level, p.scale, p.context_id)),
         )?;
-        let (c0, c1) = inner_product(
+        let (c0, c1) = inner_product_q(
             &self.ctx,
             level,
             terms.len(),

@@ -26,29 +26,30 @@ pub enum PlainLimb<'a> {
     Written,
 }
 
-/// `(sum_t ct(t).c0 * pt_t, sum_t ct(t).c1 * pt_t)` over `q_0..=level` (NTT form), where
-/// `plaintext(t, i, buf)` gives the NTT residues of term `t`'s plaintext modulo the `i`-th
-/// prime: a limb it holds, or `buf` after writing every word of it (the buffer's contents
-/// on entry are unspecified). The ciphertexts must have at least `level + 1` limbs. Counts
-/// the products and reductions; the caller counts what making a plaintext costs.
+/// `(sum_t a_t * pt_t, sum_t b_t * pt_t)` over the ring's primes `primes` (NTT form, one
+/// output limb per entry), where `ct(t)` gives term `t`'s two polynomials `[a_t, b_t]` as
+/// limbs in the order of `primes` (at least as many) and `plaintext(t, k, buf)` gives the NTT
+/// residues of its plaintext modulo the `k`-th of `primes`: a limb it holds, or `buf` after
+/// writing every word of it (the buffer's contents on entry are unspecified). Counts the
+/// products and reductions; the caller counts what making a plaintext costs.
 pub fn inner_product<'a>(
     ctx: &Context,
-    level: usize,
+    primes: &[usize],
     terms: usize,
-    ct: impl Fn(usize) -> &'a Ciphertext + Sync,
+    ct: impl Fn(usize) -> [&'a [Vec<u64>]; 2] + Sync,
     plaintext: impl Fn(usize, usize, &mut [u64]) -> PlainLimb<'a> + Sync,
-) -> (RnsPoly, RnsPoly) {
-    let limbs = level + 1;
+) -> [Vec<Vec<u64>>; 2] {
+    let limbs = primes.len();
     let n = ctx.n();
     if terms == 0 {
-        let ring = ctx.ring();
-        return (ring.zero(limbs, true), ring.zero(limbs, true));
+        return [vec![vec![0; n]; limbs], vec![vec![0; n]; limbs]];
     }
     count(Primitive::Mac, 2 * terms * limbs);
     count(Primitive::ModMul, 2 * terms.div_ceil(LAZY_TERMS) * limbs);
-    let halves: Vec<[Vec<u64>; 2]> = (0..limbs)
-        .into_par_iter()
-        .map(|i| {
+    let halves: Vec<[Vec<u64>; 2]> = primes
+        .par_iter()
+        .enumerate()
+        .map(|(k, &i)| {
             let m = *ctx.modulus(i);
             let sum = ProductSums::new(&m, FILL_BLOCK.min(n), true);
             let mut sums = [sum.clone(), sum];
@@ -59,16 +60,16 @@ pub fn inner_product<'a>(
                     let pts: Vec<&[u64]> = group
                         .clone()
                         .zip(pts.iter_mut())
-                        .map(|(t, pt)| match plaintext(t, i, pt) {
+                        .map(|(t, pt)| match plaintext(t, k, pt) {
                             PlainLimb::Held(x) => x,
                             PlainLimb::Written => &pt[..],
                         })
                         .collect();
                     let mac = |sums: &mut [ProductSums; 2], r: Range<usize>| {
                         for (t, pt) in group.clone().zip(&pts) {
-                            let a = ct(t);
-                            sums[0].mac(&a.c0.limbs[i][r.clone()], &pt[r.clone()]);
-                            sums[1].mac(&a.c1.limbs[i][r.clone()], &pt[r.clone()]);
+                            let [a, b] = ct(t);
+                            sums[0].mac(&a[k][r.clone()], &pt[r.clone()]);
+                            sums[1].mac(&b[k][r.clone()], &pt[r.clone()]);
                         }
                     };
                     match &mut out {
@@ -102,6 +103,29 @@ pub fn inner_product<'a>(
         c0.push(a);
         c1.push(b);
     }
+    [c0, c1]
+}
+
+/// [`inner_product`] of ciphertexts over `q_0..=level`, as ciphertext polynomials
+/// (`plaintext(t, i, buf)` for the `i`-th prime).
+pub fn inner_product_q<'a>(
+    ctx: &Context,
+    level: usize,
+    terms: usize,
+    ct: impl Fn(usize) -> &'a Ciphertext + Sync,
+    plaintext: impl Fn(usize, usize, &mut [u64]) -> PlainLimb<'a> + Sync,
+) -> (RnsPoly, RnsPoly) {
+    let primes: Vec<usize> = (0..=level).collect();
+    let [c0, c1] = inner_product(
+        ctx,
+        &primes,
+        terms,
+        |t| {
+            let a = ct(t);
+            [&a.c0.limbs[..], &a.c1.limbs[..]]
+        },
+        plaintext,
+    );
     (
         RnsPoly {
             limbs: c0,

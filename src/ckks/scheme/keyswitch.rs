@@ -204,6 +204,22 @@ fn switch(
     g: Option<usize>,
     key: &SwitchingKey,
 ) -> (RnsPoly, RnsPoly) {
+    let [c0, c1] = switch_qp(ctx, dec, g, key);
+    rayon::join(
+        || mod_down(ctx, dec.level, c0),
+        || mod_down(ctx, dec.level, c1),
+    )
+}
+
+/// [`switch`] before its ModDown: `(c0, c1)` over `Q_level * P` (NTT form, limbs in
+/// [`Context::qp_indices`] order) with `c0 + c1 s ≈ P d' s'`. Sums of such pairs share one
+/// ModDown (double hoisting).
+pub(crate) fn switch_qp(
+    ctx: &Context,
+    dec: &Decomposed,
+    g: Option<usize>,
+    key: &SwitchingKey,
+) -> [Vec<Vec<u64>>; 2] {
     let qp = ctx.qp_indices(dec.level);
     let n = ctx.n();
     let perm = g.map(|g| ctx.galois_perm(g));
@@ -273,10 +289,7 @@ fn switch(
         c0.push(a);
         c1.push(b);
     }
-    rayon::join(
-        || mod_down(ctx, dec.level, c0),
-        || mod_down(ctx, dec.level, c1),
-    )
+    [c0, c1]
 }
 
 /// Divides a polynomial over Q_level * P (NTT form, limbs in [`Context::qp_indices`] order)
