@@ -44,6 +44,11 @@ const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../profiles/cellwise-fgb-like-ae8e185.json"),
     ),
     (
+        "cellwise-fgb-like-12-9da5d7a",
+        "cellwise-fgb-like-12-9da5d7a.json",
+        include_str!("../../profiles/cellwise-fgb-like-12-9da5d7a.json"),
+    ),
+    (
         "cellwise-fgb-like-12-a5a0dbf",
         "cellwise-fgb-like-12-a5a0dbf.json",
         include_str!("../../profiles/cellwise-fgb-like-12-a5a0dbf.json"),
@@ -663,11 +668,11 @@ pub(crate) mod tests {
         // operations, the gated cells' among them.
         assert_eq!(
             default_profile_for("fgb-like-12", None),
-            Some("cellwise-fgb-like-12-a5a0dbf")
+            Some("cellwise-fgb-like-12-9da5d7a")
         );
         assert_eq!(
             default_profile_for("fgb-like-12", Some("hoist_32")),
-            Some("cellwise-fgb-like-12-a5a0dbf")
+            Some("cellwise-fgb-like-12-9da5d7a")
         );
         // test-boot has fgb-like's 9 levels between bootstraps at N = 2^12: it is priced with
         // its own profile, not with fgb-like's.
