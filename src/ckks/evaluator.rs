@@ -200,15 +200,13 @@ pub trait Evaluator {
         &self,
         terms: &[(&Self::Ciphertext, &Self::Compact)],
     ) -> Result<Self::Ciphertext, Self::Error> {
-        let mut acc: Option<Self::Ciphertext> = None;
-        for (a, c) in terms {
-            let term = self.mul_plain(a, &self.expand(c)?)?;
-            acc = Some(match acc {
-                None => term,
-                Some(s) => self.add(&s, &term)?,
-            });
-        }
-        acc.ok_or_else(|| EvalError::InvalidInput("an inner product of no terms".into()).into())
+        let expanded = terms
+            .iter()
+            .map(|&(a, c)| Ok((a, self.expand(c)?)))
+            .collect::<Result<Vec<_>, Self::Error>>()?;
+        let terms: Vec<(&Self::Ciphertext, &Self::Plaintext)> =
+            expanded.iter().map(|(a, p)| (*a, p)).collect();
+        self.dot_plain(&terms)
     }
     /// `sum_k a_k * p_k` (as [`Evaluator::mul_plain`] of each term, then [`Evaluator::add`]:
     /// the same result, which an engine may compute in one fused pass). Every `a_k` must be

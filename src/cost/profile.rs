@@ -39,6 +39,11 @@ const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../profiles/openfhe-fgb-like.json"),
     ),
     (
+        "cellwise-fgb-like-fc9e76a",
+        "cellwise-fgb-like-fc9e76a.json",
+        include_str!("../../profiles/cellwise-fgb-like-fc9e76a.json"),
+    ),
+    (
         "cellwise-fgb-like-ae8e185",
         "cellwise-fgb-like-ae8e185.json",
         include_str!("../../profiles/cellwise-fgb-like-ae8e185.json"),
@@ -685,7 +690,7 @@ pub(crate) mod tests {
         // operations; a SimpleRNN keeps the older one, so its results reproduce.
         assert_eq!(
             default_profile_for("fgb-like", Some("hoist_32")),
-            Some("cellwise-fgb-like-ae8e185")
+            Some("cellwise-fgb-like-fc9e76a")
         );
         // Every shipped profile of the project's engine is what its own preset finds first
         // for the operations only it times.
