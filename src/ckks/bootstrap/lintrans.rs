@@ -393,19 +393,9 @@ impl EncodedTransform {
 /// `P a` over `Q_level * P` (limbs in `qp` order; `a` over `q_0..=q_level`, NTT form): the
 /// residues modulo P's primes are zero.
 fn times_p(ctx: &Context, qp: &[usize], a: &RnsPoly) -> Vec<Vec<u64>> {
-    let n = ctx.n();
-    count(Primitive::ModMul, a.limbs.len());
-    let mut limbs: Vec<Vec<u64>> = a
-        .limbs
-        .par_iter()
-        .enumerate()
-        .map(|(i, x)| {
-            let mut y = x.clone();
-            lanes::mul_const(ctx.modulus(i), &mut y, ctx.p_mod_q(i));
-            y
-        })
-        .collect();
-    limbs.resize(qp.len(), vec![0; n]);
+    let p_mod_q: Vec<u64> = (0..a.limbs.len()).map(|i| ctx.p_mod_q(i)).collect();
+    let mut limbs = ctx.ring().mul_residues(a, &p_mod_q).limbs;
+    limbs.resize(qp.len(), vec![0; ctx.n()]);
     limbs
 }
 

@@ -43,16 +43,6 @@ impl Ciphertext {
         }
     }
 
-    /// This ciphertext relabelled with another level and scale (nothing is copied; the
-    /// polynomials must have `level + 1` limbs).
-    pub(crate) fn at(self, level: usize, scale: f64) -> Ciphertext {
-        Ciphertext {
-            level,
-            scale,
-            ..self
-        }
-    }
-
     /// A ciphertext with this one's level, scale and context but the polynomials given
     /// (nothing is copied).
     pub(crate) fn with_polys(&self, c0: RnsPoly, c1: RnsPoly) -> Ciphertext {

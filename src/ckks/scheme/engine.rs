@@ -422,7 +422,10 @@ impl Evaluator for Engine {
                 PlainLimb::Written
             },
         );
-        Ok(terms[0].0.with_polys(c0, c1).at(level, scale))
+        Ok(Ciphertext {
+            scale,
+            ..terms[0].0.with_polys(c0, c1)
+        })
     }
 
     /// Fused ([`inner_product_q`]): one pass over the terms per prime, each product summed
@@ -441,7 +444,10 @@ impl Evaluator for Engine {
             |t| terms[t].0,
             |t, i, _| PlainLimb::Held(&terms[t].1.poly.limbs[i]),
         );
-        Ok(terms[0].0.with_polys(c0, c1).at(level, scale))
+        Ok(Ciphertext {
+            scale,
+            ..terms[0].0.with_polys(c0, c1)
+        })
     }
 
     fn mul_relin(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
