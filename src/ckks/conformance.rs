@@ -241,8 +241,23 @@ pub fn check<E: Evaluator>(
         c.compare(&format!("rotate_hoisted step {step}"), r, w)?;
     }
 
+    let r = c.ok(
+        "rotate_sum",
+        ev.rotate_sum(&[(&a, 1), (&b, -1), (&a, 0), (&b, 3)]),
+    )?;
+    let want = c
+        .sim
+        .rotate_sum(&[(&sa, 1), (&sb, -1), (&sa, 0), (&sb, 3)])
+        .map_err(sim_err)?;
+    c.compare("rotate_sum of steps 1, -1, 0 and 3", &r, &want)?;
+
     // Refusals.
     let low = c.ok("drop_level", ev.drop_level(&b, 1))?;
+    c.refused(
+        "rotate_sum at different levels",
+        ev.rotate_sum(&[(&a, 1), (&low, 3)]),
+    )?;
+    c.refused("rotate_sum of no terms", ev.rotate_sum(&[]))?;
     c.refused("add at different levels", ev.add(&a, &low))?;
     c.refused("mul_relin at different levels", ev.mul_relin(&a, &low))?;
     let doubled = c.ok("mul_const", ev.mul_const(&b, 1.0, 2.0))?;

@@ -255,6 +255,24 @@ pub trait Evaluator {
     ) -> Result<Self::Ciphertext, Self::Error>;
     /// Rotates the slots left by `step` (slot `i` receives slot `i + step` mod slots).
     fn rotate(&self, a: &Self::Ciphertext, step: isize) -> Result<Self::Ciphertext, Self::Error>;
+    /// `sum_k rot(a_k, s_k)` (as [`Evaluator::rotate`] of each term, then [`Evaluator::add`]:
+    /// equal in value, which an engine may compute with one key-switching ModDown for the
+    /// whole sum instead of one per rotation). Every `a_k` at one level and scale; at least
+    /// one term.
+    fn rotate_sum(
+        &self,
+        terms: &[(&Self::Ciphertext, isize)],
+    ) -> Result<Self::Ciphertext, Self::Error> {
+        let mut acc: Option<Self::Ciphertext> = None;
+        for &(a, step) in terms {
+            let term = self.rotate(a, step)?;
+            acc = Some(match acc {
+                None => term,
+                Some(s) => self.add(&s, &term)?,
+            });
+        }
+        acc.ok_or_else(|| EvalError::InvalidInput("a rotation sum of no terms".into()).into())
+    }
     /// Rotations of `a` by every step in `steps`, sharing one key-switching decomposition of
     /// `a` (hoisting); the output is in the order of `steps`. Equal in value to calling
     /// [`Evaluator::rotate`] for each step.

@@ -14,7 +14,8 @@
 //! With k = g * n1 + i: y = sum_g rot(sum_i d'_{g,i} (.) rot(h, i * batch), g * n1 * batch),
 //! where d'_{g,i} = rot(d_{g n1 + i}, -g n1 batch) is pre-rotated in plaintext. The n1 - 1 baby
 //! rotations share one decomposition ([`Evaluator::rotate_hoisted`]); the n2 - 1 giant
-//! rotations are ordinary. For 32 blocks the default is n1 = 8, n2 = 4: 7 hoisted + 3 rotations.
+//! rotations and their sum are one [`Evaluator::rotate_sum`] (one key-switching ModDown for all
+//! of them in the engine). For 32 blocks the default is n1 = 8, n2 = 4: 7 hoisted + 3 rotations.
 //!
 //! [`Linear`] computes sum_m x_m W_m + b for several inputs at once (the RNN step's
 //! x_t Wx + h_{t-1} Wh + b): the inputs' products are summed *before* the giant rotations, so
@@ -514,7 +515,7 @@ impl<E: Evaluator> EncodedLinear<E> {
             mul_plain: 0,
         };
         let rotated: Vec<&Vec<Option<E::Ciphertext>>> = inputs.iter().map(|b| &b.rotated).collect();
-        let mut acc: Option<E::Ciphertext> = None;
+        let mut parts: Vec<(E::Ciphertext, isize)> = Vec::with_capacity(lin.n2);
         for g in 0..lin.n2 {
             let mut inner: Option<E::Ciphertext> = None;
             // Expanded diagonals are summed in one inner product, compact ones in another.
@@ -543,25 +544,19 @@ impl<E: Evaluator> EncodedLinear<E> {
                 });
             }
             let Some(inner) = inner else { continue };
-            let part = if g == 0 {
-                inner
-            } else {
+            if g > 0 {
                 report.giant_rotations += 1;
-                ev.rotate(&inner, (g * lin.n1) as isize * batch)?
-            };
-            acc = Some(match acc {
-                None => part,
-                Some(a) => ev.add(&a, &part)?,
-            });
-        }
-        let acc = match acc {
-            Some(a) => a,
-            // An all-zero transform: the input times a zero plaintext keeps the shape right.
-            None => {
-                let x = inputs[0].input();
-                let zero = ev.encode(&[], self.level, ev.scale(x))?;
-                ev.mul_plain(x, &zero)?
             }
+            parts.push((inner, (g * lin.n1) as isize * batch));
+        }
+        let terms: Vec<(&E::Ciphertext, isize)> = parts.iter().map(|(c, s)| (c, *s)).collect();
+        let acc = if terms.is_empty() {
+            // An all-zero transform: the input times a zero plaintext keeps the shape right.
+            let x = inputs[0].input();
+            let zero = ev.encode(&[], self.level, ev.scale(x))?;
+            ev.mul_plain(x, &zero)?
+        } else {
+            ev.rotate_sum(&terms)?
         };
         let out = ev.rescale(&acc)?;
         let out = match &self.bias {

@@ -24,7 +24,7 @@ use crate::ckks::scheme::encoder::Encoder;
 use crate::ckks::scheme::engine::Engine;
 use crate::ckks::scheme::error::CkksError;
 use crate::ckks::scheme::inner_product::{PlainLimb, inner_product};
-use crate::ckks::scheme::keyswitch::{decompose, mod_down, switch_qp};
+use crate::ckks::scheme::keyswitch::{add_qp, decompose, mod_down, switch_qp};
 
 /// Relative cost of a hoisted baby rotation against a giant rotation (the decomposition is
 /// shared, the inner product is not).
@@ -407,15 +407,6 @@ fn add_times_p(ctx: &Context, acc: &mut [Vec<u64>], a: &RnsPoly) {
         .zip(&a.limbs)
         .enumerate()
         .for_each(|(i, (z, x))| lanes::mul_add_const(ctx.modulus(i), z, x, ctx.p_mod_q(i)));
-}
-
-/// `a += b` limb by limb over the primes `qp`.
-fn add_qp(ctx: &Context, qp: &[usize], a: &mut [Vec<u64>], b: &[Vec<u64>]) {
-    count(Primitive::Add, qp.len());
-    a.par_iter_mut().zip(b).zip(qp).for_each(|((x, y), &i)| {
-        let m = ctx.modulus(i);
-        x.iter_mut().zip(y).for_each(|(u, &v)| *u = m.add(*u, v));
-    });
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! simulator checks them ([`crate::ckks::sim`]), so a circuit that plans on the simulator runs
 //! here unchanged.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -20,7 +21,9 @@ use crate::ckks::scheme::encryption::{encode, encode_compact, expand};
 use crate::ckks::scheme::error::CkksError;
 use crate::ckks::scheme::inner_product::{PlainLimb, inner_product_q};
 use crate::ckks::scheme::keys::{EvaluationKeys, SwitchingKey};
-use crate::ckks::scheme::keyswitch::{decompose, key_switch, switch_automorphism};
+use crate::ckks::scheme::keyswitch::{
+    add_qp, decompose, key_switch, mod_down, switch_automorphism, switch_qp,
+};
 
 /// Evaluates on ciphertexts with evaluation keys.
 pub struct Engine {
@@ -526,6 +529,68 @@ impl Evaluator for Engine {
             Some((g, key)) => self.apply_galois(a, g, key),
             None => a.clone(),
         })
+    }
+
+    /// Each rotated term's key switch is left over `Q_level * P` and summed there; one ModDown
+    /// pair ends the sum (`ModDown(P x + y) = x + ModDown(y)`, so the terms' `c0`
+    /// automorphisms are summed over `Q_level` beside it).
+    fn rotate_sum(&self, terms: &[(&Ciphertext, isize)]) -> Result<Ciphertext, CkksError> {
+        let Some(&(first, _)) = terms.first() else {
+            return Err(EvalError::InvalidInput("a rotation sum of no terms".into()).into());
+        };
+        for &(a, _) in terms {
+            self.check_pair("rotate_sum", first, a)?;
+            if !scales_match(first.scale, a.scale) {
+                return Err(EvalError::ScaleMismatch {
+                    op: "rotate_sum",
+                    left: first.scale,
+                    right: a.scale,
+                }
+                .into());
+            }
+        }
+        let ctx = &*self.ctx;
+        let ring = ctx.ring();
+        let qp = ctx.qp_indices(first.level);
+        // Over Q_level: every term's (rotated) c0 and the unrotated terms' c1.
+        let (mut sum0, mut sum1): (Option<RnsPoly>, Option<RnsPoly>) = (None, None);
+        // Over Q_level * P: the rotated terms' key switches, before their ModDown.
+        let mut lazy: Option<[Vec<Vec<u64>>; 2]> = None;
+        let add_into = |acc: &mut Option<RnsPoly>, x: Cow<RnsPoly>| match acc {
+            Some(s) => ring.add_assign(s, &x),
+            None => *acc = Some(x.into_owned()),
+        };
+        for &(a, step) in terms {
+            match self.rotation_key(step)? {
+                None => {
+                    add_into(&mut sum0, Cow::Borrowed(&a.c0));
+                    add_into(&mut sum1, Cow::Borrowed(&a.c1));
+                }
+                Some((g, key)) => {
+                    let part = switch_qp(ctx, &decompose(ctx, &a.c1), Some(g), key);
+                    lazy = Some(match lazy {
+                        None => part,
+                        Some([mut s0, mut s1]) => {
+                            add_qp(ctx, &qp, &mut s0, &part[0]);
+                            add_qp(ctx, &qp, &mut s1, &part[1]);
+                            [s0, s1]
+                        }
+                    });
+                    add_into(&mut sum0, Cow::Owned(ctx.automorphism_ntt(&a.c0, g)));
+                }
+            }
+        }
+        if let Some([k0, k1]) = lazy {
+            let (m0, m1) = rayon::join(
+                || mod_down(ctx, first.level, k0),
+                || mod_down(ctx, first.level, k1),
+            );
+            add_into(&mut sum0, Cow::Owned(m0));
+            add_into(&mut sum1, Cow::Owned(m1));
+        }
+        // Invariant: a term is either unrotated (both sums set) or rotated (`lazy` set).
+        let (c0, c1) = sum0.zip(sum1).expect("at least one term");
+        Ok(first.with_polys(c0, c1))
     }
 
     fn rotate_hoisted(

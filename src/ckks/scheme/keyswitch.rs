@@ -292,6 +292,16 @@ pub(crate) fn switch_qp(
     [c0, c1]
 }
 
+/// `a += b` limb by limb over the primes `qp` (polynomials over `Q_level * P` in
+/// [`Context::qp_indices`] order).
+pub(crate) fn add_qp(ctx: &Context, qp: &[usize], a: &mut [Vec<u64>], b: &[Vec<u64>]) {
+    count(Primitive::Add, qp.len());
+    a.par_iter_mut().zip(b).zip(qp).for_each(|((x, y), &i)| {
+        let m = ctx.modulus(i);
+        x.iter_mut().zip(y).for_each(|(u, &v)| *u = m.add(*u, v));
+    });
+}
+
 /// Divides a polynomial over Q_level * P (NTT form, limbs in [`Context::qp_indices`] order)
 /// by P, rounding, leaving `q_0..=q_level`.
 pub(crate) fn mod_down(ctx: &Context, level: usize, mut limbs: Vec<Vec<u64>>) -> RnsPoly {
