@@ -151,21 +151,45 @@ impl BasisConversion {
 }
 
 /// A polynomial at `level` decomposed into digits, each extended to Q_level * P (NTT form;
-/// limbs ordered as [`Context::qp_indices`]).
-pub struct Decomposed {
+/// limbs ordered as [`Context::qp_indices`]). A digit's residues modulo its own primes are the
+/// polynomial's, so they are read from it, not copied.
+pub struct Decomposed<'a> {
     level: usize,
-    digits: Vec<Vec<Vec<u64>>>,
+    /// Limbs per digit.
+    alpha: usize,
+    source: &'a RnsPoly,
+    /// Per digit, its residues modulo the other primes of Q_level * P.
+    converted: Vec<Vec<Vec<u64>>>,
+}
+
+impl Decomposed<'_> {
+    /// Digits.
+    fn len(&self) -> usize {
+        self.converted.len()
+    }
+
+    /// Digit `k`'s limb at position `pos` of [`Context::qp_indices`].
+    fn limb(&self, k: usize, pos: usize) -> &[u64] {
+        let own = k * self.alpha..((k + 1) * self.alpha).min(self.level + 1);
+        if own.contains(&pos) {
+            &self.source.limbs[pos]
+        } else if pos < own.start {
+            &self.converted[k][pos]
+        } else {
+            &self.converted[k][pos - own.len()]
+        }
+    }
 }
 
 /// ModUp: decomposes `d` (NTT form, limbs `q_0..=q_level`).
-pub fn decompose(ctx: &Context, d: &RnsPoly) -> Decomposed {
+pub fn decompose<'a>(ctx: &Context, d: &'a RnsPoly) -> Decomposed<'a> {
     let level = d.limb_count() - 1;
     let alpha = ctx.params().alpha();
     let ring = ctx.ring();
     let mut coeff = d.clone();
     ring.to_coeff(&mut coeff);
     let qp = ctx.qp_indices(level);
-    let digits = (0..=level)
+    let converted = (0..=level)
         .step_by(alpha)
         .map(|start| {
             let digit: Vec<usize> = (start..(start + alpha).min(level + 1)).collect();
@@ -179,20 +203,15 @@ pub fn decompose(ctx: &Context, d: &RnsPoly) -> Decomposed {
                 .par_iter_mut()
                 .zip(&targets)
                 .for_each(|(x, &t)| ring.table(t).forward(x));
-            let mut conv_iter = converted.into_iter();
-            qp.iter()
-                .map(|&i| {
-                    if digit.contains(&i) {
-                        d.limbs[i].clone()
-                    } else {
-                        // Invariant: one converted limb per target, in qp order.
-                        conv_iter.next().expect("one limb per target")
-                    }
-                })
-                .collect()
+            converted
         })
         .collect();
-    Decomposed { level, digits }
+    Decomposed {
+        level,
+        alpha,
+        source: d,
+        converted,
+    }
 }
 
 /// Inner product of a decomposition (permuted by the Galois element `g` if given: this is
@@ -225,7 +244,7 @@ pub(crate) fn switch_qp(
     let perm = g.map(|g| ctx.galois_perm(g));
     // Per Q_level * P limb: two products per digit, two reductions, the gather if permuted.
     let limbs = qp.len();
-    count(Primitive::Mac, 2 * dec.digits.len() * limbs);
+    count(Primitive::Mac, 2 * dec.len() * limbs);
     count(Primitive::ModMul, 2 * limbs);
     if perm.is_some() {
         count(Primitive::Permute, limbs);
@@ -235,7 +254,7 @@ pub(crate) fn switch_qp(
         .enumerate()
         .map(|(pos, &i)| {
             let m = ctx.modulus(i);
-            let d: Vec<&[u64]> = dec.digits.iter().map(|dg| dg[pos].as_slice()).collect();
+            let d: Vec<&[u64]> = (0..dec.len()).map(|k| dec.limb(k, pos)).collect();
             let kb: Vec<&[u64]> = key.b.iter().map(|b| b.limbs[i].as_slice()).collect();
             // The key's masks over this prime for the digits in use: held if expanded, else
             // drawn block by block as they are used.
