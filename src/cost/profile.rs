@@ -39,6 +39,11 @@ const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../profiles/openfhe-fgb-like.json"),
     ),
     (
+        "cellwise-fgb-like-7ae393a",
+        "cellwise-fgb-like-7ae393a.json",
+        include_str!("../../profiles/cellwise-fgb-like-7ae393a.json"),
+    ),
+    (
         "cellwise-fgb-like-fc9e76a",
         "cellwise-fgb-like-fc9e76a.json",
         include_str!("../../profiles/cellwise-fgb-like-fc9e76a.json"),
@@ -690,7 +695,7 @@ pub(crate) mod tests {
         // operations; a SimpleRNN keeps the older one, so its results reproduce.
         assert_eq!(
             default_profile_for("fgb-like", Some("hoist_32")),
-            Some("cellwise-fgb-like-fc9e76a")
+            Some("cellwise-fgb-like-7ae393a")
         );
         // Every shipped profile of the project's engine is what its own preset finds first
         // for the operations only it times.
