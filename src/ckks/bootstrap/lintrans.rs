@@ -25,7 +25,7 @@ use crate::ckks::scheme::encoder::Encoder;
 use crate::ckks::scheme::engine::Engine;
 use crate::ckks::scheme::error::CkksError;
 use crate::ckks::scheme::inner_product::{PlainLimb, inner_product};
-use crate::ckks::scheme::keyswitch::{add_qp, decompose, mod_down, switch_qp};
+use crate::ckks::scheme::keyswitch::{add_qp, add_qp_pair, decompose, mod_down, switch_qp};
 
 /// Relative cost of a baby rotation against a giant rotation: with double hoisting a baby
 /// rotation is a key-switching inner product and an automorphism over `Q * P`, a giant one
@@ -330,15 +330,7 @@ impl EncodedTransform {
             return;
         }
         let part = self.inner_sum(babies, chunk.start, &diags);
-        *sum = Some(match sum.take() {
-            None => part,
-            Some([mut s0, mut s1]) => {
-                let qp = self.ctx.qp_indices(self.level);
-                add_qp(&self.ctx, &qp, &mut s0, &part[0]);
-                add_qp(&self.ctx, &qp, &mut s1, &part[1]);
-                [s0, s1]
-            }
-        });
+        add_qp_pair(&self.ctx, &self.ctx.qp_indices(self.level), sum, part);
     }
 
     /// Applies the matrix and rescales once: the output is one level down at scale
@@ -424,14 +416,7 @@ impl EncodedTransform {
                     [k0, k1]
                 }
             };
-            acc = Some(match acc {
-                None => part,
-                Some([mut a0, mut a1]) => {
-                    add_qp(ctx, &qp, &mut a0, &part[0]);
-                    add_qp(ctx, &qp, &mut a1, &part[1]);
-                    [a0, a1]
-                }
-            });
+            add_qp_pair(ctx, &qp, &mut acc, part);
         }
         // Invariant: a matrix has at least one diagonal.
         let [a0, a1] = acc.expect("non-empty matrix");

@@ -22,7 +22,7 @@ use crate::ckks::scheme::error::CkksError;
 use crate::ckks::scheme::inner_product::{PlainLimb, inner_product_q};
 use crate::ckks::scheme::keys::{EvaluationKeys, SwitchingKey};
 use crate::ckks::scheme::keyswitch::{
-    add_qp, decompose, key_switch, mod_down, switch_automorphism, switch_qp,
+    add_qp_pair, decompose, key_switch, mod_down, switch_automorphism, switch_qp,
 };
 
 /// Evaluates on ciphertexts with evaluation keys.
@@ -94,6 +94,25 @@ impl Engine {
                 op,
                 left: a.level,
                 right: b.level,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// [`Engine::check_pair`] for operands that are summed: equal scales too.
+    fn check_summands(
+        &self,
+        op: &'static str,
+        a: &Ciphertext,
+        b: &Ciphertext,
+    ) -> Result<(), CkksError> {
+        self.check_pair(op, a, b)?;
+        if !scales_match(a.scale, b.scale) {
+            return Err(EvalError::ScaleMismatch {
+                op,
+                left: a.scale,
+                right: b.scale,
             }
             .into());
         }
@@ -271,30 +290,14 @@ impl Evaluator for Engine {
     }
 
     fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
-        self.check_pair("add", a, b)?;
-        if !scales_match(a.scale, b.scale) {
-            return Err(EvalError::ScaleMismatch {
-                op: "add",
-                left: a.scale,
-                right: b.scale,
-            }
-            .into());
-        }
+        self.check_summands("add", a, b)?;
         let ring = self.ctx.ring();
         let (c0, c1) = rayon::join(|| ring.add(&a.c0, &b.c0), || ring.add(&a.c1, &b.c1));
         Ok(Ciphertext { c0, c1, ..*a })
     }
 
     fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
-        self.check_pair("sub", a, b)?;
-        if !scales_match(a.scale, b.scale) {
-            return Err(EvalError::ScaleMismatch {
-                op: "sub",
-                left: a.scale,
-                right: b.scale,
-            }
-            .into());
-        }
+        self.check_summands("sub", a, b)?;
         let ring = self.ctx.ring();
         let (c0, c1) = rayon::join(|| ring.sub(&a.c0, &b.c0), || ring.sub(&a.c1, &b.c1));
         Ok(Ciphertext { c0, c1, ..*a })
@@ -539,15 +542,7 @@ impl Evaluator for Engine {
             return Err(EvalError::InvalidInput("a rotation sum of no terms".into()).into());
         };
         for &(a, _) in terms {
-            self.check_pair("rotate_sum", first, a)?;
-            if !scales_match(first.scale, a.scale) {
-                return Err(EvalError::ScaleMismatch {
-                    op: "rotate_sum",
-                    left: first.scale,
-                    right: a.scale,
-                }
-                .into());
-            }
+            self.check_summands("rotate_sum", first, a)?;
         }
         let ctx = &*self.ctx;
         let ring = ctx.ring();
@@ -568,14 +563,7 @@ impl Evaluator for Engine {
                 }
                 Some((g, key)) => {
                     let part = switch_qp(ctx, &decompose(ctx, &a.c1), Some(g), key);
-                    lazy = Some(match lazy {
-                        None => part,
-                        Some([mut s0, mut s1]) => {
-                            add_qp(ctx, &qp, &mut s0, &part[0]);
-                            add_qp(ctx, &qp, &mut s1, &part[1]);
-                            [s0, s1]
-                        }
-                    });
+                    add_qp_pair(ctx, &qp, &mut lazy, part);
                     add_into(&mut sum0, Cow::Owned(ctx.automorphism_ntt(&a.c0, g)));
                 }
             }

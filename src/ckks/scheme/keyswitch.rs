@@ -321,6 +321,23 @@ pub(crate) fn add_qp(ctx: &Context, qp: &[usize], a: &mut [Vec<u64>], b: &[Vec<u
     });
 }
 
+/// `sum += part` for pairs of polynomials over `Q_level * P` (see [`add_qp`]); an empty sum
+/// takes `part` itself.
+pub(crate) fn add_qp_pair(
+    ctx: &Context,
+    qp: &[usize],
+    sum: &mut Option<[Vec<Vec<u64>>; 2]>,
+    part: [Vec<Vec<u64>>; 2],
+) {
+    match sum {
+        None => *sum = Some(part),
+        Some([s0, s1]) => {
+            add_qp(ctx, qp, s0, &part[0]);
+            add_qp(ctx, qp, s1, &part[1]);
+        }
+    }
+}
+
 /// Divides a polynomial over Q_level * P (NTT form, limbs in [`Context::qp_indices`] order)
 /// by P, rounding, leaving `q_0..=q_level`.
 pub(crate) fn mod_down(ctx: &Context, level: usize, mut limbs: Vec<Vec<u64>>) -> RnsPoly {
