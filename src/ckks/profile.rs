@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use crate::ckks::circuit_ops::{precision_bits, profile_ops};
 use crate::ckks::evaluator::Evaluator;
-use crate::ckks::math::tally::{Primitive, Tally};
+use crate::ckks::math::tally::{PRIMITIVES, Primitive, Tally};
 use crate::ckks::roofline;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::encryption::{Decryptor, Encryptor};
@@ -56,7 +56,7 @@ pub struct Measurements {
     /// Milliseconds per limb of each primitive on one thread, measured first
     /// ([`roofline::primitive_times`] on [`roofline::calibration_limbs`]), in
     /// [`Primitive::ALL`] order: what a calibration compares another machine with.
-    pub primitive_ms: [f64; 6],
+    pub primitive_ms: [f64; PRIMITIVES],
     /// The limbs (chain indices) the primitives were timed on.
     pub primitive_limbs: Vec<usize>,
 }
@@ -327,7 +327,7 @@ pub fn measure(
             record(op, *level, median(ts), s, *consumed, bits, Some(c));
         }
     }
-    let primitive_ms: [f64; 6] =
+    let primitive_ms: [f64; PRIMITIVES] =
         std::array::from_fn(|p| median(snapshots.iter().map(|t| t[p]).collect()));
     for p in Primitive::ALL {
         progress(&format!(

@@ -15,9 +15,10 @@ use rand::{RngExt, SeedableRng};
 use crate::ckks::bootstrap::{BootstrapConfig, Bootstrapper, encapsulation_keys, rotation_steps};
 use crate::ckks::circuit_ops::profile_ops;
 use crate::ckks::evaluator::Evaluator;
+use crate::ckks::math::keystream::BelowModulus;
 use crate::ckks::math::lanes::{self, ProductSums};
-use crate::ckks::math::tally::{Primitive, Tally};
-use crate::ckks::ring::RnsPoly;
+use crate::ckks::math::tally::{PRIMITIVES, Primitive, Tally};
+use crate::ckks::ring::{FILL_BLOCK, RnsPoly};
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::encryption::Encryptor;
 use crate::ckks::scheme::engine::Engine;
@@ -69,7 +70,7 @@ pub struct Roofline {
     /// Worker threads of the run.
     pub threads: usize,
     /// Milliseconds per limb of each primitive on one thread (in [`Primitive::ALL`] order).
-    pub primitive_ms: [f64; 6],
+    pub primitive_ms: [f64; PRIMITIVES],
     /// The operations.
     pub rows: Vec<Row>,
 }
@@ -223,12 +224,12 @@ pub fn calibration_limbs(ctx: &Context) -> Vec<usize> {
 /// Milliseconds per limb of each primitive on one thread (in [`Primitive::ALL`] order): for
 /// each limb index of `limbs`, the median of `samples` rounds over that prime (round-robin
 /// over the primitives, each sample repeating one for at least 2 ms); the mean over `limbs`.
-pub fn primitive_times(ctx: &Context, samples: usize, limbs: &[usize]) -> [f64; 6] {
+pub fn primitive_times(ctx: &Context, samples: usize, limbs: &[usize]) -> [f64; PRIMITIVES] {
     // A pass thrown away first: right after start-up the first pass ran at up to half speed.
     if let Some(&j) = limbs.first() {
         primitive_times_at(ctx, 1, j);
     }
-    let mut sum = [0.0; 6];
+    let mut sum = [0.0; PRIMITIVES];
     for &j in limbs {
         let t = primitive_times_at(ctx, samples, j);
         sum.iter_mut().zip(t).for_each(|(s, t)| *s += t);
@@ -236,7 +237,10 @@ pub fn primitive_times(ctx: &Context, samples: usize, limbs: &[usize]) -> [f64; 
     sum.map(|s| s / limbs.len().max(1) as f64)
 }
 
-fn primitive_times_at(ctx: &Context, samples: usize, j: usize) -> [f64; 6] {
+/// Seed of the mask the draw primitive times.
+const MASK_SEED: [u8; 32] = [7; 32];
+
+fn primitive_times_at(ctx: &Context, samples: usize, j: usize) -> [f64; PRIMITIVES] {
     // Each sample repeats a primitive for at least this long, so that timer resolution and
     // short stalls do not move the median.
     const SAMPLE_MS: f64 = 2.0;
@@ -255,7 +259,7 @@ fn primitive_times_at(ctx: &Context, samples: usize, j: usize) -> [f64; 6] {
         limbs: vec![b.clone()],
         ntt: true,
     };
-    let mut work: [Box<dyn FnMut() + '_>; 6] = [
+    let mut work: [Box<dyn FnMut() + '_>; PRIMITIVES] = [
         Box::new(|| table.forward(&mut x)),
         Box::new(|| table.inverse(&mut z)),
         Box::new(|| lanes::mul_assign(&m, &mut a, &b)),
@@ -278,6 +282,15 @@ fn primitive_times_at(ctx: &Context, samples: usize, j: usize) -> [f64; 6] {
         Box::new(|| {
             std::hint::black_box(ctx.automorphism_ntt(&permuted, g));
         }),
+        Box::new(|| {
+            // A seeded key switch's draw: a block at a time into a buffer on the stack.
+            let mut draw = BelowModulus::new(&MASK_SEED, 0, m.value, n);
+            let mut block = [0u64; FILL_BLOCK];
+            for start in (0..n).step_by(FILL_BLOCK) {
+                draw.next_words(&mut block[..FILL_BLOCK.min(n - start)]);
+                std::hint::black_box(&block);
+            }
+        }),
     ];
     // Repetitions per sample, from one timed call after a warm-up call.
     let reps: Vec<usize> = work
@@ -298,7 +311,7 @@ fn primitive_times_at(ctx: &Context, samples: usize, j: usize) -> [f64; 6] {
             ts.push(ms_since(t) / r as f64);
         }
     }
-    let mut out = [0.0; 6];
+    let mut out = [0.0; PRIMITIVES];
     for (o, ts) in out.iter_mut().zip(times) {
         *o = median(ts);
     }

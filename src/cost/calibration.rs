@@ -20,7 +20,7 @@ use sha2::Digest;
 
 use super::profile::{Primitives, Profile, primitive_names, primitive_times_problem};
 use crate::ckks::math::lanes;
-use crate::ckks::math::tally::{Primitive, Tally};
+use crate::ckks::math::tally::{PRIMITIVES, Primitive, Tally};
 use crate::ckks::roofline;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::params::ParametersLiteral;
@@ -103,7 +103,7 @@ pub enum Origin {
 }
 
 /// A profile's primitives and counts as measured by `ckks profile`.
-pub fn primitives_of(ms: &[f64; 6], limbs: &[usize]) -> Primitives {
+pub fn primitives_of(ms: &[f64; PRIMITIVES], limbs: &[usize]) -> Primitives {
     Primitives {
         kernels: lanes::path().name().to_string(),
         limbs: limbs.to_vec(),
@@ -119,7 +119,7 @@ pub fn counts_of(t: &Tally) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn named(ms: &[f64; 6]) -> BTreeMap<String, f64> {
+fn named(ms: &[f64; PRIMITIVES]) -> BTreeMap<String, f64> {
     Primitive::ALL
         .iter()
         .map(|&p| (p.name().to_string(), ms[p as usize]))
@@ -220,7 +220,7 @@ fn valid(c: &Calibration, preset: &str) -> bool {
         && c.preset == preset
         && c.cpu == crate::sysinfo::cpu_model()
         && c.kernels == lanes::path().name()
-        && primitive_times_problem(&c.ms_per_limb).is_none()
+        && primitive_times_problem(&c.ms_per_limb, true).is_none()
 }
 
 /// How a calibration moved a profile.
@@ -263,7 +263,11 @@ pub fn calibrate(
             there.limbs, here.limbs
         )));
     }
-    let names = primitive_names();
+    // A profile made before a primitive was timed counts none of it either.
+    let names: Vec<&str> = primitive_names()
+        .into_iter()
+        .filter(|n| there.ms_per_limb.contains_key(*n))
+        .collect();
     let ratio: BTreeMap<String, f64> = names
         .iter()
         .map(|n| {
@@ -331,7 +335,7 @@ mod tests {
     use super::*;
     use crate::cost::profile::OpTiming;
 
-    fn profile_with(ms: [f64; 6], ops: Vec<OpTiming>) -> Profile {
+    fn profile_with(ms: [f64; PRIMITIVES], ops: Vec<OpTiming>) -> Profile {
         let mut p =
             Profile::from_json("sample", &crate::cost::profile::tests::sample_json()).unwrap();
         p.threads = 2;
@@ -340,7 +344,7 @@ mod tests {
         p
     }
 
-    fn op(name: &str, median: f64, counts: Option<[u64; 6]>) -> OpTiming {
+    fn op(name: &str, median: f64, counts: Option<[u64; PRIMITIVES]>) -> OpTiming {
         OpTiming {
             op: name.into(),
             level: 0,
@@ -351,7 +355,7 @@ mod tests {
         }
     }
 
-    fn here(ms: [f64; 6]) -> Calibration {
+    fn here(ms: [f64; PRIMITIVES]) -> Calibration {
         Calibration {
             format: FORMAT.into(),
             cpu: "test".into(),
@@ -368,22 +372,22 @@ mod tests {
 
     #[test]
     fn counted_work_follows_its_primitives_and_the_remainder_the_memory_bound_ones() {
-        let there = [0.5, 0.5, 0.1, 0.2, 0.05, 0.05];
+        let there = [0.5, 0.5, 0.1, 0.2, 0.05, 0.05, 0.2];
         // 100 NTTs at 0.5 ms on 2 threads: 25 ms accounted for, 15 ms of remainder.
         let p = profile_with(
             there,
             vec![
-                op("bootstrap", 40.0, Some([100, 0, 0, 0, 0, 0])),
+                op("bootstrap", 40.0, Some([100, 0, 0, 0, 0, 0, 0])),
                 op("keygen", 10.0, None),
             ],
         );
         // NTT twice as slow, memory-bound primitives 1.5x slower, the others unchanged.
-        let (c, f) = calibrate(&p, &here([1.0, 1.0, 0.1, 0.2, 0.075, 0.075])).unwrap();
+        let (c, f) = calibrate(&p, &here([1.0, 1.0, 0.1, 0.2, 0.075, 0.075, 0.2])).unwrap();
         let boot = c.ops.iter().find(|t| t.op == "bootstrap").unwrap().median;
         assert!((boot - (50.0 + 15.0 * 1.5)).abs() < 1e-9, "{boot}");
         assert!((f.remainder - 1.5).abs() < 1e-12);
         assert_eq!(f.bootstrap, Some(boot / 40.0));
-        let uncounted = (2.0f64 * 2.0 * 1.5 * 1.5).powf(1.0 / 6.0);
+        let uncounted = (2.0f64 * 2.0 * 1.5 * 1.5).powf(1.0 / 7.0);
         let keygen = c.ops.iter().find(|t| t.op == "keygen").unwrap().median;
         assert!((keygen - 10.0 * uncounted).abs() < 1e-9, "{keygen}");
         assert_eq!(c.name, "sample+calibrated");
@@ -395,28 +399,52 @@ mod tests {
     }
 
     #[test]
+    fn a_profile_made_before_the_draw_was_timed_is_carried_by_the_others() {
+        let mut p = profile_with(
+            [1.0; PRIMITIVES],
+            vec![op("bootstrap", 40.0, Some([10, 0, 0, 0, 0, 0, 0]))],
+        );
+        if let Some(prims) = &mut p.primitives {
+            prims.ms_per_limb.remove("draw");
+        }
+        let (c, f) = calibrate(&p, &here([2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 5.0])).unwrap();
+        assert!(!f.primitives.contains_key("draw"), "{:?}", f.primitives);
+        // 10 NTTs at 1 ms on 2 threads (5 ms) become 10 ms; 35 ms of remainder stay.
+        assert!((c.ops[0].median - 45.0).abs() < 1e-9, "{}", c.ops[0].median);
+        // A cached calibration must time every primitive, the draw included.
+        let mut old = here([1.0; PRIMITIVES]);
+        old.ms_per_limb.remove("draw");
+        assert!(primitive_times_problem(&old.ms_per_limb, true).is_some());
+        assert!(primitive_times_problem(&old.ms_per_limb, false).is_none());
+    }
+
+    #[test]
     fn profiles_it_cannot_carry_are_refused_by_name() {
-        let mut p = profile_with([1.0; 6], vec![op("bootstrap", 1.0, None)]);
-        let mut other = here([1.0; 6]);
+        let mut p = profile_with([1.0; PRIMITIVES], vec![op("bootstrap", 1.0, None)]);
+        let mut other = here([1.0; PRIMITIVES]);
         other.preset = "fgb-like-12".into();
         let e = calibrate(&p, &other).unwrap_err().to_string();
         assert!(
             e.contains("measured at preset fgb-like, the calibration at fgb-like-12"),
             "{e}"
         );
-        let mut limbs = here([1.0; 6]);
+        let mut limbs = here([1.0; PRIMITIVES]);
         limbs.limbs = vec![0];
         let e = calibrate(&p, &limbs).unwrap_err().to_string();
         assert!(e.contains("limbs [1, 22]"), "{e}");
         p.primitives = None;
-        let e = calibrate(&p, &here([1.0; 6])).unwrap_err().to_string();
+        let e = calibrate(&p, &here([1.0; PRIMITIVES]))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("profile sample records no primitive timings"),
             "{e}"
         );
         // Every shipped profile measured before calibration existed says so.
         let old = Profile::load("cellwise-fgb-like-12").unwrap();
-        let e = calibrate(&old, &here([1.0; 6])).unwrap_err().to_string();
+        let e = calibrate(&old, &here([1.0; PRIMITIVES]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("re-measure it"), "{e}");
     }
 

@@ -20,17 +20,24 @@ pub enum Primitive {
     Add,
     /// A permutation of the coefficients or evaluations (automorphisms).
     Permute,
+    /// A limb of a seeded key's uniform mask drawn from its seed (`math::keystream`): what a
+    /// key switch with a key kept seeded does instead of reading the mask from memory.
+    MaskDraw,
 }
+
+/// The number of primitives.
+pub const PRIMITIVES: usize = 7;
 
 impl Primitive {
     /// Every primitive, in [`Tally`] order.
-    pub const ALL: [Primitive; 6] = [
+    pub const ALL: [Primitive; PRIMITIVES] = [
         Primitive::NttForward,
         Primitive::NttInverse,
         Primitive::ModMul,
         Primitive::Mac,
         Primitive::Add,
         Primitive::Permute,
+        Primitive::MaskDraw,
     ];
 
     /// Short name.
@@ -42,11 +49,12 @@ impl Primitive {
             Primitive::Mac => "mac",
             Primitive::Add => "add",
             Primitive::Permute => "permute",
+            Primitive::MaskDraw => "draw",
         }
     }
 }
 
-static COUNTS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+static COUNTS: [AtomicU64; PRIMITIVES] = [const { AtomicU64::new(0) }; PRIMITIVES];
 
 /// Counts `limbs` limb operations of `p`.
 #[inline]
@@ -56,7 +64,7 @@ pub fn count(p: Primitive, limbs: usize) {
 
 /// Limb operations per primitive (in [`Primitive::ALL`] order).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Tally(pub [u64; 6]);
+pub struct Tally(pub [u64; PRIMITIVES]);
 
 impl Tally {
     /// The process's counts so far.

@@ -14,6 +14,7 @@ use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
 use crate::ckks::math::keystream::BelowModulus;
+use crate::ckks::math::tally::{Primitive, count};
 use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::params::SecretDist;
@@ -83,6 +84,7 @@ impl SwitchingKey {
 /// The whole mask `a_j` over every Q and P prime.
 fn mask(ctx: &Context, seed: &[u8; 32], j: usize) -> RnsPoly {
     let total = ctx.q_count() + ctx.p_count();
+    count(Primitive::MaskDraw, total);
     RnsPoly {
         limbs: ctx.ring().moduli()[..total]
             .par_iter()
