@@ -283,15 +283,9 @@ impl RingContext {
             .map(|i| {
                 let m = &self.moduli[i];
                 let (x0, x1, y0, y1) = (&a0.limbs[i], &a1.limbs[i], &b0.limbs[i], &b1.limbs[i]);
-                fill_limbs(n, |start, d| {
-                    let r = start..start + d[0].len();
-                    lanes::tensor(
-                        m,
-                        [&x0[r.clone()], &x1[r.clone()]],
-                        [&y0[r.clone()], &y1[r]],
-                        d,
-                    );
-                })
+                let (mut d0, mut d1, mut d2) = (vec![0u64; n], vec![0u64; n], vec![0u64; n]);
+                lanes::tensor(m, [x0, x1], [y0, y1], [&mut d0, &mut d1, &mut d2]);
+                [d0, d1, d2]
             })
             .collect();
         let mut out: [Vec<Vec<u64>>; 3] = Default::default();

@@ -12,9 +12,12 @@ use crate::ckks::math::keystream::BelowModulus;
 use crate::ckks::math::lanes::{self, ProductSums};
 use crate::ckks::math::modular::{IFMA_LIMIT, Modulus, ShoupConst};
 use crate::ckks::math::tally::{Primitive, count};
-use crate::ckks::ring::{FILL_BLOCK, RnsPoly, fill_limb, fill_limbs};
+use crate::ckks::ring::RnsPoly;
 use crate::ckks::scheme::context::Context;
 use crate::ckks::scheme::keys::SwitchingKey;
+
+/// Coefficients processed together in the accumulation loops (stack buffers of u128).
+const BLOCK: usize = 256;
 
 /// Fast (approximate) conversion of residues from a source basis `B` to target primes:
 /// `y_t = sum_i [x_i (B/b_i)^{-1}]_{b_i} (B/b_i) mod t`, exact up to a small multiple of B.
@@ -126,16 +129,17 @@ impl BasisConversion {
             .zip(target_moduli)
             .enumerate()
             .map(|(ti, (h, m))| {
+                let mut out = vec![0u64; n];
                 // The sources' residues are below their own primes, not this one: 52-bit lanes
                 // where every source prime is below 2^50.
-                let mut acc = ProductSums::new(m, FILL_BLOCK.min(n), narrow);
-                let mut out = fill_limb(n, |start, o| {
+                let mut acc = ProductSums::new(m, BLOCK.min(n), narrow);
+                for (start, o) in (0..n).step_by(BLOCK).zip(out.chunks_mut(BLOCK)) {
                     acc.clear();
                     for (y, &h) in ys.iter().zip(h) {
                         acc.mac_const(&y[start..start + o.len()], h);
                     }
                     acc.reduce_into(o);
-                });
+                }
                 if let (Some(u), Some((_, neg_b))) = (&overflow, &self.exact) {
                     // The counts are below the number of sources, so below q.
                     lanes::mul_add_const(m, &mut out, u, neg_b[ti]);
@@ -268,11 +272,12 @@ pub(crate) fn switch_qp(
                     .map(|j| key.mask_draw(j, i, m.value, n))
                     .collect(),
             };
-            let mut acc0 = ProductSums::new(m, FILL_BLOCK.min(n), true);
+            let (mut o0, mut o1) = (vec![0u64; n], vec![0u64; n]);
+            let mut acc0 = ProductSums::new(m, BLOCK.min(n), true);
             let mut acc1 = acc0.clone();
-            let (mut gathered, mut drawn) = ([0u64; FILL_BLOCK], [0u64; FILL_BLOCK]);
-            fill_limbs(n, |start, [o0, o1]| {
-                let r = start..start + o0.len();
+            let (mut gathered, mut drawn) = ([0u64; BLOCK], [0u64; BLOCK]);
+            for start in (0..n).step_by(BLOCK) {
+                let r = start..start + BLOCK.min(n - start);
                 acc0.clear();
                 acc1.clear();
                 for (j, (dj, bj)) in d.iter().zip(&kb).enumerate() {
@@ -296,9 +301,10 @@ pub(crate) fn switch_qp(
                     acc0.mac(x, &bj[r.clone()]);
                     acc1.mac(x, aj);
                 }
-                acc0.reduce_into(o0);
-                acc1.reduce_into(o1);
-            })
+                acc0.reduce_into(&mut o0[r.clone()]);
+                acc1.reduce_into(&mut o1[r]);
+            }
+            [o0, o1]
         })
         .collect();
     let (mut c0, mut c1) = (Vec::with_capacity(qp.len()), Vec::with_capacity(qp.len()));
