@@ -224,6 +224,7 @@ pub fn calibration_limbs(ctx: &Context) -> Vec<usize> {
 /// Milliseconds per limb of each primitive on one thread (in [`Primitive::ALL`] order): for
 /// each limb index of `limbs`, the median of `samples` rounds over that prime (round-robin
 /// over the primitives, each sample repeating one for at least 2 ms); the mean over `limbs`.
+/// The mask draw is the mean over every prime of the chain, whatever the limb.
 pub fn primitive_times(ctx: &Context, samples: usize, limbs: &[usize]) -> [f64; PRIMITIVES] {
     // A pass thrown away first: right after start-up the first pass ran at up to half speed.
     if let Some(&j) = limbs.first() {
@@ -259,6 +260,7 @@ fn primitive_times_at(ctx: &Context, samples: usize, j: usize) -> [f64; PRIMITIV
         limbs: vec![b.clone()],
         ntt: true,
     };
+    let chain = &ctx.ring().moduli()[..ctx.q_count() + ctx.p_count()];
     let mut work: [Box<dyn FnMut() + '_>; PRIMITIVES] = [
         Box::new(|| table.forward(&mut x)),
         Box::new(|| table.inverse(&mut z)),
@@ -283,12 +285,17 @@ fn primitive_times_at(ctx: &Context, samples: usize, j: usize) -> [f64; PRIMITIV
             std::hint::black_box(ctx.automorphism_ntt(&permuted, g));
         }),
         Box::new(|| {
-            // A seeded key switch's draw: a block at a time into a buffer on the stack.
-            let mut draw = BelowModulus::new(&MASK_SEED, 0, m.value, n);
+            // A seeded key switch's draw, a block at a time into a buffer on the stack, over
+            // every prime of the chain: its cost depends on the prime (one just above a power
+            // of two redraws half its words, one just below almost none), and key switching
+            // draws over all of them.
             let mut block = [0u64; FILL_BLOCK];
-            for start in (0..n).step_by(FILL_BLOCK) {
-                draw.next_words(&mut block[..FILL_BLOCK.min(n - start)]);
-                std::hint::black_box(&block);
+            for (i, q) in chain.iter().enumerate() {
+                let mut draw = BelowModulus::new(&MASK_SEED, i as u64, q.value, n);
+                for start in (0..n).step_by(FILL_BLOCK) {
+                    draw.next_words(&mut block[..FILL_BLOCK.min(n - start)]);
+                    std::hint::black_box(&block);
+                }
             }
         }),
     ];
@@ -315,6 +322,8 @@ fn primitive_times_at(ctx: &Context, samples: usize, j: usize) -> [f64; PRIMITIV
     for (o, ts) in out.iter_mut().zip(times) {
         *o = median(ts);
     }
+    // The draw ran once per prime.
+    out[Primitive::MaskDraw as usize] /= chain.len() as f64;
     out
 }
 

@@ -113,19 +113,11 @@ impl<'a> BelowModulus<'a> {
     /// Generates the next [`REDRAW_WORDS`] redraw words and keeps those below `q`
     /// (branch-free: each is written, and kept by advancing past it).
     fn refill(&mut self) {
-        self.spare.copy_within(self.head.., 0);
-        self.spare.truncate(self.spare.len() - self.head);
+        self.spare.drain(..self.head);
         self.head = 0;
         let mut words = [0u64; REDRAW_WORDS];
         fill_from(self.seed, self.stream, self.len + self.redrawn, &mut words);
         self.redrawn += REDRAW_WORDS;
-        #[cfg(target_arch = "x86_64")]
-        if lanes::path() != KernelPath::Portable {
-            // SAFETY: a path other than the portable one is only taken where the CPU has
-            // AVX-512 F (`lanes::detected`).
-            unsafe { avx512::keep_redraws(&words, self.bits, self.q, &mut self.spare) };
-            return;
-        }
         let mut kept = self.spare.len();
         self.spare.resize(kept + REDRAW_WORDS, 0);
         for w in words {
@@ -165,76 +157,37 @@ mod avx512 {
     /// Words of sixteen blocks, as `u64`.
     const CHUNK: usize = 16 * 8;
 
-    /// [`BelowModulus::next_words`]' rejection on eight lanes: every word masked and the
-    /// rejected ones counted first, enough spare redraws made, then the lanes at or above `q`
-    /// take them in order (expanding loads).
+    /// [`BelowModulus::next_words`]' rejection on eight lanes: the lanes at or above `q`
+    /// take the next spare redraws in order (an expanding load).
     #[target_feature(enable = "avx512f")]
     pub(super) fn keep_below(draw: &mut BelowModulus, out: &mut [u64]) {
         let (bits, q) = (
             _mm512_set1_epi64(draw.bits as i64),
             _mm512_set1_epi64(draw.q as i64),
         );
-        let whole = out.len() / 8 * 8;
-        let (body, rest) = out.split_at_mut(whole);
-        let mut need = 0;
-        for chunk in body.chunks_exact_mut(8) {
-            // SAFETY: eight words, unaligned load and store.
-            unsafe {
-                let v = _mm512_and_si512(_mm512_loadu_si512(chunk.as_ptr().cast()), bits);
-                need += _mm512_cmpge_epu64_mask(v, q).count_ones() as usize;
-                _mm512_storeu_si512(chunk.as_mut_ptr().cast(), v);
-            }
-        }
-        while draw.spare_len() < need {
-            draw.refill();
-        }
-        let spare = &draw.spare[draw.head..draw.head + need];
-        let mut taken = 0;
-        for chunk in body.chunks_exact_mut(8) {
+        let mut chunks = out.chunks_exact_mut(8);
+        for chunk in &mut chunks {
             // SAFETY: eight words, unaligned load.
             let v = unsafe { _mm512_loadu_si512(chunk.as_ptr().cast()) };
+            let v = _mm512_and_si512(v, bits);
             let rejected = _mm512_cmpge_epu64_mask(v, q);
-            if rejected != 0 {
-                // SAFETY: the expanding load reads as many words as lanes are set in
-                // `rejected`; the chunks' rejections sum to `need`, so `spare[taken..]`
-                // holds them. Eight words, unaligned store.
-                unsafe {
-                    let v =
-                        _mm512_mask_expandloadu_epi64(v, rejected, spare[taken..].as_ptr().cast());
-                    _mm512_storeu_si512(chunk.as_mut_ptr().cast(), v);
+            let v = if rejected == 0 {
+                v
+            } else {
+                let need = rejected.count_ones() as usize;
+                while draw.spare_len() < need {
+                    draw.refill();
                 }
-                taken += rejected.count_ones() as usize;
-            }
-        }
-        draw.head += need;
-        draw.keep_below(rest);
-    }
-
-    /// [`BelowModulus::refill`]'s keeping on eight lanes: the words below `q` (after masking
-    /// with `bits`) appended to `spare` in order, each chunk's packed to the front of a
-    /// register and stored whole (the lanes past them are overwritten by the next chunk or
-    /// cut off at the end).
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn keep_redraws(words: &[u64], bits: u64, q: u64, spare: &mut Vec<u64>) {
-        let (bits, q) = (_mm512_set1_epi64(bits as i64), _mm512_set1_epi64(q as i64));
-        let mut kept = spare.len();
-        spare.resize(kept + words.len(), 0);
-        for chunk in words.chunks_exact(8) {
-            // SAFETY: eight words, unaligned load.
-            let v = _mm512_and_si512(unsafe { _mm512_loadu_si512(chunk.as_ptr().cast()) }, bits);
-            let below = _mm512_cmplt_epu64_mask(v, q);
-            let out = &mut spare[kept..kept + 8];
-            // SAFETY: eight words (kept is at most the words kept before plus those of the
-            // chunks so far, so 8 fit below the length), unaligned store.
-            unsafe {
-                _mm512_storeu_si512(
-                    out.as_mut_ptr().cast(),
-                    _mm512_maskz_compress_epi64(below, v),
-                )
+                let spare = &draw.spare[draw.head..draw.head + need];
+                draw.head += need;
+                // SAFETY: the expanding load reads as many words as lanes are set in
+                // `rejected`, `need`, and `spare` holds that many.
+                unsafe { _mm512_mask_expandloadu_epi64(v, rejected, spare.as_ptr().cast()) }
             };
-            kept += below.count_ones() as usize;
+            // SAFETY: eight words, unaligned store.
+            unsafe { _mm512_storeu_si512(chunk.as_mut_ptr().cast(), v) };
         }
-        spare.truncate(kept);
+        draw.keep_below(chunks.into_remainder());
     }
 
     #[target_feature(enable = "avx512f")]
