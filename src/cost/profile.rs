@@ -54,6 +54,11 @@ const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../profiles/cellwise-fgb-like-ae8e185.json"),
     ),
     (
+        "cellwise-fgb-like-12-c8b2d07",
+        "cellwise-fgb-like-12-c8b2d07.json",
+        include_str!("../../profiles/cellwise-fgb-like-12-c8b2d07.json"),
+    ),
+    (
         "cellwise-fgb-like-12-9da5d7a",
         "cellwise-fgb-like-12-9da5d7a.json",
         include_str!("../../profiles/cellwise-fgb-like-12-9da5d7a.json"),
@@ -684,11 +689,11 @@ pub(crate) mod tests {
         // operations, the gated cells' among them.
         assert_eq!(
             default_profile_for("fgb-like-12", None),
-            Some("cellwise-fgb-like-12-9da5d7a")
+            Some("cellwise-fgb-like-12-c8b2d07")
         );
         assert_eq!(
             default_profile_for("fgb-like-12", Some("hoist_32")),
-            Some("cellwise-fgb-like-12-9da5d7a")
+            Some("cellwise-fgb-like-12-c8b2d07")
         );
         // test-boot has fgb-like's 9 levels between bootstraps at N = 2^12: it is priced with
         // its own profile, not with fgb-like's.
