@@ -190,8 +190,13 @@ pub struct Primitives {
     pub kernels: String,
     /// Chain indices of the limbs the primitives were timed on (their mean is recorded).
     pub limbs: Vec<usize>,
-    /// Milliseconds per limb of each primitive on one thread, by primitive name.
+    /// Milliseconds per limb of each primitive on one thread, by primitive name: the median
+    /// over the run (the machine's state while the operations were timed).
     pub ms_per_limb: BTreeMap<String, f64>,
+    /// The same, timed once at the start of the run before any other work, as a calibration
+    /// times them (absent in older profiles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ms_per_limb_first: Option<BTreeMap<String, f64>>,
 }
 
 /// A timing profile of one CKKS engine on one machine.
@@ -332,6 +337,17 @@ impl Profile {
         if let Some(p) = &self.primitives {
             if let Some(problem) = primitive_times_problem(&p.ms_per_limb, false) {
                 return Err(self.invalid(problem));
+            }
+            if let Some(first) = &p.ms_per_limb_first {
+                if let Some(problem) = primitive_times_problem(first, false) {
+                    return Err(self.invalid(format!("first snapshot: {problem}")));
+                }
+                if first.keys().ne(p.ms_per_limb.keys()) {
+                    return Err(self.invalid(
+                        "the first snapshot of the primitives names other primitives than their median"
+                            .to_string(),
+                    ));
+                }
             }
             if let Some(bad) = p.ms_per_limb.keys().find(|n| !is_primitive(n)) {
                 return Err(self.invalid(format!(
