@@ -53,14 +53,10 @@ pub struct Measurements {
     pub peak_rss_mb: Option<f64>,
     /// Peak resident memory right after the bootstrap measurement (which runs first), MB.
     pub bootstrap_peak_rss_mb: Option<f64>,
-    /// Milliseconds per limb of each primitive on one thread
+    /// Milliseconds per limb of each primitive on one thread, measured first
     /// ([`roofline::primitive_times`] on [`roofline::calibration_limbs`]), in
-    /// [`Primitive::ALL`] order: the median of the snapshots taken through the run, the state
-    /// of the machine its operations were timed in.
+    /// [`Primitive::ALL`] order: what a calibration compares another machine with.
     pub primitive_ms: [f64; PRIMITIVES],
-    /// The same, the first snapshot alone: taken before any other work, as a calibration
-    /// times the primitives at the start of its process, so the two compare like with like.
-    pub primitive_ms_first: [f64; PRIMITIVES],
     /// The limbs (chain indices) the primitives were timed on.
     pub primitive_limbs: Vec<usize>,
 }
@@ -346,7 +342,6 @@ pub fn measure(
         peak_rss_mb: crate::sysinfo::peak_rss_mb(),
         bootstrap_peak_rss_mb,
         primitive_ms,
-        primitive_ms_first: snapshots[0],
         primitive_limbs,
     })
 }

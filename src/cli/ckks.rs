@@ -243,7 +243,6 @@ fn profile(a: MeasureArgs) -> anyhow::Result<()> {
         peak_rss_mb: m.peak_rss_mb.map(|x| x.round()),
         primitives: Some(calibration::primitives_of(
             &m.primitive_ms,
-            &m.primitive_ms_first,
             &m.primitive_limbs,
         )),
         name: String::new(),

@@ -5,14 +5,11 @@
 //! A profile measured with its primitives ([`Profile::primitives`]) and each operation's
 //! primitive counts ([`OpTiming::counts`]) splits every figure `t` into the part its
 //! primitives account for, `a = sum_p count_p * ms_p / threads`, and the remainder
-//! `u = t - a` (copies, allocation, the encoder's FFT). Each primitive's ratio compares this
-//! machine with the profile's like with like: timed here at the start of a process, there at
-//! the start of the profile's run (its first snapshot, where recorded; else the median over
-//! the run, which on the same machine runs several per cent slower than a fresh process). On
-//! the machine at hand the first part is recomputed from the same counts and the profile's
-//! primitives times their ratios; the remainder, mostly memory traffic, is scaled by the
-//! ratio of the memory-bound primitives (`add`, `permute`; geometric mean). A figure without
-//! counts is scaled by the geometric mean of all the ratios. The calibrated profile replaces the shipped one in the
+//! `u = t - a` (copies, allocation, key-mask expansion, the encoder's FFT). On the machine at
+//! hand the first part is recomputed from the same counts and the primitives measured here;
+//! the remainder, mostly memory traffic, is scaled by the ratio of the memory-bound
+//! primitives (`add`, `permute`; geometric mean). A figure without counts is scaled by the
+//! geometric mean of all six ratios. The calibrated profile replaces the shipped one in the
 //! latency model; `cost --calibrate` and `infer --calibrate` report both predictions.
 
 use std::collections::BTreeMap;
@@ -106,16 +103,11 @@ pub enum Origin {
 }
 
 /// A profile's primitives and counts as measured by `ckks profile`.
-pub fn primitives_of(
-    ms: &[f64; PRIMITIVES],
-    first: &[f64; PRIMITIVES],
-    limbs: &[usize],
-) -> Primitives {
+pub fn primitives_of(ms: &[f64; PRIMITIVES], limbs: &[usize]) -> Primitives {
     Primitives {
         kernels: lanes::path().name().to_string(),
         limbs: limbs.to_vec(),
         ms_per_limb: named(ms),
-        ms_per_limb_first: Some(named(first)),
     }
 }
 
@@ -276,17 +268,11 @@ pub fn calibrate(
         .into_iter()
         .filter(|n| there.ms_per_limb.contains_key(*n))
         .collect();
-    // Like with like: this machine's primitives, timed at the start of a process, against the
-    // profile's timed at the start of its run where it recorded them.
-    let base = there
-        .ms_per_limb_first
-        .as_ref()
-        .unwrap_or(&there.ms_per_limb);
     let ratio: BTreeMap<String, f64> = names
         .iter()
         .map(|n| {
             let r = here.ms_per_limb.get(*n).copied().unwrap_or(f64::NAN)
-                / base.get(*n).copied().unwrap_or(f64::NAN);
+                / there.ms_per_limb.get(*n).copied().unwrap_or(f64::NAN);
             (n.to_string(), r)
         })
         .collect();
@@ -311,11 +297,6 @@ pub fn calibrate(
             * per_ms
             / threads
     };
-    // The profile's primitives in the state its operations ran in, carried by the ratios.
-    let carried: BTreeMap<String, f64> = names
-        .iter()
-        .map(|n| (n.to_string(), there.ms_per_limb[*n] * ratio[*n]))
-        .collect();
     let mut out = profile.clone();
     let mut bootstrap = None;
     for t in &mut out.ops {
@@ -323,7 +304,7 @@ pub fn calibrate(
             Some(counts) => {
                 let a = achievable(counts, &there.ms_per_limb);
                 let u = (t.median - a).max(0.0);
-                achievable(counts, &carried) + u * remainder
+                achievable(counts, &here.ms_per_limb) + u * remainder
             }
             None => t.median * uncounted,
         };
@@ -337,7 +318,6 @@ pub fn calibrate(
         kernels: here.kernels.clone(),
         limbs: here.limbs.clone(),
         ms_per_limb: here.ms_per_limb.clone(),
-        ms_per_limb_first: None,
     });
     Ok((
         out,
@@ -359,7 +339,7 @@ mod tests {
         let mut p =
             Profile::from_json("sample", &crate::cost::profile::tests::sample_json()).unwrap();
         p.threads = 2;
-        p.primitives = Some(primitives_of(&ms, &ms, &[1, 22]));
+        p.primitives = Some(primitives_of(&ms, &[1, 22]));
         p.ops = ops;
         p
     }
@@ -419,37 +399,6 @@ mod tests {
     }
 
     #[test]
-    fn a_machine_like_the_profiles_first_snapshot_gets_the_profiles_figures() {
-        // The profile's run timed its primitives 10 % slower mid-run than at its start.
-        let first = [0.5, 0.5, 0.1, 0.2, 0.05, 0.05, 0.2];
-        let median = first.map(|t| 1.1 * t);
-        let mut p = profile_with(
-            median,
-            vec![op("bootstrap", 40.0, Some([100, 0, 0, 10, 0, 0, 10]))],
-        );
-        p.primitives = Some(primitives_of(&median, &first, &[1, 22]));
-        let (same, f) = calibrate(&p, &here(first)).unwrap();
-        assert!(
-            (same.ops[0].median - 40.0).abs() < 1e-9,
-            "{}",
-            same.ops[0].median
-        );
-        assert!(f.primitives.values().all(|r| (r - 1.0).abs() < 1e-12));
-        // Against the median instead (a profile without the first snapshot), the same
-        // machine would look 10 % faster.
-        p.primitives = Some(primitives_of(&median, &median, &[1, 22]));
-        if let Some(prims) = &mut p.primitives {
-            prims.ms_per_limb_first = None;
-        }
-        let (faster, _) = calibrate(&p, &here(first)).unwrap();
-        assert!(
-            faster.ops[0].median < 40.0 / 1.09,
-            "{}",
-            faster.ops[0].median
-        );
-    }
-
-    #[test]
     fn a_profile_made_before_the_draw_was_timed_is_carried_by_the_others() {
         let mut p = profile_with(
             [1.0; PRIMITIVES],
@@ -457,7 +406,6 @@ mod tests {
         );
         if let Some(prims) = &mut p.primitives {
             prims.ms_per_limb.remove("draw");
-            prims.ms_per_limb_first = None;
         }
         let (c, f) = calibrate(&p, &here([2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 5.0])).unwrap();
         assert!(!f.primitives.contains_key("draw"), "{:?}", f.primitives);

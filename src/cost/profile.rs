@@ -54,6 +54,11 @@ const SHIPPED: &[(&str, &str, &str)] = &[
         include_str!("../../profiles/cellwise-fgb-like-ae8e185.json"),
     ),
     (
+        "cellwise-fgb-like-12-e72f152",
+        "cellwise-fgb-like-12-e72f152.json",
+        include_str!("../../profiles/cellwise-fgb-like-12-e72f152.json"),
+    ),
+    (
         "cellwise-fgb-like-12-c8b2d07",
         "cellwise-fgb-like-12-c8b2d07.json",
         include_str!("../../profiles/cellwise-fgb-like-12-c8b2d07.json"),
@@ -190,13 +195,8 @@ pub struct Primitives {
     pub kernels: String,
     /// Chain indices of the limbs the primitives were timed on (their mean is recorded).
     pub limbs: Vec<usize>,
-    /// Milliseconds per limb of each primitive on one thread, by primitive name: the median
-    /// over the run (the machine's state while the operations were timed).
+    /// Milliseconds per limb of each primitive on one thread, by primitive name.
     pub ms_per_limb: BTreeMap<String, f64>,
-    /// The same, timed once at the start of the run before any other work, as a calibration
-    /// times them (absent in older profiles).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ms_per_limb_first: Option<BTreeMap<String, f64>>,
 }
 
 /// A timing profile of one CKKS engine on one machine.
@@ -337,17 +337,6 @@ impl Profile {
         if let Some(p) = &self.primitives {
             if let Some(problem) = primitive_times_problem(&p.ms_per_limb, false) {
                 return Err(self.invalid(problem));
-            }
-            if let Some(first) = &p.ms_per_limb_first {
-                if let Some(problem) = primitive_times_problem(first, false) {
-                    return Err(self.invalid(format!("first snapshot: {problem}")));
-                }
-                if first.keys().ne(p.ms_per_limb.keys()) {
-                    return Err(self.invalid(
-                        "the first snapshot of the primitives names other primitives than their median"
-                            .to_string(),
-                    ));
-                }
             }
             if let Some(bad) = p.ms_per_limb.keys().find(|n| !is_primitive(n)) {
                 return Err(self.invalid(format!(
@@ -705,11 +694,11 @@ pub(crate) mod tests {
         // operations, the gated cells' among them.
         assert_eq!(
             default_profile_for("fgb-like-12", None),
-            Some("cellwise-fgb-like-12-c8b2d07")
+            Some("cellwise-fgb-like-12-e72f152")
         );
         assert_eq!(
             default_profile_for("fgb-like-12", Some("hoist_32")),
-            Some("cellwise-fgb-like-12-c8b2d07")
+            Some("cellwise-fgb-like-12-e72f152")
         );
         // test-boot has fgb-like's 9 levels between bootstraps at N = 2^12: it is priced with
         // its own profile, not with fgb-like's.
