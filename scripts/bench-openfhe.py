@@ -48,7 +48,10 @@ def ensure_openfhe():
     venv = os.environ.get("CELLWISE_OPENFHE_VENV",
                           os.path.expanduser("~/.cache/cellwise/openfhe-venv"))
     py = os.path.join(venv, "bin", "python")
-    if os.path.realpath(sys.executable) == os.path.realpath(py):
+    # Already inside the venv: a venv's `sys.prefix` is its own directory. (Comparing
+    # interpreters' real paths cannot tell: the venv's python links to the base interpreter it
+    # was made from, so running that base interpreter directly looked like running the venv.)
+    if os.path.realpath(sys.prefix) == os.path.realpath(venv):
         sys.exit(f"error: {OPENFHE_WHEEL} is not importable in {venv}; delete it and retry")
     if not os.path.exists(py):
         candidates = [os.path.expanduser("~/.pyenv/versions/3.10.13/bin/python3.10"),
